@@ -1,0 +1,83 @@
+// A throwaway PostgreSQL server: initdb into a private 0700 directory under
+// the system temp directory, postgres on a unix socket only, fsync off, a
+// free port; stopped and removed when the object dies, and reaped by the
+// next start when its owner crashed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "harness/pg/url.h"
+
+namespace harness::pg {
+
+struct ClusterOptions {
+  std::string bin_dir;      // empty: $HARNESS_PG_BINDIR, else the newest /usr/lib/postgresql/*/bin
+  std::string parent_dir;   // empty: DefaultClusterParent()
+  std::chrono::seconds start_timeout{60};
+  std::map<std::string, std::string> settings;  // extra postgresql.conf settings
+};
+
+// Where a running cluster listens; enough to connect from any process.
+struct ClusterAddress {
+  std::string socket_dir;
+  int port = 0;
+  Url AdminUrl() const { return UrlFor("postgres"); }
+  Url UrlFor(const std::string& dbname) const;
+};
+
+class EmbeddedCluster {
+ public:
+  // Throws harness::Error with the server log's tail when anything fails.
+  static std::unique_ptr<EmbeddedCluster> Start(const ClusterOptions& options = {});
+  ~EmbeddedCluster();
+  EmbeddedCluster(const EmbeddedCluster&) = delete;
+  EmbeddedCluster& operator=(const EmbeddedCluster&) = delete;
+
+  const ClusterAddress& address() const { return address_; }
+  Url AdminUrl() const { return address_.AdminUrl(); }
+  Url UrlFor(const std::string& dbname) const { return address_.UrlFor(dbname); }
+  const std::filesystem::path& dir() const { return dir_; }
+  pid_t postmaster_pid() const { return postmaster_; }
+  std::string server_version() const { return version_; }
+  // Seconds from the call to Start() until the server accepted connections.
+  double start_seconds() const { return start_seconds_; }
+
+  // Immediate shutdown (like a crash: no checkpoint), then start again on the
+  // same data directory; used to prove a migration is all-or-nothing.
+  void CrashAndRestart();
+  // Stops the server and removes the directory; idempotent, never throws.
+  void Stop() noexcept;
+
+  // Removes clusters whose owning process is gone. Called by Start().
+  static void ReapStale(const std::filesystem::path& parent_dir);
+
+ private:
+  EmbeddedCluster() = default;
+  void Launch();
+  void WaitReady(std::chrono::seconds timeout);
+  std::string LogTail() const;
+
+  ClusterOptions options_;
+  std::filesystem::path bin_dir_;
+  std::filesystem::path dir_;
+  std::string run_as_;
+  ClusterAddress address_;
+  pid_t postmaster_ = -1;
+  std::string version_;
+  double start_seconds_ = 0;
+};
+
+// Where cluster directories go: $HARNESS_CLUSTER_PARENT, else /dev/shm
+// (tmpfs) when it has 8 GiB free, else $TMPDIR (not as root) or /tmp.
+std::filesystem::path DefaultClusterParent();
+
+// The directory holding initdb/postgres, or throws saying what to install.
+std::filesystem::path FindServerBinDir(const std::string& preferred = {});
+
+}  // namespace harness::pg

@@ -1,0 +1,46 @@
+// A libpqxx connection that forwards server NOTICE/WARNING lines to the log,
+// maps connection failures to errors that name the server (never the
+// password), and can be cancelled from another thread.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+
+#include "harness/error.h"
+#include "harness/pg/url.h"
+
+namespace harness::pg {
+
+class Connection {
+ public:
+  // Throws DatabaseError (exit 3) naming host and port when the server
+  // cannot be reached.
+  explicit Connection(const Url& url, const std::string& application_name = "migration-harness");
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  pqxx::connection& raw() { return *conn_; }
+  const Url& url() const { return url_; }
+  int backend_pid() const { return conn_->backendpid(); }
+  // Asks the server to cancel the running statement; safe from another thread.
+  void Cancel() noexcept;
+
+ private:
+  class NoticeForwarder;
+  Url url_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<NoticeForwarder> notices_;
+};
+
+// Turns a server error into a harness error: SQLSTATE class MHR (the
+// migration refused the data) is exit 1, MHP (a prerequisite is missing) is
+// exit 2, anything else exit 3. `where` says what was running.
+Error FromSqlError(const pqxx::sql_error& e, const std::string& where);
+
+// Runs a query that must return exactly one row; a wrong shape fails loudly.
+pqxx::row ExecOne(pqxx::transaction_base& tx, const std::string& sql, const std::string& what);
+
+}  // namespace harness::pg

@@ -1,0 +1,72 @@
+#include "harness/pg/interrupt.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "harness/error.h"
+
+namespace harness::pg {
+
+namespace {
+std::atomic<int> g_signal{0};
+std::mutex g_mutex;
+std::vector<Connection*> g_connections;
+
+void Watch(sigset_t set) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (g_signal.exchange(sig) != 0) {
+      const char msg[] = "second interrupt: exiting now\n";
+      (void)!write(2, msg, sizeof msg - 1);
+      _exit(128 + sig);
+    }
+    std::lock_guard<std::mutex> lock(g_mutex);
+    for (Connection* c : g_connections) c->Cancel();
+  }
+}
+}  // namespace
+
+void InstallInterruptHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(Watch, set).detach();
+  });
+}
+
+int InterruptSignal() { return g_signal.load(); }
+
+void ThrowIfInterrupted(const std::string& doing) {
+  int sig = g_signal.load();
+  if (sig == 0) return;
+  throw Error(ExitCode::kInterrupted,
+              std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                  " while " + doing,
+              "nothing was committed: the database is as it was before this command");
+}
+
+CancelOnInterrupt::CancelOnInterrupt(Connection& conn) : conn_(&conn) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_connections.push_back(conn_);
+  if (g_signal.load() != 0) conn_->Cancel();
+}
+
+CancelOnInterrupt::~CancelOnInterrupt() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_connections.erase(std::remove(g_connections.begin(), g_connections.end(), conn_),
+                      g_connections.end());
+}
+
+}  // namespace harness::pg

@@ -1,0 +1,232 @@
+#include "harness/pg/process.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "harness/error.h"
+
+namespace harness::pg {
+
+namespace {
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// Everything the child needs, prepared before fork: after fork only
+// async-signal-safe calls are made.
+struct ChildPlan {
+  std::vector<std::string> argv_storage;
+  std::vector<char*> argv;
+  std::vector<std::string> env_storage;
+  std::vector<char*> envp;
+  std::optional<UserIds> ids;
+  std::string user;
+  int out_fd = -1;
+  int err_fd = -1;
+  int in_fd = -1;
+  int death_signal = 0;
+  pid_t parent = 0;
+  bool new_session = false;
+};
+
+ChildPlan Prepare(const std::vector<std::string>& argv, const ProcessOptions& o) {
+  if (argv.empty()) throw std::invalid_argument("RunProcess: empty argv");
+  ChildPlan p;
+  p.argv_storage = argv;
+  for (auto& a : p.argv_storage) p.argv.push_back(a.data());
+  p.argv.push_back(nullptr);
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& k : o.unset_env) env.erase(k);
+  for (const auto& [k, v] : o.env) env[k] = v;
+  if (!o.run_as_user.empty() && geteuid() == 0) {
+    p.ids = LookupUser(o.run_as_user);
+    if (!p.ids)
+      throw Error(ExitCode::kDatabase, "user '" + o.run_as_user + "' does not exist",
+                  "install the postgresql package, which creates it");
+    p.user = o.run_as_user;
+    env["HOME"] = "/tmp";
+    env["USER"] = o.run_as_user;
+  }
+  for (const auto& [k, v] : env) p.env_storage.push_back(k + "=" + v);
+  for (auto& e : p.env_storage) p.envp.push_back(e.data());
+  p.envp.push_back(nullptr);
+  p.death_signal = o.parent_death_signal;
+  p.parent = getpid();
+  p.new_session = o.new_session;
+  return p;
+}
+
+[[noreturn]] void ExecChild(ChildPlan& p) {
+  if (p.new_session) setsid();
+  if (p.in_fd >= 0) dup2(p.in_fd, 0);
+  else {
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+  }
+  if (p.out_fd >= 0) dup2(p.out_fd, 1);
+  if (p.err_fd >= 0) dup2(p.err_fd, 2);
+  // Only stdin/stdout/stderr cross into the child: an inherited pipe would
+  // keep a reader waiting for end-of-file as long as the child lives.
+  close_range(3, ~0U, 0);
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);  // the harness blocks SIGINT/SIGTERM; children must not
+  signal(SIGPIPE, SIG_DFL);
+  if (p.ids) {
+    if (initgroups(p.user.c_str(), p.ids->gid) != 0 || setgid(p.ids->gid) != 0 ||
+        setuid(p.ids->uid) != 0)
+      _exit(126);
+  }
+  // After setuid: a credential change clears the parent-death signal.
+  if (p.death_signal != 0) {
+    prctl(PR_SET_PDEATHSIG, p.death_signal);
+    if (getppid() != p.parent) _exit(125);
+  }
+  if (p.argv_storage[0].find('/') == std::string::npos)
+    execvpe(p.argv[0], p.argv.data(), p.envp.data());
+  else
+    execve(p.argv[0], p.argv.data(), p.envp.data());
+  _exit(127);
+}
+
+int DecodeStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+std::optional<UserIds> LookupUser(const std::string& user) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (getpwnam_r(user.c_str(), &pw, buf, sizeof buf, &found) != 0 || found == nullptr)
+    return std::nullopt;
+  return UserIds{pw.pw_uid, pw.pw_gid};
+}
+
+bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOptions& o) {
+  ChildPlan plan = Prepare(argv, o);
+  int out[2], err[2], in[2] = {-1, -1};
+  int file_fd = -1;
+  if (!o.stdout_file.empty()) {
+    file_fd = open(o.stdout_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (file_fd < 0) throw DatabaseError(Errno("cannot open " + o.stdout_file));
+  }
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw DatabaseError(Errno("pipe"));
+  if (o.stdin_text && pipe2(in, O_CLOEXEC) != 0) throw DatabaseError(Errno("pipe"));
+  plan.out_fd = file_fd >= 0 ? file_fd : out[1];
+  plan.err_fd = file_fd >= 0 ? file_fd : err[1];
+  plan.in_fd = in[0];
+  pid_t pid = fork();
+  if (pid < 0) throw DatabaseError(Errno("fork"));
+  if (pid == 0) ExecChild(plan);
+  close(out[1]);
+  close(err[1]);
+  if (file_fd >= 0) close(file_fd);
+  if (in[0] >= 0) close(in[0]);
+  if (in[1] >= 0) {
+    // Small inputs only (SQL scripts); a large one would need polling.
+    std::thread writer([fd = in[1], text = *o.stdin_text] {
+      size_t done = 0;
+      while (done < text.size()) {
+        ssize_t n = write(fd, text.data() + done, text.size() - done);
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+      }
+      close(fd);
+    });
+    writer.detach();
+  }
+  ProcessResult result;
+  auto deadline = std::chrono::steady_clock::now() + o.timeout;
+  struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    int wait_ms = -1;
+    if (o.timeout.count() > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        result.timed_out = true;
+        kill(pid, SIGKILL);
+        break;
+      }
+      wait_ms = static_cast<int>(left.count());
+    }
+    int n = poll(fds, 2, wait_ms);
+    if (n < 0 && errno == EINTR) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      ssize_t got = read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(got));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = DecodeStatus(status);
+  return result;
+}
+
+pid_t SpawnProcess(const std::vector<std::string>& argv, const ProcessOptions& o) {
+  ChildPlan plan = Prepare(argv, o);
+  int fd = -1;
+  if (!o.stdout_file.empty()) {
+    fd = open(o.stdout_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) throw DatabaseError(Errno("cannot open " + o.stdout_file));
+    if (plan.ids && fchown(fd, plan.ids->uid, plan.ids->gid) != 0)
+      throw DatabaseError(Errno("cannot chown " + o.stdout_file));
+  }
+  plan.out_fd = fd;
+  plan.err_fd = fd;
+  pid_t pid = fork();
+  if (pid < 0) throw DatabaseError(Errno("fork"));
+  if (pid == 0) ExecChild(plan);
+  if (fd >= 0) close(fd);
+  return pid;
+}
+
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout, int* status_out) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (status_out) *status_out = DecodeStatus(status);
+      return true;
+    }
+    if (r < 0 && errno == ECHILD) return !ProcessAlive(pid);  // not our child
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace harness::pg

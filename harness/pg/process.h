@@ -1,0 +1,55 @@
+// The one place that starts processes (initdb, postgres, pg_dump, the CLI
+// under test). fork/exec, never system() or popen().
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace harness::pg {
+
+struct ProcessOptions {
+  // When running as root, switch to this user before exec (initdb and
+  // postgres refuse to run as root). Ignored when not root.
+  std::string run_as_user;
+  std::map<std::string, std::string> env;  // added to / overriding the environment
+  std::vector<std::string> unset_env;
+  std::string stdout_file;  // append stdout and stderr here instead of capturing
+  std::optional<std::string> stdin_text;
+  std::chrono::seconds timeout{0};  // 0: no limit; on expiry the child is killed
+  // The child gets this signal when the parent dies (Linux PR_SET_PDEATHSIG).
+  int parent_death_signal = 0;
+  // Start a new session so the child does not get the terminal's Ctrl-C.
+  bool new_session = false;
+};
+
+struct ProcessResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+};
+
+// Runs argv[0] (looked up in PATH when it has no slash) to completion.
+ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// Starts argv[0] in the background; output goes to options.stdout_file.
+pid_t SpawnProcess(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+// Waits up to `timeout` for pid (a child) to exit; true when it did.
+bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr);
+
+bool ProcessAlive(pid_t pid);
+
+// Uid/gid of `user`, or nullopt.
+struct UserIds {
+  uid_t uid;
+  gid_t gid;
+};
+std::optional<UserIds> LookupUser(const std::string& user);
+
+}  // namespace harness::pg
