@@ -1,0 +1,78 @@
+// migration-harness check pre|post|rollback: the check suites of 002.
+#include <fstream>
+#include <iostream>
+
+#include "harness/checks/suites.h"
+#include "harness/cli/context.h"
+#include "harness/error.h"
+#include "harness/report/suite_report.h"
+
+namespace harness::cli {
+
+namespace {
+struct CheckOptions {
+  std::string suite;
+  bool json = false;
+  std::string save_baseline;
+  std::string baseline;
+  std::string junit;
+};
+}  // namespace
+
+Command setup_check(CLI::App& app, const GlobalOptions& g) {
+  auto opts = std::make_shared<CheckOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "check", "Run the pre, post or rollback checks of migration 002 (read-only)");
+  sub->add_option("suite", opts->suite,
+                  "pre: before upgrading; post: after upgrading; rollback: after downgrading")
+      ->required()
+      ->check(CLI::IsMember({"pre", "post", "rollback"}));
+  sub->add_flag("--json", opts->json, "Print the results as JSON");
+  sub->add_option("--save-baseline", opts->save_baseline,
+                  "With pre: record the catalog and row fingerprints to FILE for `check rollback`");
+  sub->add_option("--baseline", opts->baseline,
+                  "With rollback: compare the catalog and the data with this FILE")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--junit", opts->junit, "Also write the results as JUnit XML to FILE");
+  return {sub, [opts, &g] {
+            if (!opts->save_baseline.empty() && opts->suite != "pre")
+              throw UsageError("--save-baseline goes with `check pre`");
+            if (!opts->baseline.empty() && opts->suite != "rollback")
+              throw UsageError("--baseline goes with `check rollback`");
+            engine::RevisionGraph graph = LoadGraph(g);
+            auto conn = Connect(g);
+            pqxx::read_transaction tx(conn->raw());
+            checks::SuiteResult result;
+            if (opts->suite == "pre") {
+              checks::PreCheckOptions pre;
+              pre.acceptable_revisions.clear();
+              auto p005 = graph.Find("005");
+              for (engine::Position p = 1; p005 && p <= *p005; ++p)
+                pre.acceptable_revisions.push_back(graph.at(p).revision);
+              result = checks::RunPreChecks(tx, pre);
+              if (!opts->save_baseline.empty()) {
+                checks::SaveBaseline(checks::TakeBaseline(tx), opts->save_baseline);
+                std::cerr << "baseline saved to " << opts->save_baseline << "\n";
+              }
+            } else if (opts->suite == "post") {
+              result = checks::RunPostChecks(tx);
+            } else {
+              std::optional<checks::Baseline> baseline;
+              if (!opts->baseline.empty()) baseline = checks::LoadBaseline(opts->baseline);
+              result = checks::RunRollbackChecks(tx, baseline);
+            }
+            if (opts->json)
+              std::cout << report::SuiteJson(result).dump(2) << "\n";
+            else
+              std::cout << report::SuiteText(result);
+            if (!opts->junit.empty()) {
+              std::ofstream out(opts->junit);
+              if (!out) throw UsageError("cannot write " + opts->junit);
+              out << report::JUnitXml("migration-harness check " + opts->suite,
+                                      report::JUnitCases(result));
+            }
+            return result.ok() ? 0 : static_cast<int>(ExitCode::kCheckFailed);
+          }};
+}
+
+}  // namespace harness::cli

@@ -1,0 +1,41 @@
+// migration-harness current: the revision recorded in alembic_version.
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "harness/cli/context.h"
+
+namespace harness::cli {
+
+namespace {
+// How code_chunks.embedding is stored: pgvector when available, else real[].
+constexpr const char* kEmbeddingTypeQuery = R"SQL(
+SELECT format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+WHERE a.attrelid = to_regclass('code_chunks') AND a.attname = 'embedding' AND NOT a.attisdropped
+)SQL";
+}  // namespace
+
+Command setup_current(CLI::App& app, const GlobalOptions& g) {
+  CLI::App* sub = app.add_subcommand("current", "Show the revision the database is at");
+  return {sub, [&g] {
+            engine::RevisionGraph graph = LoadGraph(g);
+            auto conn = Connect(g);
+            engine::Migrator migrator(*conn, graph, MigratorOptionsFrom(g));
+            engine::Position p = migrator.Current();
+            if (p == 0)
+              std::cout << "<base> (no revision recorded)\n";
+            else
+              std::cout << graph.Name(p) << (p == graph.head_position() ? " (head)" : "") << "\n";
+            pqxx::read_transaction tx(conn->raw());
+            pqxx::result r = tx.exec(kEmbeddingTypeQuery);
+            if (r.size() == 1)
+              spdlog::info("code_chunks.embedding is stored as {}{}", r[0][0].c_str(),
+                           std::string(r[0][0].c_str()) == "vector(768)"
+                               ? " (pgvector)"
+                               : " (pgvector is not installed on this server)");
+            return 0;
+          }};
+}
+
+}  // namespace harness::cli

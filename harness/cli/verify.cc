@@ -1,0 +1,71 @@
+// migration-harness verify: the whole pre-deployment rehearsal.
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "harness/cli/context.h"
+#include "harness/error.h"
+#include "harness/verify/rehearsal.h"
+
+namespace harness::cli {
+
+namespace {
+struct VerifyCliOptions {
+  bool in_place = false;
+  int repositories = 100;
+  int chunks_per_repo = 100;
+  std::uint64_t seed = 42;
+  std::string report_json;
+  std::string junit;
+};
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  if (!out) throw UsageError("cannot write " + path);
+  out << text;
+}
+}  // namespace
+
+Command setup_verify(CLI::App& app, const GlobalOptions& g) {
+  auto opts = std::make_shared<VerifyCliOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "verify",
+      "Rehearse migration 002: pre-checks, timed upgrade, post-checks, idempotent re-run, timed "
+      "rollback, rollback checks, re-upgrade. With a URL it works on a scratch clone of that "
+      "database (never the database itself unless --in-place); without one, on an embedded "
+      "PostgreSQL with generated data.");
+  sub->add_flag("--in-place", opts->in_place,
+                "Work on the given database itself (it ends migrated to 002)");
+  sub->add_option("--repositories", opts->repositories, "Embedded run: repositories to generate")
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
+  sub->add_option("--chunks-per-repo", opts->chunks_per_repo,
+                  "Embedded run: chunks per repository")
+      ->check(CLI::Range(0, 10'000'000))
+      ->capture_default_str();
+  sub->add_option("--seed", opts->seed, "Embedded run: generator seed")->capture_default_str();
+  sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
+  sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
+  return {sub, [opts, &g] {
+            engine::RevisionGraph graph = LoadGraph(g);
+            verify::VerifyOptions vo;
+            if (!g.database_url.empty()) vo.source = pg::Url::Parse(g.database_url);
+            else if (opts->in_place)
+              throw UsageError("--in-place needs a database: pass --database-url or set DATABASE_URL");
+            vo.in_place = opts->in_place;
+            vo.repositories = opts->repositories;
+            vo.chunks_per_repo = opts->chunks_per_repo;
+            vo.seed = opts->seed;
+            vo.migrator = MigratorOptionsFrom(g);
+            vo.progress = isatty(2);
+            report::Rehearsal r = verify::Run(vo, graph);
+            std::cout << report::RehearsalText(r);
+            if (!opts->report_json.empty())
+              WriteFile(opts->report_json, report::RehearsalJson(r).dump(2) + "\n");
+            if (!opts->junit.empty()) WriteFile(opts->junit, report::RehearsalJUnit(r));
+            return r.exit_code;
+          }};
+}
+
+}  // namespace harness::cli

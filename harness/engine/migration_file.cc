@@ -1,0 +1,128 @@
+#include "harness/engine/migration_file.h"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "harness/error.h"
+
+namespace harness::engine {
+
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+bool OnlyCommentsOrBlank(const std::string& sql) {
+  std::istringstream in(sql);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string t = Trim(line);
+    if (!t.empty() && t.rfind("--", 0) != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+MigrationFile ParseMigration(const std::string& text, const std::filesystem::path& path) {
+  static const std::regex kRevision("^[A-Za-z0-9_]{1,32}$");
+  MigrationFile file;
+  file.path = path;
+  file.content = text;
+  auto fail = [&](int line, const std::string& what) -> Error {
+    return UsageError("malformed migration file " + path.string() + ":" + std::to_string(line) +
+                          ": " + what,
+                      "fix the file (format: migrations/README.md) or point --migrations at "
+                      "another directory");
+  };
+  enum class Section { kHeader, kUpgrade, kDowngrade } section = Section::kHeader;
+  bool saw_revision = false, saw_down = false, saw_message = false;
+  std::vector<Step>* steps = nullptr;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  auto close_step = [&](int at) {
+    if (steps && !steps->empty() && OnlyCommentsOrBlank(steps->back().sql))
+      throw fail(steps->back().line, "step '" + steps->back().name + "' has no SQL");
+    (void)at;
+  };
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.rfind("--!", 0) != 0) {
+      if (steps && !steps->empty()) {
+        steps->back().sql += line;
+        steps->back().sql += '\n';
+      } else if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0) {
+        throw fail(number, section == Section::kHeader
+                               ? "SQL before the `--! upgrade` section"
+                               : "SQL before the first `--! step:` of the section");
+      }
+      continue;
+    }
+    std::string directive = Trim(line.substr(3));
+    std::string key = directive, value;
+    if (auto colon = directive.find(':'); colon != std::string::npos) {
+      key = Trim(directive.substr(0, colon));
+      value = Trim(directive.substr(colon + 1));
+    }
+    if (key == "revision" || key == "down_revision" || key == "message") {
+      if (section != Section::kHeader) throw fail(number, "header directive '" + key + "' after the header");
+      if (key == "revision") {
+        if (saw_revision) throw fail(number, "a second `revision`");
+        if (!std::regex_match(value, kRevision))
+          throw fail(number, "revision id '" + value + "' must be 1 to 32 of [A-Za-z0-9_]");
+        file.revision = value;
+        saw_revision = true;
+      } else if (key == "down_revision") {
+        if (saw_down) throw fail(number, "a second `down_revision`");
+        if (!value.empty() && !std::regex_match(value, kRevision))
+          throw fail(number, "down_revision '" + value + "' must be empty or 1 to 32 of [A-Za-z0-9_]");
+        if (!value.empty()) file.down_revision = value;
+        saw_down = true;
+      } else {
+        if (saw_message) throw fail(number, "a second `message`");
+        file.message = value;
+        saw_message = true;
+      }
+    } else if (key == "upgrade") {
+      if (section != Section::kHeader) throw fail(number, "`--! upgrade` must come once, before `--! downgrade`");
+      if (!saw_revision) throw fail(number, "no `--! revision:` in the header");
+      if (!saw_down) throw fail(number, "no `--! down_revision:` in the header (leave it empty for the first revision)");
+      section = Section::kUpgrade;
+      steps = &file.upgrade;
+    } else if (key == "downgrade") {
+      if (section != Section::kUpgrade) throw fail(number, "`--! downgrade` must come once, after `--! upgrade`");
+      close_step(number);
+      if (file.upgrade.empty()) throw fail(number, "the upgrade section has no `--! step:`");
+      section = Section::kDowngrade;
+      steps = &file.downgrade;
+    } else if (key == "step") {
+      if (section == Section::kHeader) throw fail(number, "`--! step:` before `--! upgrade`");
+      if (value.empty()) throw fail(number, "a step needs a name: `--! step: NAME`");
+      close_step(number);
+      steps->push_back(Step{value, {}, number});
+    } else {
+      throw fail(number, "unknown directive `--! " + key + "`");
+    }
+  }
+  if (!saw_revision) throw fail(number, "no `--! revision:` header");
+  if (section != Section::kDowngrade) throw fail(number, "no `--! downgrade` section");
+  close_step(number);
+  if (file.downgrade.empty()) throw fail(number, "the downgrade section has no `--! step:`");
+  return file;
+}
+
+MigrationFile ReadMigrationFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read migration file " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ParseMigration(ss.str(), path);
+}
+
+}  // namespace harness::engine

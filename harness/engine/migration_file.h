@@ -1,0 +1,32 @@
+// One revision file of migrations/: header, upgrade and downgrade sections,
+// each split into named steps (format: migrations/README.md).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace harness::engine {
+
+struct Step {
+  std::string name;
+  std::string sql;
+  int line = 0;  // line of the `--! step:` directive
+};
+
+struct MigrationFile {
+  std::filesystem::path path;
+  std::string revision;
+  std::optional<std::string> down_revision;  // nullopt: the first revision
+  std::string message;
+  std::vector<Step> upgrade;
+  std::vector<Step> downgrade;
+  std::string content;  // the file as read, for hashing
+};
+
+// Throws UsageError ("file:line: what") on any malformed input.
+MigrationFile ParseMigration(const std::string& text, const std::filesystem::path& path);
+MigrationFile ReadMigrationFile(const std::filesystem::path& path);
+
+}  // namespace harness::engine

@@ -1,0 +1,250 @@
+#include "harness/engine/migrator.h"
+
+#include <chrono>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "harness/engine/version_table.h"
+#include "harness/error.h"
+#include "harness/pg/interrupt.h"
+
+namespace harness::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Who holds locks on the database's tables: asked from a second connection
+// after a lock timeout, so the message can name the table and the session.
+constexpr const char* kLockHoldersQuery = R"SQL(
+SELECT c.relname, l.mode, a.pid, a.query_start, a.state, left(a.query, 120) AS query
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.granted AND l.pid <> pg_backend_pid()
+  AND c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace
+ORDER BY c.relname, a.query_start
+)SQL";
+
+std::string DescribeLockHolders(const pg::Url& url) {
+  try {
+    pg::Connection side(url, "migration-harness diagnostics");
+    pqxx::read_transaction tx(side.raw());
+    std::string out;
+    for (const auto& r : tx.exec(kLockHoldersQuery)) {
+      if (!out.empty()) out += "; ";
+      out += fmt::format("table {} is locked ({}) by pid {} ({}, query started {}: {})",
+                         r["relname"].c_str(), r["mode"].c_str(), r["pid"].c_str(),
+                         r["state"].c_str(), r["query_start"].c_str(), r["query"].c_str());
+    }
+    return out;
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+}  // namespace
+
+Migrator::Migrator(pg::Connection& conn, const RevisionGraph& graph, MigratorOptions options)
+    : conn_(conn), graph_(graph), options_(std::move(options)) {}
+
+Position Migrator::Interpret(const std::optional<std::vector<std::string>>& rows) const {
+  if (!rows || rows->empty()) return 0;
+  if (rows->size() > 1) {
+    std::string all;
+    for (const auto& r : *rows) all += (all.empty() ? "" : ", ") + r;
+    throw UsageError("alembic_version holds " + std::to_string(rows->size()) + " rows (" + all +
+                         "); this chain has a single head",
+                     "find the real state of the schema, then record it with: migration-harness "
+                     "stamp REVISION");
+  }
+  if (auto p = graph_.Find(rows->front())) return *p;
+  throw UsageError("the database is at revision '" + rows->front() +
+                       "', which this chain does not know (" + graph_.KnownRevisions() + ")",
+                   "use the migrations the database was built with, or, if you are sure of its "
+                   "schema, record the right revision with: migration-harness stamp REVISION");
+}
+
+std::optional<Position> Migrator::CurrentIfVersioned() {
+  try {
+    pqxx::read_transaction tx(conn_.raw());
+    auto rows = ReadVersionRows(tx);
+    if (!rows) return std::nullopt;
+    return Interpret(rows);
+  } catch (const pqxx::sql_error& e) {
+    throw pg::FromSqlError(e, "reading alembic_version");
+  }
+}
+
+Position Migrator::Current() { return CurrentIfVersioned().value_or(0); }
+
+RunReport Migrator::Upgrade(const std::string& target) { return Run(Direction::kUpgrade, target); }
+RunReport Migrator::Downgrade(const std::string& target) {
+  return Run(Direction::kDowngrade, target);
+}
+
+RunReport Migrator::Run(Direction direction, const std::string& target) {
+  const bool up = direction == Direction::kUpgrade;
+  RunReport report;
+  auto t_start = Clock::now();
+  pg::CancelOnInterrupt cancel(conn_);
+  std::string where = "starting the migration";
+  try {
+    pqxx::work tx(conn_.raw());
+    // Serialise runners: the second waits here, then finds nothing to do.
+    if (!tx.exec1(fmt::format("SELECT pg_try_advisory_xact_lock({})", kMigrationLockKey))[0]
+             .as<bool>()) {
+      if (!options_.wait_for_migration_lock)
+        throw DatabaseError("another migration is running on " + conn_.url().Describe() +
+                                " (it holds the migration lock)",
+                            "wait for it to finish, or run without --no-wait to queue behind it");
+      spdlog::info("Another migration holds the migration lock on this database; waiting for it");
+      tx.exec("SET LOCAL lock_timeout = 0");
+      tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
+    }
+    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
+    for (const auto& [name, value] : options_.settings)
+      tx.exec("SELECT set_config(" + tx.quote(name) + ", " + tx.quote(value) + ", true)");
+
+    auto rows = ReadVersionRows(tx);
+    Position from = Interpret(rows);
+    Position to = up ? graph_.ResolveUpgradeTarget(target, from)
+                     : graph_.ResolveDowngradeTarget(target, from);
+    report.from = graph_.Name(from);
+    report.to = graph_.Name(to);
+    if (from == to) {
+      report.noop = true;
+      spdlog::info("Already at {}: nothing to {}", graph_.Name(from),
+                   up ? "upgrade" : "downgrade");
+      tx.commit();
+      report.seconds = Since(t_start);
+      return report;
+    }
+    if (!rows) tx.exec(kCreateVersionTable);
+    for (Position p = from; p != to; p += up ? 1 : -1) {
+      const MigrationFile& file = graph_.at(up ? p + 1 : p);
+      const std::string prev = graph_.Name(up ? p : p - 1);
+      const std::string next = up ? file.revision : prev;
+      spdlog::info("Running {} {} -> {}, {}", up ? "upgrade" : "downgrade",
+                   up ? (p == 0 ? "" : prev) : file.revision, up ? next : (p - 1 == 0 ? "" : prev),
+                   file.message);
+      auto t_rev = Clock::now();
+      const auto& steps = up ? file.upgrade : file.downgrade;
+      const std::string label = up ? "Step" : "Rollback Step";
+      for (size_t i = 0; i < steps.size(); ++i) {
+        StepTiming st{file.revision, direction, static_cast<int>(i + 1),
+                      static_cast<int>(steps.size()), steps[i].name, 0};
+        where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index,
+                            st.count, st.name, file.path.filename().string(), steps[i].line);
+        pg::ThrowIfInterrupted(where);
+        spdlog::info("[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
+                     st.name);
+        spdlog::debug("{}", steps[i].sql);
+        auto t_step = Clock::now();
+        tx.exec(steps[i].sql, steps[i].name);
+        st.seconds = Since(t_step);
+        spdlog::info("[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
+                     st.count, st.seconds);
+        report.steps.push_back(st);
+        if (options_.after_step) options_.after_step(st);
+      }
+      where = "recording revision " + next + " in alembic_version";
+      const std::string from_rev = up ? (p == 0 ? "" : prev) : file.revision;
+      const std::string to_rev = up ? file.revision : (p - 1 == 0 ? "" : prev);
+      tx.exec(VersionUpdateSql(tx, from_rev, to_rev));
+      double rev_seconds = Since(t_rev);
+      report.revision_seconds[file.revision] = rev_seconds;
+      spdlog::info("[migration.{}] Migration {} {} completed successfully in {:.3f}s",
+                   file.revision, file.revision, up ? "upgrade" : "rollback", rev_seconds);
+    }
+    where = "committing";
+    pg::ThrowIfInterrupted(where);
+    tx.commit();
+    report.seconds = Since(t_start);
+    spdlog::info("Now at {} ({:.3f}s in one transaction)", report.to, report.seconds);
+    return report;
+  } catch (const pqxx::sql_error& e) {
+    pg::ThrowIfInterrupted(where);
+    if (e.sqlstate() == "55P03") {
+      std::string holders = DescribeLockHolders(conn_.url());
+      Error base = pg::FromSqlError(e, where);
+      throw DatabaseError(
+          std::string(base.what()) + ": a lock was not granted within --lock-timeout " +
+              std::to_string(options_.lock_timeout_seconds) + "s" +
+              (holders.empty() ? "" : "; " + holders),
+          "nothing was changed; retry when those sessions are done (or stop them), or raise "
+          "--lock-timeout");
+    }
+    throw pg::FromSqlError(e, where);
+  } catch (const pqxx::broken_connection& e) {
+    throw DatabaseError("lost the connection to " + conn_.url().Describe() + " while " + where +
+                            ": " + pg::Redact(e.what(), conn_.url()),
+                        "the transaction did not commit; check the server, then run again");
+  } catch (const pqxx::in_doubt_error& e) {
+    throw DatabaseError("the connection broke during COMMIT; the outcome is unknown",
+                        "run `migration-harness current` to see which revision is recorded");
+  }
+}
+
+std::string Migrator::Stamp(const std::string& target) {
+  Position to = graph_.ResolveRevision(target);
+  try {
+    pqxx::work tx(conn_.raw());
+    tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
+    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
+    auto rows = ReadVersionRows(tx);
+    std::string was = rows && !rows->empty() ? rows->front() : "<base>";
+    if (!rows) tx.exec(kCreateVersionTable);
+    tx.exec("DELETE FROM alembic_version");
+    if (to != 0)
+      tx.exec("INSERT INTO alembic_version (version_num) VALUES (" +
+              tx.quote(graph_.at(to).revision) + ")");
+    tx.commit();
+    spdlog::info("Stamped revision {} (was {}); no migration was run", graph_.Name(to), was);
+    return graph_.Name(to);
+  } catch (const pqxx::sql_error& e) {
+    throw pg::FromSqlError(e, "stamping revision " + graph_.Name(to));
+  }
+}
+
+std::string RenderSql(const RevisionGraph& graph, Position from, Position to,
+                      int lock_timeout_seconds) {
+  std::ostringstream out;
+  const bool up = to > from;
+  out << "-- migration-harness: " << (up ? "upgrade " : "downgrade ") << graph.Name(from)
+      << " -> " << graph.Name(to) << "\n-- Generated SQL; nothing was run.\n\nBEGIN;\n\n";
+  out << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ");\n";
+  out << "SET LOCAL lock_timeout = '" << lock_timeout_seconds << "s';\n\n";
+  out << kCreateVersionTable << ";\n\n";
+  auto quote = [](const std::string& s) { return "'" + s + "'"; };  // ids are [A-Za-z0-9_]
+  for (Position p = from; p != to; p += up ? 1 : -1) {
+    const MigrationFile& file = graph.at(up ? p + 1 : p);
+    const std::string prev = p - 1 >= 1 ? graph.at(p - 1).revision : "";
+    const std::string before = up ? (p == 0 ? "" : graph.at(p).revision) : file.revision;
+    const std::string after = up ? file.revision : prev;
+    out << "-- Running " << (up ? "upgrade " : "downgrade ") << before << " -> " << after << ", "
+        << file.message << "\n\n";
+    const auto& steps = up ? file.upgrade : file.downgrade;
+    for (size_t i = 0; i < steps.size(); ++i)
+      out << "-- Step " << i + 1 << "/" << steps.size() << ": " << steps[i].name << "\n"
+          << steps[i].sql << "\n";
+    if (before.empty())
+      out << "INSERT INTO alembic_version (version_num) VALUES (" << quote(after) << ");\n\n";
+    else if (after.empty())
+      out << "DELETE FROM alembic_version WHERE alembic_version.version_num = " << quote(before)
+          << ";\n\n";
+    else
+      out << "UPDATE alembic_version SET version_num=" << quote(after)
+          << " WHERE alembic_version.version_num = " << quote(before) << ";\n\n";
+  }
+  out << "COMMIT;\n";
+  return out.str();
+}
+
+}  // namespace harness::engine

@@ -1,0 +1,79 @@
+// Runs a path through the revision chain: one transaction for the whole
+// path, an advisory lock so two runners never apply twice, lock_timeout so
+// a migration never queues forever behind live traffic, every step logged
+// with its duration, alembic_version written as Alembic does.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/engine/revision_graph.h"
+#include "harness/pg/connection.h"
+
+namespace harness::engine {
+
+enum class Direction { kUpgrade, kDowngrade };
+
+struct StepTiming {
+  std::string revision;
+  Direction direction = Direction::kUpgrade;
+  int index = 0;  // 1-based
+  int count = 0;
+  std::string name;
+  double seconds = 0;
+};
+
+struct RunReport {
+  std::string from;  // revision names, "<base>" for base
+  std::string to;
+  bool noop = false;
+  std::vector<StepTiming> steps;
+  std::map<std::string, double> revision_seconds;
+  double seconds = 0;  // the whole transaction, commit included
+};
+
+struct MigratorOptions {
+  int lock_timeout_seconds = 10;  // 0: wait forever
+  bool wait_for_migration_lock = true;  // false: fail at once when another runner holds it
+  // Session settings for the migration transaction (SET LOCAL), e.g.
+  // migration_harness.force_update_path=on to take 002's UPDATE path.
+  std::map<std::string, std::string> settings;
+  // Called after each step, inside the transaction (tests inject faults here).
+  std::function<void(const StepTiming&)> after_step;
+};
+
+// Arbitrary but fixed: the key of the advisory lock that serialises runners.
+inline constexpr long long kMigrationLockKey = 0x6d6967726e6573LL;
+
+class Migrator {
+ public:
+  Migrator(pg::Connection& conn, const RevisionGraph& graph, MigratorOptions options = {});
+
+  // The recorded revision. Throws UsageError (exit 2) when alembic_version
+  // holds a revision the chain does not know, or several rows.
+  Position Current();
+  // Same, but nullopt when there is no alembic_version table at all.
+  std::optional<Position> CurrentIfVersioned();
+
+  RunReport Upgrade(const std::string& target);
+  RunReport Downgrade(const std::string& target);
+  // Records `target` (head, base or an id) without running anything.
+  std::string Stamp(const std::string& target);
+
+ private:
+  RunReport Run(Direction direction, const std::string& target);
+  Position Interpret(const std::optional<std::vector<std::string>>& rows) const;
+
+  pg::Connection& conn_;
+  const RevisionGraph& graph_;
+  MigratorOptions options_;
+};
+
+// The SQL a run from `from` to `to` would execute, for --sql; runs nothing.
+std::string RenderSql(const RevisionGraph& graph, Position from, Position to,
+                      int lock_timeout_seconds);
+
+}  // namespace harness::engine

@@ -1,0 +1,53 @@
+// The revision chain: files linked by down_revision into one line from base
+// to head. Duplicate ids, missing parents, cycles and several heads are
+// errors that name the files involved.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/engine/migration_file.h"
+
+namespace harness::engine {
+
+// A position in the chain: 0 is base (no revision), i is chain()[i - 1].
+using Position = int;
+
+class RevisionGraph {
+ public:
+  // Reads every *.sql file of `dir`.
+  static RevisionGraph LoadDirectory(const std::filesystem::path& dir);
+  static RevisionGraph Build(std::vector<MigrationFile> files);
+
+  const std::vector<MigrationFile>& chain() const { return chain_; }
+  const MigrationFile& head() const { return chain_.back(); }
+  const MigrationFile& at(Position p) const { return chain_.at(static_cast<size_t>(p - 1)); }
+  Position head_position() const { return static_cast<Position>(chain_.size()); }
+  // Position of a revision id; nullopt when unknown.
+  std::optional<Position> Find(const std::string& revision) const;
+  // "<base>" for 0, else the revision id.
+  std::string Name(Position p) const;
+  // "001, 003, 003a, ..." for messages that list what is known.
+  std::string KnownRevisions() const;
+  // Content hash of every file, stable across runs (FNV-1a, hex).
+  std::string Hash() const;
+  // The same hash over the files up to and including position p.
+  std::string HashUpTo(Position p) const;
+
+  // Resolves head, base, an id, +N (upgrade) or -N (downgrade) against the
+  // current position. Throws UsageError naming the known revisions.
+  Position ResolveUpgradeTarget(const std::string& target, Position current) const;
+  Position ResolveDowngradeTarget(const std::string& target, Position current) const;
+  Position ResolveRevision(const std::string& target) const;  // head, base or an id
+
+ private:
+  std::vector<MigrationFile> chain_;
+};
+
+// Where migration files are read from: --migrations, else $HARNESS_MIGRATIONS,
+// else migrations/ beside the binary's parent directory, else the source tree.
+std::filesystem::path DefaultMigrationsDir(const std::string& explicit_dir);
+
+}  // namespace harness::engine

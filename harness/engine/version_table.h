@@ -1,0 +1,27 @@
+// alembic_version, written exactly as Alembic writes it, so a database
+// migrated by Alembic is understood and vice versa.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+namespace harness::engine {
+
+inline constexpr const char* kCreateVersionTable =
+    "CREATE TABLE IF NOT EXISTS alembic_version (\n"
+    "    version_num VARCHAR(32) NOT NULL,\n"
+    "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
+    ")";
+
+// The rows of alembic_version; nullopt when the table does not exist.
+std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& tx);
+
+// The statement that moves the recorded revision from `from` to `to`
+// (either may be empty for base), with literals quoted for `tx`.
+std::string VersionUpdateSql(pqxx::transaction_base& tx, const std::string& from,
+                             const std::string& to);
+
+}  // namespace harness::engine
