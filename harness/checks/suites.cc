@@ -1,0 +1,338 @@
+#include "harness/checks/suites.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "harness/error.h"
+#include "harness/inspect/catalog.h"
+
+namespace harness::checks {
+
+namespace {
+
+// Foreign keys from the dropped tables to the two tables that stay.
+constexpr const char* kBlockingForeignKeys = R"SQL(
+SELECT src.relname AS source, k.conname, dst.relname AS target
+FROM pg_constraint k
+JOIN pg_class src ON src.oid = k.conrelid
+JOIN pg_class dst ON dst.oid = k.confrelid
+WHERE k.contype = 'f'
+  AND src.relnamespace = 'public'::regnamespace
+  AND dst.oid IN (to_regclass('repositories'), to_regclass('code_chunks'))
+  AND src.relname = ANY ($1)
+ORDER BY src.relname, k.conname
+)SQL";
+
+constexpr const char* kOrphans = R"SQL(
+SELECT count(*) AS orphans,
+       coalesce(string_agg(id::text, ', ') FILTER (WHERE rn <= 5), '') AS sample
+FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn
+      FROM code_chunks c
+      WHERE NOT EXISTS (SELECT 1 FROM repositories r WHERE r.id = c.repository_id)) o
+)SQL";
+
+CheckResult Pass(std::string id, std::string detail) {
+  return {std::move(id), Status::kPass, std::move(detail)};
+}
+CheckResult Fail(std::string id, std::string detail) {
+  return {std::move(id), Status::kFail, std::move(detail)};
+}
+CheckResult Check(bool ok, std::string id, std::string detail_ok, std::string detail_fail) {
+  return ok ? Pass(std::move(id), std::move(detail_ok)) : Fail(std::move(id), std::move(detail_fail));
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+  return out + "}";
+}
+
+bool TableExists(pqxx::transaction_base& tx, const std::string& name) {
+  return !tx.exec_params("SELECT to_regclass($1)", name)[0][0].is_null();
+}
+
+CheckResult OrphanCheck(pqxx::transaction_base& tx, const std::string& id) {
+  pqxx::row r = tx.exec1(kOrphans);
+  long long n = r["orphans"].as<long long>();
+  return Check(n == 0, id, "No orphaned code_chunks",
+               fmt::format("No orphaned code_chunks: found {} chunk(s) whose repository does not "
+                           "exist (e.g. {})",
+                           n, r["sample"].c_str()));
+}
+
+std::vector<std::string> PresentDroppedTables(pqxx::transaction_base& tx) {
+  std::vector<std::string> present;
+  for (const auto& t : TablesDroppedBy002())
+    if (TableExists(tx, t)) present.push_back(t);
+  return present;
+}
+
+std::string ColumnShape(const inspect::Column& c) {
+  return fmt::format("{}{}{}", c.type, c.not_null ? ", NOT NULL" : ", NULL",
+                     c.default_expr.empty() ? ", no default" : ", DEFAULT " + c.default_expr);
+}
+
+}  // namespace
+
+const std::vector<std::string>& TablesDroppedBy002() {
+  static const std::vector<std::string> tables = {
+      "tasks",           "vendor_extractors",     "deployment_events",
+      "project_configuration", "future_enhancements", "work_item_dependencies",
+      "vendor_deployment_links", "work_item_deployment_links", "archived_work_items"};
+  return tables;
+}
+
+SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& options) {
+  SuiteResult s{"pre", {}};
+  std::vector<std::string> missing;
+  for (const char* t : {"repositories", "code_chunks"})
+    if (!TableExists(tx, t)) missing.push_back(t);
+  s.checks.push_back(Check(missing.empty(), "pre.core_tables",
+                           "Core tables exist (repositories, code_chunks)",
+                           "Core tables exist: missing " + ArrayLiteral(missing)));
+  if (!missing.empty()) return s;
+
+  std::string blocking;
+  for (const auto& r : tx.exec_params(kBlockingForeignKeys, ArrayLiteral(TablesDroppedBy002())))
+    blocking += fmt::format("{}{}.{} -> {}", blocking.empty() ? "" : ", ", r["source"].c_str(),
+                            r["conname"].c_str(), r["target"].c_str());
+  s.checks.push_back(Check(blocking.empty(), "pre.no_blocking_foreign_keys",
+                           "No foreign keys found from dropped tables to repositories/code_chunks",
+                           "Foreign keys from dropped tables block 002: " + blocking +
+                               " (drop them first: ALTER TABLE <table> DROP CONSTRAINT <name>)"));
+  s.checks.push_back(OrphanCheck(tx, "pre.no_orphaned_chunks"));
+
+  std::string revision = "<none>";
+  if (TableExists(tx, "alembic_version")) {
+    pqxx::result r = tx.exec("SELECT version_num FROM alembic_version");
+    if (r.size() == 1) revision = r[0][0].as<std::string>();
+    else if (r.size() > 1) revision = std::to_string(r.size()) + " rows";
+  }
+  bool acceptable = false;
+  for (const auto& a : options.acceptable_revisions) acceptable |= a == revision;
+  s.checks.push_back(Check(acceptable, "pre.revision", "Current revision is " + revision +
+                                                          " (005 or earlier)",
+                           "Current revision is 005 or earlier: found " + revision));
+
+  long long total = 0;
+  std::string per_table;
+  for (const auto& t : PresentDroppedTables(tx)) {
+    long long n = tx.exec("SELECT count(*) FROM " + tx.quote_name(t))[0][0].as<long long>();
+    total += n;
+    if (n > 0) per_table += fmt::format("{}{} {}", per_table.empty() ? "" : ", ", t, n);
+  }
+  s.checks.push_back({"pre.rows_to_discard", Status::kInfo,
+                      fmt::format("Rows that 002 discards with the 9 tables: {}{}; only a backup "
+                                  "keeps them",
+                                  total, per_table.empty() ? "" : " (" + per_table + ")")});
+  return s;
+}
+
+SuiteResult RunPostChecks(pqxx::transaction_base& tx) {
+  SuiteResult s{"post", {}};
+  inspect::CatalogSnapshot cat = inspect::TakeSnapshot(tx);
+  const inspect::Table* repos = cat.FindTable("repositories");
+  const inspect::Table* chunks = cat.FindTable("code_chunks");
+  const inspect::Column* rc = repos ? repos->FindColumn("project_id") : nullptr;
+  const inspect::Column* cc = chunks ? chunks->FindColumn("project_id") : nullptr;
+
+  s.checks.push_back(Check(
+      rc && rc->type == "character varying(50)" && rc->not_null &&
+          rc->default_expr == "'default'::character varying",
+      "post.repositories_project_id",
+      "project_id column exists in repositories (VARCHAR(50), NOT NULL, DEFAULT 'default')",
+      "project_id column exists in repositories (VARCHAR(50), NOT NULL, DEFAULT 'default'): " +
+          (rc ? "found " + ColumnShape(*rc) : std::string("no such column"))));
+  s.checks.push_back(Check(
+      cc && cc->type == "character varying(50)" && cc->not_null && cc->default_expr.empty(),
+      "post.code_chunks_project_id", "project_id column exists in code_chunks (VARCHAR(50), NOT NULL)",
+      "project_id column exists in code_chunks (VARCHAR(50), NOT NULL): " +
+          (cc ? "found " + ColumnShape(*cc) : std::string("no such column"))));
+
+  int found = 0, validated = 0;
+  std::string problems;
+  for (auto [table, name] : {std::pair{repos, "check_repositories_project_id"},
+                             std::pair{chunks, "check_code_chunks_project_id"}}) {
+    const inspect::Constraint* k = table ? table->FindConstraint(name) : nullptr;
+    if (!k) {
+      problems += std::string(problems.empty() ? "" : "; ") + name + " missing";
+      continue;
+    }
+    ++found;
+    if (k->validated) ++validated;
+    else problems += std::string(problems.empty() ? "" : "; ") + name + " not validated";
+  }
+  s.checks.push_back(Check(found == 2 && validated == 2, "post.check_constraints",
+                           "CHECK constraints exist and are validated (2 found)",
+                           fmt::format("CHECK constraints exist and are validated: {} found ({})",
+                                       found, problems)));
+
+  const inspect::Index* idx = repos ? repos->FindIndex("idx_project_repository") : nullptr;
+  bool idx_ok = idx && idx->valid &&
+                idx->definition.find("(project_id, id)") != std::string::npos;
+  s.checks.push_back(Check(idx_ok, "post.performance_index",
+                           "Performance index exists (idx_project_repository)",
+                           "Performance index exists (idx_project_repository): " +
+                               (idx ? "found " + idx->definition + (idx->valid ? "" : " (INVALID)")
+                                    : std::string("not found"))));
+
+  auto present = PresentDroppedTables(tx);
+  s.checks.push_back(Check(present.empty(), "post.unused_tables_dropped",
+                           "Unused tables dropped (0 of 9 tables found)",
+                           fmt::format("Unused tables dropped: {} of 9 tables still exist ({})",
+                                       present.size(), ArrayLiteral(present))));
+
+  if (rc && cc) {
+    long long mismatched = tx.exec1(
+        "SELECT count(*) FROM code_chunks c JOIN repositories r ON r.id = c.repository_id "
+        "WHERE c.project_id IS DISTINCT FROM r.project_id")[0].as<long long>();
+    s.checks.push_back(Check(
+        mismatched == 0, "post.data_integrity",
+        "Data integrity check (all code_chunks have matching repository project_id)",
+        fmt::format("Data integrity check: {} code_chunks differ from their repository's project_id",
+                    mismatched)));
+    pqxx::row bad = tx.exec1(fmt::format(
+        "SELECT (SELECT count(*) FROM repositories WHERE NOT (project_id ~ '{0}' AND "
+        "char_length(project_id) <= 50)), (SELECT count(*) FROM code_chunks WHERE NOT (project_id "
+        "~ '{0}' AND char_length(project_id) <= 50))",
+        kProjectIdPattern));
+    long long bad_r = bad[0].as<long long>(), bad_c = bad[1].as<long long>();
+    s.checks.push_back(Check(
+        bad_r + bad_c == 0, "post.pattern_validation",
+        fmt::format("Pattern validation (all project_id values match {}, 1-50 characters)",
+                    kProjectIdPattern),
+        fmt::format("Pattern validation: {} repositories and {} code_chunks have a project_id "
+                    "outside {}",
+                    bad_r, bad_c, kProjectIdPattern)));
+  } else {
+    s.checks.push_back(Fail("post.data_integrity",
+                            "Data integrity check: cannot run without both project_id columns"));
+    s.checks.push_back(Fail("post.pattern_validation",
+                            "Pattern validation: cannot run without both project_id columns"));
+  }
+  s.checks.push_back(OrphanCheck(tx, "post.no_orphaned_chunks"));
+  return s;
+}
+
+SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Baseline>& baseline) {
+  SuiteResult s{"rollback", {}};
+  inspect::CatalogSnapshot cat = inspect::TakeSnapshot(tx);
+  const inspect::Table* repos = cat.FindTable("repositories");
+  const inspect::Table* chunks = cat.FindTable("code_chunks");
+  int columns = (repos && repos->FindColumn("project_id")) + (chunks && chunks->FindColumn("project_id"));
+  s.checks.push_back(Check(columns == 0, "rollback.columns_removed",
+                           "project_id columns removed (0 columns found)",
+                           fmt::format("project_id columns removed: {} still present", columns)));
+  int constraints = (repos && repos->FindConstraint("check_repositories_project_id")) +
+                    (chunks && chunks->FindConstraint("check_code_chunks_project_id"));
+  s.checks.push_back(Check(constraints == 0, "rollback.constraints_removed",
+                           "CHECK constraints removed (0 constraints found)",
+                           fmt::format("CHECK constraints removed: {} still present", constraints)));
+  bool index = repos && repos->FindIndex("idx_project_repository");
+  s.checks.push_back(Check(!index, "rollback.index_removed",
+                           "Performance index removed (idx_project_repository not found)",
+                           "Performance index removed: idx_project_repository still exists"));
+  auto present = PresentDroppedTables(tx);
+  s.checks.push_back(Check(present.size() == 9, "rollback.tables_restored",
+                           "Dropped tables restored (9 tables found)",
+                           fmt::format("Dropped tables restored: {} of 9 found", present.size())));
+
+  for (const auto& [table, id] : {std::pair<std::string, std::string>{"repositories", "rollback.repositories_data"},
+                                  {"code_chunks", "rollback.code_chunks_data"}}) {
+    if (!baseline) {
+      s.checks.push_back({id, Status::kSkipped,
+                          table + " data preserved: no baseline (record one before the upgrade "
+                                  "with `check pre --save-baseline FILE`, then pass --baseline FILE)"});
+      continue;
+    }
+    bool repo = table == "repositories";
+    const auto& cols = repo ? baseline->repository_columns : baseline->chunk_columns;
+    const auto& want = repo ? baseline->repositories : baseline->code_chunks;
+    if (!TableExists(tx, table)) {
+      s.checks.push_back(Fail(id, table + " data preserved: the table is gone"));
+      continue;
+    }
+    inspect::Fingerprint got = inspect::TakeFingerprint(tx, table, cols);
+    s.checks.push_back(Check(got == want, id,
+                             fmt::format("{} data preserved ({} rows, fingerprint matches baseline)",
+                                         table, got.rows),
+                             fmt::format("{} data preserved: baseline {}, now {}", table,
+                                         want.ToString(), got.ToString())));
+  }
+  if (!baseline) {
+    s.checks.push_back({"rollback.catalog_diff", Status::kSkipped,
+                        "Schema equals the pre-upgrade catalog: no baseline to compare with"});
+  } else {
+    auto diff = inspect::DiffEntries(baseline->catalog, cat.Entries());
+    std::string shown;
+    for (size_t i = 0; i < diff.size() && i < 5; ++i) shown += (i ? "; " : "") + diff[i];
+    if (diff.size() > 5) shown += fmt::format("; and {} more", diff.size() - 5);
+    s.checks.push_back(Check(diff.empty(), "rollback.catalog_diff",
+                             "Schema equals the pre-upgrade catalog (empty diff)",
+                             fmt::format("Schema equals the pre-upgrade catalog: {} difference(s): {}",
+                                         diff.size(), shown)));
+  }
+  return s;
+}
+
+Baseline TakeBaseline(pqxx::transaction_base& tx) {
+  Baseline b;
+  b.catalog = inspect::TakeSnapshot(tx).Entries();
+  b.repository_columns = inspect::ColumnsOf(tx, "repositories");
+  b.chunk_columns = inspect::ColumnsOf(tx, "code_chunks");
+  b.repositories = inspect::TakeFingerprint(tx, "repositories", b.repository_columns);
+  b.code_chunks = inspect::TakeFingerprint(tx, "code_chunks", b.chunk_columns);
+  return b;
+}
+
+nlohmann::json BaselineToJson(const Baseline& b) {
+  auto fp = [](const inspect::Fingerprint& f) {
+    return nlohmann::json{{"rows", f.rows}, {"hash_sum", f.hash_sum}};
+  };
+  return {{"format", "migration-harness baseline 1"},
+          {"catalog", b.catalog},
+          {"repository_columns", b.repository_columns},
+          {"chunk_columns", b.chunk_columns},
+          {"repositories", fp(b.repositories)},
+          {"code_chunks", fp(b.code_chunks)}};
+}
+
+Baseline BaselineFromJson(const nlohmann::json& j) {
+  try {
+    if (j.at("format") != "migration-harness baseline 1") throw std::runtime_error("unknown format");
+    Baseline b;
+    b.catalog = j.at("catalog").get<std::map<std::string, std::string>>();
+    b.repository_columns = j.at("repository_columns").get<std::vector<std::string>>();
+    b.chunk_columns = j.at("chunk_columns").get<std::vector<std::string>>();
+    b.repositories = {j.at("repositories").at("rows").get<long long>(),
+                      j.at("repositories").at("hash_sum").get<std::string>()};
+    b.code_chunks = {j.at("code_chunks").at("rows").get<long long>(),
+                     j.at("code_chunks").at("hash_sum").get<std::string>()};
+    return b;
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("not a baseline file: ") + e.what(),
+                     "record one with `migration-harness check pre --save-baseline FILE`");
+  }
+}
+
+void SaveBaseline(const Baseline& b, const std::string& path) {
+  std::ofstream out(path);
+  if (!out) throw UsageError("cannot write baseline file " + path);
+  out << BaselineToJson(b).dump(1) << "\n";
+}
+
+Baseline LoadBaseline(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("cannot read baseline file " + path);
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    throw UsageError("baseline file " + path + " is not JSON: " + e.what());
+  }
+  return BaselineFromJson(j);
+}
+
+}  // namespace harness::checks

@@ -1,0 +1,47 @@
+// The pre, post and rollback check suites of migration 002 (the
+// quickstart's validation tests). Checks only read: they never migrate.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "harness/checks/check_result.h"
+#include "harness/inspect/fingerprint.h"
+
+namespace harness::checks {
+
+// The tables migration 002 drops, in the order the quickstart lists them.
+const std::vector<std::string>& TablesDroppedBy002();
+
+// The project_id pattern the CHECK constraints enforce (with length <= 50).
+inline constexpr const char* kProjectIdPattern = "^[a-z0-9]+(-[a-z0-9]+)*$";
+
+// What the rollback suite compares against: recorded before the upgrade.
+struct Baseline {
+  std::map<std::string, std::string> catalog;  // inspect::CatalogSnapshot::Entries()
+  std::vector<std::string> repository_columns;
+  std::vector<std::string> chunk_columns;
+  inspect::Fingerprint repositories;
+  inspect::Fingerprint code_chunks;
+};
+Baseline TakeBaseline(pqxx::transaction_base& tx);
+nlohmann::json BaselineToJson(const Baseline& b);
+Baseline BaselineFromJson(const nlohmann::json& j);  // throws UsageError on a bad file
+void SaveBaseline(const Baseline& b, const std::string& path);
+Baseline LoadBaseline(const std::string& path);
+
+struct PreCheckOptions {
+  // Revisions from which 002 may run: 005 and everything before it.
+  std::vector<std::string> acceptable_revisions = {"001", "003", "003a", "003b", "005"};
+};
+
+SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& options = {});
+SuiteResult RunPostChecks(pqxx::transaction_base& tx);
+// Without a baseline the data and catalog checks are reported as skipped.
+SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Baseline>& baseline);
+
+}  // namespace harness::checks

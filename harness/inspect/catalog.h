@@ -1,0 +1,67 @@
+// A snapshot of the schema as the catalog sees it (tables, columns with
+// types, defaults and nullability, constraints via pg_get_constraintdef,
+// indexes via pg_get_indexdef, other relations, extensions) and a readable
+// diff between two snapshots. "The downgrade is exact" means: empty diff.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+namespace harness::inspect {
+
+struct Column {
+  std::string name;
+  int position = 0;  // 1-based among live columns (dropped ones do not count)
+  std::string type;  // format_type, e.g. "character varying(50)"
+  std::string default_expr;
+  bool not_null = false;
+};
+
+struct Constraint {
+  std::string name;
+  char type = '?';  // p, f, c, u, x
+  std::string definition;
+  bool validated = true;
+};
+
+struct Index {
+  std::string name;
+  std::string definition;
+  bool valid = true;
+};
+
+struct Table {
+  std::string name;
+  std::vector<Column> columns;  // in position order
+  std::vector<Constraint> constraints;
+  std::vector<Index> indexes;
+
+  const Column* FindColumn(const std::string& column) const;
+  const Constraint* FindConstraint(const std::string& constraint) const;
+  const Index* FindIndex(const std::string& index) const;
+};
+
+struct CatalogSnapshot {
+  std::map<std::string, Table> tables;            // ordinary tables of the schema
+  std::map<std::string, std::string> relations;   // views, sequences, ...: name -> kind
+  std::map<std::string, std::string> extensions;  // name -> version
+
+  const Table* FindTable(const std::string& name) const;
+  // One line per object, "key: description", sorted: the diff's raw material.
+  std::map<std::string, std::string> Entries() const;
+};
+
+// Reads the catalog of `schema`; alembic_version is left out (its content is
+// the revision, not the schema).
+CatalogSnapshot TakeSnapshot(pqxx::transaction_base& tx, const std::string& schema = "public");
+
+// "- key: was", "+ key: now", "~ key: was -> now", sorted; empty when equal.
+std::vector<std::string> Diff(const CatalogSnapshot& before, const CatalogSnapshot& after);
+// The same over Entries() maps (a snapshot saved to a file keeps only those).
+std::vector<std::string> DiffEntries(const std::map<std::string, std::string>& before,
+                                     const std::map<std::string, std::string>& after);
+
+}  // namespace harness::inspect

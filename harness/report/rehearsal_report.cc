@@ -1,0 +1,88 @@
+#include "harness/report/rehearsal_report.h"
+
+#include <fmt/format.h>
+
+#include "harness/report/suite_report.h"
+
+namespace harness::report {
+
+namespace {
+
+constexpr double kBudgetSeconds = 300;  // FR-031: the migration must take under 5 minutes
+
+std::string StepTable(const std::vector<engine::StepTiming>& steps, const std::string& title) {
+  if (steps.empty()) return {};
+  std::string out = title + "\n";
+  for (const auto& s : steps)
+    out += fmt::format("  {:>4} {:>2}/{:<2} {:<48} {:>9.3f}s\n", s.revision, s.index, s.count,
+                       s.name, s.seconds);
+  return out;
+}
+
+nlohmann::json StepsJson(const std::vector<engine::StepTiming>& steps) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : steps)
+    out.push_back({{"revision", s.revision}, {"index", s.index}, {"count", s.count},
+                   {"name", s.name}, {"seconds", s.seconds}});
+  return out;
+}
+
+}  // namespace
+
+std::string RehearsalText(const Rehearsal& r) {
+  std::string out;
+  out += "Migration 002 rehearsal\n";
+  out += fmt::format("Target:  {}\n", r.target);
+  if (!r.server_version.empty()) out += fmt::format("Server:  PostgreSQL {}\n", r.server_version);
+  out += fmt::format("Data:    {} repositories, {} code_chunks\n\n", r.repositories, r.chunks);
+  out += "Phases\n";
+  for (const auto& p : r.phases)
+    out += fmt::format("{} {:<46} {:>9.3f}s  {}\n", p.ok ? "✓" : "✗", p.name, p.seconds, p.detail);
+  for (const auto& s : r.suites) out += "\n" + SuiteText(s);
+  out += "\n" + StepTable(r.upgrade_steps, "Upgrade steps");
+  out += StepTable(r.downgrade_steps, "Rollback steps");
+  if (r.upgrade_seconds > 0)
+    out += fmt::format("\nBudget: upgrade {:.3f}s of {:.0f}s (FR-031), margin {:.1f}%\n",
+                       r.upgrade_seconds, kBudgetSeconds,
+                       100.0 * (kBudgetSeconds - r.upgrade_seconds) / kBudgetSeconds);
+  out += "\n" + r.verdict + "\n";
+  return out;
+}
+
+nlohmann::json RehearsalJson(const Rehearsal& r) {
+  nlohmann::json phases = nlohmann::json::array();
+  for (const auto& p : r.phases)
+    phases.push_back({{"name", p.name}, {"seconds", p.seconds}, {"ok", p.ok}, {"detail", p.detail}});
+  nlohmann::json suites = nlohmann::json::array();
+  for (const auto& s : r.suites) suites.push_back(SuiteJson(s));
+  return {{"target", r.target},
+          {"server_version", r.server_version},
+          {"repositories", r.repositories},
+          {"code_chunks", r.chunks},
+          {"phases", phases},
+          {"suites", suites},
+          {"upgrade", {{"seconds", r.upgrade_seconds}, {"steps", StepsJson(r.upgrade_steps)}}},
+          {"downgrade", {{"seconds", r.downgrade_seconds}, {"steps", StepsJson(r.downgrade_steps)}}},
+          {"budget_seconds", kBudgetSeconds},
+          {"ready", r.ready},
+          {"exit_code", r.exit_code},
+          {"verdict", r.verdict}};
+}
+
+std::string RehearsalJUnit(const Rehearsal& r) {
+  std::vector<JUnitCase> cases;
+  for (const auto& p : r.phases) {
+    JUnitCase c;
+    c.classname = "migration-harness.verify.phase";
+    c.name = p.name;
+    c.seconds = p.seconds;
+    c.outcome = p.ok ? JUnitCase::Outcome::kPass : JUnitCase::Outcome::kFail;
+    c.message = p.detail;
+    cases.push_back(c);
+  }
+  for (const auto& s : r.suites)
+    for (auto& c : JUnitCases(s)) cases.push_back(c);
+  return JUnitXml("migration-harness verify", cases);
+}
+
+}  // namespace harness::report

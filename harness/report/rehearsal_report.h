@@ -1,0 +1,43 @@
+// What a `verify` rehearsal found, and how it is shown: text for the
+// terminal (the quickstart's ✓/✗ lines, step timings, verdict), JSON and
+// JUnit XML (one test case per check and phase). Rendering only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/checks/check_result.h"
+#include "harness/engine/migrator.h"
+
+namespace harness::report {
+
+struct Phase {
+  std::string name;
+  double seconds = 0;
+  bool ok = true;
+  std::string detail;
+};
+
+struct Rehearsal {
+  std::string target;  // where it ran, never with a password
+  std::string server_version;
+  std::vector<Phase> phases;
+  std::vector<checks::SuiteResult> suites;
+  std::vector<engine::StepTiming> upgrade_steps;
+  std::vector<engine::StepTiming> downgrade_steps;
+  double upgrade_seconds = 0;
+  double downgrade_seconds = 0;
+  long long repositories = 0;
+  long long chunks = 0;
+  bool ready = false;
+  int exit_code = 0;
+  std::string verdict;  // one line
+};
+
+std::string RehearsalText(const Rehearsal& r);
+nlohmann::json RehearsalJson(const Rehearsal& r);
+std::string RehearsalJUnit(const Rehearsal& r);
+
+}  // namespace harness::report

@@ -1,0 +1,249 @@
+#include "harness/verify/rehearsal.h"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "fixtures/generator.h"
+#include "harness/checks/suites.h"
+#include "harness/error.h"
+#include "harness/inspect/catalog.h"
+#include "harness/pg/cluster.h"
+#include "harness/pg/connection.h"
+#include "harness/pg/disposable_database.h"
+#include "harness/pg/interrupt.h"
+
+namespace harness::verify {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Runner {
+ public:
+  Runner(const VerifyOptions& o, const engine::RevisionGraph& g) : options_(o), graph_(g) {}
+
+  Rehearsal Go() {
+    PrepareTarget();
+    Rehearse();
+    return std::move(r_);
+  }
+
+ private:
+  // Times `fn`, records the phase; `fn` returns its detail line.
+  template <typename Fn>
+  void Phase(const std::string& name, Fn&& fn) {
+    pg::ThrowIfInterrupted(name);
+    spdlog::info("verify: {}...", name);
+    auto t0 = Clock::now();
+    std::string detail = fn();
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    r_.phases.push_back({name, s, true, detail});
+    spdlog::info("verify: {}: {} ({:.3f}s)", name, detail, s);
+  }
+
+  void FailPhase(const std::string& name, const std::string& detail) {
+    r_.phases.push_back({name, 0, false, detail});
+  }
+
+  void PrepareTarget() {
+    if (!options_.source) {
+      Phase("start embedded PostgreSQL", [&] {
+        cluster_ = pg::EmbeddedCluster::Start();
+        return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
+      });
+      Phase("build a database at 005", [&] {
+        db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0",
+                                                       "mh_verify");
+        url_ = db_->url();
+        pg::Connection conn(*url_);
+        engine::MigratorOptions quiet = options_.migrator;
+        engine::Migrator(conn, graph_, quiet).Upgrade("005");
+        return std::string("upgraded <base> -> 005");
+      });
+      Phase("generate data", [&] {
+        pg::Connection conn(*url_);
+        fixtures::GeneratorOptions go;
+        go.repositories = options_.repositories;
+        go.chunks_per_repo = options_.chunks_per_repo;
+        go.seed = options_.seed;
+        go.progress = options_.progress;
+        auto rep = fixtures::Generate(conn, go);
+        return fmt::format("{} repositories, {} chunks, {} rows in the tables 002 drops "
+                           "({:.0f} rows/s)",
+                           rep.repositories, rep.chunks, rep.other_rows, rep.rows_per_second);
+      });
+      r_.target = "embedded cluster, generated data (seed " + std::to_string(options_.seed) + ")";
+      return;
+    }
+    const pg::Url& source = *options_.source;
+    if (options_.in_place) {
+      url_ = source;
+      r_.target = source.Describe() + " (in place: this database is migrated)";
+      spdlog::warn("verify --in-place: migrating {} itself", source.Describe());
+      return;
+    }
+    Phase("clone the database on its server", [&] {
+      try {
+        db_ = std::make_unique<pg::DisposableDatabase>(source.WithDatabase("postgres"),
+                                                       source.dbname(), "mh_verify");
+      } catch (const Error& e) {
+        throw DatabaseError(
+            std::string("cannot clone ") + source.Describe() + " into a scratch database: " +
+                e.what(),
+            "CREATE DATABASE ... TEMPLATE needs the CREATEDB right and no other session on the "
+            "source database; close them, or run on a copy with --in-place");
+      }
+      url_ = db_->url();
+      return fmt::format("scratch database {} (dropped at the end)", db_->name());
+    });
+    r_.target = source.Describe() + " cloned into " + db_->name();
+  }
+
+  engine::Migrator MakeMigrator(pg::Connection& conn) {
+    return engine::Migrator(conn, graph_, options_.migrator);
+  }
+
+  checks::SuiteResult Suite(const std::function<checks::SuiteResult(pqxx::transaction_base&)>& fn) {
+    pg::Connection conn(*url_);
+    pqxx::read_transaction tx(conn.raw());
+    checks::SuiteResult s = fn(tx);
+    r_.suites.push_back(s);
+    return s;
+  }
+
+  void Verdict(bool ready, int code, const std::string& line) {
+    r_.ready = ready;
+    r_.exit_code = code;
+    r_.verdict = line;
+  }
+
+  void Rehearse() {
+    pg::Connection conn(*url_);
+    Phase("connect", [&] {
+      pqxx::read_transaction tx(conn.raw());
+      int num = tx.exec1("SHOW server_version_num")[0].as<int>();
+      r_.server_version = tx.exec1("SHOW server_version")[0].as<std::string>();
+      if (num < 140000)
+        throw UsageError("the server runs PostgreSQL " + r_.server_version +
+                             "; migration 002 needs 14 or later",
+                         "upgrade the server first");
+      return "PostgreSQL " + r_.server_version;
+    });
+    auto p005 = graph_.Find("005");
+    if (!p005) throw UsageError("the chain has no revision 005");
+    engine::Position current = 0;
+    Phase("current revision", [&] {
+      auto pos = MakeMigrator(conn).CurrentIfVersioned();
+      if (!pos)
+        throw UsageError("the database has no alembic_version table: it was never migrated by "
+                         "Alembic or by this tool",
+                         "if its schema is that of revision 005, record it with "
+                         "`migration-harness stamp 005` on the copy, then verify again");
+      current = *pos;
+      if (current > *p005)
+        throw UsageError("the database is at " + graph_.Name(current) +
+                         ", past 005: migration 002 is already applied");
+      return graph_.Name(current);
+    });
+    if (current < *p005) {
+      Phase("upgrade to 005 first", [&] {
+        auto rep = MakeMigrator(conn).Upgrade("005");
+        return fmt::format("{} -> 005 in {:.3f}s", rep.from, rep.seconds);
+      });
+    }
+    {
+      pqxx::read_transaction tx(conn.raw());
+      r_.repositories = tx.exec1("SELECT count(*) FROM repositories")[0].as<long long>();
+      r_.chunks = tx.exec1("SELECT count(*) FROM code_chunks")[0].as<long long>();
+    }
+    checks::SuiteResult pre = Suite([](auto& tx) { return checks::RunPreChecks(tx); });
+    if (!pre.ok()) {
+      Verdict(false, 1, "BLOCKED: the data or schema blocks migration 002 (see the failed "
+                        "pre-migration checks)");
+      return;
+    }
+    checks::Baseline baseline;
+    Phase("record baseline (catalog and fingerprints)", [&] {
+      pqxx::read_transaction tx(conn.raw());
+      baseline = checks::TakeBaseline(tx);
+      return fmt::format("repositories {}, code_chunks {}", baseline.repositories.rows,
+                         baseline.code_chunks.rows);
+    });
+    engine::RunReport up;
+    try {
+      Phase("upgrade 005 -> 002", [&] {
+        up = MakeMigrator(conn).Upgrade("head");
+        r_.upgrade_seconds = up.seconds;
+        r_.upgrade_steps = up.steps;
+        return fmt::format("{:.3f}s in one transaction", up.seconds);
+      });
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::kCheckFailed) throw;
+      FailPhase("upgrade 005 -> 002", e.what());
+      Verdict(false, 1, std::string("BLOCKED: migration 002 refused the data: ") + e.what());
+      return;
+    }
+    checks::SuiteResult post = Suite([](auto& tx) { return checks::RunPostChecks(tx); });
+    inspect::CatalogSnapshot migrated;
+    inspect::Fingerprint migrated_chunks;
+    {
+      pqxx::read_transaction tx(conn.raw());
+      migrated = inspect::TakeSnapshot(tx);
+      migrated_chunks = inspect::TakeFingerprint(tx, "code_chunks");
+    }
+    bool idempotent = true;
+    Phase("idempotent re-run (stamp 005, upgrade again)", [&] {
+      auto m = MakeMigrator(conn);
+      m.Stamp("005");
+      m.Upgrade("head");
+      pqxx::read_transaction tx(conn.raw());
+      auto diff = inspect::Diff(migrated, inspect::TakeSnapshot(tx));
+      bool same_rows = inspect::TakeFingerprint(tx, "code_chunks") == migrated_chunks;
+      idempotent = diff.empty() && same_rows;
+      return idempotent ? std::string("second run changed nothing")
+                        : fmt::format("second run changed {} catalog entries{}", diff.size(),
+                                      same_rows ? "" : " and the code_chunks rows");
+    });
+    if (!idempotent) r_.phases.back().ok = false;
+    Phase("downgrade 002 -> 005", [&] {
+      auto down = MakeMigrator(conn).Downgrade("005");
+      r_.downgrade_seconds = down.seconds;
+      r_.downgrade_steps = down.steps;
+      return fmt::format("{:.3f}s in one transaction", down.seconds);
+    });
+    checks::SuiteResult rollback =
+        Suite([&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
+    Phase("final upgrade 005 -> 002", [&] {
+      auto again = MakeMigrator(conn).Upgrade("head");
+      return fmt::format("{:.3f}s", again.seconds);
+    });
+    bool ok = pre.ok() && post.ok() && rollback.ok() && idempotent;
+    if (ok)
+      Verdict(true, 0,
+              fmt::format("READY: migration 002 upgraded in {:.3f}s and rolled back exactly in "
+                          "{:.3f}s on {} repositories and {} chunks",
+                          r_.upgrade_seconds, r_.downgrade_seconds, r_.repositories, r_.chunks));
+    else
+      Verdict(false, 1, "NOT READY: some checks failed (see above)");
+  }
+
+  const VerifyOptions& options_;
+  const engine::RevisionGraph& graph_;
+  Rehearsal r_;
+  std::unique_ptr<pg::EmbeddedCluster> cluster_;
+  std::unique_ptr<pg::DisposableDatabase> db_;  // declared after cluster_: dropped first
+  std::optional<pg::Url> url_;
+};
+
+}  // namespace
+
+Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph) {
+  return Runner(options, graph).Go();
+}
+
+}  // namespace harness::verify

@@ -1,0 +1,36 @@
+// `verify`: the pre-deployment rehearsal of migration 002 on a production
+// copy (cloned on its server into a scratch database, or in place when
+// asked) or on an embedded cluster with generated data. Every phase timed;
+// the verdict is ready / blocked / failed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/report/rehearsal_report.h"
+#include "harness/engine/migrator.h"
+#include "harness/engine/revision_graph.h"
+#include "harness/pg/url.h"
+
+namespace harness::verify {
+
+struct VerifyOptions {
+  std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
+  bool in_place = false;          // work on `source` itself
+  int repositories = 100;
+  int chunks_per_repo = 100;
+  std::uint64_t seed = 42;
+  engine::MigratorOptions migrator;
+  bool progress = false;
+};
+
+using report::Phase;
+using report::Rehearsal;
+
+// Runs the rehearsal. Throws harness::Error for bad input (2) and database
+// errors (3); a failed check or a refusal is a verdict (exit 1), not a throw.
+Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph);
+
+}  // namespace harness::verify
