@@ -1,0 +1,268 @@
+// The migration-harness binary as a user meets it: exit codes, the words of
+// every error, and a database left exactly as it was.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "harness/engine/migrator.h"
+#include "harness/pg/connection.h"
+#include "harness/pg/process.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+
+TEST(Cli, UpgradeRunsAndCurrentReportsHead) {
+  TestDatabase db("005");
+  auto up = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_CONTAINS(up.err, "Running upgrade 005 -> 002, Remove non-search tables and add project_id columns");
+  EXPECT_CONTAINS(up.err, "Step 1/8: Checking prerequisites...");
+  EXPECT_CONTAINS(up.err, "Step 8/8: Complete");
+  EXPECT_CONTAINS(up.err, "NOTICE:  No blocking foreign keys found");
+  EXPECT_CONTAINS(up.out, "Upgraded 005 -> 002");
+  auto cur = RunCli({"current"}, db.url().text());
+  EXPECT_EQ(cur.exit_code, 0);
+  EXPECT_EQ(cur.out, "002 (head)\n");
+}
+
+TEST(Cli, UpgradeAtHeadSaysItIsANoOp) {
+  TestDatabase db("head");
+  auto r = RunCli({"upgrade"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_CONTAINS(r.out, "Already at 002: nothing to do");
+}
+
+TEST(Cli, DowngradeRelativeLogsTheWarning) {
+  TestDatabase db("head");
+  auto r = RunCli({"downgrade", "-1"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.err, "Running downgrade 002 -> 005");
+  EXPECT_CONTAINS(r.err, "Rollback Step 1/6: Dropping performance index...");
+  EXPECT_CONTAINS(r.err, "WARNING:  Data in dropped tables NOT restored");
+  EXPECT_EQ(db.Revision(), "005");
+}
+
+TEST(Cli, HistoryListsTheChainNewestFirst) {
+  auto r = RunCli({"history"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out,
+            "005 -> 002 (head), Remove non-search tables and add project_id columns\n"
+            "003b -> 005, Case insensitive vendor name\n"
+            "003a -> 003b, Fix version column for optimistic locking\n"
+            "003 -> 003a, Add missing work item columns\n"
+            "001 -> 003, Project tracking\n"
+            "<base> -> 001, Initial schema\n");
+  auto v = RunCli({"history", "--verbose"});
+  EXPECT_CONTAINS(v.out, "Rev: 002 (head)\nParent: 005\n");
+  EXPECT_CONTAINS(v.out, "1. Checking prerequisites");
+  EXPECT_EQ(RunCli({"heads"}).out, "002 (head)\n");
+}
+
+TEST(Cli, StampRecordsWithoutRunning) {
+  TestDatabase db("005");
+  auto before = db.Snapshot();
+  auto r = RunCli({"stamp", "003"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.Revision(), "003");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
+TEST(Cli, SqlPrintsTheMigrationAndChangesNothing) {
+  TestDatabase db("005");
+  auto before = db.Snapshot();
+  auto r = RunCli({"upgrade", "head", "--sql"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "BEGIN;");
+  EXPECT_CONTAINS(r.out, "-- Running upgrade 005 -> 002");
+  EXPECT_CONTAINS(r.out, "CREATE INDEX");
+  EXPECT_CONTAINS(r.out, "UPDATE alembic_version SET version_num='002' WHERE alembic_version.version_num = '005';");
+  EXPECT_CONTAINS(r.out, "COMMIT;");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  auto offline = RunCli({"upgrade", "001", "--sql"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_CONTAINS(offline.out, "INSERT INTO alembic_version (version_num) VALUES ('001');");
+}
+
+// Bad input: one clear line, exit 2 or 3, and the database as it was.
+TEST(CliBadInput, NoUrl) {
+  auto r = RunCli({"current"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_CONTAINS(r.err, "error: no database URL given");
+  EXPECT_CONTAINS(r.err, "DATABASE_URL");
+}
+
+TEST(CliBadInput, MalformedUrl) {
+  auto r = RunCli({"current"}, "postgresql://user:pw@host:notaport/db");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_CONTAINS(r.err, "malformed database URL");
+  auto r2 = RunCli({"--database-url", "not a url at all", "current"});
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_CONTAINS(r2.err, "malformed database URL");
+}
+
+TEST(CliBadInput, UnknownTargetListsTheKnownRevisions) {
+  TestDatabase db("005");
+  auto before = db.Snapshot();
+  auto r = RunCli({"upgrade", "004"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_CONTAINS(r.err, "unknown revision '004'");
+  EXPECT_CONTAINS(r.err, "known revisions: base, 001, 003, 003a, 003b, 005, 002, head");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
+TEST(CliBadInput, UnknownRevisionInTheDatabaseIsNamed) {
+  TestDatabase db("005");
+  db.Exec("UPDATE alembic_version SET version_num = 'f00ba4'");
+  auto before = db.Snapshot();
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_CONTAINS(r.err, "the database is at revision 'f00ba4', which this chain does not know");
+  EXPECT_CONTAINS(r.err, "stamp");
+  EXPECT_EQ(db.Scalar("SELECT version_num FROM alembic_version"), "f00ba4");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  EXPECT_EQ(RunCli({"current"}, db.url().text()).exit_code, 2);
+}
+
+TEST(CliBadInput, TwoRowsInAlembicVersion) {
+  TestDatabase db("005");
+  db.Exec("INSERT INTO alembic_version VALUES ('003')");
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_CONTAINS(r.err, "alembic_version holds 2 rows (003, 005)");
+}
+
+TEST(CliBadInput, MalformedMigrationFileNamesFileAndLine) {
+  TestDatabase db("005");
+  fs::path dir = fs::temp_directory_path() / pg::UniqueDatabaseName("mh_migrations");
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(MigrationsDir()))
+    fs::copy(e.path(), dir / e.path().filename());
+  {
+    std::ofstream broken(dir / "003a_add_missing_work_item_columns.sql");
+    broken << "--! revision: 003a\n--! down_revision: 003\n--! message: broken\n--! upgrade\n"
+              "--! stepp: typo\n";
+  }
+  auto r = RunCli({"upgrade", "head"}, db.url().text(), {{"HARNESS_MIGRATIONS", dir.string()}});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_CONTAINS(r.err, "003a_add_missing_work_item_columns.sql:5: unknown directive `--! stepp`");
+  EXPECT_EQ(db.Revision(), "005");
+}
+
+TEST(CliBadInput, UnreachableServerNamesHostAndPortNotThePassword) {
+  auto r = RunCli({"current"}, "postgresql://alice:s3cretPassw0rd@127.0.0.1:1/codebase_mcp");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_CONTAINS(r.err, "cannot connect to 127.0.0.1:1/codebase_mcp as alice");
+  EXPECT_EQ(r.err.find("s3cretPassw0rd"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("s3cretPassw0rd"), std::string::npos);
+}
+
+TEST(CliBadInput, UnknownSubcommandOrOptionIsUsage) {
+  EXPECT_EQ(RunCli({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"upgrade", "--bogus"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"--lock-timeout", "-3", "current"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"downgrade"}).exit_code, 2);
+}
+
+// A session holding a lock on repositories: the upgrade gives up within
+// --lock-timeout, names the table and the session, and changes nothing.
+TEST(CliLocks, LockTimeoutNamesTheTableAndTheBlockingSession) {
+  TestDatabase db("005");
+  auto before = db.Snapshot();
+  pg::Connection blocker(db.url());
+  pqxx::work hold(blocker.raw());
+  hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunCli({"--lock-timeout", "1", "upgrade", "head"}, db.url().text());
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  hold.abort();
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_CONTAINS(r.err, "lock timeout");
+  EXPECT_CONTAINS(r.err, "table repositories is locked");
+  EXPECT_CONTAINS(r.err, "by pid " + std::to_string(blocker.backend_pid()));
+  EXPECT_LT(took, 30.0);
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
+TEST(CliLocks, NoWaitFailsFastWhileAnotherMigrationRuns) {
+  TestDatabase db("005");
+  pg::Connection other(db.url());
+  pqxx::work hold(other.raw());
+  hold.exec("SELECT pg_advisory_xact_lock(" + std::to_string(engine::kMigrationLockKey) + ")");
+  auto r = RunCli({"--no-wait", "upgrade", "head"}, db.url().text());
+  hold.abort();
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_CONTAINS(r.err, "another migration is running");
+  EXPECT_EQ(db.Revision(), "005");
+}
+
+// Ctrl-C while a statement waits: cancelled, rolled back, no session left.
+class CliSignal : public ::testing::TestWithParam<int> {};
+
+TEST_P(CliSignal, CancelsRollsBackAndLeavesNoSession) {
+  const int sig = GetParam();
+  TestDatabase db("005");
+  auto before = db.Snapshot();
+  pg::Connection blocker(db.url());
+  pqxx::work hold(blocker.raw());
+  hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
+
+  std::vector<std::string> argv = {HARNESS_CLI_PATH, "--lock-timeout", "0", "upgrade", "head"};
+  pg::ProcessOptions o;
+  o.env = {{"DATABASE_URL", db.url().text()}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
+  fs::path log = fs::temp_directory_path() / (pg::UniqueDatabaseName("mh_sig") + ".log");
+  o.stdout_file = log.string();
+  pid_t pid = pg::SpawnProcess(argv, o);
+  // Wait until the upgrade is really blocked behind our lock.
+  std::string waiting;
+  for (int i = 0; i < 3000 && waiting != "1"; ++i) {
+    waiting = db.Scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "application_name = 'migration-harness' AND wait_event_type = 'Lock'");
+    if (waiting != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(waiting, "1") << "the upgrade never blocked";
+  kill(pid, sig);
+  int status = -1;
+  ASSERT_TRUE(pg::WaitForExit(pid, std::chrono::seconds(30), &status));
+  hold.abort();
+  std::ifstream in(log);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove(log);
+  EXPECT_EQ(status, 130) << out;
+  EXPECT_CONTAINS(out, sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM");
+  EXPECT_CONTAINS(out, "the database is as it was");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  // The backend ends a moment after its client; give it up to 10 s.
+  std::string sessions;
+  for (int i = 0; i < 1000 && sessions != "0"; ++i) {
+    sessions = db.Scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "application_name = 'migration-harness' AND pid <> pg_backend_pid() AND pid <> " +
+        std::to_string(blocker.backend_pid()));
+    if (sessions != "0") std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(sessions, "0");
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, CliSignal, ::testing::Values(SIGINT, SIGTERM),
+                         [](const auto& p) { return p.param == SIGINT ? "SIGINT" : "SIGTERM"; });
+
+}  // namespace
+}  // namespace harness::testing

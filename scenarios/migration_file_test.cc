@@ -1,0 +1,176 @@
+// Parsing migration files and building the chain: every malformed input is
+// an error that names the file and line; graph defects are named.
+#include <gtest/gtest.h>
+
+#include "harness/engine/revision_graph.h"
+#include "harness/error.h"
+
+namespace harness::engine {
+namespace {
+
+std::string File(const std::string& rev, const std::string& down, const std::string& body = {}) {
+  return "--! revision: " + rev + "\n--! down_revision: " + down + "\n--! message: m " + rev +
+         "\n\n" +
+         (body.empty() ? "--! upgrade\n--! step: up\nSELECT 1;\n--! downgrade\n--! step: down\nSELECT 2;\n"
+                       : body);
+}
+
+MigrationFile Parse(const std::string& text) { return ParseMigration(text, "x.sql"); }
+
+std::string ErrorOf(const std::string& text) {
+  try {
+    Parse(text);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for:\n" << text;
+  return {};
+}
+
+TEST(MigrationFile, ParsesHeaderSectionsAndSteps) {
+  MigrationFile f = Parse(
+      "--! revision: 003a\n--! down_revision: 003\n--! message: Add columns\n"
+      "--! upgrade\n--! step: First\n-- a comment is SQL\nALTER TABLE t ADD c int;\n"
+      "--! step: Second\nSELECT 1;\nSELECT 2;\n"
+      "--! downgrade\n--! step: Undo\nALTER TABLE t DROP c;\n");
+  EXPECT_EQ(f.revision, "003a");
+  ASSERT_TRUE(f.down_revision);
+  EXPECT_EQ(*f.down_revision, "003");
+  EXPECT_EQ(f.message, "Add columns");
+  ASSERT_EQ(f.upgrade.size(), 2u);
+  EXPECT_EQ(f.upgrade[0].name, "First");
+  EXPECT_EQ(f.upgrade[0].line, 5);
+  EXPECT_EQ(f.upgrade[0].sql, "-- a comment is SQL\nALTER TABLE t ADD c int;\n");
+  EXPECT_EQ(f.upgrade[1].sql, "SELECT 1;\nSELECT 2;\n");
+  ASSERT_EQ(f.downgrade.size(), 1u);
+  EXPECT_EQ(f.downgrade[0].name, "Undo");
+}
+
+TEST(MigrationFile, EmptyDownRevisionIsBase) {
+  EXPECT_FALSE(Parse(File("001", "")).down_revision.has_value());
+}
+
+struct Malformed {
+  const char* name;
+  std::string text;
+  std::string expect;  // part of the message, including the line
+};
+
+class MalformedFile : public ::testing::TestWithParam<Malformed> {};
+
+TEST_P(MalformedFile, IsRejectedWithFileAndLine) {
+  std::string what = ErrorOf(GetParam().text);
+  EXPECT_NE(what.find("x.sql:"), std::string::npos) << what;
+  EXPECT_NE(what.find(GetParam().expect), std::string::npos) << what;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MalformedFile,
+    ::testing::Values(
+        Malformed{"NoRevision", "--! down_revision:\n--! upgrade\n", "x.sql:2: no `--! revision:`"},
+        Malformed{"BadRevisionId", "--! revision: 0 01\n", "x.sql:1: revision id '0 01'"},
+        Malformed{"NoDownRevisionLine", "--! revision: 001\n--! upgrade\n", "x.sql:2: no `--! down_revision:`"},
+        Malformed{"UnknownDirective", File("001", "", "--! upgrade\n--! stpe: x\n"), "x.sql:6: unknown directive"},
+        Malformed{"SqlBeforeUpgrade", "--! revision: 001\n--! down_revision:\nSELECT 1;\n", "x.sql:3: SQL before"},
+        Malformed{"SqlBeforeFirstStep", File("001", "", "--! upgrade\nSELECT 1;\n"), "x.sql:6: SQL before the first"},
+        Malformed{"NoDowngrade", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n"), "no `--! downgrade`"},
+        Malformed{"EmptyStep", File("001", "", "--! upgrade\n--! step: a\n-- nothing\n--! downgrade\n--! step: b\nSELECT 1;\n"), "x.sql:6: step 'a' has no SQL"},
+        Malformed{"StepWithoutName", File("001", "", "--! upgrade\n--! step:\nSELECT 1;\n"), "x.sql:6: a step needs a name"},
+        Malformed{"DowngradeFirst", File("001", "", "--! downgrade\n--! step: a\nSELECT 1;\n"), "x.sql:5: `--! downgrade` must come once, after"},
+        Malformed{"TwoRevisions", "--! revision: 001\n--! revision: 002\n", "x.sql:2: a second `revision`"},
+        Malformed{"NoDowngradeSteps", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n"), "downgrade section has no"}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+std::vector<MigrationFile> Files(std::vector<std::pair<std::string, std::string>> revs) {
+  std::vector<MigrationFile> out;
+  for (auto& [rev, down] : revs) out.push_back(ParseMigration(File(rev, down), rev + ".sql"));
+  return out;
+}
+
+std::string GraphError(std::vector<std::pair<std::string, std::string>> revs) {
+  try {
+    RevisionGraph::Build(Files(revs));
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(RevisionGraph, OrdersTheChainFromBase) {
+  auto g = RevisionGraph::Build(Files({{"002", "005"}, {"001", ""}, {"005", "003"}, {"003", "001"}}));
+  ASSERT_EQ(g.chain().size(), 4u);
+  EXPECT_EQ(g.chain()[0].revision, "001");
+  EXPECT_EQ(g.chain()[1].revision, "003");
+  EXPECT_EQ(g.chain()[2].revision, "005");
+  EXPECT_EQ(g.head().revision, "002");
+}
+
+TEST(RevisionGraph, DuplicateIdIsNamed) {
+  EXPECT_NE(GraphError({{"001", ""}, {"001", ""}}).find("duplicate revision id '001'"), std::string::npos);
+}
+
+TEST(RevisionGraph, MissingParentIsNamed) {
+  EXPECT_NE(GraphError({{"001", ""}, {"003", "002"}}).find("names down_revision '002', which no file defines"),
+            std::string::npos);
+}
+
+TEST(RevisionGraph, SeveralHeadsAreAnError) {
+  EXPECT_NE(GraphError({{"001", ""}, {"002", "001"}, {"003", "001"}}).find("several heads: revisions 002, 003"),
+            std::string::npos);
+  EXPECT_NE(GraphError({{"001", ""}, {"002", ""}}).find("several heads"), std::string::npos);
+}
+
+TEST(RevisionGraph, CycleIsAnError) {
+  EXPECT_NE(GraphError({{"001", "003"}, {"003", "001"}}).find("cycle"), std::string::npos);
+  EXPECT_NE(GraphError({{"001", ""}, {"002", "001"}, {"003", "004"}, {"004", "003"}}).find("cycle: revisions 003, 004"),
+            std::string::npos);
+}
+
+class Targets : public ::testing::Test {
+ protected:
+  RevisionGraph g = RevisionGraph::Build(Files({{"001", ""}, {"003", "001"}, {"005", "003"}, {"002", "005"}}));
+};
+
+TEST_F(Targets, ResolveNamedAndRelativeTargets) {
+  EXPECT_EQ(g.ResolveUpgradeTarget("head", 0), 4);
+  EXPECT_EQ(g.ResolveUpgradeTarget("005", 1), 3);
+  EXPECT_EQ(g.ResolveUpgradeTarget("+1", 3), 4);
+  EXPECT_EQ(g.ResolveUpgradeTarget("+2", 0), 2);
+  EXPECT_EQ(g.ResolveDowngradeTarget("-1", 4), 3);
+  EXPECT_EQ(g.ResolveDowngradeTarget("base", 4), 0);
+  EXPECT_EQ(g.ResolveDowngradeTarget("003", 4), 2);
+  EXPECT_EQ(g.ResolveUpgradeTarget("head", 4), 4);
+}
+
+TEST_F(Targets, BadTargetsSayWhy) {
+  auto msg = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what()) + " | " + e.hint();
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg([&] { g.ResolveUpgradeTarget("004", 0); }).find("unknown revision '004' | known revisions: base, 001, 003, 005, 002, head"),
+            std::string::npos);
+  EXPECT_NE(msg([&] { g.ResolveUpgradeTarget("+2", 3); }).find("only 1 revision(s) above"), std::string::npos);
+  EXPECT_NE(msg([&] { g.ResolveDowngradeTarget("-5", 4); }).find("only 4 revision(s) below"), std::string::npos);
+  EXPECT_NE(msg([&] { g.ResolveUpgradeTarget("001", 3); }).find("is below the current revision"), std::string::npos);
+  EXPECT_NE(msg([&] { g.ResolveDowngradeTarget("head", 2); }).find("is above the current revision"), std::string::npos);
+  EXPECT_NE(msg([&] { g.ResolveUpgradeTarget("-1", 2); }).find("goes backwards"), std::string::npos);
+  EXPECT_NE(msg([&] { g.ResolveDowngradeTarget("-x", 2); }).find("bad relative target"), std::string::npos);
+}
+
+TEST_F(Targets, HashChangesWhenAFileChanges) {
+  auto files = Files({{"001", ""}, {"003", "001"}, {"005", "003"}, {"002", "005"}});
+  std::string before = RevisionGraph::Build(files).Hash();
+  std::string prefix_before = RevisionGraph::Build(files).HashUpTo(2);
+  files[3].content += "\n-- edited";
+  EXPECT_NE(RevisionGraph::Build(files).Hash(), before);
+  EXPECT_EQ(RevisionGraph::Build(files).HashUpTo(2), prefix_before);  // earlier templates stay valid
+}
+
+}  // namespace
+}  // namespace harness::engine

@@ -1,0 +1,156 @@
+#include "scenarios/support/test_env.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "harness/engine/migrator.h"
+#include "harness/pg/connection.h"
+
+namespace harness::testing {
+
+namespace {
+
+std::unique_ptr<pg::EmbeddedCluster>& OwnCluster() {
+  static std::unique_ptr<pg::EmbeddedCluster> cluster;
+  return cluster;
+}
+
+std::optional<pg::ClusterAddress> ReadStateFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  pg::ClusterAddress a;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (k == "socket_dir") a.socket_dir = v;
+    if (k == "port") a.port = std::atoi(v.c_str());
+  }
+  if (a.socket_dir.empty() || a.port == 0) return std::nullopt;
+  return a;
+}
+
+}  // namespace
+
+const pg::ClusterAddress& TestServer() {
+  static std::once_flag once;
+  static pg::ClusterAddress address;
+  std::call_once(once, [] {
+    spdlog::set_level(spdlog::level::warn);
+    if (const char* state = std::getenv("HARNESS_TEST_CLUSTER"); state && *state) {
+      if (auto a = ReadStateFile(state)) {
+        address = *a;
+        return;
+      }
+    }
+    OwnCluster() = pg::EmbeddedCluster::Start();
+    address = OwnCluster()->address();
+  });
+  return address;
+}
+
+std::filesystem::path MigrationsDir() { return HARNESS_TEST_MIGRATIONS_DIR; }
+
+const engine::RevisionGraph& Chain() {
+  static const engine::RevisionGraph graph = engine::RevisionGraph::LoadDirectory(MigrationsDir());
+  return graph;
+}
+
+void MigrateTo(const pg::Url& url, const std::string& revision) {
+  pg::Connection conn(url);
+  engine::Migrator m(conn, Chain());
+  engine::Position target = Chain().ResolveRevision(revision);
+  engine::Position current = m.Current();
+  if (target > current) m.Upgrade(revision);
+  if (target < current) m.Downgrade(revision);
+}
+
+std::string TemplateAt(const std::string& revision) {
+  const auto& chain = Chain();
+  engine::Position p = chain.ResolveRevision(revision);
+  std::string name = "mh_tpl_" + (p == 0 ? std::string("base") : chain.at(p).revision) + "_" +
+                     chain.HashUpTo(p).substr(0, 12);
+  pg::Url admin = TestServer().AdminUrl();
+  pg::Connection conn(admin);
+  pqxx::nontransaction tx(conn.raw());
+  // Serialises template builds across test processes (ctest -j).
+  tx.exec("SELECT pg_advisory_lock(hashtext(" + tx.quote(name) + "))");
+  bool exists =
+      tx.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", name).size() == 1;
+  if (!exists) {
+    std::string building = pg::UniqueDatabaseName("mh_building");
+    tx.exec("CREATE DATABASE " + tx.quote_name(building) + " TEMPLATE template0");
+    try {
+      if (p > 0) MigrateTo(admin.WithDatabase(building), revision);
+      tx.exec("ALTER DATABASE " + tx.quote_name(building) + " RENAME TO " + tx.quote_name(name));
+    } catch (...) {
+      pg::DropDatabase(admin, building);
+      tx.exec("SELECT pg_advisory_unlock(hashtext(" + tx.quote(name) + "))");
+      throw;
+    }
+  }
+  tx.exec("SELECT pg_advisory_unlock(hashtext(" + tx.quote(name) + "))");
+  return name;
+}
+
+TestDatabase::TestDatabase(const std::string& revision) {
+  db_ = std::make_unique<pg::DisposableDatabase>(TestServer().AdminUrl(), TemplateAt(revision));
+}
+
+TestDatabase::~TestDatabase() {
+  const char* keep = std::getenv("HARNESS_KEEP_FAILED");
+  if (keep && std::string(keep) == "1" && ::testing::Test::HasFailure()) db_->set_keep(true);
+}
+
+void TestDatabase::Exec(const std::string& sql) const {
+  pg::Connection conn(url());
+  pqxx::work tx(conn.raw());
+  tx.exec(sql);
+  tx.commit();
+}
+
+std::string TestDatabase::Scalar(const std::string& sql) const {
+  pg::Connection conn(url());
+  pqxx::read_transaction tx(conn.raw());
+  pqxx::result r = tx.exec(sql);
+  if (r.empty() || r[0].empty()) throw std::runtime_error("no result for: " + sql);
+  return r[0][0].is_null() ? "" : r[0][0].as<std::string>();
+}
+
+inspect::CatalogSnapshot TestDatabase::Snapshot() const {
+  pg::Connection conn(url());
+  pqxx::read_transaction tx(conn.raw());
+  return inspect::TakeSnapshot(tx);
+}
+
+std::string TestDatabase::Revision() const {
+  pg::Connection conn(url());
+  engine::Migrator m(conn, Chain());
+  return Chain().Name(m.Current());
+}
+
+pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url,
+                         const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {HARNESS_CLI_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pg::ProcessOptions o;
+  o.env = env;
+  if (!o.env.count("HARNESS_MIGRATIONS")) o.env["HARNESS_MIGRATIONS"] = MigrationsDir().string();
+  if (!url.empty()) o.env["DATABASE_URL"] = url;
+  else o.unset_env.push_back("DATABASE_URL");
+  o.timeout = std::chrono::seconds(600);
+  return pg::RunProcess(argv, o);
+}
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+}  // namespace harness::testing

@@ -1,0 +1,69 @@
+// What every scenario test stands on: one PostgreSQL cluster per ctest run
+// (started by the `cluster_start` fixture test and found through
+// $HARNESS_TEST_CLUSTER; a test program run by hand starts its own),
+// template databases at each revision keyed by the migration files' hash,
+// and a disposable database per test.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "harness/engine/revision_graph.h"
+#include "harness/inspect/catalog.h"
+#include "harness/pg/cluster.h"
+#include "harness/pg/disposable_database.h"
+#include "harness/pg/process.h"
+
+namespace harness::testing {
+
+// The cluster for this process.
+const pg::ClusterAddress& TestServer();
+
+// The chain in the source tree's migrations/.
+const engine::RevisionGraph& Chain();
+std::filesystem::path MigrationsDir();
+
+// The name of a template database upgraded to `revision` ("base" for an
+// empty one), built once per migration-file hash and shared by all tests.
+std::string TemplateAt(const std::string& revision);
+
+// A database for one test, cloned from the template at `revision`. Dropped
+// at scope end; kept (and its URL printed) when HARNESS_KEEP_FAILED=1 and
+// the current test failed.
+class TestDatabase {
+ public:
+  explicit TestDatabase(const std::string& revision = "005");
+  ~TestDatabase();
+  const pg::Url& url() const { return db_->url(); }
+  const std::string& name() const { return db_->name(); }
+  double clone_seconds() const { return db_->clone_seconds(); }
+
+  // Runs SQL in its own transaction (a test's setup, or a probe).
+  void Exec(const std::string& sql) const;
+  // First column of the first row, as text ("" for NULL).
+  std::string Scalar(const std::string& sql) const;
+  inspect::CatalogSnapshot Snapshot() const;
+  // The revision recorded in alembic_version ("<base>" when none).
+  std::string Revision() const;
+
+ private:
+  std::unique_ptr<pg::DisposableDatabase> db_;
+};
+
+// Runs the migration-harness binary with `args`; DATABASE_URL is set to
+// `url` when given, and HARNESS_MIGRATIONS to the source tree's chain.
+pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
+                         const std::map<std::string, std::string>& env = {});
+
+// Upgrades/downgrades in-process (quiet log), for setting a state up.
+void MigrateTo(const pg::Url& url, const std::string& revision);
+
+// gtest printer for diffs: one line each.
+std::string JoinLines(const std::vector<std::string>& lines);
+
+}  // namespace harness::testing

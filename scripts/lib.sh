@@ -1,0 +1,47 @@
+# Shared by scripts/test and scripts/quickstart: install what is missing,
+# configure and build. Safe and fast to run again.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+
+PACKAGES=(
+  postgresql-15 postgresql-client-15
+  libpqxx-dev libpq-dev libcli11-dev libfmt-dev nlohmann-json3-dev libspdlog-dev
+  libgtest-dev libbenchmark-dev
+  cmake ninja-build g++ pkg-config
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]}"
+    log "install them as root: apt-get install ${missing[*]}"
+    exit 2
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  local generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    log "configuring in $BUILD_DIR"
+    cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  elif [ $# -gt 0 ]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" "$@" >/dev/null
+  fi
+  log "building (this takes a few minutes the first time)"
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+}
