@@ -1,5 +1,7 @@
 #include "harness/report/rehearsal_report.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "harness/report/suite_report.h"
@@ -38,7 +40,11 @@ std::string RehearsalText(const Rehearsal& r) {
   out += "Phases\n";
   for (const auto& p : r.phases)
     out += fmt::format("{} {:<46} {:>9.3f}s  {}\n", p.ok ? "✓" : "✗", p.name, p.seconds, p.detail);
-  for (const auto& s : r.suites) out += "\n" + SuiteText(s);
+  for (const auto& s : r.suites) {
+    std::string title = SuiteTitle(s.suite);
+    title[0] = static_cast<char>(std::toupper(title[0]));
+    out += "\n" + title + " checks\n" + SuiteText(s);
+  }
   out += "\n" + StepTable(r.upgrade_steps, "Upgrade steps");
   out += StepTable(r.downgrade_steps, "Rollback steps");
   if (r.upgrade_seconds > 0)
