@@ -220,7 +220,7 @@ TEST(Migration002, AFailingStepLeavesNothingBehind) {
   db.Exec(kQuickstartSampleSql);
   auto before = db.Snapshot();
   engine::MigratorOptions o;
-  o.after_step = [](const engine::StepTiming& s) {
+  o.after_step = [](const engine::StepTiming& s, pqxx::transaction_base&) {
     if (s.index == 6) throw std::runtime_error("injected fault after step 6");
   };
   EXPECT_THROW(Upgrade(db, o), std::runtime_error);

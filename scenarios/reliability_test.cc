@@ -72,7 +72,7 @@ TEST_P(FaultAtEveryStep, LeavesTheDatabaseExactlyAsItWas) {
            inspect::TakeFingerprint(tx, "code_chunks").ToString();
   }
   engine::MigratorOptions o;
-  o.after_step = [&](const engine::StepTiming& s) {
+  o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
     if (s.revision == f.revision && s.direction == f.direction && s.index == f.step)
       throw Injected("fault after step " + std::to_string(s.index));
   };

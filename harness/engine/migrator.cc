@@ -146,13 +146,14 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         spdlog::info("[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
                      st.name);
         spdlog::debug("{}", steps[i].sql);
+        if (options_.before_step) options_.before_step(st, tx);
         auto t_step = Clock::now();
         tx.exec(steps[i].sql, steps[i].name);
         st.seconds = Since(t_step);
         spdlog::info("[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
                      st.count, st.seconds);
         report.steps.push_back(st);
-        if (options_.after_step) options_.after_step(st);
+        if (options_.after_step) options_.after_step(st, tx);
       }
       where = "recording revision " + next + " in alembic_version";
       const std::string from_rev = up ? (p == 0 ? "" : prev) : file.revision;

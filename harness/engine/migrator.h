@@ -41,8 +41,10 @@ struct MigratorOptions {
   // Session settings for the migration transaction (SET LOCAL), e.g.
   // migration_harness.force_update_path=on to take 002's UPDATE path.
   std::map<std::string, std::string> settings;
-  // Called after each step, inside the transaction (tests inject faults here).
-  std::function<void(const StepTiming&)> after_step;
+  // Called around each step, inside the migration's transaction: benchmarks
+  // measure what a step touched, tests inject faults.
+  std::function<void(const StepTiming&, pqxx::transaction_base&)> before_step;
+  std::function<void(const StepTiming&, pqxx::transaction_base&)> after_step;
 };
 
 // Arbitrary but fixed: the key of the advisory lock that serialises runners.
