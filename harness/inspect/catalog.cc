@@ -31,7 +31,9 @@ ORDER BY c.relname, a.attnum
 )SQL";
 
 constexpr const char* kConstraintsQuery = R"SQL(
-SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid) AS definition, k.convalidated
+SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid) AS definition, k.convalidated,
+       CASE WHEN k.contype = 'c' THEN pg_get_expr(k.conbin, k.conrelid) END AS check_expr,
+       k.connoinherit
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 WHERE c.relnamespace = to_regnamespace($1) AND c.relname <> 'alembic_version'
@@ -70,6 +72,40 @@ const char* ConstraintKind(char k) {
     case 'u': return "unique";
     case 'x': return "exclusion";
     default: return "constraint";
+  }
+}
+
+// The planner's form of a CHECK expression on `table`: what EXPLAIN VERBOSE
+// prints after constant folding. PostgreSQL stores `status IN ('a', 'b')`
+// on a varchar column as `(ARRAY['a'::varchar, ...])::text[]`, but the text
+// pg_dump writes for it is re-parsed as `ARRAY[('a'::varchar)::text, ...]`:
+// a restored copy differs from the original in the catalog while meaning the
+// same. Both fold to `'{a,b}'::text[]`. Read-only; empty when it cannot run
+// (no SELECT right on the table, or a lock it cannot get within a second).
+std::string PlannerForm(pqxx::transaction_base& tx, const std::string& schema,
+                        const std::string& table, const std::string& expr) {
+  auto* db_tx = dynamic_cast<pqxx::dbtransaction*>(&tx);
+  if (!db_tx) return {};  // a nontransaction cannot take a savepoint
+  try {
+    pqxx::subtransaction sub(*db_tx, "normalize_check");
+    sub.exec("SET LOCAL lock_timeout = '1s'");
+    // `expr` is the server's own deparse of a stored constraint, not user
+    // input; the table name is quoted.
+    pqxx::result plan = sub.exec("EXPLAIN (VERBOSE, COSTS OFF) SELECT " + expr + " FROM ONLY " +
+                                 sub.quote_name(schema) + "." + sub.quote_name(table));
+    std::string out;
+    for (const auto& row : plan) {
+      std::string line = row[0].as<std::string>();
+      auto pos = line.find("Output: ");
+      if (pos != std::string::npos) {
+        out = line.substr(pos + 8);
+        break;
+      }
+    }
+    sub.abort();
+    return out;
+  } catch (const pqxx::sql_error&) {
+    return {};
   }
 }
 
@@ -121,7 +157,13 @@ CatalogSnapshot TakeSnapshot(pqxx::transaction_base& tx, const std::string& sche
     k.type = r["contype"].c_str()[0];
     k.definition = r["definition"].as<std::string>();
     k.validated = r["convalidated"].as<bool>();
-    s.tables[r["relname"].as<std::string>()].constraints.push_back(k);
+    std::string table = r["relname"].as<std::string>();
+    if (k.type == 'c') {
+      std::string folded = PlannerForm(tx, schema, table, r["check_expr"].as<std::string>());
+      if (!folded.empty())
+        k.normalized = "CHECK (" + folded + ")" + (r["connoinherit"].as<bool>() ? " NO INHERIT" : "");
+    }
+    s.tables[table].constraints.push_back(k);
   }
   for (const auto& r : tx.exec_params(kIndexesQuery, schema)) {
     Index i;
@@ -145,7 +187,8 @@ std::map<std::string, std::string> CatalogSnapshot::Entries() const {
                       c.default_expr.empty() ? "" : " DEFAULT " + c.default_expr);
     for (const auto& k : t.constraints)
       out[fmt::format("constraint {}.{}", name, k.name)] =
-          fmt::format("{} {}{}", ConstraintKind(k.type), k.definition,
+          fmt::format("{} {}{}", ConstraintKind(k.type),
+                      k.normalized.empty() ? k.definition : k.normalized,
                       k.validated ? "" : " (not validated)");
     for (const auto& i : t.indexes)
       out[fmt::format("index {}.{}", name, i.name)] = i.definition + (i.valid ? "" : " (INVALID)");

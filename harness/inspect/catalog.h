@@ -2,6 +2,8 @@
 // types, defaults and nullability, constraints via pg_get_constraintdef,
 // indexes via pg_get_indexdef, other relations, extensions) and a readable
 // diff between two snapshots. "The downgrade is exact" means: empty diff.
+// CHECK expressions are compared in the planner's folded form (see
+// Constraint::normalized), everything else as the catalog prints it.
 #pragma once
 
 #include <map>
@@ -23,7 +25,11 @@ struct Column {
 struct Constraint {
   std::string name;
   char type = '?';  // p, f, c, u, x
-  std::string definition;
+  std::string definition;  // pg_get_constraintdef
+  // CHECK constraints: the expression as the planner folds it, so that
+  // equivalent spellings (a dump-and-restore round trip) compare equal.
+  // Empty when it could not be read; Entries() then uses `definition`.
+  std::string normalized;
   bool validated = true;
 };
 
