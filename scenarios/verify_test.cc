@@ -61,6 +61,41 @@ TEST(VerifyCopy, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'mh_verify%'"), "0");
 }
 
+TEST(VerifyCopy, IntoEmbeddedCopiesWithPgDumpAndLeavesTheSourceUnchanged) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  State before = Capture(db);
+  auto r = RunCli({"verify", "--into-embedded"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "copied into the embedded cluster");
+  EXPECT_CONTAINS(r.out, "✓ code_chunks data preserved (6 rows, fingerprint matches baseline)");
+  EXPECT_CONTAINS(r.out, "READY");
+  ExpectUnchanged(db, before);
+}
+
+TEST(VerifyCopy, CloneRefusedWhileAnotherSessionIsConnectedSaysWhatToDo) {
+  TestDatabase db("005");
+  State before = Capture(db);
+  pg::Connection other(db.url());  // an application still connected
+  auto r = RunCli({"verify"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "cannot clone");
+  EXPECT_CONTAINS(r.err, "--into-embedded");
+  ExpectUnchanged(db, before);
+}
+
+TEST(VerifyCopy, PasswordNeverAppearsInOutputOrReports) {
+  TestDatabase db("005");
+  std::string url = db.url().text() + " password=Sup3rS3cretValue";
+  std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("pw") + ".json";
+  auto r = RunCli({"verify", "--report-json", json}, url);
+  std::ifstream in(json);
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(json.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ((r.out + r.err + report).find("Sup3rS3cretValue"), std::string::npos);
+}
+
 TEST(VerifyCopy, BlockingForeignKeyIsRefusedAndNamed) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);

@@ -13,6 +13,7 @@ namespace harness::cli {
 namespace {
 struct VerifyCliOptions {
   bool in_place = false;
+  bool into_embedded = false;
   int repositories = 100;
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;
@@ -37,6 +38,10 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       "PostgreSQL with generated data.");
   sub->add_flag("--in-place", opts->in_place,
                 "Work on the given database itself (it ends migrated to 002)");
+  sub->add_flag("--into-embedded", opts->into_embedded,
+                "Copy the given database with pg_dump/pg_restore into an embedded PostgreSQL and "
+                "rehearse there (when the server refuses a clone)")
+      ->excludes("--in-place");
   sub->add_option("--repositories", opts->repositories, "Embedded run: repositories to generate")
       ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
@@ -53,7 +58,10 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             if (!g.database_url.empty()) vo.source = pg::Url::Parse(g.database_url);
             else if (opts->in_place)
               throw UsageError("--in-place needs a database: pass --database-url or set DATABASE_URL");
+            if (opts->into_embedded && !vo.source)
+              throw UsageError("--into-embedded needs a database: pass --database-url or set DATABASE_URL");
             vo.in_place = opts->in_place;
+            vo.into_embedded = opts->into_embedded;
             vo.repositories = opts->repositories;
             vo.chunks_per_repo = opts->chunks_per_repo;
             vo.seed = opts->seed;

@@ -240,6 +240,37 @@ std::string EmbeddedCluster::LogTail() const {
   return all.empty() ? "(empty server log)" : all;
 }
 
+double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& dbname) {
+  auto t0 = std::chrono::steady_clock::now();
+  const std::string dump = (dir_ / (dbname + ".dump")).string();
+  ProcessOptions po;
+  po.timeout = std::chrono::hours(6);
+  po.unset_env = {"PGDATABASE", "PGHOST", "PGPORT", "PGUSER"};
+  auto d = RunProcess({(bin_dir_ / "pg_dump").string(), "--format=custom", "--no-owner",
+                       "--no-acl", "--file", dump, "--dbname", source.text()},
+                      po);
+  if (d.exit_code != 0)
+    throw DatabaseError("pg_dump of " + source.Describe() + " failed: " + Redact(d.err, source),
+                        "check that the user may read every table, and that the server's major "
+                        "version is not newer than the embedded one (" + version_ + ")");
+  auto c = RunProcess({(bin_dir_ / "createdb").string(), "--host", address_.socket_dir, "--port",
+                       std::to_string(address_.port), "--username", "postgres", "--template",
+                       "template0", dbname},
+                      po);
+  if (c.exit_code != 0) throw DatabaseError("createdb in the embedded cluster failed: " + c.err);
+  auto r = RunProcess({(bin_dir_ / "pg_restore").string(), "--no-owner", "--no-acl",
+                       "--exit-on-error", "--host", address_.socket_dir, "--port",
+                       std::to_string(address_.port), "--username", "postgres", "--dbname",
+                       dbname, dump},
+                      po);
+  std::error_code ec;
+  fs::remove(dump, ec);
+  if (r.exit_code != 0)
+    throw DatabaseError("pg_restore into the embedded cluster failed: " + r.err,
+                        "the copy needs every extension the source uses (e.g. pgvector)");
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 void EmbeddedCluster::CrashAndRestart() {
   if (postmaster_ > 0) {
     kill(postmaster_, SIGQUIT);

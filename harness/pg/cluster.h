@@ -48,6 +48,11 @@ class EmbeddedCluster {
   // Seconds from the call to Start() until the server accepted connections.
   double start_seconds() const { return start_seconds_; }
 
+  // Copies database `source` (any server) into a new database `dbname` of
+  // this cluster with pg_dump and pg_restore; the source is only read.
+  // Returns the seconds it took.
+  double CopyDatabaseFrom(const Url& source, const std::string& dbname);
+
   // Immediate shutdown (like a crash: no checkpoint), then start again on the
   // same data directory; used to prove a migration is all-or-nothing.
   void CrashAndRestart();

@@ -87,6 +87,19 @@ class Runner {
       spdlog::warn("verify --in-place: migrating {} itself", source.Describe());
       return;
     }
+    if (options_.into_embedded) {
+      Phase("start embedded PostgreSQL", [&] {
+        cluster_ = pg::EmbeddedCluster::Start();
+        return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
+      });
+      Phase("copy the database into the embedded cluster", [&] {
+        double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy");
+        url_ = cluster_->UrlFor("mh_verify_copy");
+        return fmt::format("pg_dump | pg_restore in {:.1f}s; the source was only read", s);
+      });
+      r_.target = source.Describe() + " copied into the embedded cluster";
+      return;
+    }
     Phase("clone the database on its server", [&] {
       try {
         db_ = std::make_unique<pg::DisposableDatabase>(source.WithDatabase("postgres"),
@@ -96,7 +109,8 @@ class Runner {
             std::string("cannot clone ") + source.Describe() + " into a scratch database: " +
                 e.what(),
             "CREATE DATABASE ... TEMPLATE needs the CREATEDB right and no other session on the "
-            "source database; close them, or run on a copy with --in-place");
+            "source database: close them, or use --into-embedded (copies it with pg_dump into "
+            "a private PostgreSQL here), or --in-place on a restored copy");
       }
       url_ = db_->url();
       return fmt::format("scratch database {} (dropped at the end)", db_->name());

@@ -19,6 +19,7 @@ namespace harness::verify {
 struct VerifyOptions {
   std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
   bool in_place = false;          // work on `source` itself
+  bool into_embedded = false;     // copy `source` into the embedded cluster (pg_dump/pg_restore)
   int repositories = 100;
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;
