@@ -1,0 +1,293 @@
+// bench-report: turns a Google Benchmark JSON of migration_bench into a
+// timing report (text, and a self-contained HTML page with an SVG chart of
+// time against rows per step), compares it with a stored baseline and
+// forecasts the time at a production size.
+//
+//   bench-report RESULTS.json [--baseline bench/baseline.json] [--threshold 25]
+//                [--gate] [--html FILE] [--forecast-rows N] [--save-baseline FILE]
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/engine/revision_graph.h"
+#include "harness/report/forecast.h"
+
+namespace {
+
+using nlohmann::json;
+using harness::report::FitLinear;
+using harness::report::LinearFit;
+using harness::report::Sample;
+
+struct Result {
+  std::string family;  // BM_Upgrade002
+  long long rows = 0;  // the size argument, 0 when none
+  double seconds = 0;  // per iteration
+  double rows_per_s = 0;
+  std::map<int, double> steps;       // step index -> seconds
+  std::map<int, std::string> kinds;  // step index -> rewrite / scan / catalog
+};
+
+double ToSeconds(double value, const std::string& unit) {
+  if (unit == "ns") return value / 1e9;
+  if (unit == "us") return value / 1e6;
+  if (unit == "ms") return value / 1e3;
+  return value;
+}
+
+std::map<std::string, Result> Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  json j = json::parse(in);
+  std::map<std::string, Result> out;
+  static const std::regex kName(R"(^([A-Za-z0-9_]+)(?:/(\d+))?)");
+  static const std::regex kStep(R"(^step(\d+)_s$)");
+  for (const auto& b : j.at("benchmarks")) {
+    if (b.value("run_type", "iteration") != "iteration") continue;
+    std::smatch m;
+    std::string name = b.at("name");
+    if (!std::regex_search(name, m, kName)) continue;
+    Result r;
+    r.family = m[1];
+    r.rows = m[2].matched ? std::stoll(m[2]) : 0;
+    r.seconds = ToSeconds(b.at("real_time").get<double>(), b.value("time_unit", "ns"));
+    r.rows_per_s = b.value("rows_per_s", 0.0);
+    for (auto it = b.begin(); it != b.end(); ++it) {
+      std::smatch sm;
+      std::string key = it.key();
+      if (std::regex_match(key, sm, kStep)) r.steps[std::stoi(sm[1])] = it.value().get<double>();
+    }
+    std::string label = b.value("label", "");
+    static const std::regex kKind(R"((\d+):([a-z_+-]+))");
+    for (std::sregex_iterator k(label.begin(), label.end(), kKind), end; k != end; ++k)
+      r.kinds[std::stoi((*k)[1])] = (*k)[2];
+    out[r.family + (r.rows ? "/" + std::to_string(r.rows) : "")] = r;
+  }
+  return out;
+}
+
+std::string Seconds(double s) {
+  return s < 1 ? fmt::format("{:.1f} ms", s * 1000) : fmt::format("{:.2f} s", s);
+}
+
+struct Series {
+  std::string name;
+  std::vector<Sample> points;
+};
+
+std::string Svg(const std::vector<Series>& series) {
+  const double W = 760, H = 420, L = 70, R = 230, T = 20, B = 50;
+  double xmin = 1e300, xmax = 0, ymin = 1e300, ymax = 0;
+  for (const auto& s : series)
+    for (const auto& p : s.points) {
+      if (p.rows <= 0 || p.seconds <= 0) continue;
+      xmin = std::min(xmin, p.rows);
+      xmax = std::max(xmax, p.rows);
+      ymin = std::min(ymin, p.seconds);
+      ymax = std::max(ymax, p.seconds);
+    }
+  if (xmax <= 0) return "<p>No data to chart.</p>";
+  double lx0 = std::floor(std::log10(xmin)), lx1 = std::ceil(std::log10(xmax));
+  double ly0 = std::floor(std::log10(ymin)), ly1 = std::ceil(std::log10(ymax));
+  if (lx1 == lx0) lx1 += 1;
+  if (ly1 == ly0) ly1 += 1;
+  auto X = [&](double v) { return L + (std::log10(v) - lx0) / (lx1 - lx0) * (W - L - R); };
+  auto Y = [&](double v) { return H - B - (std::log10(v) - ly0) / (ly1 - ly0) * (H - T - B); };
+  std::string out = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
+      "font-size=\"11\">\n",
+      W, H);
+  for (double e = lx0; e <= lx1; ++e)
+    out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#ddd\"/><text x=\"{0}\" "
+                       "y=\"{3}\" text-anchor=\"middle\">1e{4}</text>\n",
+                       X(std::pow(10, e)), T, H - B, H - B + 15, e);
+  for (double e = ly0; e <= ly1; ++e)
+    out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#ddd\"/><text x=\"{3}\" "
+                       "y=\"{4}\" text-anchor=\"end\">{5}</text>\n",
+                       L, Y(std::pow(10, e)), W - R, L - 5, Y(std::pow(10, e)) + 4, Seconds(std::pow(10, e)));
+  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">rows (code_chunks)</text>\n",
+                     (L + W - R) / 2, H - 10);
+  const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  int i = 0;
+  for (const auto& s : series) {
+    const char* c = colors[i % 10];
+    std::string pts;
+    for (const auto& p : s.points)
+      if (p.rows > 0 && p.seconds > 0) pts += fmt::format("{:.1f},{:.1f} ", X(p.rows), Y(p.seconds));
+    out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", c, pts);
+    for (const auto& p : s.points)
+      if (p.rows > 0 && p.seconds > 0)
+        out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", X(p.rows), Y(p.seconds), c);
+    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" "
+                       "y=\"{}\">{}</text>\n",
+                       W - R + 10, T + 16 * i, c, W - R + 25, T + 16 * i + 9, s.name);
+    ++i;
+  }
+  return out + "</svg>\n";
+}
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench-report: timing report, baseline comparison and forecast for migration_bench"};
+  std::string input, baseline_path, html_path;
+  double threshold = 25;
+  bool gate = false;
+  double forecast_rows = 0;
+  app.add_option("results", input, "Google Benchmark JSON (--benchmark_out)")->required()->check(CLI::ExistingFile);
+  app.add_option("--baseline", baseline_path, "Baseline JSON to compare with")->check(CLI::ExistingFile);
+  app.add_option("--threshold", threshold, "Percent slower than the baseline that is flagged")
+      ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
+  app.add_flag("--gate", gate, "Exit 1 when anything is flagged slower than the baseline");
+  app.add_option("--html", html_path, "Also write a self-contained HTML report");
+  app.add_option("--forecast-rows", forecast_rows, "Predict the upgrade time at this many chunks");
+  std::string save_baseline;
+  app.add_option("--save-baseline", save_baseline,
+                 "Store the results as the new baseline FILE (without this machine's paths)");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!save_baseline.empty()) {
+    std::ifstream in(input);
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.contains("benchmarks")) {
+      std::cerr << "error: " << input << " is not a Google Benchmark JSON\n";
+      return 2;
+    }
+    if (j.contains("context")) {
+      j["context"].erase("executable");
+      j["context"].erase("host_name");
+    }
+    std::ofstream out(save_baseline);
+    out << j.dump(2) << "\n";
+    if (!out) {
+      std::cerr << "error: cannot write " << save_baseline << "\n";
+      return 2;
+    }
+    std::cerr << "baseline saved to " << save_baseline << "\n";
+  }
+
+  std::map<std::string, Result> results;
+  try {
+    results = Load(input);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << input << ": " << e.what() << "\n";
+    return 2;
+  }
+  std::vector<std::string> step_names;
+  try {
+    auto graph = harness::engine::RevisionGraph::LoadDirectory(harness::engine::DefaultMigrationsDir({}));
+    for (const auto& s : graph.head().upgrade) step_names.push_back(s.name);
+  } catch (const std::exception&) {
+  }
+  auto step_name = [&](int i) {
+    return i >= 1 && i <= static_cast<int>(step_names.size()) ? step_names[static_cast<size_t>(i - 1)]
+                                                            : "step " + std::to_string(i);
+  };
+
+  std::string text = "Migration 002 timing report\n\nBenchmark                                   time        rows/s\n";
+  for (const auto& [key, r] : results)
+    text += fmt::format("{:<40} {:>10} {:>13}\n", key, Seconds(r.seconds),
+                        r.rows_per_s > 0 ? fmt::format("{:.0f}", r.rows_per_s) : "");
+
+  text += "\nOur 002 against the quickstart's approach (same run, same data)\n";
+  std::set<long long> sizes;
+  for (const auto& [key, r] : results)
+    if (r.family == "BM_Upgrade002" && r.rows) sizes.insert(r.rows);
+  for (long long rows : sizes) {
+    auto ours = results.find("BM_Upgrade002/" + std::to_string(rows));
+    auto theirs = results.find("BM_Upgrade002QuickstartApproach/" + std::to_string(rows));
+    if (theirs == results.end()) continue;
+    double ratio = ours->second.seconds / theirs->second.seconds;
+    text += fmt::format("  {:>9} chunks: ours {:>9}, quickstart approach {:>9}: ours takes {:.1f}% of its "
+                        "time ({:.1f}x faster)\n",
+                        rows, Seconds(ours->second.seconds), Seconds(theirs->second.seconds), 100 * ratio,
+                        1 / ratio);
+  }
+
+  std::vector<Series> series;
+  std::map<int, std::vector<Sample>> per_step;
+  std::vector<Sample> total;
+  text += "\nUpgrade steps (seconds; what the step did to the tables)\n";
+  for (long long rows : sizes) {
+    const Result& r = results["BM_Upgrade002/" + std::to_string(rows)];
+    total.push_back({static_cast<double>(rows), r.seconds});
+    for (const auto& [i, s] : r.steps) per_step[i].push_back({static_cast<double>(rows), s});
+  }
+  for (const auto& [i, samples] : per_step) {
+    std::string line = fmt::format("  {}. {:<42}", i, step_name(i));
+    for (size_t k = 0; k < samples.size(); ++k) {
+      const Result& r = results["BM_Upgrade002/" + std::to_string(static_cast<long long>(samples[k].rows))];
+      auto kind = r.kinds.count(i) ? r.kinds.at(i) : "?";
+      line += fmt::format(" {:>9} {:<26}", Seconds(samples[k].seconds), kind);
+    }
+    text += line + "\n";
+    series.push_back({fmt::format("{}. {}", i, step_name(i)), samples});
+  }
+  series.push_back({"total upgrade", total});
+  {
+    std::vector<Sample> down;
+    for (long long rows : sizes)
+      if (results.count("BM_Downgrade002/" + std::to_string(rows)))
+        down.push_back({static_cast<double>(rows), results["BM_Downgrade002/" + std::to_string(rows)].seconds});
+    if (!down.empty()) series.push_back({"total rollback", down});
+  }
+
+  if (forecast_rows > 0 && !total.empty()) {
+    text += fmt::format("\nForecast at {:.0f} chunks (linear fit of time against rows)\n", forecast_rows);
+    for (const auto& [i, samples] : per_step) {
+      LinearFit fit = FitLinear(samples);
+      text += fmt::format("  {}. {:<42} {:>9}   fit {}\n", i, step_name(i),
+                          Seconds(std::max(0.0, fit.Predict(forecast_rows))), fit.Describe());
+    }
+    LinearFit fit = FitLinear(total);
+    text += fmt::format("  total upgrade {:>40}   fit {}\n", Seconds(std::max(0.0, fit.Predict(forecast_rows))),
+                        fit.Describe());
+    text += fmt::format("  budget 300 s (FR-031): {}\n",
+                        fit.Predict(forecast_rows) < 300 ? "within" : "EXCEEDED");
+  }
+
+  int flagged = 0;
+  if (!baseline_path.empty()) {
+    auto base = Load(baseline_path);
+    text += fmt::format("\nAgainst the baseline {} (flagged when more than {:.0f}% slower)\n", baseline_path,
+                        threshold);
+    for (const auto& [key, r] : results) {
+      auto it = base.find(key);
+      if (it == base.end() || it->second.seconds <= 0) continue;
+      double ratio = r.seconds / it->second.seconds;
+      bool slow = ratio > 1 + threshold / 100;
+      flagged += slow;
+      text += fmt::format("  {:<40} {:>10} vs {:>10}  x{:.2f}{}\n", key, Seconds(r.seconds),
+                          Seconds(it->second.seconds), ratio, slow ? "  SLOWER" : "");
+    }
+    if (flagged == 0) text += "  nothing slower than the threshold\n";
+  }
+  std::cout << text;
+  if (!html_path.empty()) {
+    std::ofstream out(html_path);
+    out << "<!doctype html><html><head><meta charset=\"utf-8\"><title>Migration 002 timing report</title>"
+           "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
+           "</head><body><h1>Migration 002 timing report</h1>\n<h2>Time against rows, per step "
+           "(log-log)</h2>\n"
+        << Svg(series) << "<h2>Figures</h2><pre>" << Escape(text) << "</pre></body></html>\n";
+  }
+  if (gate && flagged > 0) {
+    std::cerr << flagged << " benchmark(s) slower than the baseline by more than " << threshold << "%\n";
+    return 1;
+  }
+  return 0;
+}

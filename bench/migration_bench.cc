@@ -1,0 +1,240 @@
+// Migration 002 under Google Benchmark, on an embedded PostgreSQL: our
+// upgrade against the quickstart's approach (nullable column, UPDATE from
+// the parent, SET NOT NULL) side by side in one run, the rollback, per-step
+// times with what each step did to the tables (rewrite, scan or catalog
+// only), template clone time, generator rate and cluster start time.
+//
+// Every measured run works on a fresh clone of a prepared template, so the
+// data load is never timed. Sizes: HARNESS_BENCH_SIZES (comma-separated
+// chunk counts), default 10000,100000,1000000.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "fixtures/generator.h"
+#include "harness/engine/migrator.h"
+#include "harness/pg/cluster.h"
+#include "harness/pg/connection.h"
+#include "harness/pg/disposable_database.h"
+
+namespace harness::bench {
+namespace {
+
+std::unique_ptr<pg::EmbeddedCluster> g_cluster;
+std::unique_ptr<engine::RevisionGraph> g_graph;
+
+std::vector<long long> Sizes() {
+  const char* env = std::getenv("HARNESS_BENCH_SIZES");
+  std::string text = env && *env ? env : "10000,100000,1000000";
+  std::vector<long long> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+// Repositories x chunks per repository for a chunk count.
+std::pair<int, int> Shape(long long chunks) {
+  int repos = static_cast<int>(std::max<long long>(10, chunks / 1000));
+  return {repos, static_cast<int>(chunks / repos)};
+}
+
+std::string MakeTemplate(long long chunks, bool upgraded) {
+  static std::map<std::pair<long long, bool>, std::string> made;
+  auto key = std::make_pair(chunks, upgraded);
+  if (auto it = made.find(key); it != made.end()) return it->second;
+  std::string name = fmt::format("bench_{}_{}", upgraded ? "head" : "005", chunks);
+  pg::DropDatabase(g_cluster->AdminUrl(), name);
+  {
+    pg::Connection admin(g_cluster->AdminUrl());
+    pqxx::nontransaction tx(admin.raw());
+    tx.exec("CREATE DATABASE " + tx.quote_name(name) + " TEMPLATE template0");
+  }
+  pg::Url url = g_cluster->UrlFor(name);
+  {
+    pg::Connection conn(url);
+    engine::Migrator(conn, *g_graph).Upgrade("005");
+    auto [repos, per_repo] = Shape(chunks);
+    fixtures::GeneratorOptions go;
+    go.repositories = repos;
+    go.chunks_per_repo = per_repo;
+    fixtures::Generate(conn, go);
+    {
+      pqxx::nontransaction tx(conn.raw());
+      tx.exec("VACUUM ANALYZE");
+    }
+    if (upgraded) engine::Migrator(conn, *g_graph).Upgrade("head");
+  }
+  made[key] = name;
+  return name;
+}
+
+// What a step did to each table: a new relfilenode means a rewrite;
+// reading at least half of the table's blocks (and more than a handful)
+// means a scan; otherwise the step touched the catalog only. Reported as
+// e.g. "scan-code_chunks" or "rewrite-code_chunks+repositories".
+using Probe = std::map<std::string, std::pair<long long, long long>>;  // table -> (filenode, blocks read)
+
+Probe ReadProbe(pqxx::transaction_base& tx) {
+  Probe out;
+  for (const auto& r : tx.exec(
+           "SELECT relname, pg_relation_filenode(oid), pg_stat_get_xact_blocks_fetched(oid) "
+           "FROM pg_class WHERE relname IN ('repositories', 'code_chunks') AND relkind = 'r'"))
+    out[r[0].as<std::string>()] = {r[1].as<long long>(), r[2].as<long long>()};
+  return out;
+}
+
+std::string Classify(pqxx::transaction_base& tx, const Probe& before) {
+  Probe after = ReadProbe(tx);
+  std::string rewritten, scanned;
+  for (const auto& [table, b] : before) {
+    auto it = after.find(table);
+    if (it == after.end()) continue;
+    long long pages = tx.exec_params("SELECT greatest(relpages, 1) FROM pg_class WHERE relname = $1",
+                                     table)[0][0].as<long long>();
+    if (it->second.first != b.first)
+      rewritten += (rewritten.empty() ? "" : "+") + table;
+    else if (it->second.second - b.second >= std::max<long long>(pages / 2, 8))
+      scanned += (scanned.empty() ? "" : "+") + table;
+  }
+  if (!rewritten.empty()) return "rewrite-" + rewritten;
+  if (!scanned.empty()) return "scan-" + scanned;
+  return "catalog";
+}
+
+void RunMigration(benchmark::State& state, bool quickstart_approach, bool downgrade) {
+  const long long chunks = state.range(0);
+  const std::string tpl = MakeTemplate(chunks, downgrade);
+  std::map<int, double> step_seconds;
+  std::map<int, std::string> step_kind;
+  std::map<int, std::string> step_name;
+  for (auto _ : state) {
+    pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_run");
+    pg::Connection conn(db.url());
+    engine::MigratorOptions o;
+    if (quickstart_approach) o.settings["migration_harness.force_update_path"] = "on";
+    Probe before;
+    o.before_step = [&](const engine::StepTiming&, pqxx::transaction_base& tx) {
+      before = ReadProbe(tx);
+    };
+    o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+      step_kind[s.index] = Classify(tx, before);
+      step_name[s.index] = s.name;
+    };
+    engine::Migrator m(conn, *g_graph, o);
+    engine::RunReport r = downgrade ? m.Downgrade("005") : m.Upgrade("head");
+    // The probes run between steps, outside the steps' own timings: the
+    // iteration time is the sum of the steps.
+    double total = 0;
+    for (const auto& s : r.steps) {
+      step_seconds[s.index] += s.seconds;
+      total += s.seconds;
+    }
+    state.SetIterationTime(total);
+  }
+  std::string label;
+  for (const auto& [i, seconds] : step_seconds) {
+    state.counters[fmt::format("step{}_s", i)] = seconds / static_cast<double>(state.iterations());
+    label += fmt::format("{}{}:{}", label.empty() ? "" : " ", i, step_kind[i]);
+  }
+  state.counters["rows"] = static_cast<double>(chunks);
+  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(chunks) *
+                                                        static_cast<double>(state.iterations()),
+                                                    benchmark::Counter::kIsRate);
+  state.SetLabel(label);
+}
+
+void BM_Upgrade002(benchmark::State& state) { RunMigration(state, false, false); }
+void BM_Upgrade002QuickstartApproach(benchmark::State& state) { RunMigration(state, true, false); }
+void BM_Downgrade002(benchmark::State& state) { RunMigration(state, false, true); }
+
+void BM_CloneTemplate(benchmark::State& state) {
+  const std::string tpl = MakeTemplate(state.range(0), false);
+  for (auto _ : state) {
+    pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_clone");
+    state.SetIterationTime(db.clone_seconds());
+  }
+  state.counters["rows"] = static_cast<double>(state.range(0));
+}
+
+void BM_Generate(benchmark::State& state) {
+  const long long chunks = state.range(0);
+  const std::string empty = "bench_empty_005";
+  static bool made = false;
+  if (!made) {
+    pg::DropDatabase(g_cluster->AdminUrl(), empty);
+    pg::Connection admin(g_cluster->AdminUrl());
+    pqxx::nontransaction tx(admin.raw());
+    tx.exec("CREATE DATABASE " + tx.quote_name(empty) + " TEMPLATE template0");
+    pg::Connection conn(g_cluster->UrlFor(empty));
+    engine::Migrator(conn, *g_graph).Upgrade("005");
+    made = true;
+  }
+  for (auto _ : state) {
+    pg::DisposableDatabase db(g_cluster->AdminUrl(), empty, "bench_gen");
+    pg::Connection conn(db.url());
+    auto [repos, per_repo] = Shape(chunks);
+    fixtures::GeneratorOptions go;
+    go.repositories = repos;
+    go.chunks_per_repo = per_repo;
+    state.SetIterationTime(fixtures::Generate(conn, go).seconds);
+  }
+  state.counters["rows"] = static_cast<double>(chunks);
+  state.counters["rows_per_s"] = benchmark::Counter(
+      static_cast<double>(chunks) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_ClusterStart(benchmark::State& state) {
+  for (auto _ : state) {
+    auto c = pg::EmbeddedCluster::Start();
+    state.SetIterationTime(c->start_seconds());
+  }
+}
+
+void Register() {
+  auto sizes = Sizes();
+  auto with_sizes = [&](benchmark::internal::Benchmark* b, int iterations) {
+    for (long long s : sizes) b->Arg(s);
+    b->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(iterations);
+  };
+  with_sizes(benchmark::RegisterBenchmark("BM_Upgrade002", BM_Upgrade002), 3);
+  with_sizes(benchmark::RegisterBenchmark("BM_Upgrade002QuickstartApproach",
+                                          BM_Upgrade002QuickstartApproach), 3);
+  with_sizes(benchmark::RegisterBenchmark("BM_Downgrade002", BM_Downgrade002), 3);
+  with_sizes(benchmark::RegisterBenchmark("BM_CloneTemplate", BM_CloneTemplate), 5);
+  with_sizes(benchmark::RegisterBenchmark("BM_Generate", BM_Generate), 1);
+  benchmark::RegisterBenchmark("BM_ClusterStart", BM_ClusterStart)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(3);
+}
+
+}  // namespace
+}  // namespace harness::bench
+
+int main(int argc, char** argv) {
+  using namespace harness;
+  spdlog::set_level(spdlog::level::err);  // the rollback WARNING is expected here
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  try {
+    bench::g_graph = std::make_unique<engine::RevisionGraph>(
+        engine::RevisionGraph::LoadDirectory(engine::DefaultMigrationsDir({})));
+    bench::g_cluster = pg::EmbeddedCluster::Start();
+    bench::Register();
+    benchmark::RunSpecifiedBenchmarks();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    bench::g_cluster.reset();
+    return 3;
+  }
+  benchmark::Shutdown();
+  bench::g_cluster.reset();
+  return 0;
+}
