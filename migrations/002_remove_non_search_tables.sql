@@ -7,6 +7,8 @@
 
 --! upgrade
 --! step: Checking prerequisites
+-- Step 9 reports the time of steps 1 to 8 from this mark.
+SELECT set_config('migration_harness.started_002', clock_timestamp()::text, true);
 DO $$
 DECLARE
     version_num integer := current_setting('server_version_num')::integer;
@@ -234,6 +236,17 @@ BEGIN
     RAISE NOTICE 'All validations passed';
 END
 $$;
+
+--! step: Logging total time
+DO $$
+BEGIN
+    RAISE NOTICE 'Migration 002 steps 1-8 took % s on the server',
+        round(extract(epoch FROM clock_timestamp()
+              - current_setting('migration_harness.started_002')::timestamptz)::numeric, 3);
+END
+$$;
+
+--! record_step: Committing and writing alembic_version
 
 --! downgrade
 --! step: Dropping performance index

@@ -28,8 +28,11 @@ TEST(Cli, UpgradeRunsAndCurrentReportsHead) {
   auto up = RunCli({"upgrade", "head"}, db.url().text());
   EXPECT_EQ(up.exit_code, 0) << up.err;
   EXPECT_CONTAINS(up.err, "Running upgrade 005 -> 002, Remove non-search tables and add project_id columns");
-  EXPECT_CONTAINS(up.err, "Step 1/8: Checking prerequisites...");
-  EXPECT_CONTAINS(up.err, "Step 8/8: Complete");
+  EXPECT_CONTAINS(up.err, "Step 1/10: Checking prerequisites...");
+  EXPECT_CONTAINS(up.err, "Step 9/10: Logging total time...");
+  EXPECT_CONTAINS(up.err, "NOTICE:  Migration 002 steps 1-8 took");
+  EXPECT_CONTAINS(up.err, "Step 10/10: Committing and writing alembic_version...");
+  EXPECT_CONTAINS(up.err, "Step 10/10: Complete");
   EXPECT_CONTAINS(up.err, "NOTICE:  No blocking foreign keys found");
   EXPECT_CONTAINS(up.out, "Upgraded 005 -> 002");
   auto cur = RunCli({"current"}, db.url().text());

@@ -47,6 +47,17 @@ TEST(MigrationFile, ParsesHeaderSectionsAndSteps) {
   EXPECT_EQ(f.downgrade[0].name, "Undo");
 }
 
+TEST(MigrationFile, ARecordStepIsTheEnginesOwnStep) {
+  MigrationFile f = Parse(
+      "--! revision: 002\n--! down_revision: 005\n--! upgrade\n--! step: Work\nSELECT 1;\n"
+      "--! record_step: Committing and writing alembic_version\n-- a comment is fine\n"
+      "--! downgrade\n--! step: Undo\nSELECT 2;\n");
+  ASSERT_EQ(f.upgrade.size(), 2u);
+  EXPECT_FALSE(f.upgrade[0].records_revision);
+  EXPECT_TRUE(f.upgrade[1].records_revision);
+  EXPECT_EQ(f.upgrade[1].name, "Committing and writing alembic_version");
+}
+
 TEST(MigrationFile, EmptyDownRevisionIsBase) {
   EXPECT_FALSE(Parse(File("001", "")).down_revision.has_value());
 }
@@ -79,6 +90,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"StepWithoutName", File("001", "", "--! upgrade\n--! step:\nSELECT 1;\n"), "x.sql:6: a step needs a name"},
         Malformed{"DowngradeFirst", File("001", "", "--! downgrade\n--! step: a\nSELECT 1;\n"), "x.sql:5: `--! downgrade` must come once, after"},
         Malformed{"TwoRevisions", "--! revision: 001\n--! revision: 002\n", "x.sql:2: a second `revision`"},
+        Malformed{"SqlInRecordStep", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! record_step: r\nSELECT 2;\n"), "x.sql:9: SQL after `--! record_step:`"},
+        Malformed{"StepAfterRecordStep", File("001", "", "--! upgrade\n--! record_step: r\n--! step: a\nSELECT 1;\n"), "x.sql:7: `--! record_step:` must be the last step"},
         Malformed{"NoDowngradeSteps", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n"), "downgrade section has no"}),
     [](const auto& p) { return std::string(p.param.name); });
 

@@ -46,15 +46,18 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
   std::istringstream in(text);
   std::string line;
   int number = 0;
-  auto close_step = [&](int at) {
-    if (steps && !steps->empty() && OnlyCommentsOrBlank(steps->back().sql))
+  auto close_step = [&] {
+    if (steps && !steps->empty() && !steps->back().records_revision &&
+        OnlyCommentsOrBlank(steps->back().sql))
       throw fail(steps->back().line, "step '" + steps->back().name + "' has no SQL");
-    (void)at;
   };
   while (std::getline(in, line)) {
     ++number;
     if (line.rfind("--!", 0) != 0) {
-      if (steps && !steps->empty()) {
+      if (steps && !steps->empty() && steps->back().records_revision) {
+        if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0)
+          throw fail(number, "SQL after `--! record_step:` (the engine's own step has no SQL)");
+      } else if (steps && !steps->empty()) {
         steps->back().sql += line;
         steps->back().sql += '\n';
       } else if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0) {
@@ -97,22 +100,24 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       steps = &file.upgrade;
     } else if (key == "downgrade") {
       if (section != Section::kUpgrade) throw fail(number, "`--! downgrade` must come once, after `--! upgrade`");
-      close_step(number);
+      close_step();
       if (file.upgrade.empty()) throw fail(number, "the upgrade section has no `--! step:`");
       section = Section::kDowngrade;
       steps = &file.downgrade;
-    } else if (key == "step") {
-      if (section == Section::kHeader) throw fail(number, "`--! step:` before `--! upgrade`");
-      if (value.empty()) throw fail(number, "a step needs a name: `--! step: NAME`");
-      close_step(number);
-      steps->push_back(Step{value, {}, number});
+    } else if (key == "step" || key == "record_step") {
+      if (section == Section::kHeader) throw fail(number, "`--! " + key + ":` before `--! upgrade`");
+      if (value.empty()) throw fail(number, "a step needs a name: `--! " + key + ": NAME`");
+      if (!steps->empty() && steps->back().records_revision)
+        throw fail(number, "`--! record_step:` must be the last step of its section");
+      close_step();
+      steps->push_back(Step{value, {}, number, key == "record_step"});
     } else {
       throw fail(number, "unknown directive `--! " + key + "`");
     }
   }
   if (!saw_revision) throw fail(number, "no `--! revision:` header");
   if (section != Section::kDowngrade) throw fail(number, "no `--! downgrade` section");
-  close_step(number);
+  close_step();
   if (file.downgrade.empty()) throw fail(number, "the downgrade section has no `--! step:`");
   return file;
 }

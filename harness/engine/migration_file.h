@@ -13,6 +13,9 @@ struct Step {
   std::string name;
   std::string sql;
   int line = 0;  // line of the `--! step:` directive
+  // `--! record_step:`: no SQL; the engine writes alembic_version here (and
+  // commits, when this revision ends the run), logged as a step of its own.
+  bool records_revision = false;
 };
 
 struct MigrationFile {

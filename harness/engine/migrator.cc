@@ -127,16 +127,20 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       return report;
     }
     if (!rows) tx.exec(kCreateVersionTable);
+    bool committed = false;
     for (Position p = from; p != to; p += up ? 1 : -1) {
       const MigrationFile& file = graph_.at(up ? p + 1 : p);
+      const bool last = (p + (up ? 1 : -1)) == to;
       const std::string prev = graph_.Name(up ? p : p - 1);
       const std::string next = up ? file.revision : prev;
-      spdlog::info("Running {} {} -> {}, {}", up ? "upgrade" : "downgrade",
-                   up ? (p == 0 ? "" : prev) : file.revision, up ? next : (p - 1 == 0 ? "" : prev),
+      const std::string from_rev = up ? (p == 0 ? "" : prev) : file.revision;
+      const std::string to_rev = up ? file.revision : (p - 1 == 0 ? "" : prev);
+      spdlog::info("Running {} {} -> {}, {}", up ? "upgrade" : "downgrade", from_rev, to_rev,
                    file.message);
       auto t_rev = Clock::now();
       const auto& steps = up ? file.upgrade : file.downgrade;
       const std::string label = up ? "Step" : "Rollback Step";
+      bool recorded = false;
       for (size_t i = 0; i < steps.size(); ++i) {
         StepTiming st{file.revision, direction, static_cast<int>(i + 1),
                       static_cast<int>(steps.size()), steps[i].name, 0};
@@ -145,28 +149,43 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         pg::ThrowIfInterrupted(where);
         spdlog::info("[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
                      st.name);
-        spdlog::debug("{}", steps[i].sql);
         if (options_.before_step) options_.before_step(st, tx);
         auto t_step = Clock::now();
-        tx.exec(steps[i].sql, steps[i].name);
+        if (steps[i].records_revision) {
+          tx.exec(VersionUpdateSql(from_rev, to_rev));
+          recorded = true;
+        } else {
+          spdlog::debug("{}", steps[i].sql);
+          tx.exec(steps[i].sql, steps[i].name);
+        }
+        // The hook runs before any commit, so a fault injected after the
+        // last step still rolls everything back.
+        if (options_.after_step) options_.after_step(st, tx);
+        if (steps[i].records_revision && last) {
+          where = "committing";
+          pg::ThrowIfInterrupted(where);
+          tx.commit();
+          committed = true;
+        }
         st.seconds = Since(t_step);
         spdlog::info("[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
                      st.count, st.seconds);
         report.steps.push_back(st);
-        if (options_.after_step) options_.after_step(st, tx);
       }
-      where = "recording revision " + next + " in alembic_version";
-      const std::string from_rev = up ? (p == 0 ? "" : prev) : file.revision;
-      const std::string to_rev = up ? file.revision : (p - 1 == 0 ? "" : prev);
-      tx.exec(VersionUpdateSql(tx, from_rev, to_rev));
+      if (!recorded) {
+        where = "recording revision " + next + " in alembic_version";
+        tx.exec(VersionUpdateSql(from_rev, to_rev));
+      }
       double rev_seconds = Since(t_rev);
       report.revision_seconds[file.revision] = rev_seconds;
       spdlog::info("[migration.{}] Migration {} {} completed successfully in {:.3f}s",
                    file.revision, file.revision, up ? "upgrade" : "rollback", rev_seconds);
     }
-    where = "committing";
-    pg::ThrowIfInterrupted(where);
-    tx.commit();
+    if (!committed) {
+      where = "committing";
+      pg::ThrowIfInterrupted(where);
+      tx.commit();
+    }
     report.seconds = Since(t_start);
     spdlog::info("Now at {} ({:.3f}s in one transaction)", report.to, report.seconds);
     return report;
@@ -223,7 +242,6 @@ std::string RenderSql(const RevisionGraph& graph, Position from, Position to,
   out << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ");\n";
   out << "SET LOCAL lock_timeout = '" << lock_timeout_seconds << "s';\n\n";
   out << kCreateVersionTable << ";\n\n";
-  auto quote = [](const std::string& s) { return "'" + s + "'"; };  // ids are [A-Za-z0-9_]
   for (Position p = from; p != to; p += up ? 1 : -1) {
     const MigrationFile& file = graph.at(up ? p + 1 : p);
     const std::string prev = p - 1 >= 1 ? graph.at(p - 1).revision : "";
@@ -232,17 +250,18 @@ std::string RenderSql(const RevisionGraph& graph, Position from, Position to,
     out << "-- Running " << (up ? "upgrade " : "downgrade ") << before << " -> " << after << ", "
         << file.message << "\n\n";
     const auto& steps = up ? file.upgrade : file.downgrade;
-    for (size_t i = 0; i < steps.size(); ++i)
-      out << "-- Step " << i + 1 << "/" << steps.size() << ": " << steps[i].name << "\n"
-          << steps[i].sql << "\n";
-    if (before.empty())
-      out << "INSERT INTO alembic_version (version_num) VALUES (" << quote(after) << ");\n\n";
-    else if (after.empty())
-      out << "DELETE FROM alembic_version WHERE alembic_version.version_num = " << quote(before)
-          << ";\n\n";
-    else
-      out << "UPDATE alembic_version SET version_num=" << quote(after)
-          << " WHERE alembic_version.version_num = " << quote(before) << ";\n\n";
+    const std::string record = VersionUpdateSql(before, after) + ";\n";
+    bool recorded = false;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      out << "-- Step " << i + 1 << "/" << steps.size() << ": " << steps[i].name << "\n";
+      if (steps[i].records_revision) {
+        out << record << "\n";
+        recorded = true;
+      } else {
+        out << steps[i].sql << "\n";
+      }
+    }
+    if (!recorded) out << record << "\n";
   }
   out << "COMMIT;\n";
   return out.str();

@@ -11,14 +11,17 @@ std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& 
   return rows;
 }
 
-std::string VersionUpdateSql(pqxx::transaction_base& tx, const std::string& from,
-                             const std::string& to) {
-  if (from.empty())
-    return "INSERT INTO alembic_version (version_num) VALUES (" + tx.quote(to) + ")";
+std::string VersionUpdateSql(const std::string& from, const std::string& to) {
+  auto quote = [](const std::string& id) {
+    std::string out = "'";
+    for (char c : id) out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
+  };
+  if (from.empty()) return "INSERT INTO alembic_version (version_num) VALUES (" + quote(to) + ")";
   if (to.empty())
-    return "DELETE FROM alembic_version WHERE alembic_version.version_num = " + tx.quote(from);
-  return "UPDATE alembic_version SET version_num=" + tx.quote(to) +
-         " WHERE alembic_version.version_num = " + tx.quote(from);
+    return "DELETE FROM alembic_version WHERE alembic_version.version_num = " + quote(from);
+  return "UPDATE alembic_version SET version_num=" + quote(to) +
+         " WHERE alembic_version.version_num = " + quote(from);
 }
 
 }  // namespace harness::engine

@@ -20,8 +20,8 @@ inline constexpr const char* kCreateVersionTable =
 std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& tx);
 
 // The statement that moves the recorded revision from `from` to `to`
-// (either may be empty for base), with literals quoted for `tx`.
-std::string VersionUpdateSql(pqxx::transaction_base& tx, const std::string& from,
-                             const std::string& to);
+// (either may be empty for base), as Alembic writes it. Revision ids are
+// [A-Za-z0-9_] (the parser enforces it); quotes are doubled all the same.
+std::string VersionUpdateSql(const std::string& from, const std::string& to);
 
 }  // namespace harness::engine
