@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 
 #include "fixtures/quickstart_sample.h"
 #include "harness/inspect/fingerprint.h"
@@ -57,8 +58,10 @@ TEST(VerifyCopy, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
   EXPECT_CONTAINS(xml, "<testcase classname=\"migration-harness.post\" name=\"post.data_integrity\"");
   EXPECT_EQ(xml.find("<failure"), std::string::npos) << xml;
   ExpectUnchanged(db, before);
-  // The scratch database is gone.
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'mh_verify%'"), "0");
+  // The scratch database is gone (by name: other tests clone in parallel).
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("cloned into (mh_verify_[0-9a-z_]+)"))) << r.out;
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_database WHERE datname = '" + m[1].str() + "'"), "0");
 }
 
 TEST(VerifyCopy, IntoEmbeddedCopiesWithPgDumpAndLeavesTheSourceUnchanged) {
