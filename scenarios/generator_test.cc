@@ -72,6 +72,41 @@ TEST(Generator, ChunksLookLikeSource) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE embedding IS NOT NULL"), "0");
 }
 
+TEST(Generator, ContentSurvivesCopyEscapingByteForByte) {
+  TestDatabase db("005");
+  Generate(db, 30, 40);
+  // Go chunks hold tabs and a literal backslash-n; COPY text format escapes
+  // both, and the server must get them back unchanged.
+  EXPECT_NE(db.Scalar("SELECT count(*) FROM code_chunks WHERE strpos(content, E'\\tlog.Printf(\"%d "
+                      "results\\\\n\", len(results))\\n') > 0"),
+            "0");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE strpos(content, E'\\\\t') > 0 "
+                      "OR strpos(content, E'\\r') > 0"),
+            "0");
+}
+
+// Loads of 50,000 chunks and more drop code_chunks' indexes and keys for the
+// COPY and build them again (and truncate the table when it is empty): the
+// catalog must come out exactly as it was, and rows already there stay.
+TEST(Generator, ABulkLoadPutsIndexesAndKeysBackExactly) {
+  for (bool empty : {true, false}) {
+    TestDatabase db("005");
+    if (!empty) Generate(db, 3, 4, 1);
+    auto before = db.Snapshot();
+    auto r = Generate(db, 50, 1000, 2);
+    EXPECT_EQ(r.chunks, 50000);
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), empty ? "50000" : "50012");
+    auto diff = inspect::Diff(before, db.Snapshot());
+    EXPECT_TRUE(diff.empty()) << JoinLines(diff);
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                        "'code_chunks'::regclass AND NOT convalidated"),
+              "0");
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_index WHERE indrelid = 'code_chunks'::regclass "
+                        "AND NOT indisvalid"),
+              "0");
+  }
+}
+
 TEST(Generator, EmbeddingsHave768Values) {
   TestDatabase db("005");
   Generate(db, 2, 3, 42, true);

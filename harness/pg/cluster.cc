@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/error.h"
+#include "harness/pg/interrupt.h"
 #include "harness/pg/process.h"
 
 namespace fs = std::filesystem;
@@ -196,6 +197,12 @@ void EmbeddedCluster::Launch() {
                                    "-c", "fsync=off",
                                    "-c", "synchronous_commit=off",
                                    "-c", "full_page_writes=off",
+                                   // Bulk loads into tables and indexes made in the same
+                                   // transaction skip the WAL (the generator's index
+                                   // rebuilds, pg_restore --single-transaction); a
+                                   // throwaway server has no replicas to feed.
+                                   "-c", "wal_level=minimal",
+                                   "-c", "max_wal_senders=0",
                                    "-c", "max_wal_size=8GB",
                                    "-c", "shared_buffers=256MB",
                                    "-c", "maintenance_work_mem=256MB",
@@ -240,31 +247,43 @@ std::string EmbeddedCluster::LogTail() const {
   return all.empty() ? "(empty server log)" : all;
 }
 
-double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& dbname) {
+double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& dbname,
+                                         int lock_wait_seconds) {
   auto t0 = std::chrono::steady_clock::now();
   const std::string dump = (dir_ / (dbname + ".dump")).string();
   ProcessOptions po;
   po.timeout = std::chrono::hours(6);
   po.unset_env = {"PGDATABASE", "PGHOST", "PGPORT", "PGUSER"};
-  auto d = RunProcess({(bin_dir_ / "pg_dump").string(), "--format=custom", "--no-owner",
-                       "--no-acl", "--file", dump, "--dbname", source.text()},
-                      po);
+  po.stop_on_interrupt = true;
+  std::vector<std::string> dump_argv = {(bin_dir_ / "pg_dump").string(), "--format=custom",
+                                        "--no-owner", "--no-acl", "--file", dump};
+  // pg_dump's shared table locks wait behind an exclusive one forever
+  // unless told otherwise: the same limit as the migration's lock_timeout.
+  if (lock_wait_seconds > 0)
+    dump_argv.push_back("--lock-wait-timeout=" + std::to_string(lock_wait_seconds) + "s");
+  dump_argv.insert(dump_argv.end(), {"--dbname", source.text()});
+  auto d = RunProcess(dump_argv, po);
+  ThrowIfInterrupted("copying " + source.Describe() + " with pg_dump");
   if (d.exit_code != 0)
     throw DatabaseError("pg_dump of " + source.Describe() + " failed: " + Redact(d.err, source),
-                        "check that the user may read every table, and that the server's major "
-                        "version is not newer than the embedded one (" + version_ + ")");
+                        "check that the user may read every table, that no session holds an "
+                        "exclusive lock on one, and that the server's major version is not "
+                        "newer than the embedded one (" + version_ + ")");
   auto c = RunProcess({(bin_dir_ / "createdb").string(), "--host", address_.socket_dir, "--port",
                        std::to_string(address_.port), "--username", "postgres", "--template",
                        "template0", dbname},
                       po);
   if (c.exit_code != 0) throw DatabaseError("createdb in the embedded cluster failed: " + c.err);
+  // One transaction: all or nothing, and with wal_level=minimal the tables
+  // it creates are loaded without WAL.
   auto r = RunProcess({(bin_dir_ / "pg_restore").string(), "--no-owner", "--no-acl",
-                       "--exit-on-error", "--host", address_.socket_dir, "--port",
-                       std::to_string(address_.port), "--username", "postgres", "--dbname",
-                       dbname, dump},
+                       "--single-transaction", "--exit-on-error", "--host", address_.socket_dir,
+                       "--port", std::to_string(address_.port), "--username", "postgres",
+                       "--dbname", dbname, dump},
                       po);
   std::error_code ec;
   fs::remove(dump, ec);
+  ThrowIfInterrupted("restoring the copy into the embedded cluster");
   if (r.exit_code != 0)
     throw DatabaseError("pg_restore into the embedded cluster failed: " + r.err,
                         "the copy needs every extension the source uses (e.g. pgvector)");

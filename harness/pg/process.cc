@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
 
 #include "harness/error.h"
+#include "harness/pg/interrupt.h"
 
 namespace harness::pg {
 
@@ -161,8 +163,13 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOpti
   std::string* sinks[2] = {&result.out, &result.err};
   int open_fds = 2;
   char buf[65536];
+  bool stopped = false;
   while (open_fds > 0) {
-    int wait_ms = -1;
+    int wait_ms = o.stop_on_interrupt ? 200 : -1;
+    if (o.stop_on_interrupt && !stopped && InterruptSignal() != 0) {
+      kill(pid, SIGTERM);
+      stopped = true;
+    }
     if (o.timeout.count() > 0) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -171,7 +178,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOpti
         kill(pid, SIGKILL);
         break;
       }
-      wait_ms = static_cast<int>(left.count());
+      wait_ms = wait_ms < 0 ? static_cast<int>(left.count())
+                            : std::min(wait_ms, static_cast<int>(left.count()));
     }
     int n = poll(fds, 2, wait_ms);
     if (n < 0 && errno == EINTR) continue;

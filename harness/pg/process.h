@@ -25,6 +25,9 @@ struct ProcessOptions {
   int parent_death_signal = 0;
   // Start a new session so the child does not get the terminal's Ctrl-C.
   bool new_session = false;
+  // RunProcess: when the harness is interrupted (SIGINT/SIGTERM), end the
+  // child with SIGTERM instead of waiting for it.
+  bool stop_on_interrupt = false;
 };
 
 struct ProcessResult {

@@ -93,7 +93,8 @@ class Runner {
         return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
       });
       Phase("copy the database into the embedded cluster", [&] {
-        double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy");
+        double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy",
+                                              options_.migrator.lock_timeout_seconds);
         url_ = cluster_->UrlFor("mh_verify_copy");
         return fmt::format("pg_dump | pg_restore in {:.1f}s; the source was only read", s);
       });
