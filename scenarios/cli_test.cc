@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "fixtures/generator.h"
 #include "harness/engine/migrator.h"
+#include "harness/inspect/fingerprint.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/process.h"
 #include "scenarios/support/test_env.h"
@@ -263,6 +265,67 @@ TEST_P(CliSignal, CancelsRollsBackAndLeavesNoSession) {
   }
   EXPECT_EQ(sessions, "0");
 }
+
+// HARNESS_SLOW_TESTS: the signal arrives while step 8 scans a million
+// chunks: the running statement is cancelled, not waited for.
+class SlowCliSignal : public ::testing::TestWithParam<int> {};
+
+TEST_P(SlowCliSignal, CancelsTheValidationScanOfAMillionChunks) {
+  const int sig = GetParam();
+  TestDatabase db("005");
+  {
+    pg::Connection conn(db.url());
+    fixtures::GeneratorOptions go;
+    go.repositories = 1000;
+    go.chunks_per_repo = 1000;
+    fixtures::Generate(conn, go);
+  }
+  auto before = db.Snapshot();
+  std::string rows;
+  {
+    pg::Connection conn(db.url());
+    pqxx::read_transaction tx(conn.raw());
+    rows = inspect::TakeFingerprint(tx, "code_chunks").ToString();
+  }
+  std::vector<std::string> argv = {HARNESS_CLI_PATH, "upgrade", "head"};
+  pg::ProcessOptions o;
+  o.env = {{"DATABASE_URL", db.url().text()}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
+  fs::path log = fs::temp_directory_path() / (pg::UniqueDatabaseName("mh_sig") + ".log");
+  o.stdout_file = log.string();
+  pid_t pid = pg::SpawnProcess(argv, o);
+  bool scanning = false;
+  {
+    pg::Connection side(db.url());
+    for (int i = 0; i < 200000 && !scanning && pg::ProcessAlive(pid); ++i) {
+      pqxx::nontransaction tx(side.raw());
+      scanning = tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND pid <> pg_backend_pid() AND state = 'active' "
+                          "AND query LIKE '%VALIDATE CONSTRAINT check_repositories_project_id%'")[0]
+                     .as<int>() > 0;
+    }
+  }
+  ASSERT_TRUE(scanning) << "the upgrade finished before the scan could be caught";
+  auto t0 = std::chrono::steady_clock::now();
+  kill(pid, sig);
+  int status = -1;
+  ASSERT_TRUE(pg::WaitForExit(pid, std::chrono::seconds(60), &status));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ifstream in(log);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove(log);
+  std::printf("exited %.3f s after the signal\n", took);
+  EXPECT_EQ(status, 130) << out;
+  EXPECT_CONTAINS(out, "Step 8/10: Running validation checks");
+  EXPECT_CONTAINS(out, "the database is as it was");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  pg::Connection conn(db.url());
+  pqxx::read_transaction tx(conn.raw());
+  EXPECT_EQ(inspect::TakeFingerprint(tx, "code_chunks").ToString(), rows);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, SlowCliSignal, ::testing::Values(SIGINT, SIGTERM),
+                         [](const auto& p) { return p.param == SIGINT ? "SIGINT" : "SIGTERM"; });
 
 INSTANTIATE_TEST_SUITE_P(Signals, CliSignal, ::testing::Values(SIGINT, SIGTERM),
                          [](const auto& p) { return p.param == SIGINT ? "SIGINT" : "SIGTERM"; });

@@ -55,7 +55,9 @@ class EmbeddedCluster {
   double CopyDatabaseFrom(const Url& source, const std::string& dbname, int lock_wait_seconds = 0);
 
   // Immediate shutdown (like a crash: no checkpoint), then start again on the
-  // same data directory; used to prove a migration is all-or-nothing.
+  // same data directory; used to prove a migration is all-or-nothing. Call
+  // it (like Start) from a thread that outlives the server: the server gets
+  // SIGQUIT when the thread that started it ends (PR_SET_PDEATHSIG).
   void CrashAndRestart();
   // Stops the server and removes the directory; idempotent, never throws.
   void Stop() noexcept;

@@ -1,0 +1,171 @@
+// A server crash in the middle of a migration: after PostgreSQL's recovery
+// the database must be wholly at the revision it was at before, with every
+// row as it was, and a clean run must then succeed. Each case starts a
+// PostgreSQL of its own (it is crashed on purpose), never the shared one.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "fixtures/generator.h"
+#include "harness/engine/migrator.h"
+#include "harness/error.h"
+#include "harness/inspect/catalog.h"
+#include "harness/inspect/fingerprint.h"
+#include "harness/pg/cluster.h"
+#include "harness/pg/connection.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+
+struct DatabaseState {
+  std::vector<std::string> catalog;  // Entries(), one line each
+  std::string rows;
+  std::string revision;
+};
+
+DatabaseState Capture(const pg::Url& url) {
+  pg::Connection conn(url);
+  pqxx::read_transaction tx(conn.raw());
+  DatabaseState s;
+  for (const auto& [key, value] : inspect::TakeSnapshot(tx).Entries())
+    s.catalog.push_back(key + ": " + value);
+  s.rows = inspect::TakeFingerprint(tx, "repositories").ToString() + " / " +
+           inspect::TakeFingerprint(tx, "code_chunks").ToString();
+  pqxx::result v = tx.exec("SELECT string_agg(version_num, ',') FROM alembic_version");
+  s.revision = v[0][0].is_null() ? "<none>" : v[0][0].as<std::string>();
+  return s;
+}
+
+void ExpectSameState(const DatabaseState& before, const DatabaseState& after) {
+  EXPECT_EQ(after.revision, before.revision);
+  EXPECT_EQ(after.rows, before.rows);
+  EXPECT_EQ(after.catalog, before.catalog);
+}
+
+// A private cluster with one database at `revision` holding generated data.
+struct CrashTarget {
+  std::unique_ptr<pg::EmbeddedCluster> cluster;
+  pg::Url url;
+};
+
+CrashTarget MakeTarget(const std::string& revision, int repositories, int chunks_per_repo) {
+  spdlog::set_level(spdlog::level::warn);
+  CrashTarget t{pg::EmbeddedCluster::Start(), pg::Url::Parse("dbname=unused")};
+  {
+    pg::Connection admin(t.cluster->AdminUrl());
+    pqxx::nontransaction tx(admin.raw());
+    tx.exec("CREATE DATABASE crash TEMPLATE template0");
+  }
+  t.url = t.cluster->UrlFor("crash");
+  MigrateTo(t.url, "005");
+  pg::Connection conn(t.url);
+  fixtures::GeneratorOptions go;
+  go.repositories = repositories;
+  go.chunks_per_repo = chunks_per_repo;
+  fixtures::Generate(conn, go);
+  if (revision != "005") MigrateTo(t.url, revision);
+  return t;
+}
+
+struct CrashPoint {
+  engine::Direction direction;
+  int step;  // crash right after this step of 002, before the next
+};
+
+std::string Name(const CrashPoint& c) {
+  return (c.direction == engine::Direction::kUpgrade ? "Upgrade" : "Downgrade") +
+         std::string("AfterStep") + std::to_string(c.step);
+}
+
+void PrintTo(const CrashPoint& c, std::ostream* os) { *os << Name(c); }
+
+std::vector<CrashPoint> AllCrashPoints() {
+  std::vector<CrashPoint> out;
+  const engine::MigrationFile& m002 = Chain().head();
+  for (size_t i = 1; i <= m002.upgrade.size(); ++i)
+    out.push_back({engine::Direction::kUpgrade, static_cast<int>(i)});
+  for (size_t i = 1; i <= m002.downgrade.size(); ++i)
+    out.push_back({engine::Direction::kDowngrade, static_cast<int>(i)});
+  return out;
+}
+
+class CrashAfterStep : public ::testing::TestWithParam<CrashPoint> {};
+
+// Immediate shutdown (SIGQUIT to the postmaster: no checkpoint, as in a
+// crash) between two steps of 002, inside its transaction.
+TEST_P(CrashAfterStep, RecoveryLeavesTheRevisionWhole) {
+  const CrashPoint& c = GetParam();
+  const bool up = c.direction == engine::Direction::kUpgrade;
+  CrashTarget t = MakeTarget(up ? "005" : "002", 20, 50);
+  DatabaseState before = Capture(t.url);
+  engine::MigratorOptions o;
+  o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
+    if (s.revision == "002" && s.direction == c.direction && s.index == c.step)
+      t.cluster->CrashAndRestart();
+  };
+  try {
+    pg::Connection conn(t.url);
+    engine::Migrator m(conn, Chain(), o);
+    up ? m.Upgrade("head") : m.Downgrade("005");
+    ADD_FAILURE() << "the migration went on through a server crash";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kDatabase) << e.what();
+  }
+  ExpectSameState(before, Capture(t.url));
+  // A clean run then succeeds.
+  MigrateTo(t.url, up ? "head" : "005");
+  EXPECT_EQ(Capture(t.url).revision, up ? "002" : "005");
+}
+
+INSTANTIATE_TEST_SUITE_P(Migration002, CrashAfterStep, ::testing::ValuesIn(AllCrashPoints()),
+                         [](const auto& p) { return Name(p.param); });
+
+// HARNESS_SLOW_TESTS: the server dies while step 8 scans a million chunks to
+// validate the CHECK constraint, under the real CLI.
+TEST(SlowCrash, MidValidationScanOfAMillionChunks) {
+  CrashTarget t = MakeTarget("005", 1000, 1000);
+  DatabaseState before = Capture(t.url);
+  // The CLI runs in a thread; this thread watches and crashes the server,
+  // since the restarted server dies with the thread that started it.
+  std::atomic<bool> finished{false};
+  pg::ProcessResult r;
+  std::thread cli([&] {
+    r = RunCli({"upgrade", "head"}, t.url.text());
+    finished = true;
+  });
+  bool crashed = false;
+  {
+    pg::Connection side(t.cluster->AdminUrl());
+    while (!finished) {
+      pqxx::nontransaction tx(side.raw());
+      if (tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = 'crash' "
+                   "AND pid <> pg_backend_pid() AND state = 'active' "
+                   "AND query LIKE '%VALIDATE CONSTRAINT check_repositories_project_id%'")[0]
+              .as<int>() > 0)
+        break;
+    }
+    if (!finished) {
+      t.cluster->CrashAndRestart();
+      crashed = true;
+    }
+  }
+  cli.join();
+  ASSERT_TRUE(crashed) << "the upgrade finished before the scan could be caught\n" << r.err;
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_CONTAINS(r.err, "Step 8/10: Running validation checks...");
+  EXPECT_EQ(r.err.find("Step 8/10: Complete"), std::string::npos) << r.err;
+  ExpectSameState(before, Capture(t.url));
+  MigrateTo(t.url, "head");
+  EXPECT_EQ(Capture(t.url).revision, "002");
+}
+
+}  // namespace
+}  // namespace harness::testing
