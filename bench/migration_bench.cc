@@ -2,13 +2,16 @@
 // upgrade against the quickstart's approach (nullable column, UPDATE from
 // the parent, SET NOT NULL) side by side in one run, the rollback, per-step
 // times with what each step did to the tables (rewrite, scan or catalog
-// only), template clone time, generator rate and cluster start time.
+// only), the upgrade under live traffic (lock-hold per step, how long a
+// reader and a writer were held up), template clone time, generator rate
+// and cluster start time.
 //
 // Every measured run works on a fresh clone of a prepared template, so the
 // data load is never timed. Sizes: HARNESS_BENCH_SIZES (comma-separated
 // chunk counts), default 10000,100000,1000000.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -19,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fixtures/generator.h"
+#include "fixtures/live_traffic.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
@@ -154,6 +158,43 @@ void BM_Upgrade002(benchmark::State& state) { RunMigration(state, false, false);
 void BM_Upgrade002QuickstartApproach(benchmark::State& state) { RunMigration(state, true, false); }
 void BM_Downgrade002(benchmark::State& state) { RunMigration(state, false, true); }
 
+// The upgrade with a reader and a writer on both tables all through: how
+// long 002 holds the tables' locks in each step (every step from step 1 to
+// the commit holds both), and how long live operations were held up.
+void BM_UpgradeUnderTraffic(benchmark::State& state) {
+  const long long chunks = state.range(0);
+  const std::string tpl = MakeTemplate(chunks, false);
+  std::map<int, double> lock_seconds;
+  double locked = 0, reader_longest = 0, writer_longest = 0, reader_held = 0, writer_held = 0;
+  for (auto _ : state) {
+    pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_traffic");
+    fixtures::UpgradeUnderTraffic u = fixtures::RunUpgradeUnderTraffic(db.url(), *g_graph);
+    double total = 0;
+    for (const auto& w : u.steps) {
+      total += w.step.seconds;
+      if (!w.tables_locked) continue;
+      lock_seconds[w.step.index] += w.step.seconds;
+      locked += w.step.seconds;
+    }
+    auto r = fixtures::Window(u.reader, u.start, u.end);
+    auto wr = fixtures::Window(u.writer, u.start, u.end);
+    reader_longest = std::max(reader_longest, r.longest_seconds);
+    writer_longest = std::max(writer_longest, wr.longest_seconds);
+    reader_held += r.held_seconds;
+    writer_held += wr.held_seconds;
+    state.SetIterationTime(total);
+  }
+  const double n = static_cast<double>(state.iterations());
+  for (const auto& [i, seconds] : lock_seconds)
+    state.counters[fmt::format("lock{}_s", i)] = seconds / n;
+  state.counters["lock_hold_s"] = locked / n;
+  state.counters["reader_longest_s"] = reader_longest;
+  state.counters["writer_longest_s"] = writer_longest;
+  state.counters["reader_held_s"] = reader_held / n;
+  state.counters["writer_held_s"] = writer_held / n;
+  state.counters["rows"] = static_cast<double>(chunks);
+}
+
 void BM_CloneTemplate(benchmark::State& state) {
   const std::string tpl = MakeTemplate(state.range(0), false);
   for (auto _ : state) {
@@ -207,6 +248,7 @@ void Register() {
   with_sizes(benchmark::RegisterBenchmark("BM_Upgrade002QuickstartApproach",
                                           BM_Upgrade002QuickstartApproach), 3);
   with_sizes(benchmark::RegisterBenchmark("BM_Downgrade002", BM_Downgrade002), 3);
+  with_sizes(benchmark::RegisterBenchmark("BM_UpgradeUnderTraffic", BM_UpgradeUnderTraffic), 3);
   with_sizes(benchmark::RegisterBenchmark("BM_CloneTemplate", BM_CloneTemplate), 5);
   with_sizes(benchmark::RegisterBenchmark("BM_Generate", BM_Generate), 1);
   benchmark::RegisterBenchmark("BM_ClusterStart", BM_ClusterStart)

@@ -6,7 +6,17 @@
 #include <fstream>
 #include <regex>
 
+#include <signal.h>
+
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
 #include "fixtures/quickstart_sample.h"
+#include "harness/error.h"
+#include "harness/pg/process.h"
+#include "harness/verify/rehearsal.h"
 #include "harness/inspect/fingerprint.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
@@ -158,6 +168,187 @@ TEST(VerifyCopy, EarlierRevisionIsUpgradedTo005First) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "upgrade to 005 first");
   ExpectUnchanged(db, before);
+}
+
+TEST(VerifyCopy, AMissingCoreTableBlocksTheMigration) {
+  TestDatabase db("005");
+  db.Exec("DROP TABLE code_chunks");
+  State before;
+  before.catalog = db.Snapshot();
+  auto r = RunCli({"verify"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "✗ Core tables exist: missing {code_chunks}");
+  EXPECT_CONTAINS(r.out, "BLOCKED");
+  EXPECT_TRUE(inspect::Diff(before.catalog, db.Snapshot()).empty());
+  EXPECT_EQ(db.Revision(), "005");
+}
+
+// No PostgreSQL older than 14 is packaged here: the refusal is exercised by
+// raising the minimum above the running server.
+TEST(VerifyCopy, AServerBelowTheMinimumIsRefusedBeforeAnythingRuns) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  State before = Capture(db);
+  verify::VerifyOptions o;
+  o.source = db.url();
+  o.in_place = true;  // even in place: nothing may change
+  o.minimum_server_version = 990000;
+  try {
+    verify::Run(o, Chain());
+    ADD_FAILURE() << "verify ran on a server below its minimum";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_CONTAINS(e.what(), "migration 002 needs 99 or later");
+    EXPECT_CONTAINS(e.hint(), "nothing was changed");
+  }
+  ExpectUnchanged(db, before);
+}
+
+// A role of its own for one test; dropped at scope end.
+class Role {
+ public:
+  explicit Role(const std::string& attributes) : name_(pg::UniqueDatabaseName("mh_role")) {
+    Admin("CREATE ROLE " + name_ + " LOGIN " + attributes);
+  }
+  ~Role() {
+    try {
+      Admin("DROP OWNED BY " + name_ + "; DROP ROLE " + name_);
+    } catch (...) {
+    }
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  static void Admin(const std::string& sql) {
+    pg::Connection conn(TestServer().AdminUrl());
+    pqxx::nontransaction tx(conn.raw());
+    tx.exec(sql);
+  }
+  std::string name_;
+};
+
+TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  Role reader("NOCREATEDB");
+  db.Exec("GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + reader.name());
+  State before = Capture(db);
+  std::string url = db.url().text() + " user=" + reader.name();
+  auto r = RunCli({"verify"}, url);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "cannot clone");
+  EXPECT_CONTAINS(r.err, "permission denied to create database");
+  EXPECT_CONTAINS(r.err, "--into-embedded");
+  // What the hint says works for the same user: pg_dump only reads.
+  auto copy = RunCli({"verify", "--into-embedded"}, url);
+  EXPECT_EQ(copy.exit_code, 0) << copy.out << copy.err;
+  EXPECT_CONTAINS(copy.out, "READY");
+  ExpectUnchanged(db, before);
+}
+
+// A live session holds a lock on a core table: in place, the upgrade gives
+// up within --lock-timeout and names the table; the copy's pg_dump too.
+TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  State before = Capture(db);
+  {
+    pg::Connection blocker(db.url());
+    pqxx::work hold(blocker.raw());
+    hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = RunCli({"--lock-timeout", "1", "verify", "--in-place"}, db.url().text());
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_CONTAINS(r.err, "table code_chunks is locked");
+    EXPECT_CONTAINS(r.err, "by pid " + std::to_string(blocker.backend_pid()));
+    EXPECT_LT(took, 30.0);
+  }
+  ExpectUnchanged(db, before);
+  {
+    pg::Connection blocker(db.url());
+    pqxx::work hold(blocker.raw());
+    hold.exec("LOCK TABLE repositories IN ACCESS EXCLUSIVE MODE");
+    auto r = RunCli({"--lock-timeout", "1", "verify", "--into-embedded"}, db.url().text());
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_CONTAINS(r.err, "pg_dump");
+    EXPECT_CONTAINS(r.err, "repositories");
+  }
+  ExpectUnchanged(db, before);
+}
+
+// Ctrl-C while the rehearsal waits on the scratch clone: exit 130, and the
+// scratch database is dropped on the way out.
+TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  State before = Capture(db);
+  std::vector<std::string> argv = {HARNESS_CLI_PATH, "--lock-timeout", "0", "verify"};
+  pg::ProcessOptions o;
+  o.env = {{"DATABASE_URL", db.url().text()}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
+  std::string log = ::testing::TempDir() + pg::UniqueDatabaseName("verify_sig") + ".log";
+  o.stdout_file = log;
+  pg::Connection admin(TestServer().AdminUrl());
+  pid_t pid = pg::SpawnProcess(argv, o);
+  // Find the scratch clone and hold a lock on it, so the upgrade waits.
+  std::string scratch;
+  for (int i = 0; i < 3000 && scratch.empty(); ++i) {
+    pqxx::nontransaction tx(admin.raw());
+    auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'mh\\_verify\\_" +
+                        std::to_string(pid) + "\\_%'");
+    if (!rows.empty()) scratch = rows[0][0].as<std::string>();
+    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(scratch.empty()) << "no scratch database appeared";
+  std::unique_ptr<pg::Connection> blocker;
+  for (int i = 0; i < 3000 && !blocker; ++i) {
+    try {
+      blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(scratch));
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // still being created
+    }
+  }
+  ASSERT_TRUE(blocker);
+  pqxx::work hold(blocker->raw());
+  hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
+  std::string waiting;
+  for (int i = 0; i < 3000 && waiting != "1"; ++i) {
+    pqxx::nontransaction tx(admin.raw());
+    waiting = tx.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = " + tx.quote(scratch) +
+                      " AND wait_event_type = 'Lock'")[0][0].as<std::string>();
+    if (waiting != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(waiting, "1") << "the rehearsal never waited on the lock";
+  kill(pid, SIGINT);
+  int status = -1;
+  ASSERT_TRUE(pg::WaitForExit(pid, std::chrono::seconds(60), &status));
+  std::ifstream in(log);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(log.c_str());
+  EXPECT_EQ(status, 130) << out;
+  EXPECT_CONTAINS(out, "interrupted by SIGINT");
+  pqxx::nontransaction tx(admin.raw());
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_database WHERE datname = " + tx.quote(scratch))[0][0]
+                .as<std::string>(),
+            "0");
+  ExpectUnchanged(db, before);
+}
+
+TEST(VerifyReport, ForecastsTheUpgradeAtALargerSize) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  std::string json_path = ::testing::TempDir() + pg::UniqueDatabaseName("forecast") + ".json";
+  auto r = RunCli({"verify", "--forecast-rows", "5000000", "--report-json", json_path},
+                  db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "Forecast: upgrade of 5000000 chunks about");
+  EXPECT_CONTAINS(r.out, "a line per step through 0 and 6 chunks");
+  std::ifstream in(json_path);
+  auto report = nlohmann::json::parse(in);
+  std::remove(json_path.c_str());
+  EXPECT_EQ(report["forecast"]["code_chunks"], 5000000);
+  EXPECT_GT(report["forecast"]["upgrade_seconds"].get<double>(), 0.0);
+  EXPECT_EQ(RunCli({"verify", "--forecast-rows", "0"}, db.url().text()).exit_code, 2);
 }
 
 }  // namespace

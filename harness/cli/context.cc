@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "harness/cli/status_line.h"
 #include "harness/error.h"
 
 namespace harness::cli {
@@ -14,7 +15,7 @@ void SetupLogging(const GlobalOptions& g) {
   std::vector<spdlog::sink_ptr> sinks;
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   console->set_pattern("%^%-7l%$ %v");
-  sinks.push_back(console);
+  sinks.push_back(StatusLine::WrapSink(console));
   if (!g.log_file.empty()) {
     try {
       auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.log_file);

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "harness/cli/context.h"
+#include "harness/cli/status_line.h"
 #include "harness/error.h"
 #include "harness/verify/rehearsal.h"
 
@@ -17,6 +18,7 @@ struct VerifyCliOptions {
   int repositories = 100;
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;
+  long long forecast_rows = 0;
   std::string report_json;
   std::string junit;
 };
@@ -50,6 +52,10 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::Range(0, 10'000'000))
       ->capture_default_str();
   sub->add_option("--seed", opts->seed, "Embedded run: generator seed")->capture_default_str();
+  sub->add_option("--forecast-rows", opts->forecast_rows,
+                  "Forecast the upgrade time at this many code_chunks (default: ten times the "
+                  "rehearsed data)")
+      ->check(CLI::Range(1LL, 100'000'000'000LL));
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
   return {sub, [opts, &g] {
@@ -67,6 +73,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             vo.seed = opts->seed;
             vo.migrator = MigratorOptionsFrom(g);
             vo.progress = isatty(2);
+            vo.forecast_rows = opts->forecast_rows;
+            if (StatusLine::Get().active()) {
+              vo.on_phase_start = [](const std::string& phase) { StatusLine::Get().Start(phase); };
+              vo.on_phase_end = [] { StatusLine::Get().Stop(); };
+            }
             report::Rehearsal r = verify::Run(vo, graph);
             std::cout << report::RehearsalText(r);
             if (!opts->report_json.empty())

@@ -10,8 +10,6 @@ namespace harness::report {
 
 namespace {
 
-constexpr double kBudgetSeconds = 300;  // FR-031: the migration must take under 5 minutes
-
 std::string StepTable(const std::vector<engine::StepTiming>& steps, const std::string& title) {
   if (steps.empty()) return {};
   std::string out = title + "\n";
@@ -51,6 +49,12 @@ std::string RehearsalText(const Rehearsal& r) {
     out += fmt::format("\nBudget: upgrade {:.3f}s of {:.0f}s (FR-031), margin {:.1f}%\n",
                        r.upgrade_seconds, kBudgetSeconds,
                        100.0 * (kBudgetSeconds - r.upgrade_seconds) / kBudgetSeconds);
+  if (r.forecast.rows > 0)
+    out += fmt::format(
+        "Forecast: upgrade of {} chunks about {:.3f}s ({} the {:.0f}s budget); {}; fit {}\n",
+        r.forecast.rows, r.forecast.seconds,
+        r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds, r.forecast.basis,
+        r.forecast.fit);
   out += "\n" + r.verdict + "\n";
   return out;
 }
@@ -70,6 +74,13 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
           {"upgrade", {{"seconds", r.upgrade_seconds}, {"steps", StepsJson(r.upgrade_steps)}}},
           {"downgrade", {{"seconds", r.downgrade_seconds}, {"steps", StepsJson(r.downgrade_steps)}}},
           {"budget_seconds", kBudgetSeconds},
+          {"forecast",
+           r.forecast.rows > 0
+               ? nlohmann::json{{"code_chunks", r.forecast.rows},
+                                {"upgrade_seconds", r.forecast.seconds},
+                                {"basis", r.forecast.basis},
+                                {"fit", r.forecast.fit}}
+               : nlohmann::json()},
           {"ready", r.ready},
           {"exit_code", r.exit_code},
           {"verdict", r.verdict}};

@@ -13,6 +13,9 @@
 
 namespace harness::report {
 
+// FR-031: migration 002 must finish within 5 minutes.
+inline constexpr double kBudgetSeconds = 300;
+
 struct Phase {
   std::string name;
   double seconds = 0;
@@ -31,6 +34,14 @@ struct Rehearsal {
   double downgrade_seconds = 0;
   long long repositories = 0;
   long long chunks = 0;
+  // The upgrade time predicted at `rows` chunks from a linear fit per step
+  // (report/forecast.h); rows == 0 when there is no forecast.
+  struct Forecast {
+    long long rows = 0;
+    double seconds = 0;
+    std::string basis;  // what the fit stands on
+    std::string fit;    // LinearFit::Describe() of the total
+  } forecast;
   bool ready = false;
   int exit_code = 0;
   std::string verdict;  // one line

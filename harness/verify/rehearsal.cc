@@ -1,7 +1,9 @@
 #include "harness/verify/rehearsal.h"
 
 #include <chrono>
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include <fmt/format.h>
@@ -16,6 +18,7 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
+#include "harness/report/forecast.h"
 
 namespace harness::verify {
 
@@ -36,9 +39,17 @@ class Runner {
  private:
   // Times `fn`, records the phase; `fn` returns its detail line.
   template <typename Fn>
-  void Phase(const std::string& name, Fn&& fn) {
+  void Phase(const std::string& name, Fn&& fn, bool status_line = true) {
     pg::ThrowIfInterrupted(name);
     spdlog::info("verify: {}...", name);
+    struct StatusGuard {
+      const VerifyOptions& o;
+      bool on;
+      ~StatusGuard() {
+        if (on && o.on_phase_end) o.on_phase_end();
+      }
+    } guard{options_, status_line && options_.on_phase_start != nullptr};
+    if (guard.on) options_.on_phase_start(name);
     auto t0 = Clock::now();
     std::string detail = fn();
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -76,7 +87,7 @@ class Runner {
         return fmt::format("{} repositories, {} chunks, {} rows in the tables 002 drops "
                            "({:.0f} rows/s)",
                            rep.repositories, rep.chunks, rep.other_rows, rep.rows_per_second);
-      });
+      }, /*status_line=*/!options_.progress);  // the generator draws its own
       r_.target = "embedded cluster, generated data (seed " + std::to_string(options_.seed) + ")";
       return;
     }
@@ -143,10 +154,12 @@ class Runner {
       pqxx::read_transaction tx(conn.raw());
       int num = tx.exec1("SHOW server_version_num")[0].as<int>();
       r_.server_version = tx.exec1("SHOW server_version")[0].as<std::string>();
-      if (num < 140000)
-        throw UsageError("the server runs PostgreSQL " + r_.server_version +
-                             "; migration 002 needs 14 or later",
-                         "upgrade the server first");
+      if (num < options_.minimum_server_version)
+        throw UsageError(fmt::format("the server runs PostgreSQL {} (server_version_num {}); "
+                                     "migration 002 needs {} or later",
+                                     r_.server_version, num,
+                                     options_.minimum_server_version / 10000),
+                         "upgrade the server first; nothing was changed");
       return "PostgreSQL " + r_.server_version;
     });
     auto p005 = graph_.Find("005");
@@ -172,9 +185,12 @@ class Runner {
       });
     }
     {
+      // Missing tables are the pre-checks' to report.
       pqxx::read_transaction tx(conn.raw());
-      r_.repositories = tx.exec1("SELECT count(*) FROM repositories")[0].as<long long>();
-      r_.chunks = tx.exec1("SELECT count(*) FROM code_chunks")[0].as<long long>();
+      for (auto [table, count] : {std::pair{"repositories", &r_.repositories},
+                                  std::pair{"code_chunks", &r_.chunks}})
+        if (!tx.exec_params1("SELECT to_regclass($1)", table)[0].is_null())
+          *count = tx.exec1(std::string("SELECT count(*) FROM ") + table)[0].as<long long>();
     }
     checks::SuiteResult pre = Suite([](auto& tx) { return checks::RunPreChecks(tx); });
     if (!pre.ok()) {
@@ -233,18 +249,86 @@ class Runner {
     });
     checks::SuiteResult rollback =
         Suite([&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
+    engine::RunReport again;
     Phase("final upgrade 005 -> 002", [&] {
-      auto again = MakeMigrator(conn).Upgrade("head");
+      again = MakeMigrator(conn).Upgrade("head");
       return fmt::format("{:.3f}s", again.seconds);
     });
+    Forecast(up, again);
     bool ok = pre.ok() && post.ok() && rollback.ok() && idempotent;
-    if (ok)
+    bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
+    if (ok && in_budget)
       Verdict(true, 0,
               fmt::format("READY: migration 002 upgraded in {:.3f}s and rolled back exactly in "
                           "{:.3f}s on {} repositories and {} chunks",
                           r_.upgrade_seconds, r_.downgrade_seconds, r_.repositories, r_.chunks));
+    else if (ok)
+      Verdict(false, 1,
+              fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget (FR-031)",
+                          r_.upgrade_seconds, report::kBudgetSeconds));
     else
       Verdict(false, 1, "NOT READY: some checks failed (see above)");
+  }
+
+  // Where an empty database can be made next to the rehearsal's: the
+  // embedded cluster, or the source's server (needs CREATEDB).
+  std::optional<pg::Url> AdminUrl() const {
+    if (cluster_) return cluster_->AdminUrl();
+    if (options_.source) return options_.source->WithDatabase("postgres");
+    return std::nullopt;
+  }
+
+  // The upgrade's steps on an empty database at 005: each step's fixed cost,
+  // the intercept of the forecast's lines.
+  std::optional<std::vector<engine::StepTiming>> EmptyUpgradeSteps() {
+    auto admin = AdminUrl();
+    if (!admin) return std::nullopt;
+    try {
+      pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
+      pg::Connection conn(empty.url());
+      auto m = MakeMigrator(conn);
+      m.Upgrade("005");
+      return m.Upgrade("head").steps;
+    } catch (const Error& e) {
+      spdlog::warn("verify: no empty database for the forecast ({}); fitting through the origin",
+                   e.what());
+      return std::nullopt;
+    }
+  }
+
+  // Upgrade time at forecast_rows chunks: for each step, a line through its
+  // times on an empty database and on this one (both upgrades), summed.
+  void Forecast(const engine::RunReport& first, const engine::RunReport& second) {
+    const long long rows = options_.forecast_rows > 0 ? options_.forecast_rows
+                                                      : std::max<long long>(r_.chunks, 1) * 10;
+    std::optional<std::vector<engine::StepTiming>> empty;
+    Phase("time the upgrade on an empty database (forecast)", [&] {
+      empty = EmptyUpgradeSteps();
+      return empty ? fmt::format("{} steps timed", empty->size())
+                   : std::string("no empty database here: the forecast scales every step");
+    });
+    std::map<int, std::vector<report::Sample>> per_step;
+    std::vector<report::Sample> totals;
+    auto add = [&](const std::vector<engine::StepTiming>& steps, double at) {
+      double total = 0;
+      for (const auto& s : steps)
+        if (s.revision == "002") {
+          per_step[s.index].push_back({at, s.seconds});
+          total += s.seconds;
+        }
+      totals.push_back({at, total});
+    };
+    if (empty) add(*empty, 0);
+    add(first.steps, static_cast<double>(r_.chunks));
+    add(second.steps, static_cast<double>(r_.chunks));
+    double predicted = 0;
+    for (const auto& [index, samples] : per_step)
+      predicted += std::max(0.0, report::FitLinear(samples).Predict(static_cast<double>(rows)));
+    r_.forecast.rows = rows;
+    r_.forecast.seconds = predicted;
+    r_.forecast.basis = empty ? fmt::format("a line per step through 0 and {} chunks", r_.chunks)
+                              : fmt::format("every step scaled from {} chunks", r_.chunks);
+    r_.forecast.fit = report::FitLinear(totals).Describe();
   }
 
   const VerifyOptions& options_;

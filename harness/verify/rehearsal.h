@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,7 +25,14 @@ struct VerifyOptions {
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;
   engine::MigratorOptions migrator;
-  bool progress = false;
+  bool progress = false;  // the generator's progress bar
+  // Forecast the upgrade time at this many chunks; 0: ten times the data.
+  long long forecast_rows = 0;
+  // Servers older than this are refused (server_version_num).
+  int minimum_server_version = 140000;
+  // Called as each phase starts and ends (a terminal's status line).
+  std::function<void(const std::string& phase)> on_phase_start;
+  std::function<void()> on_phase_end;
 };
 
 using report::Phase;
