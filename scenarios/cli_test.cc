@@ -227,29 +227,22 @@ TEST_P(CliSignal, CancelsRollsBackAndLeavesNoSession) {
   pqxx::work hold(blocker.raw());
   hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
 
-  std::vector<std::string> argv = {HARNESS_CLI_PATH, "--lock-timeout", "0", "upgrade", "head"};
-  pg::ProcessOptions o;
-  o.env = {{"DATABASE_URL", db.url().text()}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
-  fs::path log = fs::temp_directory_path() / (pg::UniqueDatabaseName("mh_sig") + ".log");
-  o.stdout_file = log.string();
-  pid_t pid = pg::SpawnProcess(argv, o);
+  BackgroundCli cli({"--lock-timeout", "0", "upgrade", "head"}, db.url().text());
   // Wait until the upgrade is really blocked behind our lock.
-  std::string waiting;
-  for (int i = 0; i < 3000 && waiting != "1"; ++i) {
-    waiting = db.Scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-        "application_name = 'migration-harness' AND wait_event_type = 'Lock'");
-    if (waiting != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(waiting, "1") << "the upgrade never blocked";
-  kill(pid, sig);
-  int status = -1;
-  ASSERT_TRUE(pg::WaitForExit(pid, std::chrono::seconds(30), &status));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                         "current_database() AND application_name = 'migration-harness' AND "
+                         "wait_event_type = 'Lock'") == "1";
+      },
+      std::chrono::seconds(30)))
+      << "the upgrade never blocked";
+  cli.Signal(sig);
+  auto status = cli.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(status);
   hold.abort();
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  fs::remove(log);
-  EXPECT_EQ(status, 130) << out;
+  std::string out = cli.Output();
+  EXPECT_EQ(*status, 130) << out;
   EXPECT_CONTAINS(out, sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM");
   EXPECT_CONTAINS(out, "the database is as it was");
   EXPECT_EQ(db.Revision(), "005");
@@ -287,34 +280,27 @@ TEST_P(SlowCliSignal, CancelsTheValidationScanOfAMillionChunks) {
     pqxx::read_transaction tx(conn.raw());
     rows = inspect::TakeFingerprint(tx, "code_chunks").ToString();
   }
-  std::vector<std::string> argv = {HARNESS_CLI_PATH, "upgrade", "head"};
-  pg::ProcessOptions o;
-  o.env = {{"DATABASE_URL", db.url().text()}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
-  fs::path log = fs::temp_directory_path() / (pg::UniqueDatabaseName("mh_sig") + ".log");
-  o.stdout_file = log.string();
-  pid_t pid = pg::SpawnProcess(argv, o);
-  bool scanning = false;
-  {
-    pg::Connection side(db.url());
-    for (int i = 0; i < 200000 && !scanning && pg::ProcessAlive(pid); ++i) {
-      pqxx::nontransaction tx(side.raw());
-      scanning = tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                          "current_database() AND pid <> pg_backend_pid() AND state = 'active' "
-                          "AND query LIKE '%VALIDATE CONSTRAINT check_repositories_project_id%'")[0]
-                     .as<int>() > 0;
-    }
-  }
-  ASSERT_TRUE(scanning) << "the upgrade finished before the scan could be caught";
+  BackgroundCli cli({"upgrade", "head"}, db.url().text());
+  pg::Connection side(db.url());
+  bool scanning = WaitUntil(
+      [&] {
+        pqxx::nontransaction tx(side.raw());
+        return !cli.Running() ||
+               tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND pid <> pg_backend_pid() AND state = 'active' "
+                        "AND query LIKE '%VALIDATE CONSTRAINT check_repositories_project_id%'")[0]
+                       .as<int>() > 0;
+      },
+      std::chrono::minutes(5));
+  ASSERT_TRUE(scanning && cli.Running()) << "the upgrade finished before the scan could be caught";
   auto t0 = std::chrono::steady_clock::now();
-  kill(pid, sig);
-  int status = -1;
-  ASSERT_TRUE(pg::WaitForExit(pid, std::chrono::seconds(60), &status));
+  cli.Signal(sig);
+  auto status = cli.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status);
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  fs::remove(log);
+  std::string out = cli.Output();
   std::printf("exited %.3f s after the signal\n", took);
-  EXPECT_EQ(status, 130) << out;
+  EXPECT_EQ(*status, 130) << out;
   EXPECT_CONTAINS(out, "Step 8/10: Running validation checks");
   EXPECT_CONTAINS(out, "the database is as it was");
   EXPECT_EQ(db.Revision(), "005");

@@ -283,49 +283,46 @@ TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
   State before = Capture(db);
-  std::vector<std::string> argv = {HARNESS_CLI_PATH, "--lock-timeout", "0", "verify"};
-  pg::ProcessOptions o;
-  o.env = {{"DATABASE_URL", db.url().text()}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
-  std::string log = ::testing::TempDir() + pg::UniqueDatabaseName("verify_sig") + ".log";
-  o.stdout_file = log;
   pg::Connection admin(TestServer().AdminUrl());
-  pid_t pid = pg::SpawnProcess(argv, o);
+  BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text());
   // Find the scratch clone and hold a lock on it, so the upgrade waits.
   std::string scratch;
-  for (int i = 0; i < 3000 && scratch.empty(); ++i) {
-    pqxx::nontransaction tx(admin.raw());
-    auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'mh\\_verify\\_" +
-                        std::to_string(pid) + "\\_%'");
-    if (!rows.empty()) scratch = rows[0][0].as<std::string>();
-    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_FALSE(scratch.empty()) << "no scratch database appeared";
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pqxx::nontransaction tx(admin.raw());
+        auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'mh\\_verify\\_" +
+                            std::to_string(cli.pid()) + "\\_%'");
+        if (!rows.empty()) scratch = rows[0][0].as<std::string>();
+        return !scratch.empty();
+      },
+      std::chrono::seconds(30)))
+      << "no scratch database appeared";
   std::unique_ptr<pg::Connection> blocker;
-  for (int i = 0; i < 3000 && !blocker; ++i) {
-    try {
-      blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(scratch));
-    } catch (const Error&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // still being created
-    }
-  }
-  ASSERT_TRUE(blocker);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        try {  // it may still be being created
+          blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(scratch));
+        } catch (const Error&) {
+        }
+        return blocker != nullptr;
+      },
+      std::chrono::seconds(30)));
   pqxx::work hold(blocker->raw());
   hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
-  std::string waiting;
-  for (int i = 0; i < 3000 && waiting != "1"; ++i) {
-    pqxx::nontransaction tx(admin.raw());
-    waiting = tx.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = " + tx.quote(scratch) +
-                      " AND wait_event_type = 'Lock'")[0][0].as<std::string>();
-    if (waiting != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(waiting, "1") << "the rehearsal never waited on the lock";
-  kill(pid, SIGINT);
-  int status = -1;
-  ASSERT_TRUE(pg::WaitForExit(pid, std::chrono::seconds(60), &status));
-  std::ifstream in(log);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::remove(log.c_str());
-  EXPECT_EQ(status, 130) << out;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pqxx::nontransaction tx(admin.raw());
+        return tx.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = " +
+                       tx.quote(scratch) + " AND wait_event_type = 'Lock'")[0][0]
+                   .as<std::string>() == "1";
+      },
+      std::chrono::seconds(30)))
+      << "the rehearsal never waited on the lock";
+  cli.Signal(SIGINT);
+  auto status = cli.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status);
+  std::string out = cli.Output();
+  EXPECT_EQ(*status, 130) << out;
   EXPECT_CONTAINS(out, "interrupted by SIGINT");
   pqxx::nontransaction tx(admin.raw());
   EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_database WHERE datname = " + tx.quote(scratch))[0][0]

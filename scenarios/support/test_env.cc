@@ -1,8 +1,11 @@
 #include "scenarios/support/test_env.h"
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
@@ -145,6 +148,50 @@ pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string
   else o.unset_env.push_back("DATABASE_URL");
   o.timeout = std::chrono::seconds(600);
   return pg::RunProcess(argv, o);
+}
+
+BackgroundCli::BackgroundCli(const std::vector<std::string>& args, const std::string& url) {
+  std::vector<std::string> argv = {HARNESS_CLI_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pg::ProcessOptions o;
+  o.env = {{"DATABASE_URL", url}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
+  log_ = std::filesystem::temp_directory_path() / (pg::UniqueDatabaseName("mh_cli") + ".log");
+  o.stdout_file = log_.string();
+  pid_ = pg::SpawnProcess(argv, o);
+}
+
+BackgroundCli::~BackgroundCli() {
+  if (!exited_ && pg::ProcessAlive(pid_)) {
+    kill(pid_, SIGKILL);
+    pg::WaitForExit(pid_, std::chrono::seconds(10));
+  }
+  std::error_code ec;
+  std::filesystem::remove(log_, ec);
+}
+
+bool BackgroundCli::Running() const { return !exited_ && pg::ProcessAlive(pid_); }
+
+void BackgroundCli::Signal(int sig) const { kill(pid_, sig); }
+
+std::optional<int> BackgroundCli::Wait(std::chrono::seconds timeout) {
+  int status = -1;
+  if (!pg::WaitForExit(pid_, timeout, &status)) return std::nullopt;
+  exited_ = true;
+  return status;
+}
+
+std::string BackgroundCli::Output() const {
+  std::ifstream in(log_);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 std::string JoinLines(const std::vector<std::string>& lines) {

@@ -5,9 +5,12 @@
 // and a disposable database per test.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +62,30 @@ class TestDatabase {
 // `url` when given, and HARNESS_MIGRATIONS to the source tree's chain.
 pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
                          const std::map<std::string, std::string>& env = {});
+
+// The migration-harness binary started in the background, with the
+// environment RunCli gives it; stdout and stderr go to a temporary file.
+class BackgroundCli {
+ public:
+  BackgroundCli(const std::vector<std::string>& args, const std::string& url);
+  ~BackgroundCli();  // kills it if it still runs; removes the file
+  BackgroundCli(const BackgroundCli&) = delete;
+  BackgroundCli& operator=(const BackgroundCli&) = delete;
+  pid_t pid() const { return pid_; }
+  bool Running() const;
+  void Signal(int sig) const;
+  // The exit code, or nullopt when it has not exited within `timeout`.
+  std::optional<int> Wait(std::chrono::seconds timeout);
+  std::string Output() const;
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  std::filesystem::path log_;
+};
+
+// Polls `condition` every 10 ms until it holds (true) or `timeout` passes.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 // Upgrades/downgrades in-process (quiet log), for setting a state up.
 void MigrateTo(const pg::Url& url, const std::string& revision);
