@@ -107,7 +107,7 @@ class Runner {
         double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy",
                                               options_.migrator.lock_timeout_seconds);
         url_ = cluster_->UrlFor("mh_verify_copy");
-        return fmt::format("pg_dump | pg_restore in {:.1f}s; the source was only read", s);
+        return fmt::format("pg_dump, then pg_restore, in {:.1f}s; the source was only read", s);
       });
       r_.target = source.Describe() + " copied into the embedded cluster";
       return;
@@ -302,7 +302,7 @@ class Runner {
     const long long rows = options_.forecast_rows > 0 ? options_.forecast_rows
                                                       : std::max<long long>(r_.chunks, 1) * 10;
     std::optional<std::vector<engine::StepTiming>> empty;
-    Phase("time the upgrade on an empty database (forecast)", [&] {
+    Phase("forecast: upgrade an empty database", [&] {
       empty = EmptyUpgradeSteps();
       return empty ? fmt::format("{} steps timed", empty->size())
                    : std::string("no empty database here: the forecast scales every step");
