@@ -91,6 +91,7 @@ RunReport Migrator::Downgrade(const std::string& target) {
 
 RunReport Migrator::Run(Direction direction, const std::string& target) {
   const bool up = direction == Direction::kUpgrade;
+  const auto level = options_.log_steps ? spdlog::level::info : spdlog::level::debug;
   RunReport report;
   auto t_start = Clock::now();
   pg::CancelOnInterrupt cancel(conn_);
@@ -135,7 +136,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       const std::string next = up ? file.revision : prev;
       const std::string from_rev = up ? (p == 0 ? "" : prev) : file.revision;
       const std::string to_rev = up ? file.revision : (p - 1 == 0 ? "" : prev);
-      spdlog::info("Running {} {} -> {}, {}", up ? "upgrade" : "downgrade", from_rev, to_rev,
+      spdlog::log(level, "Running {} {} -> {}, {}", up ? "upgrade" : "downgrade", from_rev, to_rev,
                    file.message);
       auto t_rev = Clock::now();
       const auto& steps = up ? file.upgrade : file.downgrade;
@@ -147,7 +148,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index,
                             st.count, st.name, file.path.filename().string(), steps[i].line);
         pg::ThrowIfInterrupted(where);
-        spdlog::info("[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
+        spdlog::log(level, "[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
                      st.name);
         if (options_.before_step) options_.before_step(st, tx);
         auto t_step = Clock::now();
@@ -168,7 +169,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
           committed = true;
         }
         st.seconds = Since(t_step);
-        spdlog::info("[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
+        spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
                      st.count, st.seconds);
         report.steps.push_back(st);
       }
@@ -178,7 +179,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       }
       double rev_seconds = Since(t_rev);
       report.revision_seconds[file.revision] = rev_seconds;
-      spdlog::info("[migration.{}] Migration {} {} completed successfully in {:.3f}s",
+      spdlog::log(level, "[migration.{}] Migration {} {} completed successfully in {:.3f}s",
                    file.revision, file.revision, up ? "upgrade" : "rollback", rev_seconds);
     }
     if (!committed) {
@@ -187,7 +188,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       tx.commit();
     }
     report.seconds = Since(t_start);
-    spdlog::info("Now at {} ({:.3f}s in one transaction)", report.to, report.seconds);
+    spdlog::log(level, "Now at {} ({:.3f}s in one transaction)", report.to, report.seconds);
     return report;
   } catch (const pqxx::sql_error& e) {
     pg::ThrowIfInterrupted(where);

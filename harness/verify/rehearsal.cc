@@ -73,6 +73,7 @@ class Runner {
         url_ = db_->url();
         pg::Connection conn(*url_);
         engine::MigratorOptions quiet = options_.migrator;
+        quiet.log_steps = false;  // setup, not the rehearsal
         engine::Migrator(conn, graph_, quiet).Upgrade("005");
         return std::string("upgraded <base> -> 005");
       });
@@ -286,7 +287,9 @@ class Runner {
     try {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
       pg::Connection conn(empty.url());
-      auto m = MakeMigrator(conn);
+      engine::MigratorOptions quiet = options_.migrator;
+      quiet.log_steps = false;  // a measurement, not the rehearsal
+      engine::Migrator m(conn, graph_, quiet);
       m.Upgrade("005");
       return m.Upgrade("head").steps;
     } catch (const Error& e) {
