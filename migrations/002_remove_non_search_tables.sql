@@ -64,9 +64,18 @@ $$;
 --! step: Adding project_id to repositories table
 -- A constant default on a new NOT NULL column is stored in the catalog:
 -- no table rewrite (PostgreSQL 11+).
-ALTER TABLE repositories
-    ADD COLUMN IF NOT EXISTS project_id varchar(50) NOT NULL DEFAULT 'default';
-DO $$ BEGIN RAISE NOTICE 'Column added with default ''default'''; END $$;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_attribute
+                WHERE attrelid = 'repositories'::regclass AND attname = 'project_id'
+                  AND NOT attisdropped) THEN
+        RAISE NOTICE 'repositories.project_id already present';
+    ELSE
+        ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';
+        RAISE NOTICE 'Column added with default ''default''';
+    END IF;
+END
+$$;
 
 --! step: Adding project_id to code_chunks table
 DO $$
@@ -130,21 +139,34 @@ $$;
 
 --! step: Adding validation constraints
 -- NOT VALID here, validated in step 8: lowercase letters, digits and single
--- inner hyphens, 1 to 50 characters.
+-- inner hyphens, 1 to 50 characters. A constraint of the same name that
+-- says anything else (the quickstart's weaker pattern, say) is refused,
+-- not kept.
 DO $$
+DECLARE
+    expected constant text := 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) '
+                              'AND (char_length((project_id)::text) <= 50)))';
+    t record;
+    found text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'repositories'::regclass
-                      AND conname = 'check_repositories_project_id') THEN
-        ALTER TABLE repositories ADD CONSTRAINT check_repositories_project_id
-            CHECK (project_id ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND char_length(project_id) <= 50) NOT VALID;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'code_chunks'::regclass
-                      AND conname = 'check_code_chunks_project_id') THEN
-        ALTER TABLE code_chunks ADD CONSTRAINT check_code_chunks_project_id
-            CHECK (project_id ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND char_length(project_id) <= 50) NOT VALID;
-    END IF;
+    FOR t IN SELECT * FROM (VALUES ('repositories', 'check_repositories_project_id'),
+                                   ('code_chunks', 'check_code_chunks_project_id')) v(tab, con)
+    LOOP
+        SELECT pg_get_constraintdef(k.oid) INTO found FROM pg_constraint k
+         WHERE k.conrelid = t.tab::regclass AND k.conname = t.con;
+        IF found IS NULL THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (project_id ~ %L '
+                           'AND char_length(project_id) <= 50) NOT VALID',
+                           t.tab, t.con, '^[a-z0-9]+(-[a-z0-9]+)*$');
+        ELSIF regexp_replace(found, ' NOT VALID$', '') <> expected THEN
+            RAISE EXCEPTION 'constraint % on % exists with another definition: %', t.con, t.tab, found
+                USING ERRCODE = 'MHP03',
+                      HINT = format('drop it (ALTER TABLE %I DROP CONSTRAINT %I;) and run again',
+                                    t.tab, t.con);
+        ELSE
+            RAISE NOTICE 'Constraint % already exists: kept', t.con;
+        END IF;
+    END LOOP;
     RAISE NOTICE 'CHECK constraints added';
 END
 $$;
@@ -215,8 +237,10 @@ BEGIN
     END IF;
     IF (SELECT count(*) FROM pg_constraint
          WHERE conname IN ('check_repositories_project_id', 'check_code_chunks_project_id')
-           AND convalidated) <> 2 THEN
-        problems := problems || 'the project_id CHECK constraints are missing or not validated';
+           AND convalidated
+           AND pg_get_constraintdef(oid) = 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) '
+                                           'AND (char_length((project_id)::text) <= 50)))') <> 2 THEN
+        problems := problems || 'the project_id CHECK constraints are missing, not validated or not as 002 defines them';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('idx_project_repository')
                       AND indisvalid) THEN

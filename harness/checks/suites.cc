@@ -14,7 +14,8 @@ namespace {
 
 // Foreign keys from the dropped tables to the two tables that stay.
 constexpr const char* kBlockingForeignKeys = R"SQL(
-SELECT src.relname AS source, k.conname, dst.relname AS target
+SELECT src.relname AS source, k.conname, dst.relname AS target,
+       format('ALTER TABLE %I DROP CONSTRAINT %I;', src.relname, k.conname) AS fix
 FROM pg_constraint k
 JOIN pg_class src ON src.oid = k.conrelid
 JOIN pg_class dst ON dst.oid = k.confrelid
@@ -32,6 +33,11 @@ FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn
       FROM code_chunks c
       WHERE NOT EXISTS (SELECT 1 FROM repositories r WHERE r.id = c.repository_id)) o
 )SQL";
+
+// The CHECK of both project_id columns, as pg_get_constraintdef prints it.
+constexpr const char* kProjectIdCheck =
+    "CHECK ((((project_id)::text ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text) AND "
+    "(char_length((project_id)::text) <= 50)))";
 
 CheckResult Pass(std::string id, std::string detail) {
   return {std::move(id), Status::kPass, std::move(detail)};
@@ -58,7 +64,9 @@ CheckResult OrphanCheck(pqxx::transaction_base& tx, const std::string& id) {
   long long n = r["orphans"].as<long long>();
   return Check(n == 0, id, "No orphaned code_chunks",
                fmt::format("No orphaned code_chunks: found {} chunk(s) whose repository does not "
-                           "exist (e.g. {})",
+                           "exist (e.g. {}); delete them or restore their repositories: DELETE "
+                           "FROM code_chunks c WHERE NOT EXISTS (SELECT 1 FROM repositories r "
+                           "WHERE r.id = c.repository_id);",
                            n, r["sample"].c_str()));
 }
 
@@ -94,14 +102,16 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
                            "Core tables exist: missing " + ArrayLiteral(missing)));
   if (!missing.empty()) return s;
 
-  std::string blocking;
-  for (const auto& r : tx.exec_params(kBlockingForeignKeys, ArrayLiteral(TablesDroppedBy002())))
+  std::string blocking, fix;
+  for (const auto& r : tx.exec_params(kBlockingForeignKeys, ArrayLiteral(TablesDroppedBy002()))) {
     blocking += fmt::format("{}{}.{} -> {}", blocking.empty() ? "" : ", ", r["source"].c_str(),
                             r["conname"].c_str(), r["target"].c_str());
+    fix += fmt::format("{}{}", fix.empty() ? "" : " ", r["fix"].c_str());
+  }
   s.checks.push_back(Check(blocking.empty(), "pre.no_blocking_foreign_keys",
                            "No foreign keys found from dropped tables to repositories/code_chunks",
                            "Foreign keys from dropped tables block 002: " + blocking +
-                               " (drop them first: ALTER TABLE <table> DROP CONSTRAINT <name>)"));
+                               " (drop them first: " + fix + ")"));
   s.checks.push_back(OrphanCheck(tx, "pre.no_orphaned_chunks"));
 
   std::string revision = "<none>";
@@ -161,8 +171,14 @@ SuiteResult RunPostChecks(pqxx::transaction_base& tx) {
       continue;
     }
     ++found;
-    if (k->validated) ++validated;
-    else problems += std::string(problems.empty() ? "" : "; ") + name + " not validated";
+    std::string definition = k->definition;
+    if (definition.ends_with(" NOT VALID")) definition.resize(definition.size() - 10);
+    if (definition != kProjectIdCheck)
+      problems += std::string(problems.empty() ? "" : "; ") + name + " is " + k->definition;
+    else if (!k->validated)
+      problems += std::string(problems.empty() ? "" : "; ") + name + " not validated";
+    else
+      ++validated;
   }
   s.checks.push_back(Check(found == 2 && validated == 2, "post.check_constraints",
                            "CHECK constraints exist and are validated (2 found)",
@@ -261,6 +277,13 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
                              fmt::format("{} data preserved: baseline {}, now {}", table,
                                          want.ToString(), got.ToString())));
   }
+  if (baseline && !baseline->prebuilt.empty()) {
+    std::string names;
+    for (const auto& n : baseline->prebuilt) names += (names.empty() ? "" : ", ") + n;
+    s.checks.push_back({"rollback.prebuilt_removed", Status::kInfo,
+                        "Built before the upgrade and removed by the rollback (not compared): " +
+                            names + "; build them again if they are wanted at 005"});
+  }
   if (!baseline) {
     s.checks.push_back({"rollback.catalog_diff", Status::kSkipped,
                         "Schema equals the pre-upgrade catalog: no baseline to compare with"});
@@ -280,8 +303,26 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
 Baseline TakeBaseline(pqxx::transaction_base& tx) {
   Baseline b;
   b.catalog = inspect::TakeSnapshot(tx).Entries();
+  // Objects of 002 that exist before it runs (the index built CONCURRENTLY
+  // beforehand needs repositories.project_id): the rollback removes them,
+  // so the baseline is the schema without them, and says so.
+  for (const char* key : {"column repositories.project_id", "column code_chunks.project_id",
+                          "constraint repositories.check_repositories_project_id",
+                          "constraint code_chunks.check_code_chunks_project_id",
+                          "index repositories.idx_project_repository"}) {
+    if (b.catalog.erase(key) == 0) continue;
+    b.prebuilt.push_back(std::string(key).substr(std::string(key).find(' ') + 1));
+    if (std::string(key).starts_with("column ")) {
+      std::string table = "table " + std::string(key).substr(7, std::string(key).find('.') - 7);
+      auto it = b.catalog.find(table);
+      if (it != b.catalog.end())
+        it->second = fmt::format("{} columns", std::stoi(it->second) - 1);
+    }
+  }
   b.repository_columns = inspect::ColumnsOf(tx, "repositories");
   b.chunk_columns = inspect::ColumnsOf(tx, "code_chunks");
+  for (auto* cols : {&b.repository_columns, &b.chunk_columns})
+    std::erase(*cols, std::string("project_id"));
   b.repositories = inspect::TakeFingerprint(tx, "repositories", b.repository_columns);
   b.code_chunks = inspect::TakeFingerprint(tx, "code_chunks", b.chunk_columns);
   return b;
@@ -296,7 +337,8 @@ nlohmann::json BaselineToJson(const Baseline& b) {
           {"repository_columns", b.repository_columns},
           {"chunk_columns", b.chunk_columns},
           {"repositories", fp(b.repositories)},
-          {"code_chunks", fp(b.code_chunks)}};
+          {"code_chunks", fp(b.code_chunks)},
+          {"prebuilt", b.prebuilt}};
 }
 
 Baseline BaselineFromJson(const nlohmann::json& j) {
@@ -310,6 +352,7 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
                       j.at("repositories").at("hash_sum").get<std::string>()};
     b.code_chunks = {j.at("code_chunks").at("rows").get<long long>(),
                      j.at("code_chunks").at("hash_sum").get<std::string>()};
+    b.prebuilt = j.value("prebuilt", std::vector<std::string>{});
     return b;
   } catch (const std::exception& e) {
     throw UsageError(std::string("not a baseline file: ") + e.what(),

@@ -27,6 +27,10 @@ struct Baseline {
   std::vector<std::string> chunk_columns;
   inspect::Fingerprint repositories;
   inspect::Fingerprint code_chunks;
+  // Objects of 002 found before the upgrade ("repositories.project_id",
+  // "repositories.idx_project_repository"): left out of the catalog and the
+  // fingerprints, since the rollback removes them.
+  std::vector<std::string> prebuilt;
 };
 Baseline TakeBaseline(pqxx::transaction_base& tx);
 nlohmann::json BaselineToJson(const Baseline& b);
