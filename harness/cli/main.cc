@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
       "003b -> 005 -> 002)."};
   app.set_version_flag("--version", "migration-harness 0.1.0");
   app.require_subcommand(1);
+  // Global options also after the command: `upgrade head --log-file F`.
+  app.fallthrough();
   app.add_option("--database-url", g.database_url,
                  "PostgreSQL URL, e.g. postgresql://user@host:5432/db")
       ->envname("DATABASE_URL");

@@ -49,6 +49,26 @@ std::string DescribeLockHolders(const pg::Url& url) {
   }
 }
 
+// At <base> the schema must be empty: tables there mean the database was
+// built some other way (or its alembic_version was emptied), and running
+// the first revision would only fail half way with "already exists".
+void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table) {
+  pqxx::row r = tx.exec1(
+      "SELECT count(*), string_agg(relname, ', ' ORDER BY relname) FILTER (WHERE rn <= 5) "
+      "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_class "
+      "      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') "
+      "        AND relname <> 'alembic_version') t");
+  long long n = r[0].as<long long>();
+  if (n == 0) return;
+  throw UsageError(
+      fmt::format("{}, but the database already has {} table(s) ({}{}): its revision is not "
+                  "recorded",
+                  version_table ? "alembic_version is empty" : "there is no alembic_version table",
+                  n, r[1].c_str(), n > 5 ? ", ..." : ""),
+      "nothing was changed; if you know which revision its schema is at, record it with "
+      "`migration-harness stamp REVISION`, then upgrade");
+}
+
 }  // namespace
 
 Migrator::Migrator(pg::Connection& conn, const RevisionGraph& graph, MigratorOptions options)
@@ -127,6 +147,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       report.seconds = Since(t_start);
       return report;
     }
+    if (up && from == 0) RefuseUnrecordedSchema(tx, rows.has_value());
     if (!rows) tx.exec(kCreateVersionTable);
     bool committed = false;
     for (Position p = from; p != to; p += up ? 1 : -1) {
@@ -151,6 +172,8 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         spdlog::log(level, "[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
                      st.name);
         if (options_.before_step) options_.before_step(st, tx);
+        // A step's time is its SQL (and the commit, for the step that
+        // commits), never the hooks' own queries.
         auto t_step = Clock::now();
         if (steps[i].records_revision) {
           tx.exec(VersionUpdateSql(from_rev, to_rev));
@@ -159,16 +182,18 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
           spdlog::debug("{}", steps[i].sql);
           tx.exec(steps[i].sql, steps[i].name);
         }
+        st.seconds = Since(t_step);
         // The hook runs before any commit, so a fault injected after the
         // last step still rolls everything back.
         if (options_.after_step) options_.after_step(st, tx);
         if (steps[i].records_revision && last) {
           where = "committing";
           pg::ThrowIfInterrupted(where);
+          auto t_commit = Clock::now();
           tx.commit();
           committed = true;
+          st.seconds += Since(t_commit);
         }
-        st.seconds = Since(t_step);
         spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
                      st.count, st.seconds);
         report.steps.push_back(st);
