@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -36,6 +37,9 @@ TEST(Cli, UpgradeRunsAndCurrentReportsHead) {
   EXPECT_CONTAINS(up.err, "Step 10/10: Committing and writing alembic_version...");
   EXPECT_CONTAINS(up.err, "Step 10/10: Complete");
   EXPECT_CONTAINS(up.err, "NOTICE:  No blocking foreign keys found");
+  EXPECT_TRUE(std::regex_search(
+      up.err, std::regex(R"(\[migration\.002\] Step 8/10: Complete \([0-9]+\.[0-9]{3}s\))")))
+      << up.err;
   EXPECT_CONTAINS(up.out, "Upgraded 005 -> 002");
   auto cur = RunCli({"current"}, db.url().text());
   EXPECT_EQ(cur.exit_code, 0);
@@ -99,6 +103,46 @@ TEST(Cli, SqlPrintsTheMigrationAndChangesNothing) {
   auto offline = RunCli({"upgrade", "001", "--sql"});
   EXPECT_EQ(offline.exit_code, 0) << offline.err;
   EXPECT_CONTAINS(offline.out, "INSERT INTO alembic_version (version_num) VALUES ('001');");
+}
+
+TEST(Cli, DowngradeSqlPrintsTheRollbackAndChangesNothing) {
+  TestDatabase db("head");
+  auto before = db.Snapshot();
+  auto r = RunCli({"downgrade", "-1", "--sql"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "-- Running downgrade 002 -> 005");
+  EXPECT_CONTAINS(r.out, "DROP INDEX IF EXISTS idx_project_repository;");
+  EXPECT_CONTAINS(r.out, "UPDATE alembic_version SET version_num='005' WHERE alembic_version.version_num = '002';");
+  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
+// Global options go before or after the command; the log file gets the
+// same lines as the terminal, -v adds each step's SQL.
+TEST(Cli, LogFileAndVerboseWorkAfterTheCommandToo) {
+  TestDatabase db("005");
+  std::string log = ::testing::TempDir() + pg::UniqueDatabaseName("log") + ".log";
+  auto r = RunCli({"upgrade", "head", "--log-file", log, "-v"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(log.c_str());
+  EXPECT_CONTAINS(text, "Running upgrade 005 -> 002");
+  EXPECT_CONTAINS(text, "Step 10/10: Complete");
+  EXPECT_CONTAINS(text, "NOTICE:  All validations passed");
+  EXPECT_CONTAINS(text, "ALTER TABLE code_chunks VALIDATE CONSTRAINT check_code_chunks_project_id");
+  EXPECT_CONTAINS(r.err, "ALTER TABLE code_chunks VALIDATE CONSTRAINT");
+  EXPECT_EQ(db.Revision(), "002");
+}
+
+TEST(Cli, CurrentSaysHowEmbeddingsAreStored) {
+  TestDatabase db("005");
+  auto r = RunCli({"current"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string type = db.Scalar(
+      "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+      "WHERE attrelid = 'code_chunks'::regclass AND attname = 'embedding'");
+  EXPECT_CONTAINS(r.err, "code_chunks.embedding is stored as " + type);
 }
 
 // Bad input: one clear line, exit 2 or 3, and the database as it was.
@@ -183,28 +227,36 @@ TEST(CliBadInput, UnknownSubcommandOrOptionIsUsage) {
   EXPECT_EQ(RunCli({"downgrade"}).exit_code, 2);
 }
 
-// A session holding a lock on repositories: the upgrade gives up within
-// --lock-timeout, names the table and the session, and changes nothing.
-TEST(CliLocks, LockTimeoutNamesTheTableAndTheBlockingSession) {
+// A session holding a lock on a core table (a long report query): the
+// upgrade gives up within --lock-timeout, names the table, the session and
+// when its query started, and changes nothing.
+class CliLocks : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliLocks, LockTimeoutNamesTheTableAndTheBlockingSession) {
+  const std::string table = GetParam();
   TestDatabase db("005");
   auto before = db.Snapshot();
   pg::Connection blocker(db.url());
   pqxx::work hold(blocker.raw());
-  hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
+  hold.exec("LOCK TABLE " + table + " IN ACCESS SHARE MODE");
   auto t0 = std::chrono::steady_clock::now();
   auto r = RunCli({"--lock-timeout", "1", "upgrade", "head"}, db.url().text());
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   hold.abort();
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_CONTAINS(r.err, "lock timeout");
-  EXPECT_CONTAINS(r.err, "table repositories is locked");
+  EXPECT_CONTAINS(r.err, "table " + table + " is locked");
   EXPECT_CONTAINS(r.err, "by pid " + std::to_string(blocker.backend_pid()));
+  EXPECT_CONTAINS(r.err, "query started ");
   EXPECT_LT(took, 30.0);
   EXPECT_EQ(db.Revision(), "005");
   EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
 }
 
-TEST(CliLocks, NoWaitFailsFastWhileAnotherMigrationRuns) {
+INSTANTIATE_TEST_SUITE_P(CoreTables, CliLocks, ::testing::Values("repositories", "code_chunks"),
+                         [](const auto& p) { return std::string(p.param); });
+
+TEST(CliNoWait, NoWaitFailsFastWhileAnotherMigrationRuns) {
   TestDatabase db("005");
   pg::Connection other(db.url());
   pqxx::work hold(other.raw());

@@ -40,7 +40,10 @@ State Capture(const TestDatabase& db) {
   pqxx::read_transaction tx(conn.raw());
   s.repositories = inspect::TakeFingerprint(tx, "repositories");
   s.chunks = inspect::TakeFingerprint(tx, "code_chunks");
-  s.revision = db.Scalar("SELECT coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), '<none>')");
+  s.revision = db.Scalar("SELECT to_regclass('alembic_version') IS NULL") == "t"
+                   ? "<no table>"
+                   : db.Scalar("SELECT coalesce((SELECT string_agg(version_num, ',') FROM "
+                               "alembic_version), '<none>')");
   return s;
 }
 
@@ -118,7 +121,7 @@ TEST(VerifyCopy, BlockingForeignKeyIsRefusedAndNamed) {
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "deployment_events.deployment_repo_fk -> repositories");
-  EXPECT_CONTAINS(r.out, "DROP CONSTRAINT");
+  EXPECT_CONTAINS(r.out, "ALTER TABLE deployment_events DROP CONSTRAINT deployment_repo_fk;");
   EXPECT_CONTAINS(r.out, "BLOCKED");
   ExpectUnchanged(db, before);
 }
@@ -133,6 +136,7 @@ TEST(VerifyCopy, OrphanedChunksAreRefusedWithCountAndSample) {
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "found 1 chunk(s) whose repository does not exist (e.g. 00000000-0000-0000-0000-0000000000ff)");
+  EXPECT_CONTAINS(r.out, "DELETE FROM code_chunks c WHERE NOT EXISTS");
   ExpectUnchanged(db, before);
 }
 
@@ -156,9 +160,55 @@ TEST(VerifyCopy, AlreadyMigratedIsRefused) {
 TEST(VerifyCopy, NoVersionTableIsRefused) {
   TestDatabase db("005");
   db.Exec("DROP TABLE alembic_version");
+  State before = Capture(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "no alembic_version table");
+  ExpectUnchanged(db, before);
+}
+
+// Bad input or a database error still leaves the reports, with the phase
+// that failed and the exit code, so a CI system shows why.
+TEST(VerifyCopy, ReportsAreWrittenWhenTheRehearsalStopsOnAnError) {
+  TestDatabase db("005");
+  db.Exec("UPDATE alembic_version SET version_num = '9zz'");
+  std::string base = ::testing::TempDir() + pg::UniqueDatabaseName("failed");
+  auto r = RunCli({"verify", "--junit", base + ".xml", "--report-json", base + ".json"},
+                  db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "✗ current revision");
+  EXPECT_CONTAINS(r.out, "FAILED: the database is at revision '9zz'");
+  std::ifstream xml_in(base + ".xml");
+  std::string xml((std::istreambuf_iterator<char>(xml_in)), std::istreambuf_iterator<char>());
+  std::ifstream json_in(base + ".json");
+  auto json = nlohmann::json::parse(json_in, nullptr, /*allow_exceptions=*/false);
+  std::remove((base + ".xml").c_str());
+  std::remove((base + ".json").c_str());
+  EXPECT_CONTAINS(xml, "name=\"current revision\"");
+  EXPECT_CONTAINS(xml, "<failure");
+  ASSERT_TRUE(json.is_object());
+  EXPECT_EQ(json["exit_code"], 2);
+  EXPECT_EQ(json["ready"], false);
+}
+
+// The index built CONCURRENTLY beforehand (README, troubleshooting) needs
+// repositories.project_id at 005: the rehearsal keeps them through the
+// upgrade, says the rollback removes them, and compares the rest exactly.
+TEST(VerifyCopy, AnIndexBuiltBeforehandIsKeptAndTheRollbackSaysItRemovesIt) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");
+  db.Exec("CREATE INDEX idx_project_repository ON repositories (project_id, id)");
+  State before = Capture(db);
+  auto r = RunCli({"verify"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "already exists (built beforehand): kept");
+  EXPECT_CONTAINS(r.out, "built beforehand, not compared: repositories.project_id, "
+                         "repositories.idx_project_repository");
+  EXPECT_CONTAINS(r.out, "Built before the upgrade and removed by the rollback");
+  EXPECT_CONTAINS(r.out, "✓ Schema equals the pre-upgrade catalog (empty diff)");
+  EXPECT_CONTAINS(r.out, "READY");
+  ExpectUnchanged(db, before);
 }
 
 TEST(VerifyCopy, EarlierRevisionIsUpgradedTo005First) {
@@ -176,7 +226,7 @@ TEST(VerifyCopy, AMissingCoreTableBlocksTheMigration) {
   State before;
   before.catalog = db.Snapshot();
   auto r = RunCli({"verify"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;  // not the schema 002 is for: bad input
   EXPECT_CONTAINS(r.out, "✗ Core tables exist: missing {code_chunks}");
   EXPECT_CONTAINS(r.out, "BLOCKED");
   EXPECT_TRUE(inspect::Diff(before.catalog, db.Snapshot()).empty());
@@ -202,6 +252,28 @@ TEST(VerifyCopy, AServerBelowTheMinimumIsRefusedBeforeAnythingRuns) {
     EXPECT_CONTAINS(e.hint(), "nothing was changed");
   }
   ExpectUnchanged(db, before);
+}
+
+// --into-embedded: the version that counts is the source's, read before
+// pg_dump runs, not the embedded cluster's; nothing is started or copied.
+TEST(VerifyCopy, IntoEmbeddedChecksTheSourceServerVersionFirst) {
+  TestDatabase db("005");
+  verify::VerifyOptions o;
+  o.source = db.url();
+  o.into_embedded = true;
+  o.minimum_server_version = 990000;
+  report::Rehearsal partial;
+  try {
+    verify::Run(o, Chain(), &partial);
+    ADD_FAILURE() << "verify copied from a server below its minimum";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    EXPECT_CONTAINS(e.what(), "migration 002 needs 99 or later");
+  }
+  ASSERT_EQ(partial.phases.size(), 1u);
+  EXPECT_EQ(partial.phases[0].name, "connect");
+  EXPECT_FALSE(partial.phases[0].ok);
+  EXPECT_EQ(partial.exit_code, 2);
 }
 
 // A role of its own for one test; dropped at scope end.

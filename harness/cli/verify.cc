@@ -78,12 +78,23 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               vo.on_phase_start = [](const std::string& phase) { StatusLine::Get().Start(phase); };
               vo.on_phase_end = [] { StatusLine::Get().Stop(); };
             }
-            report::Rehearsal r = verify::Run(vo, graph);
-            std::cout << report::RehearsalText(r);
-            if (!opts->report_json.empty())
-              WriteFile(opts->report_json, report::RehearsalJson(r).dump(2) + "\n");
-            if (!opts->junit.empty()) WriteFile(opts->junit, report::RehearsalJUnit(r));
-            return r.exit_code;
+            auto emit = [&](const report::Rehearsal& r) {
+              std::cout << report::RehearsalText(r) << std::flush;
+              if (!opts->report_json.empty())
+                WriteFile(opts->report_json, report::RehearsalJson(r).dump(2) + "\n");
+              if (!opts->junit.empty()) WriteFile(opts->junit, report::RehearsalJUnit(r));
+            };
+            report::Rehearsal partial;
+            try {
+              report::Rehearsal r = verify::Run(vo, graph, &partial);
+              emit(r);
+              return r.exit_code;
+            } catch (const Error&) {
+              // The reports still say how far it got and what failed; the
+              // error itself follows on stderr.
+              if (!partial.phases.empty()) emit(partial);
+              throw;
+            }
           }};
 }
 

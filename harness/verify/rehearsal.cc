@@ -30,9 +30,22 @@ class Runner {
  public:
   Runner(const VerifyOptions& o, const engine::RevisionGraph& g) : options_(o), graph_(g) {}
 
-  Rehearsal Go() {
-    PrepareTarget();
-    Rehearse();
+  Rehearsal Go(Rehearsal* partial) {
+    try {
+      PrepareTarget();
+      Rehearse();
+    } catch (const Error& e) {
+      if (partial) {
+        // The phase that was running failed; the report says so, and the
+        // verdict carries the error's exit code.
+        FailPhase(running_.empty() ? "rehearsal" : running_, e.what());
+        Verdict(false, static_cast<int>(e.code()),
+                fmt::format("{}: {}", e.code() == ExitCode::kInterrupted ? "INTERRUPTED" : "FAILED",
+                            e.what()));
+        *partial = r_;
+      }
+      throw;
+    }
     return std::move(r_);
   }
 
@@ -50,8 +63,10 @@ class Runner {
       }
     } guard{options_, status_line && options_.on_phase_start != nullptr};
     if (guard.on) options_.on_phase_start(name);
+    running_ = name;
     auto t0 = Clock::now();
     std::string detail = fn();
+    running_.clear();
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     r_.phases.push_back({name, s, true, detail});
     spdlog::info("verify: {}: {} ({:.3f}s)", name, detail, s);
@@ -93,6 +108,7 @@ class Runner {
       return;
     }
     const pg::Url& source = *options_.source;
+    ConnectPhase(source);
     if (options_.in_place) {
       url_ = source;
       r_.target = source.Describe() + " (in place: this database is migrated)";
@@ -135,10 +151,17 @@ class Runner {
     return engine::Migrator(conn, graph_, options_.migrator);
   }
 
-  checks::SuiteResult Suite(const std::function<checks::SuiteResult(pqxx::transaction_base&)>& fn) {
-    pg::Connection conn(*url_);
-    pqxx::read_transaction tx(conn.raw());
-    checks::SuiteResult s = fn(tx);
+  // A check suite, timed as a phase of its own.
+  checks::SuiteResult Suite(const std::string& name,
+                            const std::function<checks::SuiteResult(pqxx::transaction_base&)>& fn) {
+    checks::SuiteResult s;
+    Phase(name, [&] {
+      pg::Connection conn(*url_);
+      pqxx::read_transaction tx(conn.raw());
+      s = fn(tx);
+      return fmt::format("{} of {} passed", s.Count(checks::Status::kPass), s.Total());
+    });
+    r_.phases.back().ok = s.ok();
     r_.suites.push_back(s);
     return s;
   }
@@ -149,9 +172,11 @@ class Runner {
     r_.verdict = line;
   }
 
-  void Rehearse() {
-    pg::Connection conn(*url_);
+  // The server the database lives on: the source's, before anything is
+  // cloned or copied (a copy into the embedded cluster would hide it).
+  void ConnectPhase(const pg::Url& url) {
     Phase("connect", [&] {
+      pg::Connection conn(url);
       pqxx::read_transaction tx(conn.raw());
       int num = tx.exec1("SHOW server_version_num")[0].as<int>();
       r_.server_version = tx.exec1("SHOW server_version")[0].as<std::string>();
@@ -161,8 +186,13 @@ class Runner {
                                      r_.server_version, num,
                                      options_.minimum_server_version / 10000),
                          "upgrade the server first; nothing was changed");
-      return "PostgreSQL " + r_.server_version;
+      return "PostgreSQL " + r_.server_version + " at " + url.Describe();
     });
+  }
+
+  void Rehearse() {
+    if (!options_.source) ConnectPhase(*url_);
+    pg::Connection conn(*url_);
     auto p005 = graph_.Find("005");
     if (!p005) throw UsageError("the chain has no revision 005");
     engine::Position current = 0;
@@ -193,18 +223,30 @@ class Runner {
         if (!tx.exec_params1("SELECT to_regclass($1)", table)[0].is_null())
           *count = tx.exec1(std::string("SELECT count(*) FROM ") + table)[0].as<long long>();
     }
-    checks::SuiteResult pre = Suite([](auto& tx) { return checks::RunPreChecks(tx); });
+    checks::SuiteResult pre =
+        Suite("pre-migration checks", [](auto& tx) { return checks::RunPreChecks(tx); });
     if (!pre.ok()) {
-      Verdict(false, 1, "BLOCKED: the data or schema blocks migration 002 (see the failed "
-                        "pre-migration checks)");
+      // A missing core table means this is not the codebase-search schema:
+      // bad input (2), not data that blocks the migration (1).
+      bool wrong_schema = false;
+      for (const auto& c : pre.checks)
+        wrong_schema |= c.id == "pre.core_tables" && c.status == checks::Status::kFail;
+      Verdict(false, wrong_schema ? 2 : 1,
+              wrong_schema ? "BLOCKED: this is not the codebase-search schema at 005 (a core table "
+                             "is missing; see the pre-migration checks)"
+                           : "BLOCKED: the data or schema blocks migration 002 (see the failed "
+                             "pre-migration checks)");
       return;
     }
     checks::Baseline baseline;
     Phase("record baseline (catalog and fingerprints)", [&] {
       pqxx::read_transaction tx(conn.raw());
       baseline = checks::TakeBaseline(tx);
-      return fmt::format("repositories {}, code_chunks {}", baseline.repositories.rows,
-                         baseline.code_chunks.rows);
+      std::string prebuilt;
+      for (const auto& n : baseline.prebuilt) prebuilt += (prebuilt.empty() ? "" : ", ") + n;
+      return fmt::format("repositories {}, code_chunks {}{}", baseline.repositories.rows,
+                         baseline.code_chunks.rows,
+                         prebuilt.empty() ? "" : "; built beforehand, not compared: " + prebuilt);
     });
     engine::RunReport up;
     try {
@@ -220,7 +262,8 @@ class Runner {
       Verdict(false, 1, std::string("BLOCKED: migration 002 refused the data: ") + e.what());
       return;
     }
-    checks::SuiteResult post = Suite([](auto& tx) { return checks::RunPostChecks(tx); });
+    checks::SuiteResult post =
+        Suite("post-migration checks", [](auto& tx) { return checks::RunPostChecks(tx); });
     inspect::CatalogSnapshot migrated;
     inspect::Fingerprint migrated_chunks;
     {
@@ -248,8 +291,8 @@ class Runner {
       r_.downgrade_steps = down.steps;
       return fmt::format("{:.3f}s in one transaction", down.seconds);
     });
-    checks::SuiteResult rollback =
-        Suite([&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
+    checks::SuiteResult rollback = Suite(
+        "rollback checks", [&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
     engine::RunReport again;
     Phase("final upgrade 005 -> 002", [&] {
       again = MakeMigrator(conn).Upgrade("head");
@@ -272,10 +315,12 @@ class Runner {
   }
 
   // Where an empty database can be made next to the rehearsal's: the
-  // embedded cluster, or the source's server (needs CREATEDB).
+  // embedded cluster, or the source's server where a scratch clone was
+  // made already (needs CREATEDB). Never in place: that server is not ours
+  // to add databases to.
   std::optional<pg::Url> AdminUrl() const {
     if (cluster_) return cluster_->AdminUrl();
-    if (options_.source) return options_.source->WithDatabase("postgres");
+    if (options_.source && !options_.in_place) return options_.source->WithDatabase("postgres");
     return std::nullopt;
   }
 
@@ -340,12 +385,14 @@ class Runner {
   std::unique_ptr<pg::EmbeddedCluster> cluster_;
   std::unique_ptr<pg::DisposableDatabase> db_;  // declared after cluster_: dropped first
   std::optional<pg::Url> url_;
+  std::string running_;  // the phase under way, for the report of a failure
 };
 
 }  // namespace
 
-Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph) {
-  return Runner(options, graph).Go();
+Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph,
+              Rehearsal* partial) {
+  return Runner(options, graph).Go(partial);
 }
 
 }  // namespace harness::verify

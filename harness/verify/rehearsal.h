@@ -38,8 +38,11 @@ struct VerifyOptions {
 using report::Phase;
 using report::Rehearsal;
 
-// Runs the rehearsal. Throws harness::Error for bad input (2) and database
-// errors (3); a failed check or a refusal is a verdict (exit 1), not a throw.
-Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph);
+// Runs the rehearsal. Throws harness::Error for bad input (2), database
+// errors (3) and interrupts (130); a failed check or a refusal is a verdict
+// (exit 1), not a throw. When it throws, `partial` (if given) receives the
+// rehearsal so far: the failed phase, and a verdict with the error's code.
+Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph,
+              Rehearsal* partial = nullptr);
 
 }  // namespace harness::verify
