@@ -6,6 +6,7 @@
 //   bench-report RESULTS.json [--baseline bench/baseline.json] [--threshold 25]
 //                [--gate] [--html FILE] [--forecast-rows N] [--save-baseline FILE]
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -45,15 +46,41 @@ double ToSeconds(double value, const std::string& unit) {
   return value;
 }
 
-std::map<std::string, Result> Load(const std::string& path) {
+// The reason without nlohmann's "[json.exception.parse_error.101] " prefix.
+std::string Reason(const std::exception& e) {
+  std::string what = e.what();
+  if (what.rfind("[json.exception.", 0) == 0) {
+    auto end = what.find("] ");
+    if (end != std::string::npos) what.erase(0, end + 2);
+  }
+  return what;
+}
+
+// A Google Benchmark JSON (--benchmark_out); throws with a one-line reason.
+json ReadJson(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw std::runtime_error("no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("not a regular file");
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  json j = json::parse(in);
+  if (!in) throw std::runtime_error("cannot read it");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw std::runtime_error("not valid JSON (" + Reason(e) + ")");
+  }
+  if (!j.is_object() || !j.contains("benchmarks") || !j["benchmarks"].is_array())
+    throw std::runtime_error("not a Google Benchmark JSON (no \"benchmarks\" array)");
+  return j;
+}
+
+std::map<std::string, Result> Results(const json& j) {
   std::map<std::string, Result> out;
   static const std::regex kName(R"(^([A-Za-z0-9_]+)(?:/(\d+))?)");
   static const std::regex kStep(R"(^step(\d+)_s$)");
   static const std::regex kLock(R"(^lock(\d+)_s$)");
   for (const auto& b : j.at("benchmarks")) {
+    if (!b.is_object()) throw std::runtime_error("not a Google Benchmark JSON (a benchmark is not an object)");
     if (b.value("run_type", "iteration") != "iteration") continue;
     std::smatch m;
     std::string name = b.at("name");
@@ -78,6 +105,8 @@ std::map<std::string, Result> Load(const std::string& path) {
   }
   return out;
 }
+
+std::map<std::string, Result> Load(const std::string& path) { return Results(ReadJson(path)); }
 
 std::string Seconds(double s) {
   return s < 1 ? fmt::format("{:.1f} ms", s * 1000) : fmt::format("{:.2f} s", s);
@@ -155,7 +184,8 @@ int main(int argc, char** argv) {
   bool gate = false;
   double forecast_rows = 0;
   app.add_option("results", input, "Google Benchmark JSON (--benchmark_out)")->required()->check(CLI::ExistingFile);
-  app.add_option("--baseline", baseline_path, "Baseline JSON to compare with")->check(CLI::ExistingFile);
+  // No CLI::ExistingFile: a missing baseline gets the same one-line error and exit 2 as a malformed one.
+  app.add_option("--baseline", baseline_path, "Baseline JSON to compare with");
   app.add_option("--threshold", threshold, "Percent slower than the baseline that is flagged")
       ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
   app.add_flag("--gate", gate, "Exit 1 when anything is flagged slower than the baseline");
@@ -166,14 +196,21 @@ int main(int argc, char** argv) {
                  "Store the results as the new baseline FILE (without this machine's paths)");
   CLI11_PARSE(app, argc, argv);
 
+  const std::string results_hint =
+      "; pass the JSON that migration_bench wrote with --benchmark_out=FILE --benchmark_out_format=json";
+  json raw;
+  std::map<std::string, Result> results;
+  try {
+    raw = ReadJson(input);
+    results = Results(raw);
+  } catch (const std::exception& e) {
+    std::cerr << "error: results " << input << ": " << Reason(e) << results_hint << "\n";
+    return 2;
+  }
+
   if (!save_baseline.empty()) {
-    std::ifstream in(input);
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.contains("benchmarks")) {
-      std::cerr << "error: " << input << " is not a Google Benchmark JSON\n";
-      return 2;
-    }
-    if (j.contains("context")) {
+    json j = raw;
+    if (j.contains("context") && j["context"].is_object()) {
       j["context"].erase("executable");
       j["context"].erase("host_name");
     }
@@ -186,12 +223,17 @@ int main(int argc, char** argv) {
     std::cerr << "baseline saved to " << save_baseline << "\n";
   }
 
-  std::map<std::string, Result> results;
-  try {
-    results = Load(input);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << input << ": " << e.what() << "\n";
-    return 2;
+  // Read before any report is printed: a bad baseline is an error, not half a report.
+  std::map<std::string, Result> base;
+  if (!baseline_path.empty()) {
+    try {
+      base = Load(baseline_path);
+    } catch (const std::exception& e) {
+      std::cerr << "error: baseline " << baseline_path << ": " << Reason(e)
+                << "; pass an existing Google Benchmark JSON to --baseline (bench/run --refresh-baseline "
+                   "stores one as bench/baseline.json)\n";
+      return 2;
+    }
   }
   std::vector<std::string> step_names;
   try {
@@ -291,7 +333,6 @@ int main(int argc, char** argv) {
 
   int flagged = 0;
   if (!baseline_path.empty()) {
-    auto base = Load(baseline_path);
     text += fmt::format("\nAgainst the baseline {} (flagged when more than {:.0f}% slower)\n", baseline_path,
                         threshold);
     for (const auto& [key, r] : results) {
