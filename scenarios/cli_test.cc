@@ -135,6 +135,23 @@ TEST(Cli, LogFileAndVerboseWorkAfterTheCommandToo) {
   EXPECT_EQ(db.Revision(), "002");
 }
 
+// A CHECK of 002's name made by hand with the quickstart's weaker pattern
+// is refused, not kept: it would let '-my-project' in.
+TEST(CliBadInput, AProjectIdCheckWithAnotherDefinitionIsRefused) {
+  TestDatabase db("005");
+  db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';"
+          "ALTER TABLE repositories ADD CONSTRAINT check_repositories_project_id "
+          "CHECK (project_id ~ '^[a-z0-9-]{1,50}$')");
+  auto before = db.Snapshot();
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_CONTAINS(r.err, "constraint check_repositories_project_id on repositories exists with "
+                         "another definition");
+  EXPECT_CONTAINS(r.err, "ALTER TABLE repositories DROP CONSTRAINT check_repositories_project_id;");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
 TEST(Cli, CurrentSaysHowEmbeddingsAreStored) {
   TestDatabase db("005");
   auto r = RunCli({"current"}, db.url().text());
