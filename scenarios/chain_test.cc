@@ -3,7 +3,15 @@
 // quickstart's own SQL verbatim, 002's refusals and idempotency.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <sstream>
+#include <thread>
+
 #include <pqxx/pqxx>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "fixtures/quickstart_sample.h"
 #include "harness/engine/migrator.h"
@@ -186,14 +194,74 @@ TEST(Migration002, UpgradeAtHeadIsANoOp) {
   EXPECT_TRUE(report.steps.empty());
 }
 
+// Everything logged (server NOTICEs included) while it is in scope; the
+// test environment's logger is put back at scope end.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string Text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// Rows of code_chunks the migration's own transaction UPDATEd, read from
+// pg_stat_xact_user_tables inside that transaction right after 002's step 4
+// (deterministic: unlike pg_stat_user_tables, no asynchronous stats flush).
+struct PathProbe {
+  std::string log;
+  long long chunks_updated = -1;
+};
+
+PathProbe UpgradeAndProbe(const TestDatabase& db, engine::MigratorOptions o = {}) {
+  PathProbe probe;
+  o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+    if (s.revision == "002" && s.name == "Adding project_id to code_chunks table")
+      probe.chunks_updated = tx.exec1("SELECT n_tup_upd FROM pg_stat_xact_user_tables "
+                                      "WHERE relid = 'code_chunks'::regclass")[0]
+                                 .as<long long>();
+  };
+  LogCapture capture;
+  Upgrade(db, std::move(o));
+  probe.log = capture.Text();
+  return probe;
+}
+
 TEST(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
   TestDatabase fast("005"), slow("005");
   fast.Exec(kQuickstartSampleSql);
   slow.Exec(kQuickstartSampleSql);
-  Upgrade(fast);
+  const std::string chunks = fast.Scalar("SELECT count(*) FROM code_chunks");
+  ASSERT_EQ(chunks, "6");
+  PathProbe fast_run = UpgradeAndProbe(fast);
   engine::MigratorOptions o;
   o.settings["migration_harness.force_update_path"] = "on";
-  Upgrade(slow, o);
+  PathProbe slow_run = UpgradeAndProbe(slow, o);
+
+  // The default run took the metadata-only path: no chunk was updated.
+  EXPECT_EQ(fast_run.chunks_updated, 0) << fast_run.log;
+  EXPECT_NE(fast_run.log.find("populated from parent repositories (fast path: constant default "
+                              "'default', no table rewrite)"),
+            std::string::npos)
+      << fast_run.log;
+  EXPECT_EQ(fast_run.log.find("by UPDATE"), std::string::npos) << fast_run.log;
+  // The forced run really took the UPDATE fallback: every chunk updated once.
+  EXPECT_EQ(slow_run.chunks_updated, std::stoll(chunks)) << slow_run.log;
+  EXPECT_NE(slow_run.log.find("populated from parent repositories by UPDATE (1 distinct project "
+                              "ids)"),
+            std::string::npos)
+      << slow_run.log;
+  EXPECT_EQ(slow_run.log.find("fast path"), std::string::npos) << slow_run.log;
+
   EXPECT_TRUE(inspect::Diff(fast.Snapshot(), slow.Snapshot()).empty())
       << JoinLines(inspect::Diff(fast.Snapshot(), slow.Snapshot()));
   const char* rows =
@@ -201,21 +269,94 @@ TEST(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
   EXPECT_EQ(fast.Scalar(rows), slow.Scalar(rows));
 }
 
+// DESIGN.md's ten: eight SQL steps, the total time, then the engine's
+// alembic_version write and commit.
+const std::vector<std::string> kUpgradeSteps002 = {
+    "Checking prerequisites",
+    "Verifying foreign key constraints",
+    "Adding project_id to repositories table",
+    "Adding project_id to code_chunks table",
+    "Adding validation constraints",
+    "Creating performance index",
+    "Dropping unused tables",
+    "Running validation checks",
+    "Logging total time",
+    "Committing and writing alembic_version"};
+
 TEST(Migration002, LogsEveryStepWithItsTiming) {
   TestDatabase db("005");
   auto report = Upgrade(db);
-  ASSERT_FALSE(report.steps.empty());
-  int steps_002 = 0;
-  for (const auto& s : report.steps)
-    if (s.revision == "002") {
-      ++steps_002;
-      EXPECT_GE(s.seconds, 0.0);
+  std::vector<std::string> names;
+  double sum = 0;
+  for (const auto& s : report.steps) {
+    EXPECT_EQ(s.revision, "002") << s.name;
+    EXPECT_EQ(s.direction, engine::Direction::kUpgrade) << s.name;
+    names.push_back(s.name);
+    EXPECT_EQ(s.index, static_cast<int>(names.size())) << s.name;
+    EXPECT_EQ(s.count, 10) << s.name;
+    // Every step is at least one round trip to the server: never 0.
+    EXPECT_GT(s.seconds, 0.0) << s.name;
+    sum += s.seconds;
+  }
+  EXPECT_EQ(names, kUpgradeSteps002);
+  // The steps are disjoint intervals of the one transaction: together no
+  // longer than the revision, which is no longer than the whole run.
+  ASSERT_EQ(report.revision_seconds.count("002"), 1u);
+  EXPECT_LE(sum, report.revision_seconds.at("002") + 1e-6);
+  EXPECT_LE(report.revision_seconds.at("002"), report.seconds + 1e-6);
+  EXPECT_GT(report.seconds, 0.0);
+}
+
+// A step's time is the time of its own SQL, waits included: step 1 takes its
+// table locks up front, so a reader holding code_chunks for 300 ms after the
+// upgrade started waiting for it shows in step 1's time.
+TEST(Migration002, AStepsTimeIncludesWhatItWaitedFor) {
+  TestDatabase db("005");
+  constexpr auto kHold = std::chrono::milliseconds(300);
+  std::atomic<bool> locked{false}, saw_waiter{false};
+  std::string reader_error;
+  std::thread reader([&] {
+    try {
+      pg::Connection conn(db.url());
+      pqxx::work tx(conn.raw());
+      tx.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
+      locked = true;
+      saw_waiter = WaitUntil(
+          [&] {
+            // Databases cloned from one template share table OIDs: only
+            // this database's waiters count.
+            return db.Scalar("SELECT count(*) FROM pg_locks WHERE relation = "
+                             "'code_chunks'::regclass AND NOT granted AND database = "
+                             "(SELECT oid FROM pg_database WHERE datname = current_database())") ==
+                   "1";
+          },
+          std::chrono::seconds(30));
+      std::this_thread::sleep_for(kHold);
+      tx.abort();
+    } catch (const std::exception& e) {
+      reader_error = e.what();
+      locked = true;
     }
-  // DESIGN.md's ten: eight SQL steps, the total time, then the engine's
-  // alembic_version write and commit.
-  EXPECT_EQ(steps_002, 10);
-  EXPECT_EQ(report.steps.front().name, "Checking prerequisites");
-  EXPECT_EQ(report.steps.back().name, "Committing and writing alembic_version");
+  });
+  WaitUntil([&] { return locked.load(); }, std::chrono::seconds(60));
+  engine::RunReport report;
+  std::string upgrade_error;
+  try {
+    report = Upgrade(db);
+  } catch (const std::exception& e) {
+    upgrade_error = e.what();
+  }
+  reader.join();
+  ASSERT_EQ(reader_error, "");
+  ASSERT_EQ(upgrade_error, "");
+  ASSERT_TRUE(saw_waiter) << "the upgrade never waited for the reader's lock";
+  ASSERT_EQ(report.steps.size(), kUpgradeSteps002.size());
+  const double held = std::chrono::duration<double>(kHold).count();
+  EXPECT_EQ(report.steps[0].name, kUpgradeSteps002[0]);
+  EXPECT_GE(report.steps[0].seconds, held);
+  double sum = 0;
+  for (const auto& s : report.steps) sum += s.seconds;
+  EXPECT_LE(sum, report.seconds + 1e-6);
 }
 
 TEST(Migration002, AFailingStepLeavesNothingBehind) {

@@ -1,12 +1,17 @@
 // The embedded cluster and disposable databases: private, socket-only,
 // cleaned up on every exit path, including a crash of the owner.
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -16,6 +21,7 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
+#include "scenarios/support/test_env.h"
 
 namespace harness::pg {
 namespace {
@@ -120,6 +126,340 @@ TEST(DisposableDatabase, TwoClonesNeverShareAName) {
   DisposableDatabase a(cluster->AdminUrl(), "template1");
   DisposableDatabase b(cluster->AdminUrl(), "template1");
   EXPECT_NE(a.name(), b.name());
+}
+
+
+// --- test-cluster, the keeper of the cluster a ctest run shares -------------
+
+// Runs and is not a zombie (an orphan's zombie lingers until init reaps it).
+bool Running(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+  char state = stat[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+bool Eventually(const std::function<bool()>& condition, std::chrono::seconds timeout) {
+  return harness::testing::WaitUntil(condition, timeout);
+}
+
+// A private directory (0755: a server running as `postgres` may need to
+// read what is in it), removed at scope end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "mh-cluster-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+    fs::permissions(path_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                               fs::perms::others_read | fs::perms::others_exec);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// test-cluster sits next to this program in the build tree.
+fs::path TestClusterBinary() {
+  return fs::read_symlink("/proc/self/exe").parent_path() / "test-cluster";
+}
+
+ProcessResult TestCluster(const std::string& cmd, const fs::path& state,
+                          const std::map<std::string, std::string>& env = {}) {
+  ProcessOptions o;
+  o.env = env;
+  if (!env.count("HARNESS_KEEP_FAILED")) o.unset_env = {"HARNESS_KEEP_FAILED"};
+  o.timeout = std::chrono::seconds(120);
+  return RunProcess({TestClusterBinary().string(), cmd, "--state", state.string()}, o);
+}
+
+struct KeeperState {
+  std::string socket_dir;
+  int port = 0;
+  pid_t keeper = -1;
+  pid_t postmaster = -1;
+  Url AdminUrl() const { return ClusterAddress{socket_dir, port}.AdminUrl(); }
+};
+
+KeeperState ReadKeeperState(const fs::path& state) {
+  KeeperState k;
+  std::ifstream in(state);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = line.substr(0, eq), v = line.substr(eq + 1);
+    if (key == "socket_dir") k.socket_dir = v;
+    if (key == "port") k.port = std::atoi(v.c_str());
+    if (key == "keeper_pid") k.keeper = std::atoi(v.c_str());
+    if (key == "postmaster_pid") k.postmaster = std::atoi(v.c_str());
+  }
+  return k;
+}
+
+// A stand-in for ctest: a child process that runs `test-cluster start` and
+// then waits to be killed. Returns its pid; `output` gets start's exit code
+// and output.
+pid_t StartFromChild(const fs::path& state, std::string* output) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  pid_t child = fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    close(fds[0]);
+    std::string msg;
+    try {
+      auto r = TestCluster("start", state);
+      msg = std::to_string(r.exit_code) + "\n" + r.out + r.err;
+    } catch (const std::exception& e) {
+      msg = std::string("-1\n") + e.what();
+    }
+    (void)!write(fds[1], msg.data(), msg.size());
+    close(fds[1]);
+    for (;;) pause();
+  }
+  close(fds[1]);
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) output->append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  return child;
+}
+
+class TestClusterKeeper : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // A build dependency of this program (scenarios/CMakeLists.txt).
+    ASSERT_TRUE(fs::exists(TestClusterBinary())) << TestClusterBinary() << " is not built";
+  }
+  TempDir dir_;
+  fs::path state_ = dir_.path() / "test-cluster.state";
+};
+
+TEST_F(TestClusterKeeper, GoesAwayWithTheRunThatStartedIt) {
+  std::string out;
+  pid_t fake_ctest = StartFromChild(state_, &out);
+  ASSERT_GT(fake_ctest, 0);
+  ASSERT_EQ(out.rfind("0\n", 0), 0u) << out;
+  KeeperState k = ReadKeeperState(state_);
+  ASSERT_TRUE(Running(k.keeper)) << out;
+  ASSERT_TRUE(Running(k.postmaster));
+  ASSERT_TRUE(fs::exists(k.socket_dir));
+  EXPECT_NO_THROW(Connection c(k.AdminUrl()));
+
+  kill(fake_ctest, SIGKILL);  // ctest aborted: cluster_stop never runs
+  waitpid(fake_ctest, nullptr, 0);
+  EXPECT_TRUE(Eventually([&] { return !Running(k.keeper); }, std::chrono::seconds(20)));
+  EXPECT_FALSE(Running(k.postmaster));
+  EXPECT_FALSE(fs::exists(k.socket_dir));
+  EXPECT_FALSE(fs::exists(state_));
+}
+
+TEST_F(TestClusterKeeper, StartStopsTheKeeperAnEarlierRunLeft) {
+  auto first = TestCluster("start", state_);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  KeeperState old = ReadKeeperState(state_);
+  ASSERT_TRUE(Running(old.keeper));
+
+  auto second = TestCluster("start", state_);
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_NE(second.out.find("stopping the test cluster an earlier run left"), std::string::npos)
+      << second.out;
+  KeeperState now = ReadKeeperState(state_);
+  EXPECT_NE(now.keeper, old.keeper);
+  EXPECT_FALSE(Running(old.keeper));
+  EXPECT_FALSE(Running(old.postmaster));
+  EXPECT_FALSE(fs::exists(old.socket_dir));
+  EXPECT_TRUE(Running(now.keeper));
+  EXPECT_NO_THROW(Connection c(now.AdminUrl()));
+
+  auto stop = TestCluster("stop", state_);
+  EXPECT_EQ(stop.exit_code, 0);
+  EXPECT_FALSE(Running(now.keeper));
+  EXPECT_FALSE(Running(now.postmaster));
+  EXPECT_FALSE(fs::exists(now.socket_dir));
+  EXPECT_FALSE(fs::exists(state_));
+}
+
+TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
+  std::string out;
+  pid_t fake_ctest = StartFromChild(state_, &out);
+  ASSERT_GT(fake_ctest, 0);
+  ASSERT_EQ(out.rfind("0\n", 0), 0u) << out;
+  KeeperState k = ReadKeeperState(state_);
+
+  // A database kept by a failed test (TestDatabase records it so):
+  {
+    Connection c(k.AdminUrl());
+    pqxx::nontransaction tx(c.raw());
+    tx.exec("CREATE DATABASE mh_kept_for_inspection");
+  }
+  std::ofstream(state_.string() + ".kept") << "mh_kept_for_inspection\n";
+  auto stop = TestCluster("stop", state_, {{"HARNESS_KEEP_FAILED", "1"}});
+  EXPECT_EQ(stop.exit_code, 0);
+  EXPECT_NE(stop.out.find("stays running"), std::string::npos) << stop.out;
+  EXPECT_NE(stop.out.find("psql \"host='" + k.socket_dir + "' port=" + std::to_string(k.port) +
+                          " user=postgres dbname='mh_kept_for_inspection'\""),
+            std::string::npos)
+      << stop.out;
+  EXPECT_NE(stop.out.find(TestClusterBinary().string() + " stop --state " + state_.string()),
+            std::string::npos)
+      << stop.out;
+
+  kill(fake_ctest, SIGKILL);  // the ctest run ends
+  waitpid(fake_ctest, nullptr, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_TRUE(Running(k.keeper));
+  EXPECT_TRUE(DatabaseExists(k.AdminUrl(), "mh_kept_for_inspection"));
+
+  // The printed command stops it, even with HARNESS_KEEP_FAILED=1 still set.
+  stop = TestCluster("stop", state_, {{"HARNESS_KEEP_FAILED", "1"}});
+  EXPECT_EQ(stop.exit_code, 0);
+  EXPECT_NE(stop.out.find("stopped the test cluster"), std::string::npos) << stop.out;
+  EXPECT_FALSE(Running(k.keeper));
+  EXPECT_FALSE(Running(k.postmaster));
+  EXPECT_FALSE(fs::exists(k.socket_dir));
+  EXPECT_FALSE(fs::exists(state_));
+}
+
+// --- connections and copies ---------------------------------------------------
+
+// A TCP port that completes the handshake (the kernel's backlog) but never
+// answers: what a host that drops packets looks like to libpq, once connected.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("cannot listen on loopback");
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentServer() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST(ConnectTimeout, GivesUpOnAServerThatNeverAnswers) {
+  SilentServer silent;
+  // Keyword/value form, in-process.
+  auto t0 = std::chrono::steady_clock::now();
+  Url url = Url::Parse("host=127.0.0.1 port=" + std::to_string(silent.port()) +
+                       " user=someone dbname=nothing");
+  try {
+    Connection c(url);
+    ADD_FAILURE() << "connected to a server that never answers";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kDatabase);
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(silent.port())),
+              std::string::npos)
+        << e.what();
+    EXPECT_EQ(std::string(e.what()).find("connect_timeout"), std::string::npos) << e.what();
+  }
+  double seconds = SecondsSince(t0);
+  EXPECT_GE(seconds, kDefaultConnectTimeoutSeconds - 1);
+  EXPECT_LT(seconds, kDefaultConnectTimeoutSeconds + 10);
+
+  // URL form, through the CLI: exit code 3.
+  t0 = std::chrono::steady_clock::now();
+  auto r = harness::testing::RunCli(
+      {"current"}, "postgresql://someone@127.0.0.1:" + std::to_string(silent.port()) + "/nothing",
+      {{"PGCONNECT_TIMEOUT", ""}});
+  seconds = SecondsSince(t0);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("cannot connect to 127.0.0.1:" + std::to_string(silent.port())),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("connect_timeout"), std::string::npos) << r.err;
+  EXPECT_LT(seconds, kDefaultConnectTimeoutSeconds + 10);
+}
+
+TEST(ConnectTimeout, KeepsTheOneTheUrlSets) {
+  SilentServer silent;
+  auto t0 = std::chrono::steady_clock::now();
+  Url url = Url::Parse("postgresql://someone@127.0.0.1:" + std::to_string(silent.port()) +
+                       "/nothing?connect_timeout=2");
+  EXPECT_THROW(Connection c(url), Error);
+  EXPECT_LT(SecondsSince(t0), kDefaultConnectTimeoutSeconds - 2);
+}
+
+TEST(EmbeddedCluster, PgDumpGetsThePasswordInItsEnvironmentOnly) {
+  // The server programs, with a pg_dump that records what it was given.
+  TempDir bin;
+  fs::path real = FindServerBinDir();
+  for (const auto& entry : fs::directory_iterator(real))
+    if (entry.path().filename() != "pg_dump")
+      fs::create_symlink(entry.path(), bin.path() / entry.path().filename());
+  {
+    std::ofstream script(bin.path() / "pg_dump");
+    script << "#!/bin/sh\n"
+           << "printf '%s\\n' \"$@\" > '" << (bin.path() / "argv").string() << "'\n"
+           << "printf '%s' \"$PGPASSWORD\" > '" << (bin.path() / "password").string() << "'\n"
+           << "exec '" << (real / "pg_dump").string() << "' \"$@\"\n";
+  }
+  fs::permissions(bin.path() / "pg_dump", fs::perms::owner_all | fs::perms::group_read |
+                                              fs::perms::group_exec | fs::perms::others_read |
+                                              fs::perms::others_exec);
+  ClusterOptions options;
+  options.bin_dir = bin.path().string();
+  auto cluster = EmbeddedCluster::Start(options);
+  const std::string password = "pw-s3cret-42";
+  std::string socket;  // percent-encoded for the URL's query
+  for (char c : cluster->address().socket_dir)
+    socket += c == '/' ? std::string("%2F") : std::string(1, c);
+  Url source = Url::Parse("postgresql://postgres:" + password + "@/postgres?host=" + socket +
+                          "&port=" + std::to_string(cluster->address().port));
+  ASSERT_EQ(source.password(), password);
+
+  cluster->CopyDatabaseFrom(source, "mh_copy");
+
+  std::ifstream argv_file(bin.path() / "argv");
+  std::string argv((std::istreambuf_iterator<char>(argv_file)), std::istreambuf_iterator<char>());
+  std::ifstream password_file(bin.path() / "password");
+  std::string env((std::istreambuf_iterator<char>(password_file)),
+                  std::istreambuf_iterator<char>());
+  ASSERT_FALSE(argv.empty()) << "the recording pg_dump did not run";
+  EXPECT_EQ(argv.find(password), std::string::npos) << argv;
+  EXPECT_NE(argv.find("dbname='postgres'"), std::string::npos) << argv;
+  EXPECT_NE(argv.find("host='" + cluster->address().socket_dir + "'"), std::string::npos) << argv;
+  EXPECT_EQ(env, password);
+  EXPECT_TRUE(DatabaseExists(cluster->AdminUrl(), "mh_copy"));
+}
+
+TEST(UrlConnInfo, LeavesThePasswordOutOnRequest) {
+  for (const std::string text :
+       {"postgresql://u:p%40ss@db.example:5433/app?sslmode=require",
+        "host=db.example port=5433 user=u password='p@ss' dbname=app sslmode=require"}) {
+    Url url = Url::Parse(text);
+    std::string without = url.ConnInfo({}, false);
+    EXPECT_EQ(without.find("p@ss"), std::string::npos) << without;
+    Url back = Url::Parse(without);
+    EXPECT_EQ(back.Describe(), url.Describe());
+    EXPECT_TRUE(back.has("sslmode"));
+    EXPECT_EQ(Url::Parse(url.ConnInfo()).password(), "p@ss");
+    // Defaults fill in only what the URL does not set.
+    EXPECT_NE(url.ConnInfo({{"connect_timeout", "10"}}).find("connect_timeout='10'"),
+              std::string::npos);
+    EXPECT_EQ(url.ConnInfo({{"sslmode", "disable"}}).find("disable"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -119,13 +119,20 @@ TEST(Scenario3Idempotency, SecondUpgradeIsANoOp) {
   db.Exec(fixtures::kQuickstartSampleSql);
   ASSERT_EQ(RunCli({"upgrade", "head"}, db.url().text()).exit_code, 0);
   auto catalog = db.Snapshot();
+  auto repos = Fingerprint(db, "repositories");
   auto rows = Fingerprint(db, "code_chunks");
+  ASSERT_EQ(repos.rows, 3);
+  ASSERT_EQ(rows.rows, 6);
   auto second = RunCli({"upgrade", "head"}, db.url().text());
   EXPECT_EQ(second.exit_code, 0);
   EXPECT_CONTAINS(second.out, "Already at 002: nothing to do");
   EXPECT_EQ(second.err.find("Running upgrade"), std::string::npos) << second.err;
   EXPECT_TRUE(inspect::Diff(catalog, db.Snapshot()).empty());
-  EXPECT_EQ(Fingerprint(db, "code_chunks"), rows);
+  // Every row of both tables, all columns (project_id included), unchanged.
+  EXPECT_EQ(Fingerprint(db, "repositories"), repos)
+      << repos.ToString() << " -> " << Fingerprint(db, "repositories").ToString();
+  EXPECT_EQ(Fingerprint(db, "code_chunks"), rows)
+      << rows.ToString() << " -> " << Fingerprint(db, "code_chunks").ToString();
   EXPECT_EQ(db.Revision(), "002");
   ExpectAllPass(RunSuite(db, "post"), 8);
 }

@@ -3,7 +3,9 @@
 // four runners at once apply 002 exactly once.
 #include <gtest/gtest.h>
 
-#include <thread>
+#include <chrono>
+#include <memory>
+#include <optional>
 
 #include <pqxx/pqxx>
 
@@ -118,23 +120,92 @@ INSTANTIATE_TEST_SUITE_P(EveryRevision, Stairway,
                          ::testing::Values("001", "003", "003a", "003b", "005", "002"));
 
 // Two and four runners of `upgrade head` at once: exactly one applies 002.
+// The test holds the migrator's advisory lock while it starts them and lets
+// go only once all N are queued on it, so they really compete (started one
+// after another, they would each find the lock free). A --no-wait runner
+// started meanwhile fails at once instead of queuing.
 class ConcurrentRunners : public ::testing::TestWithParam<int> {};
+
+// Sessions of this database waiting (not granted) for the migration lock.
+std::string MigrationLockWaiters(const TestDatabase& db) {
+  const unsigned long long key = static_cast<unsigned long long>(engine::kMigrationLockKey);
+  // A bigint advisory key shows as classid (high 32 bits), objid (low 32
+  // bits), objsubid 1.
+  return db.Scalar("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                   "WHERE l.locktype = 'advisory' AND NOT l.granted "
+                   "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                   "AND l.classid = " + std::to_string(key >> 32) + "::oid AND l.objid = " +
+                   std::to_string(key & 0xffffffffULL) + "::oid AND l.objsubid = 1 "
+                   "AND a.application_name = 'migration-harness'");
+}
 
 TEST_P(ConcurrentRunners, ApplyExactlyOnce) {
   const int n = GetParam();
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
-  std::vector<pg::ProcessResult> results(static_cast<size_t>(n));
-  std::vector<std::thread> threads;
+  ASSERT_EQ(MigrationLockWaiters(db), "0");
+
+  pg::Connection holder(db.url(), "reliability_test lock holder");
+  pqxx::work hold(holder.raw());
+  hold.exec("SELECT pg_advisory_xact_lock(" + std::to_string(engine::kMigrationLockKey) + ")");
+
+  std::vector<std::unique_ptr<BackgroundCli>> runners;
   for (int i = 0; i < n; ++i)
-    threads.emplace_back([&, i] { results[static_cast<size_t>(i)] = RunCli({"upgrade", "head"}, db.url().text()); });
-  for (auto& t : threads) t.join();
+    runners.push_back(std::make_unique<BackgroundCli>(
+        std::vector<std::string>{"upgrade", "head"}, db.url().text()));
+  std::string waiters;
+  bool all_queued = WaitUntil(
+      [&] { return (waiters = MigrationLockWaiters(db)) == std::to_string(n); },
+      std::chrono::seconds(60));
+
+  // While the lock is held and the runners are queued: --no-wait does not
+  // queue behind them, it fails fast with exit 3 and changes nothing.
+  std::optional<int> no_wait_status;
+  std::string no_wait_out, waiters_after_no_wait;
+  double no_wait_seconds = 0;
+  if (all_queued) {
+    auto t0 = std::chrono::steady_clock::now();
+    BackgroundCli no_wait({"--no-wait", "upgrade", "head"}, db.url().text());
+    no_wait_status = no_wait.Wait(std::chrono::seconds(30));
+    no_wait_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    no_wait_out = no_wait.Output();
+    waiters_after_no_wait = MigrationLockWaiters(db);
+  }
+  const std::string revision_while_held = db.Revision();
+  hold.commit();  // let them go
+
+  ASSERT_TRUE(all_queued) << "expected " << n << " runners queued on the migration lock, saw "
+                          << waiters;
+  ASSERT_TRUE(no_wait_status) << "--no-wait queued behind the lock instead of failing:\n"
+                              << no_wait_out;
+  EXPECT_EQ(*no_wait_status, 3) << no_wait_out;
+  EXPECT_CONTAINS(no_wait_out, "another migration is running");
+  EXPECT_LT(no_wait_seconds, 20.0);
+  EXPECT_EQ(waiters_after_no_wait, std::to_string(n));
+  EXPECT_EQ(revision_while_held, "005");
+
   int applied = 0, noop = 0;
-  for (const auto& r : results) {
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.err.find("already exists"), std::string::npos) << r.err;
-    applied += r.out.find("Upgraded 005 -> 002") != std::string::npos;
-    noop += r.out.find("Already at 002") != std::string::npos;
+  for (auto& r : runners) {
+    std::optional<int> status = r->Wait(std::chrono::seconds(120));
+    std::string out = r->Output();
+    ASSERT_TRUE(status) << "a runner did not finish:\n" << out;
+    EXPECT_EQ(*status, 0) << out;
+    EXPECT_EQ(out.find("already exists"), std::string::npos) << out;
+    EXPECT_EQ(out.find("ERROR"), std::string::npos) << out;
+    // Each one found the lock taken and queued for it.
+    EXPECT_CONTAINS(out, "Another migration holds the migration lock on this database; waiting for it");
+    bool ran = out.find("Upgraded 005 -> 002") != std::string::npos;
+    bool nothing = out.find("Already at 002: nothing to do") != std::string::npos;
+    EXPECT_NE(ran, nothing) << out;
+    if (ran) {
+      EXPECT_CONTAINS(out, "Running upgrade 005 -> 002");
+    }
+    if (nothing) {
+      EXPECT_EQ(out.find("Running upgrade"), std::string::npos) << out;
+    }
+    applied += ran;
+    noop += nothing;
   }
   EXPECT_EQ(applied, 1);
   EXPECT_EQ(noop, n - 1);
@@ -145,16 +216,44 @@ TEST_P(ConcurrentRunners, ApplyExactlyOnce) {
 INSTANTIATE_TEST_SUITE_P(Runners, ConcurrentRunners, ::testing::Values(2, 4));
 
 // Malformed state: a clear error and nothing changed.
-TEST(MalformedState, EmptyVersionTableOnABuiltSchemaFailsCleanly) {
+// An empty alembic_version (or none) over a built schema: refused before
+// anything runs, never a half-run 001 failing on "already exists".
+TEST(MalformedState, EmptyVersionTableOnABuiltSchemaIsRefused) {
   TestDatabase db("005");
   db.Exec("DELETE FROM alembic_version");
   auto before = db.Snapshot();
   auto r = RunCli({"upgrade", "head"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_CONTAINS(r.err, "revision 001");
-  EXPECT_CONTAINS(r.err, "already exists");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_CONTAINS(r.err, "alembic_version is empty, but the database already has 11 table(s)");
+  EXPECT_CONTAINS(r.err, "migration-harness stamp REVISION");
+  EXPECT_EQ(r.err.find("already exists"), std::string::npos) << r.err;
   EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM alembic_version"), "0");
+  // stamp, as the hint says, and the upgrade goes through.
+  ASSERT_EQ(RunCli({"stamp", "005"}, db.url().text()).exit_code, 0);
+  EXPECT_EQ(RunCli({"upgrade", "head"}, db.url().text()).exit_code, 0);
+  EXPECT_EQ(db.Revision(), "002");
+}
+
+TEST(MalformedState, NoVersionTableOnABuiltSchemaIsRefused) {
+  TestDatabase db("005");
+  db.Exec("DROP TABLE alembic_version");
+  auto before = db.Snapshot();
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_CONTAINS(r.err, "there is no alembic_version table, but the database already has");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
+// After `downgrade base` alembic_version is empty and so is the schema:
+// upgrading from there is the ordinary path.
+TEST(MalformedState, EmptyVersionTableOnAnEmptySchemaUpgrades) {
+  TestDatabase db("005");
+  ASSERT_EQ(RunCli({"downgrade", "base"}, db.url().text()).exit_code, 0);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM alembic_version"), "0");
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.Revision(), "002");
 }
 
 TEST(MalformedState, MissingCoreTableIsAPrerequisiteError) {

@@ -267,8 +267,12 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   // unless told otherwise: the same limit as the migration's lock_timeout.
   if (lock_wait_seconds > 0)
     dump_argv.push_back("--lock-wait-timeout=" + std::to_string(lock_wait_seconds) + "s");
-  dump_argv.insert(dump_argv.end(), {"--dbname", source.text()});
-  auto d = RunProcess(dump_argv, po);
+  // The password stays off the command line, which every user can read in
+  // the process list: pg_dump gets it in its own environment only.
+  dump_argv.insert(dump_argv.end(), {"--dbname", source.ConnInfo({}, /*with_password=*/false)});
+  ProcessOptions dump_po = po;
+  if (!source.password().empty()) dump_po.env["PGPASSWORD"] = source.password();
+  auto d = RunProcess(dump_argv, dump_po);
   ThrowIfInterrupted("copying " + source.Describe() + " with pg_dump");
   if (d.exit_code != 0)
     throw DatabaseError("pg_dump of " + source.Describe() + " failed: " + Redact(d.err, source),

@@ -1,10 +1,22 @@
 #include "harness/pg/connection.h"
 
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 namespace harness::pg {
 
 namespace {
+// What libpq is given: the URL as written, plus connect_timeout when neither
+// the URL nor $PGCONNECT_TIMEOUT sets one (libpq's default is to wait
+// forever on a host that drops packets). Never shown: messages describe
+// the URL.
+std::string ConnectString(const Url& url) {
+  const char* env = std::getenv("PGCONNECT_TIMEOUT");
+  if (url.has("connect_timeout") || (env && *env)) return url.text();
+  return url.ConnInfo({{"connect_timeout", std::to_string(kDefaultConnectTimeoutSeconds)}});
+}
+
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
@@ -31,7 +43,7 @@ class Connection::NoticeForwarder : public pqxx::errorhandler {
 
 Connection::Connection(const Url& url, const std::string& application_name) : url_(url) {
   try {
-    conn_ = std::make_unique<pqxx::connection>(url.text());
+    conn_ = std::make_unique<pqxx::connection>(ConnectString(url));
   } catch (const pqxx::broken_connection& e) {
     throw DatabaseError(
         "cannot connect to " + url.Describe() + ": " + Trim(Redact(e.what(), url)),

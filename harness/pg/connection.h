@@ -13,10 +13,15 @@
 
 namespace harness::pg {
 
+// Seconds a connection attempt may take (per host) when neither the URL's
+// connect_timeout nor $PGCONNECT_TIMEOUT says otherwise.
+inline constexpr int kDefaultConnectTimeoutSeconds = 10;
+
 class Connection {
  public:
   // Throws DatabaseError (exit 3) naming host and port when the server
-  // cannot be reached.
+  // cannot be reached, also when it does not answer within
+  // kDefaultConnectTimeoutSeconds.
   explicit Connection(const Url& url, const std::string& application_name = "migration-harness");
   ~Connection();
   Connection(const Connection&) = delete;

@@ -61,21 +61,34 @@ std::string Url::Describe() const {
   return out;
 }
 
+namespace {
+void AddSetting(std::string& conninfo, const std::string& key, const std::string& value) {
+  std::string quoted;
+  for (char c : value) {
+    if (c == '\\' || c == '\'') quoted += '\\';
+    quoted += c;
+  }
+  if (!conninfo.empty()) conninfo += ' ';
+  conninfo += key + "='" + quoted + "'";
+}
+}  // namespace
+
+std::string Url::ConnInfo(const std::map<std::string, std::string>& defaults,
+                          bool with_password) const {
+  std::string conninfo;
+  for (const auto& [k, v] : options_)
+    if (with_password || k != "password") AddSetting(conninfo, k, v);
+  for (const auto& [k, v] : defaults)
+    if (!has(k) && (with_password || k != "password")) AddSetting(conninfo, k, v);
+  return conninfo;
+}
+
 Url Url::WithDatabase(const std::string& dbname) const {
   // Rebuild as a keyword/value string: libpq accepts it everywhere a URL goes.
   std::string conninfo;
-  auto add = [&](const std::string& k, const std::string& v) {
-    std::string quoted;
-    for (char c : v) {
-      if (c == '\\' || c == '\'') quoted += '\\';
-      quoted += c;
-    }
-    if (!conninfo.empty()) conninfo += ' ';
-    conninfo += k + "='" + quoted + "'";
-  };
   for (const auto& [k, v] : options_)
-    if (k != "dbname") add(k, v);
-  add("dbname", dbname);
+    if (k != "dbname") AddSetting(conninfo, k, v);
+  AddSetting(conninfo, "dbname", dbname);
   return Parse(conninfo);
 }
 

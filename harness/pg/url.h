@@ -20,6 +20,15 @@ class Url {
   std::string dbname() const;
   std::string user() const;
   std::string password() const { return Get("password"); }
+  // Whether the URL sets `key` (a libpq keyword such as "connect_timeout").
+  bool has(const std::string& key) const { return options_.count(key) != 0; }
+  // The same settings as a keyword/value connection string (libpq takes it
+  // wherever a URL goes), with `defaults` added for keys the URL does not
+  // set. Without the password when `with_password` is false: for a child
+  // process's command line, which any user can read (hand the password over
+  // in the child's PGPASSWORD instead).
+  std::string ConnInfo(const std::map<std::string, std::string>& defaults = {},
+                       bool with_password = true) const;
   // The same connection settings with another database name.
   Url WithDatabase(const std::string& dbname) const;
 

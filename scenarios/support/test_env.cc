@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -20,6 +21,22 @@ namespace {
 std::unique_ptr<pg::EmbeddedCluster>& OwnCluster() {
   static std::unique_ptr<pg::EmbeddedCluster> cluster;
   return cluster;
+}
+
+// The state file of the shared cluster (test-cluster start), when this
+// process uses one; empty when it started its own.
+std::string& SharedClusterState() {
+  static std::string state;
+  return state;
+}
+
+// A `key=value` line of the state file ("" when absent).
+std::string StateValue(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + "=", 0) == 0) return line.substr(key.size() + 1);
+  return {};
 }
 
 std::optional<pg::ClusterAddress> ReadStateFile(const std::string& path) {
@@ -48,6 +65,7 @@ const pg::ClusterAddress& TestServer() {
     if (const char* state = std::getenv("HARNESS_TEST_CLUSTER"); state && *state) {
       if (auto a = ReadStateFile(state)) {
         address = *a;
+        SharedClusterState() = state;
         return;
       }
     }
@@ -107,7 +125,31 @@ TestDatabase::TestDatabase(const std::string& revision) {
 
 TestDatabase::~TestDatabase() {
   const char* keep = std::getenv("HARNESS_KEEP_FAILED");
-  if (keep && std::string(keep) == "1" && ::testing::Test::HasFailure()) db_->set_keep(true);
+  if (!keep || std::string(keep) != "1" || !::testing::Test::HasFailure()) return;
+  try {
+    db_->set_keep(true);
+    const std::string name = db_->name();
+    db_.reset();  // prints the database's psql command
+    const std::string& state = SharedClusterState();
+    if (state.empty()) {
+      std::fprintf(stderr,
+                   "note: this program started its own cluster, which goes away when it exits, "
+                   "kept database included; to inspect it, run the test under ctest, or start "
+                   "a cluster with `test-cluster start --state FILE` and set "
+                   "HARNESS_TEST_CLUSTER=FILE\n");
+      return;
+    }
+    // cluster_stop reads this list: with a kept database, it leaves the
+    // cluster running instead of removing it.
+    std::ofstream(state + ".kept", std::ios::app) << name << "\n";
+    std::string stop = StateValue(state, "stop_command");
+    std::fprintf(stderr,
+                 "the shared test cluster stays running after the run (HARNESS_KEEP_FAILED=1); "
+                 "stop it with:\n  %s\n",
+                 stop.empty() ? ("test-cluster stop --state " + state).c_str() : stop.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: keeping the failed test's database: %s\n", e.what());
+  }
 }
 
 void TestDatabase::Exec(const std::string& sql) const {

@@ -37,7 +37,8 @@ std::string TemplateAt(const std::string& revision);
 
 // A database for one test, cloned from the template at `revision`. Dropped
 // at scope end; kept (and its URL printed) when HARNESS_KEEP_FAILED=1 and
-// the current test failed.
+// the current test failed. On the shared cluster, the name then goes into
+// STATE.kept, and cluster_stop leaves the cluster running (test-cluster).
 class TestDatabase {
  public:
   explicit TestDatabase(const std::string& revision = "005");
