@@ -186,6 +186,7 @@ TEST(Scenario4RollbackChecks, WithoutABaselineTheDataChecksAreSkippedNotPassed) 
   EXPECT_EQ(s.Count(checks::Status::kSkipped), 3);
   auto r = RunCli({"check", "rollback"}, db.url().text());
   EXPECT_CONTAINS(r.out, "not a full pass");
+  EXPECT_EQ(r.exit_code, 1) << "a skipped check is not a pass";
 }
 
 TEST(Scenario4RollbackChecks, ABaselineFileCatchesChangedData) {
