@@ -11,6 +11,7 @@
 
 #include "harness/error.h"
 #include "harness/pg/connection.h"
+#include "harness/pg/interrupt.h"
 
 namespace harness::pg {
 
@@ -33,9 +34,13 @@ DisposableDatabase::DisposableDatabase(const Url& admin, const std::string& temp
   // default; copying the files is several times faster for small databases.
   if (conn.raw().server_version() >= 150000) sql += " STRATEGY = FILE_COPY";
   auto t0 = std::chrono::steady_clock::now();
+  // Ctrl-C cancels a long copy (a large production clone); the server
+  // removes what it had copied.
+  CancelOnInterrupt cancel(conn);
   try {
     tx.exec(sql);
   } catch (const pqxx::sql_error& e) {
+    ThrowIfInterrupted("creating database " + name_ + " from template " + template_name);
     throw FromSqlError(e, "creating database " + name_ + " from template " + template_name);
   }
   clone_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -24,7 +24,12 @@ void Watch(sigset_t set) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (g_signal.exchange(sig) != 0) {
-      const char msg[] = "second interrupt: exiting now\n";
+      // Nothing is committed half way (the server rolls back the open
+      // transaction), but no clean-up runs either.
+      const char msg[] =
+          "second interrupt: exiting now, without clean-up (the running transaction is rolled "
+          "back by the server; a scratch database mh_verify_* may be left behind: drop it by "
+          "hand; an embedded cluster is removed by the next start)\n";
       (void)!write(2, msg, sizeof msg - 1);
       _exit(128 + sig);
     }
