@@ -21,6 +21,7 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
+#include "scenarios/support/state_file.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::pg {
@@ -189,18 +190,12 @@ struct KeeperState {
 };
 
 KeeperState ReadKeeperState(const fs::path& state) {
+  harness::testing::StateFile f(state.string());
   KeeperState k;
-  std::ifstream in(state);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string key = line.substr(0, eq), v = line.substr(eq + 1);
-    if (key == "socket_dir") k.socket_dir = v;
-    if (key == "port") k.port = std::atoi(v.c_str());
-    if (key == "keeper_pid") k.keeper = std::atoi(v.c_str());
-    if (key == "postmaster_pid") k.postmaster = std::atoi(v.c_str());
-  }
+  k.socket_dir = f.Get("socket_dir");
+  k.port = static_cast<int>(f.Number("port"));
+  k.keeper = static_cast<pid_t>(f.Number("keeper_pid", -1));
+  k.postmaster = static_cast<pid_t>(f.Number("postmaster_pid", -1));
   return k;
 }
 

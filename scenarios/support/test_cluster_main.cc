@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "harness/pg/cluster.h"
+#include "scenarios/support/state_file.h"
 
 namespace fs = std::filesystem;
 
@@ -79,21 +80,15 @@ struct State {
 };
 
 State ReadState(const std::string& path) {
+  harness::testing::StateFile f(path);
   State s;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (k == "socket_dir") s.socket_dir = v;
-    if (k == "port") s.port = std::atoi(v.c_str());
-    if (k == "keeper_pid") s.keeper_pid = std::atoi(v.c_str());
-    if (k == "keeper_start") s.keeper_start = std::strtoull(v.c_str(), nullptr, 10);
-    if (k == "postmaster_pid") s.postmaster_pid = std::atoi(v.c_str());
-    if (k == "max_hours") s.max_hours = std::atoi(v.c_str());
-    if (k == "stop_command") s.stop_command = v;
-  }
+  s.socket_dir = f.Get("socket_dir");
+  s.port = static_cast<int>(f.Number("port"));
+  s.keeper_pid = static_cast<pid_t>(f.Number("keeper_pid", -1));
+  s.keeper_start = static_cast<unsigned long long>(f.Number("keeper_start"));
+  s.postmaster_pid = static_cast<pid_t>(f.Number("postmaster_pid", -1));
+  s.max_hours = static_cast<int>(f.Number("max_hours"));
+  s.stop_command = f.Get("stop_command");
   return s;
 }
 

@@ -13,6 +13,7 @@
 
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
+#include "scenarios/support/state_file.h"
 
 namespace harness::testing {
 
@@ -30,27 +31,11 @@ std::string& SharedClusterState() {
   return state;
 }
 
-// A `key=value` line of the state file ("" when absent).
-std::string StateValue(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + "=", 0) == 0) return line.substr(key.size() + 1);
-  return {};
-}
-
 std::optional<pg::ClusterAddress> ReadStateFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
+  StateFile f(path);
   pg::ClusterAddress a;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (k == "socket_dir") a.socket_dir = v;
-    if (k == "port") a.port = std::atoi(v.c_str());
-  }
+  a.socket_dir = f.Get("socket_dir");
+  a.port = static_cast<int>(f.Number("port"));
   if (a.socket_dir.empty() || a.port == 0) return std::nullopt;
   return a;
 }
@@ -142,7 +127,7 @@ TestDatabase::~TestDatabase() {
     // cluster_stop reads this list: with a kept database, it leaves the
     // cluster running instead of removing it.
     std::ofstream(state + ".kept", std::ios::app) << name << "\n";
-    std::string stop = StateValue(state, "stop_command");
+    std::string stop = StateFile(state).Get("stop_command");
     std::fprintf(stderr,
                  "the shared test cluster stays running after the run (HARNESS_KEEP_FAILED=1); "
                  "stop it with:\n  %s\n",
