@@ -148,6 +148,7 @@ DECLARE
                               'AND (char_length((project_id)::text) <= 50)))';
     t record;
     found text;
+    added integer := 0;
 BEGIN
     FOR t IN SELECT * FROM (VALUES ('repositories', 'check_repositories_project_id'),
                                    ('code_chunks', 'check_code_chunks_project_id')) v(tab, con)
@@ -158,6 +159,7 @@ BEGIN
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (project_id ~ %L '
                            'AND char_length(project_id) <= 50) NOT VALID',
                            t.tab, t.con, '^[a-z0-9]+(-[a-z0-9]+)*$');
+            added := added + 1;
         ELSIF regexp_replace(found, ' NOT VALID$', '') <> expected THEN
             RAISE EXCEPTION 'constraint % on % exists with another definition: %', t.con, t.tab, found
                 USING ERRCODE = 'MHP03',
@@ -167,7 +169,7 @@ BEGIN
             RAISE NOTICE 'Constraint % already exists: kept', t.con;
         END IF;
     END LOOP;
-    RAISE NOTICE 'CHECK constraints added';
+    RAISE NOTICE '% CHECK constraint(s) added', added;
 END
 $$;
 
@@ -183,7 +185,7 @@ BEGIN
                    WHERE x.indexrelid = existing AND x.indisvalid
                      AND x.indrelid = 'repositories'::regclass
                      AND pg_get_indexdef(x.indexrelid) LIKE '%USING btree (project_id, id)') THEN
-        RAISE NOTICE 'Index idx_project_repository already exists (built beforehand): kept';
+        RAISE NOTICE 'Index idx_project_repository already exists: kept (built beforehand, or a re-run)';
     ELSE
         RAISE EXCEPTION 'an index named idx_project_repository exists but is invalid or not on repositories (project_id, id): %',
             pg_get_indexdef(existing)
@@ -227,31 +229,32 @@ BEGIN
                       AND format_type(a.atttypid, a.atttypmod) = 'character varying(50)'
                       AND a.attnotnull
                       AND pg_get_expr(d.adbin, d.adrelid) = '''default''::character varying') THEN
-        problems := problems || 'repositories.project_id is not varchar(50) NOT NULL DEFAULT ''default''';
+        problems := array_append(problems, 'repositories.project_id is not varchar(50) NOT NULL DEFAULT ''default''');
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attribute a
                     WHERE a.attrelid = 'code_chunks'::regclass AND a.attname = 'project_id'
                       AND format_type(a.atttypid, a.atttypmod) = 'character varying(50)'
                       AND a.attnotnull AND NOT a.atthasdef) THEN
-        problems := problems || 'code_chunks.project_id is not varchar(50) NOT NULL without default';
+        problems := array_append(problems, 'code_chunks.project_id is not varchar(50) NOT NULL without default');
     END IF;
     IF (SELECT count(*) FROM pg_constraint
-         WHERE conname IN ('check_repositories_project_id', 'check_code_chunks_project_id')
+         WHERE (conrelid, conname) IN (('repositories'::regclass, 'check_repositories_project_id'),
+                                       ('code_chunks'::regclass, 'check_code_chunks_project_id'))
            AND convalidated
            AND pg_get_constraintdef(oid) = 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) '
                                            'AND (char_length((project_id)::text) <= 50)))') <> 2 THEN
-        problems := problems || 'the project_id CHECK constraints are missing, not validated or not as 002 defines them';
+        problems := array_append(problems, 'the project_id CHECK constraints are missing, not validated or not as 002 defines them');
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('idx_project_repository')
                       AND indisvalid) THEN
-        problems := problems || 'idx_project_repository is missing or invalid';
+        problems := array_append(problems, 'idx_project_repository is missing or invalid');
     END IF;
     IF EXISTS (SELECT 1 FROM unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events',
                         'project_configuration', 'future_enhancements',
                         'work_item_dependencies', 'vendor_deployment_links',
                         'work_item_deployment_links', 'archived_work_items']) AS t(name)
                 WHERE to_regclass(t.name) IS NOT NULL) THEN
-        problems := problems || 'some of the 9 tables still exist';
+        problems := array_append(problems, 'some of the 9 tables still exist');
     END IF;
     IF cardinality(problems) > 0 THEN
         RAISE EXCEPTION 'validation failed: %', array_to_string(problems, '; ')

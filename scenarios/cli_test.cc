@@ -152,6 +152,37 @@ TEST(CliBadInput, AProjectIdCheckWithAnotherDefinitionIsRefused) {
   EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
 }
 
+// Step 8 validates the result: a code_chunks.project_id that was there
+// before (and kept by step 4) but carries a default fails it, naming what
+// is wrong, and everything rolls back.
+TEST(CliBadInput, Step8NamesWhatItsValidationFound) {
+  TestDatabase db("005");
+  db.Exec("ALTER TABLE code_chunks ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");
+  auto before = db.Snapshot();
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_CONTAINS(r.err, "validation failed: code_chunks.project_id is not varchar(50) NOT NULL "
+                         "without default");
+  EXPECT_CONTAINS(r.err, "SQLSTATE MHV01");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
+// Another schema with the same tables (a backup copy, say) does not
+// confuse 002's checks: stamp 005 and upgrade again still changes nothing.
+TEST(Cli, AnotherSchemaWithTheSameTablesDoesNotBreakTheReRun) {
+  TestDatabase db("head");
+  db.Exec("CREATE SCHEMA bak; CREATE TABLE bak.repositories (LIKE public.repositories INCLUDING "
+          "ALL); CREATE TABLE bak.code_chunks (LIKE public.code_chunks INCLUDING ALL)");
+  auto before = db.Snapshot();
+  ASSERT_EQ(RunCli({"stamp", "005"}, db.url().text()).exit_code, 0);
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.err, "0 CHECK constraint(s) added");
+  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+}
+
 TEST(Cli, CurrentSaysHowEmbeddingsAreStored) {
   TestDatabase db("005");
   auto r = RunCli({"current"}, db.url().text());

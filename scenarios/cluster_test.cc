@@ -228,11 +228,34 @@ pid_t StartFromChild(const fs::path& state, std::string* output) {
   return child;
 }
 
+// The stand-in's end, on every path: a failed assertion must not leave it
+// (and its ctest output pipe) behind.
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ~ChildGuard() { Kill(); }
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_;
+};
+
 class TestClusterKeeper : public ::testing::Test {
  protected:
   void SetUp() override {
     // A build dependency of this program (scenarios/CMakeLists.txt).
     ASSERT_TRUE(fs::exists(TestClusterBinary())) << TestClusterBinary() << " is not built";
+  }
+  // A test that failed half way still stops what it started.
+  void TearDown() override {
+    if (fs::exists(state_)) TestCluster("stop", state_);
   }
   TempDir dir_;
   fs::path state_ = dir_.path() / "test-cluster.state";
@@ -242,6 +265,7 @@ TEST_F(TestClusterKeeper, GoesAwayWithTheRunThatStartedIt) {
   std::string out;
   pid_t fake_ctest = StartFromChild(state_, &out);
   ASSERT_GT(fake_ctest, 0);
+  ChildGuard guard(fake_ctest);
   ASSERT_EQ(out.rfind("0\n", 0), 0u) << out;
   KeeperState k = ReadKeeperState(state_);
   ASSERT_TRUE(Running(k.keeper)) << out;
@@ -249,8 +273,7 @@ TEST_F(TestClusterKeeper, GoesAwayWithTheRunThatStartedIt) {
   ASSERT_TRUE(fs::exists(k.socket_dir));
   EXPECT_NO_THROW(Connection c(k.AdminUrl()));
 
-  kill(fake_ctest, SIGKILL);  // ctest aborted: cluster_stop never runs
-  waitpid(fake_ctest, nullptr, 0);
+  guard.Kill();  // ctest aborted: cluster_stop never runs
   EXPECT_TRUE(Eventually([&] { return !Running(k.keeper); }, std::chrono::seconds(20)));
   EXPECT_FALSE(Running(k.postmaster));
   EXPECT_FALSE(fs::exists(k.socket_dir));
@@ -287,6 +310,7 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
   std::string out;
   pid_t fake_ctest = StartFromChild(state_, &out);
   ASSERT_GT(fake_ctest, 0);
+  ChildGuard guard(fake_ctest);
   ASSERT_EQ(out.rfind("0\n", 0), 0u) << out;
   KeeperState k = ReadKeeperState(state_);
 
@@ -308,8 +332,7 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
             std::string::npos)
       << stop.out;
 
-  kill(fake_ctest, SIGKILL);  // the ctest run ends
-  waitpid(fake_ctest, nullptr, 0);
+  guard.Kill();  // the ctest run ends
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_TRUE(Running(k.keeper));
   EXPECT_TRUE(DatabaseExists(k.AdminUrl(), "mh_kept_for_inspection"));

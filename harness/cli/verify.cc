@@ -4,6 +4,8 @@
 #include <fstream>
 #include <iostream>
 
+#include <spdlog/spdlog.h>
+
 #include "harness/cli/context.h"
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
@@ -91,8 +93,12 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               return r.exit_code;
             } catch (const Error&) {
               // The reports still say how far it got and what failed; the
-              // error itself follows on stderr.
-              if (!partial.phases.empty()) emit(partial);
+              // error itself follows on stderr, and stays the one reported.
+              try {
+                if (!partial.phases.empty()) emit(partial);
+              } catch (const std::exception& e) {
+                spdlog::warn("verify: could not write the report: {}", e.what());
+              }
               throw;
             }
           }};

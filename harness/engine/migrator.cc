@@ -55,9 +55,12 @@ std::string DescribeLockHolders(const pg::Url& url) {
 void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table) {
   pqxx::row r = tx.exec1(
       "SELECT count(*), string_agg(relname, ', ' ORDER BY relname) FILTER (WHERE rn <= 5) "
-      "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_class "
-      "      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') "
-      "        AND relname <> 'alembic_version') t");
+      "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_class c "
+      "      WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p') "
+      "        AND relname <> 'alembic_version' "
+      // An extension's own tables (PostGIS's spatial_ref_sys, say) are not the schema's.
+      "        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+      "                        AND d.objid = c.oid AND d.deptype = 'e')) t");
   long long n = r[0].as<long long>();
   if (n == 0) return;
   throw UsageError(

@@ -87,6 +87,8 @@ Error FromSqlError(const pqxx::sql_error& e, const std::string& where) {
   std::string message = where + ": " + what + " (SQLSTATE " + state + ")";
   if (state.rfind("MHR", 0) == 0) return RefusedError(message, hint);
   if (state.rfind("MHP", 0) == 0) return UsageError(message, hint);
+  // The migration's own validation found the result wrong: a check failed.
+  if (state.rfind("MHV", 0) == 0) return RefusedError(message, hint);
   if (state == "55P03" && hint.empty())
     hint = "another session holds a lock; retry when it is gone, or raise --lock-timeout";
   return DatabaseError(message, hint);

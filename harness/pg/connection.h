@@ -41,8 +41,9 @@ class Connection {
 };
 
 // Turns a server error into a harness error: SQLSTATE class MHR (the
-// migration refused the data) is exit 1, MHP (a prerequisite is missing) is
-// exit 2, anything else exit 3. `where` says what was running.
+// migration refused the data) and MHV (its own validation failed) are exit
+// 1, MHP (a prerequisite is missing) is exit 2, anything else exit 3.
+// `where` says what was running.
 Error FromSqlError(const pqxx::sql_error& e, const std::string& where);
 
 // Runs a query that must return exactly one row; a wrong shape fails loudly.

@@ -35,16 +35,26 @@ class Runner {
       PrepareTarget();
       Rehearse();
     } catch (const Error& e) {
-      if (partial) {
-        // The phase that was running failed; the report says so, and the
-        // verdict carries the error's exit code.
-        FailPhase(running_.empty() ? "rehearsal" : running_, e.what());
-        Verdict(false, static_cast<int>(e.code()),
-                fmt::format("{}: {}", e.code() == ExitCode::kInterrupted ? "INTERRUPTED" : "FAILED",
-                            e.what()));
-        *partial = r_;
-      }
+      Record(e, partial);
       throw;
+    } catch (const pqxx::sql_error& e) {
+      // A query of the rehearsal's own (counts, snapshots, checks), or one
+      // that Ctrl-C cancelled.
+      try {
+        pg::ThrowIfInterrupted(Running());
+      } catch (const Error& interrupted) {
+        Record(interrupted, partial);
+        throw;
+      }
+      Error converted = pg::FromSqlError(e, "verify: " + Running());
+      Record(converted, partial);
+      throw converted;
+    } catch (const pqxx::broken_connection& e) {
+      Error converted =
+          DatabaseError("verify: lost the connection while " + Running() + ": " +
+                        (url_ ? pg::Redact(e.what(), *url_) : std::string(e.what())));
+      Record(converted, partial);
+      throw converted;
     }
     return std::move(r_);
   }
@@ -74,6 +84,19 @@ class Runner {
 
   void FailPhase(const std::string& name, const std::string& detail) {
     r_.phases.push_back({name, 0, false, detail});
+  }
+
+  std::string Running() const { return running_.empty() ? "the rehearsal" : running_; }
+
+  // The phase that was running failed: the report says so, and the verdict
+  // carries the error's exit code.
+  void Record(const Error& e, Rehearsal* partial) {
+    if (!partial) return;
+    FailPhase(Running(), e.what());
+    Verdict(false, static_cast<int>(e.code()),
+            fmt::format("{}: {}", e.code() == ExitCode::kInterrupted ? "INTERRUPTED" : "FAILED",
+                        e.what()));
+    *partial = r_;
   }
 
   void PrepareTarget() {
@@ -134,6 +157,7 @@ class Runner {
         db_ = std::make_unique<pg::DisposableDatabase>(source.WithDatabase("postgres"),
                                                        source.dbname(), "mh_verify");
       } catch (const Error& e) {
+        if (e.code() == ExitCode::kInterrupted) throw;
         throw DatabaseError(
             std::string("cannot clone ") + source.Describe() + " into a scratch database: " +
                 e.what(),

@@ -120,8 +120,8 @@ TestDatabase::~TestDatabase() {
       std::fprintf(stderr,
                    "note: this program started its own cluster, which goes away when it exits, "
                    "kept database included; to inspect it, run the test under ctest, or start "
-                   "a cluster with `test-cluster start --state FILE` and set "
-                   "HARNESS_TEST_CLUSTER=FILE\n");
+                   "a cluster from an interactive shell with `test-cluster start --state FILE` (it "
+                   "stops when that shell exits) and set HARNESS_TEST_CLUSTER=FILE\n");
       return;
     }
     // cluster_stop reads this list: with a kept database, it leaves the
