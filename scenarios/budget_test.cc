@@ -12,9 +12,6 @@
 namespace harness::testing {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
 // The hard budget (FR-031) at the quickstart's size, through the real CLI.
 TEST(Budget, DefaultEmbeddedRehearsalFitsFiveMinutes) {
   std::string json_path = ::testing::TempDir() + pg::UniqueDatabaseName("verify") + ".json";

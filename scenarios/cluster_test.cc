@@ -132,20 +132,6 @@ TEST(DisposableDatabase, TwoClonesNeverShareAName) {
 
 // --- test-cluster, the keeper of the cluster a ctest run shares -------------
 
-// Runs and is not a zombie (an orphan's zombie lingers until init reaps it).
-bool Running(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto paren = stat.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
-  char state = stat[paren + 2];
-  return state != 'Z' && state != 'X';
-}
-
-bool Eventually(const std::function<bool()>& condition, std::chrono::seconds timeout) {
-  return harness::testing::WaitUntil(condition, timeout);
-}
-
 // A private directory (0755: a server running as `postgres` may need to
 // read what is in it), removed at scope end.
 class TempDir {
@@ -200,42 +186,40 @@ KeeperState ReadKeeperState(const fs::path& state) {
 }
 
 // A stand-in for ctest: a child process that runs `test-cluster start` and
-// then waits to be killed. Returns its pid; `output` gets start's exit code
-// and output.
-pid_t StartFromChild(const fs::path& state, std::string* output) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-  pid_t child = fork();
-  if (child < 0) return -1;
-  if (child == 0) {
-    close(fds[0]);
-    std::string msg;
-    try {
-      auto r = TestCluster("start", state);
-      msg = std::to_string(r.exit_code) + "\n" + r.out + r.err;
-    } catch (const std::exception& e) {
-      msg = std::string("-1\n") + e.what();
-    }
-    (void)!write(fds[1], msg.data(), msg.size());
-    close(fds[1]);
-    for (;;) pause();
-  }
-  close(fds[1]);
-  char buf[512];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) output->append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  return child;
-}
-
-// The stand-in's end, on every path: a failed assertion must not leave it
-// (and its ctest output pipe) behind.
-class ChildGuard {
+// then waits to be killed (Kill(), or at scope end on every path, so a
+// failed assertion never leaves it and its ctest output pipe behind).
+// output(): start's exit code on the first line, then what it printed.
+class FakeCtest {
  public:
-  explicit ChildGuard(pid_t pid) : pid_(pid) {}
-  ~ChildGuard() { Kill(); }
-  ChildGuard(const ChildGuard&) = delete;
-  ChildGuard& operator=(const ChildGuard&) = delete;
+  explicit FakeCtest(const fs::path& state) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      close(fds[0]);
+      std::string msg;
+      try {
+        auto r = TestCluster("start", state);
+        msg = std::to_string(r.exit_code) + "\n" + r.out + r.err;
+      } catch (const std::exception& e) {
+        msg = std::string("-1\n") + e.what();
+      }
+      (void)!write(fds[1], msg.data(), msg.size());
+      close(fds[1]);
+      for (;;) pause();
+    }
+    close(fds[1]);
+    char buf[512];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0) output_.append(buf, static_cast<size_t>(n));
+    close(fds[0]);
+  }
+  ~FakeCtest() { Kill(); }
+  FakeCtest(const FakeCtest&) = delete;
+  FakeCtest& operator=(const FakeCtest&) = delete;
+  const std::string& output() const { return output_; }
+  bool started() const { return output_.rfind("0\n", 0) == 0; }
   void Kill() {
     if (pid_ <= 0) return;
     kill(pid_, SIGKILL);
@@ -244,7 +228,8 @@ class ChildGuard {
   }
 
  private:
-  pid_t pid_;
+  pid_t pid_ = -1;
+  std::string output_;
 };
 
 class TestClusterKeeper : public ::testing::Test {
@@ -262,20 +247,18 @@ class TestClusterKeeper : public ::testing::Test {
 };
 
 TEST_F(TestClusterKeeper, GoesAwayWithTheRunThatStartedIt) {
-  std::string out;
-  pid_t fake_ctest = StartFromChild(state_, &out);
-  ASSERT_GT(fake_ctest, 0);
-  ChildGuard guard(fake_ctest);
-  ASSERT_EQ(out.rfind("0\n", 0), 0u) << out;
+  FakeCtest ctest(state_);
+  ASSERT_TRUE(ctest.started()) << ctest.output();
   KeeperState k = ReadKeeperState(state_);
-  ASSERT_TRUE(Running(k.keeper)) << out;
-  ASSERT_TRUE(Running(k.postmaster));
+  ASSERT_TRUE(ProcessAlive(k.keeper)) << ctest.output();
+  ASSERT_TRUE(ProcessAlive(k.postmaster));
   ASSERT_TRUE(fs::exists(k.socket_dir));
   EXPECT_NO_THROW(Connection c(k.AdminUrl()));
 
-  guard.Kill();  // ctest aborted: cluster_stop never runs
-  EXPECT_TRUE(Eventually([&] { return !Running(k.keeper); }, std::chrono::seconds(20)));
-  EXPECT_FALSE(Running(k.postmaster));
+  ctest.Kill();  // ctest aborted: cluster_stop never runs
+  EXPECT_TRUE(
+      harness::testing::WaitUntil([&] { return !ProcessAlive(k.keeper); }, std::chrono::seconds(20)));
+  EXPECT_FALSE(ProcessAlive(k.postmaster));
   EXPECT_FALSE(fs::exists(k.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
 }
@@ -284,7 +267,7 @@ TEST_F(TestClusterKeeper, StartStopsTheKeeperAnEarlierRunLeft) {
   auto first = TestCluster("start", state_);
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   KeeperState old = ReadKeeperState(state_);
-  ASSERT_TRUE(Running(old.keeper));
+  ASSERT_TRUE(ProcessAlive(old.keeper));
 
   auto second = TestCluster("start", state_);
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
@@ -292,26 +275,23 @@ TEST_F(TestClusterKeeper, StartStopsTheKeeperAnEarlierRunLeft) {
       << second.out;
   KeeperState now = ReadKeeperState(state_);
   EXPECT_NE(now.keeper, old.keeper);
-  EXPECT_FALSE(Running(old.keeper));
-  EXPECT_FALSE(Running(old.postmaster));
+  EXPECT_FALSE(ProcessAlive(old.keeper));
+  EXPECT_FALSE(ProcessAlive(old.postmaster));
   EXPECT_FALSE(fs::exists(old.socket_dir));
-  EXPECT_TRUE(Running(now.keeper));
+  EXPECT_TRUE(ProcessAlive(now.keeper));
   EXPECT_NO_THROW(Connection c(now.AdminUrl()));
 
   auto stop = TestCluster("stop", state_);
   EXPECT_EQ(stop.exit_code, 0);
-  EXPECT_FALSE(Running(now.keeper));
-  EXPECT_FALSE(Running(now.postmaster));
+  EXPECT_FALSE(ProcessAlive(now.keeper));
+  EXPECT_FALSE(ProcessAlive(now.postmaster));
   EXPECT_FALSE(fs::exists(now.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
 }
 
 TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
-  std::string out;
-  pid_t fake_ctest = StartFromChild(state_, &out);
-  ASSERT_GT(fake_ctest, 0);
-  ChildGuard guard(fake_ctest);
-  ASSERT_EQ(out.rfind("0\n", 0), 0u) << out;
+  FakeCtest ctest(state_);
+  ASSERT_TRUE(ctest.started()) << ctest.output();
   KeeperState k = ReadKeeperState(state_);
 
   // A database kept by a failed test (TestDatabase records it so):
@@ -332,17 +312,17 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
             std::string::npos)
       << stop.out;
 
-  guard.Kill();  // the ctest run ends
+  ctest.Kill();  // the ctest run ends
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_TRUE(Running(k.keeper));
+  EXPECT_TRUE(ProcessAlive(k.keeper));
   EXPECT_TRUE(DatabaseExists(k.AdminUrl(), "mh_kept_for_inspection"));
 
   // The printed command stops it, even with HARNESS_KEEP_FAILED=1 still set.
   stop = TestCluster("stop", state_, {{"HARNESS_KEEP_FAILED", "1"}});
   EXPECT_EQ(stop.exit_code, 0);
   EXPECT_NE(stop.out.find("stopped the test cluster"), std::string::npos) << stop.out;
-  EXPECT_FALSE(Running(k.keeper));
-  EXPECT_FALSE(Running(k.postmaster));
+  EXPECT_FALSE(ProcessAlive(k.keeper));
+  EXPECT_FALSE(ProcessAlive(k.postmaster));
   EXPECT_FALSE(fs::exists(k.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
 }

@@ -22,9 +22,6 @@
 namespace harness::testing {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
 struct DatabaseState {
   std::vector<std::string> catalog;  // Entries(), one line each
   std::string rows;

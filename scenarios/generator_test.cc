@@ -13,9 +13,6 @@
 namespace harness::testing {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
 fixtures::GeneratorReport Generate(const TestDatabase& db, int repos, int chunks,
                                    std::uint64_t seed = 42, bool embeddings = false) {
   pg::Connection conn(db.url());

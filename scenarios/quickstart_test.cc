@@ -19,9 +19,6 @@
 namespace harness::testing {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
 checks::SuiteResult RunSuite(const TestDatabase& db, const std::string& suite,
                              const std::optional<checks::Baseline>& baseline = std::nullopt) {
   pg::Connection conn(db.url());

@@ -18,9 +18,6 @@
 namespace harness::testing {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
 struct FaultPoint {
   std::string revision;
   engine::Direction direction;
@@ -221,13 +218,10 @@ INSTANTIATE_TEST_SUITE_P(Runners, ConcurrentRunners, ::testing::Values(2, 4));
 TEST(MalformedState, EmptyVersionTableOnABuiltSchemaIsRefused) {
   TestDatabase db("005");
   db.Exec("DELETE FROM alembic_version");
-  auto before = db.Snapshot();
-  auto r = RunCli({"upgrade", "head"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
   EXPECT_CONTAINS(r.err, "alembic_version is empty, but the database already has 11 table(s)");
   EXPECT_CONTAINS(r.err, "migration-harness stamp REVISION");
   EXPECT_EQ(r.err.find("already exists"), std::string::npos) << r.err;
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM alembic_version"), "0");
   // stamp, as the hint says, and the upgrade goes through.
   ASSERT_EQ(RunCli({"stamp", "005"}, db.url().text()).exit_code, 0);
@@ -238,11 +232,8 @@ TEST(MalformedState, EmptyVersionTableOnABuiltSchemaIsRefused) {
 TEST(MalformedState, NoVersionTableOnABuiltSchemaIsRefused) {
   TestDatabase db("005");
   db.Exec("DROP TABLE alembic_version");
-  auto before = db.Snapshot();
-  auto r = RunCli({"upgrade", "head"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
   EXPECT_CONTAINS(r.err, "there is no alembic_version table, but the database already has");
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
 }
 
 // After `downgrade base` alembic_version is empty and so is the schema:
@@ -259,22 +250,16 @@ TEST(MalformedState, EmptyVersionTableOnAnEmptySchemaUpgrades) {
 TEST(MalformedState, MissingCoreTableIsAPrerequisiteError) {
   TestDatabase db("005");
   db.Exec("DROP TABLE code_chunks");
-  auto before = db.Snapshot();
-  auto r = RunCli({"upgrade", "head"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
   EXPECT_CONTAINS(r.err, "core table code_chunks does not exist");
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
   EXPECT_EQ(db.Revision(), "005");
 }
 
 TEST(MalformedState, ADependentViewStopsTheDropAndIsNamed) {
   TestDatabase db("005");
   db.Exec("CREATE VIEW open_tasks AS SELECT id, title FROM tasks WHERE status <> 'complete'");
-  auto before = db.Snapshot();
-  auto r = RunCli({"upgrade", "head"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 3) << r.err;
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 3);
   EXPECT_CONTAINS(r.err, "open_tasks");
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
   EXPECT_EQ(db.Revision(), "005");
 }
 

@@ -24,9 +24,6 @@
 namespace harness::testing {
 namespace {
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
-
 struct State {
   inspect::CatalogSnapshot catalog;
   inspect::Fingerprint repositories, chunks;

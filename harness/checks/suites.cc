@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -35,9 +37,10 @@ FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn
 )SQL";
 
 // The CHECK of both project_id columns, as pg_get_constraintdef prints it.
-constexpr const char* kProjectIdCheck =
-    "CHECK ((((project_id)::text ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text) AND "
-    "(char_length((project_id)::text) <= 50)))";
+const std::string kProjectIdCheck =
+    fmt::format("CHECK ((((project_id)::text ~ '{}'::text) AND "
+                "(char_length((project_id)::text) <= 50)))",
+                kProjectIdPattern);
 
 CheckResult Pass(std::string id, std::string detail) {
   return {std::move(id), Status::kPass, std::move(detail)};
@@ -306,17 +309,17 @@ Baseline TakeBaseline(pqxx::transaction_base& tx) {
   // Objects of 002 that exist before it runs (the index built CONCURRENTLY
   // beforehand needs repositories.project_id): the rollback removes them,
   // so the baseline is the schema without them, and says so.
-  for (const char* key : {"column repositories.project_id", "column code_chunks.project_id",
-                          "constraint repositories.check_repositories_project_id",
-                          "constraint code_chunks.check_code_chunks_project_id",
-                          "index repositories.idx_project_repository"}) {
-    if (b.catalog.erase(key) == 0) continue;
-    b.prebuilt.push_back(std::string(key).substr(std::string(key).find(' ') + 1));
-    if (std::string(key).starts_with("column ")) {
-      std::string table = "table " + std::string(key).substr(7, std::string(key).find('.') - 7);
-      auto it = b.catalog.find(table);
-      if (it != b.catalog.end())
-        it->second = fmt::format("{} columns", std::stoi(it->second) - 1);
+  for (const auto& [kind, table, name] :
+       {std::tuple{"column", "repositories", "project_id"},
+        std::tuple{"column", "code_chunks", "project_id"},
+        std::tuple{"constraint", "repositories", "check_repositories_project_id"},
+        std::tuple{"constraint", "code_chunks", "check_code_chunks_project_id"},
+        std::tuple{"index", "repositories", "idx_project_repository"}}) {
+    if (b.catalog.erase(fmt::format("{} {}.{}", kind, table, name)) == 0) continue;
+    b.prebuilt.push_back(fmt::format("{}.{}", table, name));
+    if (std::string_view(kind) == "column") {  // and one column fewer
+      std::string& count = b.catalog[fmt::format("table {}", table)];
+      count = fmt::format("{} columns", std::stoi(count) - 1);
     }
   }
   b.repository_columns = inspect::ColumnsOf(tx, "repositories");

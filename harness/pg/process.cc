@@ -12,6 +12,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "harness/error.h"
@@ -122,7 +125,24 @@ std::optional<UserIds> LookupUser(const std::string& user) {
   return UserIds{pw.pw_uid, pw.pw_gid};
 }
 
-bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+unsigned long long ProcessStartTime(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string state;
+  fields >> state;  // field 3
+  if (state.empty() || state == "Z" || state == "X") return 0;
+  std::string skip;
+  for (int field = 4; field < 22; ++field) fields >> skip;
+  unsigned long long start = 0;
+  fields >> start;
+  return start;
+}
+
+bool ProcessAlive(pid_t pid) { return ProcessStartTime(pid) != 0; }
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOptions& o) {
   ChildPlan plan = Prepare(argv, o);

@@ -46,7 +46,14 @@ pid_t SpawnProcess(const std::vector<std::string>& argv, const ProcessOptions& o
 // Waits up to `timeout` for pid (a child) to exit; true when it did.
 bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr);
 
+// Whether pid runs: a zombie (exited, not yet reaped, as an orphan's may
+// stay where PID 1 does not reap) counts as gone.
 bool ProcessAlive(pid_t pid);
+
+// The process's start time (clock ticks since boot, /proc/PID/stat field
+// 22): with the pid it names one process whatever pid reuse happens. 0 when
+// the process is gone or a zombie.
+unsigned long long ProcessStartTime(pid_t pid);
 
 // Uid/gid of `user`, or nullopt.
 struct UserIds {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "harness/pg/cluster.h"
+#include "harness/pg/process.h"
 #include "scenarios/support/state_file.h"
 
 namespace fs = std::filesystem;
@@ -38,26 +39,6 @@ namespace {
 int Usage() {
   std::fprintf(stderr, "usage: test-cluster start|stop --state FILE [--max-hours H]\n");
   return 2;
-}
-
-// The process's start time (clock ticks since boot, /proc/PID/stat field 22):
-// with the pid it names one process, whatever pid reuse happens. 0 when the
-// process is gone or a zombie.
-unsigned long long StartTime(pid_t pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto paren = stat.rfind(')');  // the command name may hold spaces and parentheses
-  if (paren == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(paren + 1));
-  std::string state;
-  fields >> state;  // field 3
-  if (state.empty() || state == "Z" || state == "X") return 0;
-  std::string skip;
-  for (int field = 4; field < 22; ++field) fields >> skip;
-  unsigned long long start = 0;
-  fields >> start;
-  return start;
 }
 
 std::string Quote(const std::string& s) {
@@ -106,7 +87,7 @@ std::vector<std::string> ReadKept(const std::string& state) {
 // Whether the keeper recorded in `s` still runs (and is that keeper, not a
 // process that reused its pid).
 bool KeeperAlive(const State& s) {
-  unsigned long long start = StartTime(s.keeper_pid);
+  unsigned long long start = harness::pg::ProcessStartTime(s.keeper_pid);
   if (start == 0) return false;
   if (s.keeper_start != 0) return start == s.keeper_start;
   std::ifstream in("/proc/" + std::to_string(s.keeper_pid) + "/cmdline");
@@ -160,7 +141,7 @@ void RemoveStateFiles(const std::string& state) {
       out << "socket_dir=" << cluster->address().socket_dir << "\n"
           << "port=" << cluster->address().port << "\n"
           << "keeper_pid=" << getpid() << "\n"
-          << "keeper_start=" << StartTime(getpid()) << "\n"
+          << "keeper_start=" << harness::pg::ProcessStartTime(getpid()) << "\n"
           << "postmaster_pid=" << cluster->postmaster_pid() << "\n"
           << "max_hours=" << max_hours << "\n"
           << "stop_command=" << Quote(ec ? "test-cluster" : self.string()) << " stop --state "
@@ -196,7 +177,7 @@ void RemoveStateFiles(const std::string& state) {
     }
     if (sig > 0) break;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    if (watching && StartTime(owner) != owner_start) {
+    if (watching && harness::pg::ProcessStartTime(owner) != owner_start) {
       // `stop` signals before it exits, and ctest exits after it: a SIGUSR1
       // sent before the owner died is pending now.
       timespec now{0, 0};
@@ -217,7 +198,7 @@ void RemoveStateFiles(const std::string& state) {
 int Start(const std::string& state, int max_hours) {
   // The process that ran us (ctest): the cluster lives as long as it does.
   pid_t owner = getppid();
-  unsigned long long owner_start = StartTime(owner);
+  unsigned long long owner_start = harness::pg::ProcessStartTime(owner);
 
   State old = ReadState(state);
   if (old.keeper_pid > 0 && KeeperAlive(old)) {

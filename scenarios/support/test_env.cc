@@ -177,6 +177,16 @@ pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string
   return pg::RunProcess(argv, o);
 }
 
+pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
+                                  int exit_code) {
+  auto before = db.Snapshot();
+  auto r = RunCli(args, db.url().text());
+  EXPECT_EQ(r.exit_code, exit_code) << r.out << r.err;
+  auto diff = inspect::Diff(before, db.Snapshot());
+  EXPECT_TRUE(diff.empty()) << JoinLines(diff);
+  return r;
+}
+
 BackgroundCli::BackgroundCli(const std::vector<std::string>& args, const std::string& url) {
   std::vector<std::string> argv = {HARNESS_CLI_PATH};
   argv.insert(argv.end(), args.begin(), args.end());

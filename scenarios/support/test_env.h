@@ -22,6 +22,10 @@
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
 
+// A string contains a substring; on failure the whole string is shown.
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+
 namespace harness::testing {
 
 // The cluster for this process.
@@ -63,6 +67,12 @@ class TestDatabase {
 // `url` when given, and HARNESS_MIGRATIONS to the source tree's chain.
 pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
                          const std::map<std::string, std::string>& env = {});
+
+// RunCli on `db`, expecting `exit_code` and the catalog as it was: what a
+// refusal, a --sql run or a no-op promises. Returns the result for the
+// test's own checks of the output.
+pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
+                                  int exit_code);
 
 // The migration-harness binary started in the background, with the
 // environment RunCli gives it; stdout and stderr go to a temporary file.
