@@ -198,21 +198,24 @@ $$;
 --! step: Dropping unused tables
 DO $$
 DECLARE
-    present integer;
+    present text;
+    n integer;
 BEGIN
-    SELECT count(*) INTO present
-      FROM unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events',
-                        'project_configuration', 'future_enhancements',
-                        'work_item_dependencies', 'vendor_deployment_links',
-                        'work_item_deployment_links', 'archived_work_items']) AS t(name)
+    SELECT string_agg(quote_ident(t.name), ', ' ORDER BY t.ord), count(*)
+      INTO present, n
+      FROM unnest(ARRAY['work_item_deployment_links', 'vendor_deployment_links',
+                        'work_item_dependencies', 'archived_work_items', 'future_enhancements',
+                        'project_configuration', 'deployment_events', 'vendor_extractors',
+                        'tasks']) WITH ORDINALITY AS t(name, ord)
      WHERE to_regclass(t.name) IS NOT NULL;
     -- One statement, so the tables' references to each other need no
     -- CASCADE; any other dependent object (a view, say) stops the
-    -- migration with the server naming it.
-    DROP TABLE IF EXISTS work_item_deployment_links, vendor_deployment_links,
-        work_item_dependencies, archived_work_items, future_enhancements,
-        project_configuration, deployment_events, vendor_extractors, tasks;
-    RAISE NOTICE '% tables dropped', present;
+    -- migration with the server naming it. Only the tables still there: a
+    -- re-run has nothing to drop and says so once.
+    IF n > 0 THEN
+        EXECUTE 'DROP TABLE ' || present;
+    END IF;
+    RAISE NOTICE '% tables dropped', n;
 END
 $$;
 

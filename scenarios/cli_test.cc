@@ -161,6 +161,8 @@ TEST(Cli, AnotherSchemaWithTheSameTablesDoesNotBreakTheReRun) {
   auto r = RunCli({"upgrade", "head"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.err, "0 CHECK constraint(s) added");
+  EXPECT_CONTAINS(r.err, "NOTICE:  0 tables dropped");
+  EXPECT_EQ(r.err.find("does not exist, skipping"), std::string::npos) << r.err;
   EXPECT_EQ(db.Revision(), "002");
   EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
 }

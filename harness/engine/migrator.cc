@@ -118,6 +118,11 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
   RunReport report;
   auto t_start = Clock::now();
   pg::CancelOnInterrupt cancel(conn_);
+  struct QuietNotices {
+    pg::Connection& conn;
+    explicit QuietNotices(pg::Connection& c, bool quiet) : conn(c) { conn.set_quiet_notices(quiet); }
+    ~QuietNotices() { conn.set_quiet_notices(false); }
+  } quiet_notices(conn_, !options_.log_steps);
   std::string where = "starting the migration";
   try {
     pqxx::work tx(conn_.raw());
@@ -255,7 +260,8 @@ std::string Migrator::Stamp(const std::string& target) {
       tx.exec("INSERT INTO alembic_version (version_num) VALUES (" +
               tx.quote(graph_.at(to).revision) + ")");
     tx.commit();
-    spdlog::info("Stamped revision {} (was {}); no migration was run", graph_.Name(to), was);
+    spdlog::log(options_.log_steps ? spdlog::level::info : spdlog::level::debug,
+                "Stamped revision {} (was {}); no migration was run", graph_.Name(to), was);
     return graph_.Name(to);
   } catch (const pqxx::sql_error& e) {
     throw pg::FromSqlError(e, "stamping revision " + graph_.Name(to));

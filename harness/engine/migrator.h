@@ -41,8 +41,8 @@ struct MigratorOptions {
   // Session settings for the migration transaction (SET LOCAL), e.g.
   // migration_harness.force_update_path=on to take 002's UPDATE path.
   std::map<std::string, std::string> settings;
-  // false: revisions and steps are logged at debug level (a setup run that
-  // is not what the user is watching).
+  // false: revisions, steps and the server's NOTICE lines are logged at
+  // debug level (a setup run that is not what the user is watching).
   bool log_steps = true;
   // Called around each step, inside the migration's transaction: benchmarks
   // measure what a step touched, tests inject faults.

@@ -26,13 +26,14 @@ std::string Trim(std::string s) {
 class Connection::NoticeForwarder : public pqxx::errorhandler {
  public:
   explicit NoticeForwarder(pqxx::connection_base& c) : pqxx::errorhandler(c) {}
+  bool quiet = false;
   bool operator()(const char msg[]) noexcept override {
     try {
       std::string text = Trim(msg);
       if (text.rfind("WARNING:", 0) == 0)
         spdlog::warn("{}", text);
       else if (text.rfind("NOTICE:", 0) == 0 || text.rfind("INFO:", 0) == 0)
-        spdlog::info("{}", text);
+        spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{}", text);
       else
         spdlog::debug("{}", text);
     } catch (...) {
@@ -40,6 +41,8 @@ class Connection::NoticeForwarder : public pqxx::errorhandler {
     return false;  // handled: do not print to stderr as well
   }
 };
+
+void Connection::set_quiet_notices(bool quiet) noexcept { notices_->quiet = quiet; }
 
 Connection::Connection(const Url& url, const std::string& application_name) : url_(url) {
   try {

@@ -32,6 +32,10 @@ class Connection {
   int backend_pid() const { return conn_->backendpid(); }
   // Asks the server to cancel the running statement; safe from another thread.
   void Cancel() noexcept;
+  // The server's NOTICE and INFO lines go to the log at info level, or at
+  // debug level while quiet (work the user is not watching); WARNING
+  // lines always at warning level.
+  void set_quiet_notices(bool quiet) noexcept;
 
  private:
   class NoticeForwarder;

@@ -110,9 +110,7 @@ class Runner {
                                                        "mh_verify");
         url_ = db_->url();
         pg::Connection conn(*url_);
-        engine::MigratorOptions quiet = options_.migrator;
-        quiet.log_steps = false;  // setup, not the rehearsal
-        engine::Migrator(conn, graph_, quiet).Upgrade("005");
+        QuietMigrator(conn).Upgrade("005");
         return std::string("upgraded <base> -> 005");
       });
       Phase("generate data", [&] {
@@ -173,6 +171,15 @@ class Runner {
 
   engine::Migrator MakeMigrator(pg::Connection& conn) {
     return engine::Migrator(conn, graph_, options_.migrator);
+  }
+
+  // For runs the report sums up in a line (setup, the idempotent re-run,
+  // the final upgrade, the forecast's measurement): their steps and the
+  // server's notices go to the debug log (-v), not the terminal.
+  engine::Migrator QuietMigrator(pg::Connection& conn) {
+    engine::MigratorOptions quiet = options_.migrator;
+    quiet.log_steps = false;
+    return engine::Migrator(conn, graph_, quiet);
   }
 
   // A check suite, timed as a phase of its own.
@@ -297,7 +304,7 @@ class Runner {
     }
     bool idempotent = true;
     Phase("idempotent re-run (stamp 005, upgrade again)", [&] {
-      auto m = MakeMigrator(conn);
+      auto m = QuietMigrator(conn);
       m.Stamp("005");
       m.Upgrade("head");
       pqxx::read_transaction tx(conn.raw());
@@ -319,7 +326,7 @@ class Runner {
         "rollback checks", [&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
     engine::RunReport again;
     Phase("final upgrade 005 -> 002", [&] {
-      again = MakeMigrator(conn).Upgrade("head");
+      again = QuietMigrator(conn).Upgrade("head");
       return fmt::format("{:.3f}s", again.seconds);
     });
     Forecast(up, again);
@@ -356,9 +363,7 @@ class Runner {
     try {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
       pg::Connection conn(empty.url());
-      engine::MigratorOptions quiet = options_.migrator;
-      quiet.log_steps = false;  // a measurement, not the rehearsal
-      engine::Migrator m(conn, graph_, quiet);
+      auto m = QuietMigrator(conn);
       m.Upgrade("005");
       return m.Upgrade("head").steps;
     } catch (const Error& e) {
