@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "harness/error.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
@@ -52,7 +53,12 @@ TEST(EmbeddedCluster, IsPrivateSocketOnlyAndUnsynced) {
   if (geteuid() == 0) {
     EXPECT_EQ(st.st_uid, LookupUser("postgres")->uid);
   }
-  EXPECT_EQ(dir.parent_path(), DefaultClusterParent());
+  // In our own directory of the parent: ours, writable by us only.
+  EXPECT_EQ(dir.parent_path(), PrivateClusterDir(DefaultClusterParent()));
+  ASSERT_EQ(lstat(dir.parent_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_uid, geteuid());
+  EXPECT_EQ(st.st_mode & 0777, geteuid() == 0 ? 0711u : 0700u);
   EXPECT_EQ(Show(cluster->AdminUrl(), "listen_addresses"), "");
   EXPECT_EQ(Show(cluster->AdminUrl(), "fsync"), "off");
   EXPECT_EQ(Show(cluster->AdminUrl(), "unix_socket_directories"), dir.string());
@@ -325,6 +331,323 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
   EXPECT_FALSE(ProcessAlive(k.postmaster));
   EXPECT_FALSE(fs::exists(k.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
+}
+
+// --- our private directory, and what ReapStale may touch -------------------
+
+// The ids cluster directories belong to and servers run as: ours, or
+// `postgres`'s when root.
+UserIds ServerIds() {
+  if (geteuid() != 0) return {geteuid(), getegid()};
+  return *LookupUser("postgres");
+}
+
+struct stat Lstat(const fs::path& p) {
+  struct stat st {};
+  if (lstat(p.c_str(), &st) != 0) st.st_mode = 0;
+  return st;
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A pid that no process has: a child that exited and was reaped.
+pid_t DeadPid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+// Our directory under `parent`, made as Start() makes it.
+fs::path MakePrivateDir(const fs::path& parent) {
+  fs::path dir = PrivateClusterDir(parent);
+  fs::create_directory(dir);
+  chmod(dir.c_str(), geteuid() == 0 ? 0711 : 0700);
+  return dir;
+}
+
+// A cluster directory as Start() leaves it (0700, owner.pid, data/ with a
+// postmaster.pid), owned by `ids` when we are root.
+fs::path ForgeCluster(const fs::path& dir, pid_t owner, pid_t postmaster, UserIds ids) {
+  fs::create_directories(dir / "data");
+  std::ofstream(dir / "owner.pid") << owner << "\n";
+  std::ofstream(dir / "data" / "postmaster.pid") << postmaster << "\n" << (dir / "data").string()
+                                                 << "\n";
+  chmod(dir.c_str(), 0700);
+  chmod((dir / "data").c_str(), 0700);
+  if (geteuid() == 0)
+    for (const fs::path& p :
+         {dir, dir / "owner.pid", dir / "data", dir / "data" / "postmaster.pid"})
+      if (lchown(p.c_str(), ids.uid, ids.gid) != 0) throw std::runtime_error("lchown failed");
+  return dir;
+}
+
+// What a forged directory holds, to show it was not touched.
+std::string Contents(const fs::path& dir) {
+  return ReadAll(dir / "owner.pid") + "|" + ReadAll(dir / "data" / "postmaster.pid");
+}
+
+// A live process that says it is postgres (argv[0] "postgres-victim", what
+// the old reaper took for a server), working in `cwd`, run as `user` when we
+// are root (empty: as us). Killed and reaped at scope end, on every path.
+class Victim {
+ public:
+  explicit Victim(const fs::path& cwd, const std::string& user = {}) {
+    ProcessOptions o;
+    o.run_as_user = user;
+    o.parent_death_signal = SIGKILL;
+    pid_ = SpawnProcess({"bash", "-c", "cd \"$1\" && exec -a postgres-victim sleep 60", "victim",
+                         cwd.string()},
+                        o);
+    const fs::path want = fs::canonical(cwd);
+    ready_ = harness::testing::WaitUntil(
+        [&] {
+          return ReadAll("/proc/" + std::to_string(pid_) + "/cmdline").rfind("postgres-victim", 0) ==
+                     0 &&
+                 ProcessCwd(pid_) == want;
+        },
+        std::chrono::seconds(10));
+  }
+  ~Victim() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  Victim(const Victim&) = delete;
+  Victim& operator=(const Victim&) = delete;
+  pid_t pid() const { return pid_; }
+  bool ready() const { return ready_; }
+  bool Alive() const { return ProcessAlive(pid_); }
+
+ private:
+  pid_t pid_ = -1;
+  bool ready_ = false;
+};
+
+// Start() on `parent` refuses (exit code 2), saying `what`, and tells what to do.
+void ExpectStartRefuses(const fs::path& parent, const std::string& what) {
+  ClusterOptions options;
+  options.parent_dir = parent.string();
+  try {
+    auto cluster = EmbeddedCluster::Start(options);
+    ADD_FAILURE() << "started a cluster in " << cluster->dir();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage) << e.what();
+    EXPECT_CONTAINS(e.what(), what);
+    EXPECT_CONTAINS(e.hint(), "HARNESS_CLUSTER_PARENT");
+  }
+}
+
+// The report's attack: as `nobody`, a cluster directory in our directory of
+// the parent, whose postmaster.pid names a live process; also one where the
+// old reaper looked, right in the parent.
+TEST(ReapStale, LeavesAnotherUsersDirectoryAndItsProcessAlone) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to give a directory to another user (nobody)";
+  auto nobody = LookupUser("nobody");
+  ASSERT_TRUE(nobody);
+  TempDir parent;
+  fs::path mine = MakePrivateDir(parent.path());
+  Victim victim("/");
+  ASSERT_TRUE(victim.ready());
+  fs::path forged = ForgeCluster(mine / "cluster-forged", DeadPid(), victim.pid(), *nobody);
+  fs::path old_style =
+      ForgeCluster(parent.path() / "migration-harness-cluster-x", 999999, victim.pid(), *nobody);
+  const std::string before = Contents(forged), old_before = Contents(old_style);
+
+  EmbeddedCluster::ReapStale(parent.path());
+
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_EQ(Contents(forged), before);
+  EXPECT_EQ(Lstat(forged).st_uid, nobody->uid);
+  EXPECT_EQ(Contents(old_style), old_before);
+}
+
+// A directory that is ours and whose owner is dead, but whose postmaster.pid
+// names a live process of the server's user that works elsewhere: not its
+// server. The directory goes; the process stays.
+TEST(ReapStale, SparesAProcessThatIsNotTheClustersServer) {
+  TempDir parent;
+  fs::path mine = MakePrivateDir(parent.path());
+  Victim victim("/", geteuid() == 0 ? "postgres" : "");
+  ASSERT_TRUE(victim.ready());
+  ASSERT_EQ(ProcessUid(victim.pid()), ServerIds().uid);
+  fs::path forged = ForgeCluster(mine / "cluster-ours", DeadPid(), victim.pid(), ServerIds());
+
+  EmbeddedCluster::ReapStale(parent.path());
+
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_FALSE(fs::exists(forged));  // ours, its owner dead: removed
+}
+
+// The same, with a process that does work in the cluster's data directory
+// but as another user (root) than the server's.
+TEST(ReapStale, SparesAProcessOfAnotherUserInTheDataDirectory) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to run a process as a user other than the server's";
+  TempDir parent;
+  fs::path mine = MakePrivateDir(parent.path());
+  fs::path forged = ForgeCluster(mine / "cluster-ours", DeadPid(), 0, ServerIds());
+  Victim victim(forged / "data");  // as root
+  ASSERT_TRUE(victim.ready());
+  std::ofstream(forged / "data" / "postmaster.pid") << victim.pid() << "\n";
+
+  EmbeddedCluster::ReapStale(parent.path());
+
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_FALSE(fs::exists(forged));
+}
+
+// What the checks let through: the server's user, working in the cluster's
+// data directory, whose owner is dead. It is stopped, and the directory goes.
+TEST(ReapStale, StopsTheServerOfACrashedOwnersCluster) {
+  TempDir parent;
+  fs::path mine = MakePrivateDir(parent.path());
+  fs::path cluster = ForgeCluster(mine / "cluster-crashed", DeadPid(), 0, ServerIds());
+  Victim server(cluster / "data", geteuid() == 0 ? "postgres" : "");
+  ASSERT_TRUE(server.ready());
+  std::ofstream(cluster / "data" / "postmaster.pid") << server.pid() << "\n";
+
+  EmbeddedCluster::ReapStale(parent.path());
+
+  EXPECT_FALSE(server.Alive());
+  EXPECT_FALSE(fs::exists(cluster));
+}
+
+// A symlink named like a cluster directory, to a directory that would pass
+// every check (and a process that would): neither followed nor removed.
+TEST(ReapStale, FollowsNoSymlink) {
+  TempDir parent, elsewhere;
+  fs::path mine = MakePrivateDir(parent.path());
+  fs::path target = ForgeCluster(elsewhere.path() / "cluster-target", DeadPid(), 0, ServerIds());
+  Victim victim(target / "data", geteuid() == 0 ? "postgres" : "");
+  ASSERT_TRUE(victim.ready());
+  std::ofstream(target / "data" / "postmaster.pid") << victim.pid() << "\n";
+  if (geteuid() == 0) {
+    ASSERT_EQ(lchown((target / "data" / "postmaster.pid").c_str(), ServerIds().uid,
+                     ServerIds().gid),
+              0);
+  }
+  fs::create_directory_symlink(target, mine / "cluster-link");
+  const std::string before = Contents(target);
+
+  EmbeddedCluster::ReapStale(parent.path());
+
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_TRUE(fs::is_symlink(mine / "cluster-link"));
+  EXPECT_EQ(Contents(target), before);
+}
+
+// Our directory in the parent must be ours alone, or Start refuses before it
+// looks inside: a cluster in it that would be reaped is left alone.
+TEST(EmbeddedCluster, StartRefusesAPrivateDirectoryOfAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to give a directory to another user (nobody)";
+  auto nobody = LookupUser("nobody");
+  ASSERT_TRUE(nobody);
+  TempDir parent;
+  fs::path theirs = MakePrivateDir(parent.path());
+  ASSERT_EQ(chown(theirs.c_str(), nobody->uid, nobody->gid), 0);
+  fs::path cluster = ForgeCluster(theirs / "cluster-bait", DeadPid(), 0, ServerIds());
+  Victim victim(cluster / "data", "postgres");
+  ASSERT_TRUE(victim.ready());
+  std::ofstream(cluster / "data" / "postmaster.pid") << victim.pid() << "\n";
+
+  ExpectStartRefuses(parent.path(), theirs.string() + " belongs to uid " +
+                                        std::to_string(nobody->uid));
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_TRUE(fs::exists(cluster / "owner.pid"));
+}
+
+TEST(EmbeddedCluster, StartRefusesAPrivateDirectoryThatIsASymlink) {
+  TempDir parent, elsewhere;
+  fs::path link = PrivateClusterDir(parent.path());
+  chmod(elsewhere.path().c_str(), 0700);
+  fs::create_directory_symlink(elsewhere.path(), link);
+
+  ExpectStartRefuses(parent.path(), link.string() + " is a symbolic link");
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_TRUE(fs::is_empty(elsewhere.path()));
+}
+
+TEST(EmbeddedCluster, StartRefusesAPrivateDirectoryOthersMayWriteTo) {
+  TempDir parent;
+  fs::path dir = MakePrivateDir(parent.path());
+  ASSERT_EQ(chmod(dir.c_str(), 0770), 0);
+  ExpectStartRefuses(parent.path(), dir.string() + " is writable by other users (mode 0770)");
+  ASSERT_EQ(chmod(dir.c_str(), 0703), 0);
+  ExpectStartRefuses(parent.path(), dir.string() + " is writable by other users (mode 0703)");
+  EXPECT_TRUE(fs::is_empty(dir));
+}
+
+TEST(EmbeddedCluster, StartRefusesAPrivateDirectoryThatIsAFile) {
+  TempDir parent;
+  fs::path file = PrivateClusterDir(parent.path());
+  std::ofstream(file) << "not a directory\n";
+  ExpectStartRefuses(parent.path(), file.string() + " is not a directory");
+}
+
+// Whoever may rename entries in the parent (its owner; anyone, when it is
+// writable and not sticky) could swap our directory for theirs after we
+// checked it: Start refuses such a parent, and reaps nothing there.
+TEST(EmbeddedCluster, StartRefusesAParentOthersMayRearrange) {
+  TempDir open_parent;
+  ASSERT_EQ(chmod(open_parent.path().c_str(), 0777), 0);
+  ExpectStartRefuses(open_parent.path(), "the cluster parent " + open_parent.path().string() +
+                                             " is writable by other users (mode 0777, not sticky)");
+  // The same for a directory further up.
+  fs::create_directory(open_parent.path() / "mine");
+  ExpectStartRefuses(open_parent.path() / "mine",
+                     "lies in " + open_parent.path().string() +
+                         ", which is writable by other users (mode 0777, not sticky)");
+  EXPECT_FALSE(fs::exists(PrivateClusterDir(open_parent.path())));
+
+  if (geteuid() != 0) return;  // the rest needs another user
+  // The report's reproduction: a parent made by nobody, with a bait directory
+  // where the old reaper looked and a second one in "our" directory.
+  auto nobody = LookupUser("nobody");
+  ASSERT_TRUE(nobody);
+  TempDir theirs;
+  ASSERT_EQ(chown(theirs.path().c_str(), nobody->uid, nobody->gid), 0);
+  Victim victim("/");
+  ASSERT_TRUE(victim.ready());
+  fs::path old_style =
+      ForgeCluster(theirs.path() / "migration-harness-cluster-x", 999999, victim.pid(), *nobody);
+  ExpectStartRefuses(theirs.path(), "the cluster parent " + theirs.path().string() +
+                                        " belongs to uid " + std::to_string(nobody->uid));
+  EmbeddedCluster::ReapStale(theirs.path());
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_TRUE(fs::exists(old_style / "data" / "postmaster.pid"));
+}
+
+// A shared parent such as /tmp (root's, 1777) is fine; bait left in it where
+// the old reaper looked is neither signalled nor removed.
+TEST(EmbeddedCluster, StartsInASharedParentAndIgnoresBaitThere) {
+  TempDir parent;
+  ASSERT_EQ(chmod(parent.path().c_str(), 01777), 0);
+  Victim victim("/");
+  ASSERT_TRUE(victim.ready());
+  auto bait_owner = geteuid() == 0 ? *LookupUser("nobody") : ServerIds();
+  fs::path bait = ForgeCluster(parent.path() / "migration-harness-cluster-x", DeadPid(),
+                               victim.pid(), bait_owner);
+  const std::string before = Contents(bait);
+  ClusterOptions options;
+  options.parent_dir = parent.path().string();
+  {
+    auto cluster = EmbeddedCluster::Start(options);
+    EXPECT_EQ(cluster->dir().parent_path(), PrivateClusterDir(parent.path()));
+    EXPECT_NO_THROW(Connection c(cluster->AdminUrl()));
+  }
+  EXPECT_TRUE(victim.Alive());
+  EXPECT_EQ(Contents(bait), before);
+}
+
+// The server's socket lives in the cluster directory: a parent too deep for
+// a unix socket's path is refused up front, saying what to do.
+TEST(EmbeddedCluster, StartRefusesAParentTooDeepForTheSocket) {
+  TempDir parent;
+  fs::path deep = parent.path() / std::string(60, 'd') / std::string(60, 'e');
+  fs::create_directories(deep);
+  ExpectStartRefuses(deep, "a unix socket's path may have at most 107");
 }
 
 // --- connections and copies ---------------------------------------------------

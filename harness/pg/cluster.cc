@@ -4,12 +4,15 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
-#include <regex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -25,9 +28,14 @@ namespace harness::pg {
 
 namespace {
 
-constexpr const char* kDirPrefix = "migration-harness-cluster-";
+constexpr const char* kPrivateDirPrefix = "migration-harness-";  // + our euid
+constexpr const char* kDirPrefix = "cluster-";                   // + mkdtemp's XXXXXX
 constexpr const char* kOwnerFile = "owner.pid";
 constexpr const char* kServerUser = "postgres";
+// The longest name postgres gives its socket: ".s.PGSQL.65535", after a '/'.
+constexpr size_t kSocketNameMax = 15;
+// sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+constexpr size_t kSocketPathMax = 107;
 
 std::string ReadFirstLine(const fs::path& p) {
   std::ifstream in(p);
@@ -54,10 +62,155 @@ int FreePort() {
   return port;
 }
 
-bool IsPostgresProcess(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return cmd.find("postgres") != std::string::npos;
+std::string Octal(mode_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// The uid our clusters' directories belong to and their servers run as: us,
+// or `postgres` when we are root (the server refuses to run as root).
+std::optional<uid_t> ClusterUid() {
+  if (geteuid() != 0) return geteuid();
+  auto ids = LookupUser(kServerUser);
+  if (!ids) return std::nullopt;
+  return ids->uid;
+}
+
+// What is wrong with `parent` as the home of our private directory, or empty
+// when nothing is: every directory from / down to it must belong to root or
+// to us, and be writable by nobody else unless it is sticky (like /tmp), or
+// someone else could swap our directory for theirs after we checked it.
+std::string UnsafeParent(const fs::path& parent) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(parent, ec);
+  if (ec) return "the cluster parent " + parent.string() + " cannot be used: " + ec.message();
+  fs::path walked;
+  auto where = [&] {
+    return walked == canonical ? "the cluster parent " + walked.string()
+                               : "the cluster parent " + parent.string() + " lies in " +
+                                     walked.string() + ", which";
+  };
+  for (const auto& part : canonical) {
+    walked /= part;
+    struct stat st {};
+    if (stat(walked.c_str(), &st) != 0)
+      return "cannot examine " + walked.string() + ": " + std::strerror(errno);
+    if (!S_ISDIR(st.st_mode)) return walked.string() + " is not a directory";
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+      return where() + " belongs to uid " + std::to_string(st.st_uid) +
+             ", who could replace what the harness keeps there";
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+      return where() + " is writable by other users (mode " +
+             Octal(st.st_mode) + ", not sticky), who could replace what the harness keeps there";
+  }
+  return {};
+}
+
+// What is wrong with our private directory `dir` (lstat: never through a
+// symlink), or empty when nothing is. *missing tells whether it does not
+// exist, which is not wrong.
+std::string UnsafePrivateDir(const fs::path& dir, bool* missing) {
+  *missing = false;
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      *missing = true;
+      return {};
+    }
+    return "cannot examine " + dir.string() + ": " + std::strerror(errno);
+  }
+  if (S_ISLNK(st.st_mode)) return dir.string() + " is a symbolic link, not a directory";
+  if (!S_ISDIR(st.st_mode)) return dir.string() + " is not a directory";
+  if (st.st_uid != geteuid())
+    return dir.string() + " belongs to uid " + std::to_string(st.st_uid) + ", not to uid " +
+           std::to_string(geteuid()) + " (this user)";
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return dir.string() + " is writable by other users (mode " + Octal(st.st_mode) + ")";
+  return {};
+}
+
+std::string PrivateDirHint(const fs::path& dir) {
+  return "the harness keeps its embedded clusters in " + dir.string() +
+         ", a directory of this user that no one else may write to (it makes it itself): "
+         "remove it (rm -rf " + dir.string() +
+         ") if nothing of yours is in it, or set HARNESS_CLUSTER_PARENT to another directory";
+}
+
+// Creates our private directory under `parent` if need be and checks it;
+// throws UsageError when it is not safe to use.
+fs::path PreparePrivateDir(const fs::path& parent) {
+  if (std::string why = UnsafeParent(parent); !why.empty())
+    throw UsageError(why, "set HARNESS_CLUSTER_PARENT to a directory that only you (or root) "
+                          "may write to, or to a sticky one such as /tmp");
+  const fs::path dir = PrivateClusterDir(parent);
+  // As root the server runs as `postgres`, which must pass through to its
+  // own directory inside; it may not list ours.
+  const mode_t mode = geteuid() == 0 ? 0711 : 0700;
+  bool missing = false;
+  std::string why = UnsafePrivateDir(dir, &missing);
+  if (missing) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      throw DatabaseError("cannot create " + dir.string() + ": " + std::strerror(errno));
+    why = UnsafePrivateDir(dir, &missing);  // ours, or a concurrent start's (also ours)
+    if (missing) why = dir.string() + " vanished while it was being created";
+  }
+  if (!why.empty()) throw UsageError(why, PrivateDirHint(dir));
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) == 0 && (st.st_mode & 07777) != mode &&
+      chmod(dir.c_str(), mode) != 0)
+    throw DatabaseError("cannot chmod " + dir.string() + ": " + std::strerror(errno));
+  return dir;
+}
+
+// Whether `pid` is provably the server of the cluster in `cluster` (a
+// checked directory of ours): it runs as the server's user and its working
+// directory, which a postmaster sets to its data directory, is the
+// cluster's data/. When not, `why` says so.
+bool IsClustersPostmaster(const PinnedProcess& pm, const fs::path& cluster, uid_t server_uid,
+                          std::string* why) {
+  const pid_t pid = pm.pid();
+  if (!pm.Alive()) {
+    *why = "process " + std::to_string(pid) + " is not running";
+    return false;
+  }
+  auto uid = ProcessUid(pid);
+  if (!uid || *uid != server_uid) {
+    *why = "process " + std::to_string(pid) + " runs as uid " +
+           (uid ? std::to_string(*uid) : std::string("?")) + ", not as the server's uid " +
+           std::to_string(server_uid);
+    return false;
+  }
+  const fs::path data = cluster / "data";
+  struct stat st {};
+  std::error_code ec;
+  fs::path want;
+  if (lstat(data.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) want = fs::canonical(data, ec);
+  if (want.empty() || ec) {
+    *why = data.string() + " is not a directory";
+    return false;
+  }
+  auto cwd = ProcessCwd(pid);
+  if (!cwd || *cwd != want) {
+    *why = "process " + std::to_string(pid) + " works in " +
+           (cwd ? cwd->string() : std::string("(unreadable)")) + ", not in " + want.string();
+    return false;
+  }
+  // The checks above read the pinned process only if it still runs now.
+  if (!pm.Alive()) {
+    *why = "process " + std::to_string(pid) + " ended while it was being checked";
+    return false;
+  }
+  return true;
+}
+
+// Ends a stale cluster's server, which is not our child.
+void KillPinned(const PinnedProcess& pm) {
+  pm.Signal(SIGQUIT);  // immediate shutdown: the directory is thrown away anyway
+  if (!pm.WaitGone(std::chrono::seconds(10))) {
+    pm.Signal(SIGKILL);
+    pm.WaitGone(std::chrono::seconds(5));
+  }
 }
 
 void KillPostmaster(pid_t pid) {
@@ -81,6 +234,12 @@ fs::path DefaultClusterParent() {
     return "/dev/shm";
   if (const char* t = std::getenv("TMPDIR"); t && *t && geteuid() != 0) return t;
   return "/tmp";
+}
+
+fs::path PrivateClusterDir(const fs::path& parent) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(parent, ec);
+  return (ec ? parent : canonical) / (kPrivateDirPrefix + std::to_string(geteuid()));
 }
 
 Url ClusterAddress::UrlFor(const std::string& dbname) const {
@@ -118,24 +277,68 @@ fs::path FindServerBinDir(const std::string& preferred) {
 }
 
 void EmbeddedCluster::ReapStale(const fs::path& parent) {
+  try {
+    ReapStaleIn(parent);
+  } catch (const std::exception& e) {  // e.g. the directory changed while it was being read
+    spdlog::debug("looking for stale clusters under {} stopped: {}", parent.string(), e.what());
+  }
+}
+
+void EmbeddedCluster::ReapStaleIn(const fs::path& parent) {
+  const fs::path dir = PrivateClusterDir(parent);
+  bool missing = false;
+  std::string why = UnsafeParent(parent);
+  if (why.empty()) why = UnsafePrivateDir(dir, &missing);
+  if (missing) return;
+  if (!why.empty()) {
+    spdlog::debug("not looking for stale clusters in {}: {}", dir.string(), why);
+    return;
+  }
+  const auto cluster_uid = ClusterUid();
+  if (!cluster_uid) return;  // root without a `postgres` user: no cluster can be ours
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(kDirPrefix, 0) != 0 || !entry.is_directory(ec)) continue;
-    std::string owner_text = ReadFirstLine(entry.path() / kOwnerFile);
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const fs::path path = entry.path();
+    const std::string name = path.filename().string();
+    if (name.rfind(kDirPrefix, 0) != 0) continue;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) continue;  // gone meanwhile
+    if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 || st.st_uid != *cluster_uid) {
+      spdlog::debug("left {} alone: {} of uid {}, mode {}; a cluster's is a directory of uid {}, "
+                    "mode 0700",
+                    path.string(),
+                    S_ISLNK(st.st_mode) ? "a symlink"
+                    : S_ISDIR(st.st_mode) ? "a directory"
+                                          : "not a directory",
+                    st.st_uid, Octal(st.st_mode), *cluster_uid);
+      continue;
+    }
+    std::string owner_text = ReadFirstLine(path / kOwnerFile);
     if (owner_text.empty()) {
       // Being created right now, or unreadable: leave it unless it is old.
-      auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry.path(), ec);
-      if (ec || age < std::chrono::hours(1)) continue;
+      auto age = std::chrono::system_clock::now() -
+                 std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+      if (age < std::chrono::hours(1)) continue;
     } else if (ProcessAlive(std::atoi(owner_text.c_str()))) {
       continue;
     }
-    std::string pm = ReadFirstLine(entry.path() / "data" / "postmaster.pid");
-    pid_t pid = std::atoi(pm.c_str());
-    if (pid > 0 && IsPostgresProcess(pid)) KillPostmaster(pid);
-    fs::remove_all(entry.path(), ec);
-    spdlog::info("removed stale embedded cluster {} (its owner process {} is gone)",
-                 entry.path().string(), owner_text.empty() ? "?" : owner_text);
+    const pid_t pid = std::atoi(ReadFirstLine(path / "data" / "postmaster.pid").c_str());
+    if (pid > 0) {
+      PinnedProcess pm(pid);
+      std::string not_ours;
+      if (IsClustersPostmaster(pm, path, *cluster_uid, &not_ours))
+        KillPinned(pm);
+      else
+        spdlog::debug("stale cluster {}: did not signal the pid in its postmaster.pid: {}",
+                      path.string(), not_ours);
+    }
+    std::error_code rm;
+    fs::remove_all(path, rm);
+    if (rm)
+      spdlog::debug("cannot remove stale cluster {}: {}", path.string(), rm.message());
+    else
+      spdlog::info("removed stale embedded cluster {} (its owner process {} is gone)",
+                   path.string(), owner_text.empty() ? "?" : owner_text);
   }
 }
 
@@ -145,27 +348,36 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
   c->options_ = options;
   c->bin_dir_ = FindServerBinDir(options.bin_dir);
   fs::path parent = options.parent_dir.empty() ? DefaultClusterParent() : fs::path(options.parent_dir);
+  const fs::path home = PreparePrivateDir(parent);
   ReapStale(parent);
 
-  std::string pattern = (parent / (std::string(kDirPrefix) + "XXXXXX")).string();
+  std::optional<UserIds> server_ids;
+  if (geteuid() == 0) {
+    server_ids = LookupUser(kServerUser);
+    if (!server_ids)
+      throw UsageError("running as root, and there is no 'postgres' user to run the server as",
+                       "install postgresql-15 (it creates the user) or run as a normal user");
+    c->run_as_ = kServerUser;
+  }
+  std::string pattern = (home / (std::string(kDirPrefix) + "XXXXXX")).string();
+  if (pattern.size() + 1 + kSocketNameMax > kSocketPathMax)
+    throw UsageError("the embedded server's socket would be " + pattern + "/.s.PGSQL.NNNNN, " +
+                         std::to_string(pattern.size() + 1 + kSocketNameMax) +
+                         " bytes long; a unix socket's path may have at most " +
+                         std::to_string(kSocketPathMax),
+                     "set HARNESS_CLUSTER_PARENT to a directory with a shorter path, e.g. /tmp");
   if (mkdtemp(pattern.data()) == nullptr)
-    throw DatabaseError("cannot create a directory in " + parent.string() + ": " +
+    throw DatabaseError("cannot create a directory in " + home.string() + ": " +
                         std::strerror(errno));
   c->dir_ = pattern;
   {
     std::ofstream owner(c->dir_ / kOwnerFile);
     owner << getpid() << "\n";
   }
-  fs::permissions(c->dir_, fs::perms::owner_all, fs::perm_options::replace);
-  if (geteuid() == 0) {
-    auto ids = LookupUser(kServerUser);
-    if (!ids)
-      throw UsageError("running as root, and there is no 'postgres' user to run the server as",
-                       "install postgresql-15 (it creates the user) or run as a normal user");
-    if (chown(c->dir_.c_str(), ids->uid, ids->gid) != 0)
-      throw DatabaseError("cannot chown " + c->dir_.string());
-    c->run_as_ = kServerUser;
-  }
+  if (chmod(c->dir_.c_str(), 0700) != 0)
+    throw DatabaseError("cannot chmod " + c->dir_.string() + ": " + std::strerror(errno));
+  if (server_ids && chown(c->dir_.c_str(), server_ids->uid, server_ids->gid) != 0)
+    throw DatabaseError("cannot chown " + c->dir_.string() + ": " + std::strerror(errno));
   c->address_.socket_dir = c->dir_.string();
   c->address_.port = FreePort();
 
@@ -251,6 +463,20 @@ std::string EmbeddedCluster::LogTail() const {
   return all.empty() ? "(empty server log)" : all;
 }
 
+// pg_dump and pg_restore say so only in words: ENOSPC's own.
+bool EmbeddedCluster::OutOfSpace(const std::string& child_stderr) {
+  return child_stderr.find(std::strerror(ENOSPC)) != std::string::npos;
+}
+
+std::string EmbeddedCluster::OutOfSpaceHint() const {
+  std::error_code ec;
+  auto space = fs::space(dir_, ec);
+  return "the file system of " + dir_.parent_path().string() + " is full" +
+         (ec ? std::string() : " (" + std::to_string(space.available >> 20) + " MiB free now)") +
+         ": the copy needs about twice the database's size there; point HARNESS_CLUSTER_PARENT "
+         "at a larger file system, or use verify's clone mode (no --into-embedded)";
+}
+
 double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& dbname,
                                          int lock_wait_seconds) {
   auto t0 = std::chrono::steady_clock::now();
@@ -276,9 +502,11 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   ThrowIfInterrupted("copying " + source.Describe() + " with pg_dump");
   if (d.exit_code != 0)
     throw DatabaseError("pg_dump of " + source.Describe() + " failed: " + Redact(d.err, source),
-                        "check that the user may read every table, that no session holds an "
-                        "exclusive lock on one, and that the server's major version is not "
-                        "newer than the embedded one (" + version_ + ")");
+                        OutOfSpace(d.err) ? OutOfSpaceHint()
+                                          : "check that the user may read every table, that no "
+                                            "session holds an exclusive lock on one, and that the "
+                                            "server's major version is not newer than the "
+                                            "embedded one (" + version_ + ")");
   auto c = RunProcess({(bin_dir_ / "createdb").string(), "--host", address_.socket_dir, "--port",
                        std::to_string(address_.port), "--username", "postgres", "--template",
                        "template0", dbname},
@@ -296,7 +524,11 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   ThrowIfInterrupted("restoring the copy into the embedded cluster");
   if (r.exit_code != 0)
     throw DatabaseError("pg_restore into the embedded cluster failed: " + r.err,
-                        "the copy needs every extension the source uses (e.g. pgvector)");
+                        OutOfSpace(r.err)
+                            ? OutOfSpaceHint()
+                            : "the copy needs every extension the source uses (e.g. pgvector) "
+                              "installed for the embedded server; without them, use verify's "
+                              "clone mode (no --into-embedded)");
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -1,7 +1,19 @@
-// A throwaway PostgreSQL server: initdb into a private 0700 directory under
-// the system temp directory, postgres on a unix socket only, fsync off, a
-// free port; stopped and removed when the object dies, and reaped by the
-// next start when its owner crashed.
+// A throwaway PostgreSQL server: initdb into a private 0700 directory, postgres
+// on a unix socket only (in that directory), fsync off, a free port; stopped
+// and removed when the object dies, and reaped by the next start when its
+// owner crashed.
+//
+// Where it lives: PARENT/migration-harness-EUID/cluster-XXXXXX (mkdtemp),
+// PARENT being DefaultClusterParent() or ClusterOptions::parent_dir. The
+// parent is shared (/dev/shm, /tmp): every directory on its path must belong
+// to root or to us and be writable by no one else unless sticky. The
+// migration-harness-EUID directory is ours alone: made with mkdir (0700; 0711
+// as root, so that the server, run as `postgres`, can pass through), and
+// before each use checked with lstat to be a directory, not a symlink, owned
+// by us and writable by no one else; Start refuses (harness::UsageError)
+// otherwise. Each cluster directory in it is 0700 and, as root, owned by
+// `postgres`; it holds owner.pid (the pid of the process that started it) and
+// the data directory data/.
 #pragma once
 
 #include <sys/types.h>
@@ -18,7 +30,7 @@ namespace harness::pg {
 
 struct ClusterOptions {
   std::string bin_dir;      // empty: $HARNESS_PG_BINDIR, else the newest /usr/lib/postgresql/*/bin
-  std::string parent_dir;   // empty: DefaultClusterParent()
+  std::string parent_dir;   // empty: DefaultClusterParent(); see the top of this file
   std::chrono::seconds start_timeout{60};
   std::map<std::string, std::string> settings;  // extra postgresql.conf settings
 };
@@ -33,7 +45,9 @@ struct ClusterAddress {
 
 class EmbeddedCluster {
  public:
-  // Throws harness::Error with the server log's tail when anything fails.
+  // Throws harness::Error with the server log's tail when anything fails,
+  // and harness::UsageError when the parent or our directory in it is not
+  // safe to use (see the top of this file).
   static std::unique_ptr<EmbeddedCluster> Start(const ClusterOptions& options = {});
   ~EmbeddedCluster();
   EmbeddedCluster(const EmbeddedCluster&) = delete;
@@ -62,14 +76,27 @@ class EmbeddedCluster {
   // Stops the server and removes the directory; idempotent, never throws.
   void Stop() noexcept;
 
-  // Removes clusters whose owning process is gone. Called by Start().
+  // Removes clusters whose owning process is gone. Called by Start(); never
+  // throws. Looks only in PrivateClusterDir(parent_dir), and only when the
+  // parent and that directory pass the checks above. A cluster directory in
+  // it is touched only when it is a real directory (not a symlink), mode
+  // 0700, owned by the user clusters are made as (us; `postgres` as root).
+  // The pid in its data/postmaster.pid gets SIGQUIT only when that process
+  // is provably the cluster's server: it runs as the server user, and its
+  // working directory (a postmaster's is its data directory) is that
+  // cluster's data/. Anything else is left alone, with a debug line saying
+  // why. The directory is then removed (std::filesystem::remove_all, which
+  // follows no symlink).
   static void ReapStale(const std::filesystem::path& parent_dir);
 
  private:
   EmbeddedCluster() = default;
+  static void ReapStaleIn(const std::filesystem::path& parent_dir);  // ReapStale, may throw
   void Launch();
   void WaitReady(std::chrono::seconds timeout);
   std::string LogTail() const;
+  static bool OutOfSpace(const std::string& child_stderr);
+  std::string OutOfSpaceHint() const;
 
   ClusterOptions options_;
   std::filesystem::path bin_dir_;
@@ -81,9 +108,14 @@ class EmbeddedCluster {
   double start_seconds_ = 0;
 };
 
-// Where cluster directories go: $HARNESS_CLUSTER_PARENT, else /dev/shm
-// (tmpfs) when it has 8 GiB free, else $TMPDIR (not as root) or /tmp.
+// The parent of our cluster directory: $HARNESS_CLUSTER_PARENT, else
+// /dev/shm (tmpfs) when it has 8 GiB free, else $TMPDIR (not as root) or /tmp.
 std::filesystem::path DefaultClusterParent();
+
+// Our own directory under `parent`, which holds our clusters:
+// canonical(parent)/migration-harness-EUID (the parent as given when it
+// cannot be resolved). Only names it; Start() creates and checks it.
+std::filesystem::path PrivateClusterDir(const std::filesystem::path& parent);
 
 // The directory holding initdb/postgres, or throws saying what to install.
 std::filesystem::path FindServerBinDir(const std::string& preferred = {});

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,6 +144,69 @@ unsigned long long ProcessStartTime(pid_t pid) {
 }
 
 bool ProcessAlive(pid_t pid) { return ProcessStartTime(pid) != 0; }
+
+std::optional<uid_t> ProcessUid(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream fields(line.substr(4));
+    long long real = -1;  // Uid: real effective saved filesystem
+    if (fields >> real && real >= 0) return static_cast<uid_t>(real);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::filesystem::path> ProcessCwd(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  std::error_code ec;
+  auto cwd = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
+  if (ec || cwd.empty()) return std::nullopt;
+  return cwd;
+}
+
+PinnedProcess::PinnedProcess(pid_t pid) : pid_(pid) {
+  if (pid <= 0) return;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd_ < 0 && errno == ESRCH) return;  // gone; any other failure: pin by start time
+#endif
+  start_ = ProcessStartTime(pid);
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  // The start time read after the pidfd was opened is the pinned process's
+  // only if that process still exists now: until it is reaped, no other
+  // process can have its pid.
+  if (fd_ >= 0 && syscall(SYS_pidfd_send_signal, fd_, 0, nullptr, 0) != 0 && errno == ESRCH)
+    start_ = 0;
+#endif
+}
+
+PinnedProcess::~PinnedProcess() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool PinnedProcess::Alive() const {
+  return start_ != 0 && ProcessStartTime(pid_) == start_;
+}
+
+bool PinnedProcess::Signal(int sig) const {
+  if (!Alive()) return false;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  if (fd_ >= 0) return syscall(SYS_pidfd_send_signal, fd_, sig, nullptr, 0) == 0;
+#endif
+  return kill(pid_, sig) == 0;  // no pidfd: the start time just matched
+}
+
+bool PinnedProcess::WaitGone(std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!Alive()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOptions& o) {
   ChildPlan plan = Prepare(argv, o);

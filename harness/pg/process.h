@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -54,6 +55,41 @@ bool ProcessAlive(pid_t pid);
 // 22): with the pid it names one process whatever pid reuse happens. 0 when
 // the process is gone or a zombie.
 unsigned long long ProcessStartTime(pid_t pid);
+
+// The real uid of pid (/proc/PID/status "Uid:"), or nullopt when the
+// process is gone.
+std::optional<uid_t> ProcessUid(pid_t pid);
+
+// The working directory of pid (readlink /proc/PID/cwd), or nullopt when the
+// process is gone, a zombie, or not ours to look into. A postmaster's is its
+// data directory. A directory removed since reads "... (deleted)".
+std::optional<std::filesystem::path> ProcessCwd(pid_t pid);
+
+// One process held by a pidfd (by its start time where the kernel has no
+// pidfd): a signal sent through it reaches the process that had the pid
+// when it was pinned, never a later one that reuses the number. Pin, check
+// the process (ProcessUid, ProcessCwd), then Alive() (the checks read that
+// same process only when it still runs after them), then Signal().
+class PinnedProcess {
+ public:
+  explicit PinnedProcess(pid_t pid);
+  ~PinnedProcess();
+  PinnedProcess(const PinnedProcess&) = delete;
+  PinnedProcess& operator=(const PinnedProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Whether the pinned process still runs (a zombie counts as gone).
+  bool Alive() const;
+  // Sends sig to the pinned process; false when it is gone.
+  bool Signal(int sig) const;
+  // Waits up to `timeout` for the pinned process to end; true when it did.
+  bool WaitGone(std::chrono::milliseconds timeout) const;
+
+ private:
+  pid_t pid_;
+  int fd_ = -1;
+  unsigned long long start_ = 0;  // 0: gone when pinned
+};
 
 // Uid/gid of `user`, or nullopt.
 struct UserIds {

@@ -73,6 +73,12 @@ State ReadState(const std::string& path) {
   return s;
 }
 
+// The parent the cluster was made in: its socket directory is the cluster
+// directory, PARENT/migration-harness-EUID/cluster-XXXXXX.
+fs::path ClusterParent(const State& s) {
+  return fs::path(s.socket_dir).parent_path().parent_path();
+}
+
 std::string KeptFile(const std::string& state) { return state + ".kept"; }
 
 std::vector<std::string> ReadKept(const std::string& state) {
@@ -106,8 +112,7 @@ void StopKeeper(const State& s) {
     for (int i = 0; i < 500 && KeeperAlive(s); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     // Its postgres gets SIGQUIT (parent-death signal); remove the directory.
-    if (!s.socket_dir.empty())
-      harness::pg::EmbeddedCluster::ReapStale(fs::path(s.socket_dir).parent_path());
+    if (!s.socket_dir.empty()) harness::pg::EmbeddedCluster::ReapStale(ClusterParent(s));
   }
 }
 
@@ -240,8 +245,7 @@ int Stop(const std::string& state) {
   }
   if (!KeeperAlive(s)) {
     std::printf("the test cluster keeper %d is already gone\n", s.keeper_pid);
-    if (!s.socket_dir.empty())
-      harness::pg::EmbeddedCluster::ReapStale(fs::path(s.socket_dir).parent_path());
+    if (!s.socket_dir.empty()) harness::pg::EmbeddedCluster::ReapStale(ClusterParent(s));
     RemoveStateFiles(state);
     return 0;
   }
