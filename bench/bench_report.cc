@@ -5,6 +5,9 @@
 //
 //   bench-report RESULTS.json [--baseline bench/baseline.json] [--threshold 25]
 //                [--gate] [--html FILE] [--forecast-rows N] [--save-baseline FILE]
+//
+// Exit codes: 0 ok; 1 --gate tripped; 2 bad input (a file that cannot be read, or a destination
+// that can never be written); 3 a file could not be written (the previous one is kept).
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/engine/revision_graph.h"
+#include "harness/pg/files.h"
 #include "harness/report/forecast.h"
 #include "harness/report/rehearsal_report.h"
 
@@ -196,6 +200,30 @@ int main(int argc, char** argv) {
                  "Store the results as the new baseline FILE (without this machine's paths)");
   CLI11_PARSE(app, argc, argv);
 
+  // Files are written atomically (harness/pg/files.h). A destination that can never be written
+  // (missing folder, not a regular file, a symbolic link) is refused before anything: exit 2. A
+  // write that fails later is said on stderr and is exit 3 unless the gate already says 1.
+  for (const std::string* path : {&html_path, &save_baseline}) {
+    if (path->empty()) continue;
+    try {
+      harness::pg::CheckWritable(*path);
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 2;
+    }
+  }
+  bool written = true;
+  auto write = [&written](const std::string& path, const std::string& content) {
+    try {
+      harness::pg::WriteFileAtomically(path, content);
+      return true;
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      written = false;
+      return false;
+    }
+  };
+
   const std::string results_hint =
       "; pass the JSON that migration_bench wrote with --benchmark_out=FILE --benchmark_out_format=json";
   json raw;
@@ -214,13 +242,7 @@ int main(int argc, char** argv) {
       j["context"].erase("executable");
       j["context"].erase("host_name");
     }
-    std::ofstream out(save_baseline);
-    out << j.dump(2) << "\n";
-    if (!out) {
-      std::cerr << "error: cannot write " << save_baseline << "\n";
-      return 2;
-    }
-    std::cerr << "baseline saved to " << save_baseline << "\n";
+    if (write(save_baseline, j.dump(2) + "\n")) std::cerr << "baseline saved to " << save_baseline << "\n";
   }
 
   // Read before any report is printed: a bad baseline is an error, not half a report.
@@ -348,16 +370,16 @@ int main(int argc, char** argv) {
   }
   std::cout << text;
   if (!html_path.empty()) {
-    std::ofstream out(html_path);
-    out << "<!doctype html><html><head><meta charset=\"utf-8\"><title>Migration 002 timing report</title>"
-           "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
-           "</head><body><h1>Migration 002 timing report</h1>\n<h2>Time against rows, per step "
-           "(log-log)</h2>\n"
-        << Svg(series) << "<h2>Figures</h2><pre>" << Escape(text) << "</pre></body></html>\n";
+    write(html_path,
+          "<!doctype html><html><head><meta charset=\"utf-8\"><title>Migration 002 timing report</title>"
+          "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
+          "</head><body><h1>Migration 002 timing report</h1>\n<h2>Time against rows, per step "
+          "(log-log)</h2>\n" +
+              Svg(series) + "<h2>Figures</h2><pre>" + Escape(text) + "</pre></body></html>\n");
   }
   if (gate && flagged > 0) {
     std::cerr << flagged << " benchmark(s) slower than the baseline by more than " << threshold << "%\n";
     return 1;
   }
-  return 0;
+  return written ? 0 : 3;
 }

@@ -1,10 +1,11 @@
 // migration-harness check pre|post|rollback: the check suites of 002.
-#include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "harness/checks/suites.h"
 #include "harness/cli/context.h"
 #include "harness/error.h"
+#include "harness/pg/files.h"
 #include "harness/report/suite_report.h"
 
 namespace harness::cli {
@@ -39,10 +40,12 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               throw UsageError("--save-baseline goes with `check pre`");
             if (!opts->baseline.empty() && opts->suite != "rollback")
               throw UsageError("--baseline goes with `check rollback`");
+            CheckOutputFiles({{"baseline", opts->save_baseline}, {"JUnit report", opts->junit}});
             engine::RevisionGraph graph = LoadGraph(g);
             auto conn = Connect(g);
             pqxx::read_transaction tx(conn->raw());
             checks::SuiteResult result;
+            std::optional<checks::Baseline> to_save;  // written after the results are shown
             if (opts->suite == "pre") {
               checks::PreCheckOptions pre;
               pre.acceptable_revisions.clear();
@@ -50,10 +53,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               for (engine::Position p = 1; p005 && p <= *p005; ++p)
                 pre.acceptable_revisions.push_back(graph.at(p).revision);
               result = checks::RunPreChecks(tx, pre);
-              if (!opts->save_baseline.empty()) {
-                checks::SaveBaseline(checks::TakeBaseline(tx), opts->save_baseline);
-                std::cerr << "baseline saved to " << opts->save_baseline << "\n";
-              }
+              if (!opts->save_baseline.empty()) to_save = checks::TakeBaseline(tx);
             } else if (opts->suite == "post") {
               result = checks::RunPostChecks(tx);
             } else {
@@ -65,16 +65,25 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               std::cout << report::SuiteJson(result).dump(2) << "\n";
             else
               std::cout << report::SuiteText(result);
-            if (!opts->junit.empty()) {
-              std::ofstream out(opts->junit);
-              if (!out) throw UsageError("cannot write " + opts->junit);
-              out << report::JUnitXml("migration-harness check " + opts->suite,
-                                      report::JUnitCases(result));
-            }
+            // A file that cannot be written is printed and is exit 3 unless
+            // the checks failed (their exit 1 stays); the other file is still written.
+            bool written = true;
+            if (to_save)
+              written &= WriteOutput("baseline", [&] {
+                checks::SaveBaseline(*to_save, opts->save_baseline);
+                std::cerr << "baseline saved to " << opts->save_baseline << "\n";
+              });
+            if (!opts->junit.empty())
+              written &= WriteOutput("JUnit report", [&] {
+                pg::WriteFileAtomically(opts->junit,
+                                        report::JUnitXml("migration-harness check " + opts->suite,
+                                                         report::JUnitCases(result)));
+              });
             // A skipped check is not a pass: without --baseline, `check
             // rollback` cannot vouch for the data, and says so with exit 1.
             bool complete = result.Count(checks::Status::kSkipped) == 0;
-            return result.ok() && complete ? 0 : static_cast<int>(ExitCode::kCheckFailed);
+            return ExitCodeAfterWrites(
+                result.ok() && complete ? 0 : static_cast<int>(ExitCode::kCheckFailed), written);
           }};
 }
 

@@ -1,15 +1,77 @@
 #include "harness/cli/context.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <mutex>
 
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
+#include "harness/pg/files.h"
 
 namespace harness::cli {
+
+namespace {
+
+// "cannot write PATH: ..." (pg/files) -> "cannot write the WHAT PATH: ...".
+std::string Named(const std::string& message, const std::string& what) {
+  const std::string prefix = "cannot write ";
+  if (what.empty() || message.rfind(prefix, 0) != 0) return message;
+  return prefix + "the " + what + " " + message.substr(prefix.size());
+}
+
+void PrintError(const std::string& message, const std::string& hint) {
+  std::cerr << "error: " << message << "\n";
+  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
+}
+
+// --log-file: each line goes straight to a pg::AtomicFile; Finish() renames
+// it over the destination. The first write error is kept (the file is
+// abandoned, the rest of the log goes to the terminal only), said at once on
+// stderr, and thrown again by Finish().
+class LogFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit LogFileSink(const std::string& path) : file_(path) {}
+
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    if (!error_.empty()) throw DatabaseError(error_);
+    try {
+      file_.Commit();
+    } catch (const Error& e) {
+      error_ = Named(e.what(), "log file");
+      throw DatabaseError(error_);
+    }
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (finished_ || !error_.empty()) return;
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    try {
+      file_.Write(std::string_view(buf.data(), buf.size()));
+    } catch (const Error& e) {
+      error_ = Named(e.what(), "log file");
+      std::cerr << "warning: " << error_ << " (the log goes on on the terminal only)\n";
+    }
+  }
+  // Every line is written through at once; errors are reported by Finish().
+  void flush_() override {}
+
+ private:
+  pg::AtomicFile file_;
+  bool finished_ = false;
+  std::string error_;
+};
+
+std::shared_ptr<LogFileSink> g_log_file;
+
+}  // namespace
 
 void SetupLogging(const GlobalOptions& g) {
   std::vector<spdlog::sink_ptr> sinks;
@@ -18,18 +80,62 @@ void SetupLogging(const GlobalOptions& g) {
   sinks.push_back(StatusLine::WrapSink(console));
   if (!g.log_file.empty()) {
     try {
-      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.log_file);
+      auto file = std::make_shared<LogFileSink>(g.log_file);
       file->set_pattern("%Y-%m-%d %H:%M:%S.%e %-7l %v");
       sinks.push_back(file);
-    } catch (const spdlog::spdlog_ex& e) {
-      throw UsageError("cannot write the log file " + g.log_file + ": " + e.what(),
-                       "pass a writable path to --log-file");
+      g_log_file = file;
+    } catch (const Error& e) {
+      // Before any work: bad input, exit 2.
+      throw UsageError(Named(e.what(), "log file"),
+                       "pass a regular file (new or existing) in an existing folder to --log-file");
     }
   }
   auto logger = std::make_shared<spdlog::logger>("harness", sinks.begin(), sinks.end());
   logger->set_level(g.verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+}
+
+int FinishLogging(int rc) noexcept {
+  if (!g_log_file) return rc;
+  try {
+    g_log_file->Finish();
+    return rc;
+  } catch (const std::exception& e) {
+    try {
+      PrintError(e.what(), {});
+    } catch (...) {
+    }
+    return ExitCodeAfterWrites(rc, false);
+  }
+}
+
+void CheckOutputFiles(std::initializer_list<std::pair<std::string, std::string>> files) {
+  for (const auto& [what, path] : files) {
+    if (path.empty()) continue;
+    try {
+      pg::CheckWritable(path);
+    } catch (const Error& e) {
+      throw Error(e.code(), Named(e.what(), what), e.hint());
+    }
+  }
+}
+
+bool WriteOutput(const std::string& what, const std::function<void()>& write) {
+  try {
+    write();
+    return true;
+  } catch (const Error& e) {
+    PrintError(Named(e.what(), what), e.hint());
+    return false;
+  } catch (const std::exception& e) {
+    PrintError("cannot write the " + what + ": " + e.what(), {});
+    return false;
+  }
+}
+
+int ExitCodeAfterWrites(int rc, bool written) {
+  return rc != 0 || written ? rc : static_cast<int>(ExitCode::kDatabase);
 }
 
 engine::RevisionGraph LoadGraph(const GlobalOptions& g) {
@@ -66,7 +172,7 @@ int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
     }
     engine::Position to = up ? graph.ResolveUpgradeTarget(target, from)
                              : graph.ResolveDowngradeTarget(target, from);
-    std::cout << engine::RenderSql(graph, from, to, g.lock_timeout_seconds);
+    std::cout << engine::RenderSql(graph, direction, from, to, g.lock_timeout_seconds);
     return 0;
   }
   auto conn = Connect(g);

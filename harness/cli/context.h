@@ -4,8 +4,10 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -31,7 +33,26 @@ struct Command {
   std::function<int()> run;
 };
 
+// The log on the terminal and, with --log-file, in a file written through
+// pg::AtomicFile (a temporary file renamed over F when the command ends).
+// A log file that cannot be created is exit 2, before any work.
 void SetupLogging(const GlobalOptions& g);
+// Ends the log file (fsync, close, rename); main calls it once after the
+// command, also when it threw. A write error anywhere in the log is printed
+// and makes the exit code 3 when `rc` is 0; otherwise `rc` stays.
+int FinishLogging(int rc) noexcept;
+
+// The files a command writes (--save-baseline, --junit, --report-json), as
+// {what, path}: before any work, a destination that cannot be written is
+// exit 2 (pg::CheckWritable); empty paths are skipped.
+void CheckOutputFiles(std::initializer_list<std::pair<std::string, std::string>> files);
+// After the run: runs `write` (pg::WriteFileAtomically and the like); an
+// Error it throws is printed on stderr ("error: cannot write the WHAT PATH:
+// REASON") and gives false, so the run's own outcome still stands.
+bool WriteOutput(const std::string& what, const std::function<void()>& write);
+// The exit code of a run that ended with `rc`: its own code when it failed,
+// else 3 (an I/O error) when a file could not be written.
+int ExitCodeAfterWrites(int rc, bool written);
 engine::RevisionGraph LoadGraph(const GlobalOptions& g);
 // Parses --database-url / DATABASE_URL and connects (exit 2 / exit 3).
 std::unique_ptr<pg::Connection> Connect(const GlobalOptions& g);

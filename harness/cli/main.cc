@@ -1,5 +1,7 @@
 // migration-harness: run, check and rehearse the schema migrations of
 // migrations/. main only wires the subcommands (one file each).
+#include <signal.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +19,18 @@ int Report(const harness::Error& e) {
   return static_cast<int>(e.code());
 }
 
+// Before main, as soon as this program's own code runs: a SIGINT or SIGTERM
+// that arrives while it starts up waits for the handler main installs,
+// instead of ending the process without a word. (Only the dynamic loader
+// runs earlier.)
+__attribute__((constructor)) void HoldInterruptsUntilMain() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,10 +46,14 @@ int main(int argc, char** argv) {
   // Global options also after the command: `upgrade head --log-file F`.
   app.fallthrough();
   app.add_option("--database-url", g.database_url,
-                 "PostgreSQL URL, e.g. postgresql://user@host:5432/db")
+                 "PostgreSQL URL (postgresql://user:password@host:5432/db) or key=value "
+                 "connection string; the password is never printed")
       ->envname("DATABASE_URL");
   app.add_flag("-v,--verbose", g.verbosity, "More detail in the log (the SQL of each step)");
-  app.add_option("--log-file", g.log_file, "Also write the log to this file");
+  app.add_option("--log-file", g.log_file,
+                 "Also write the log to this file (in an existing folder). It is written as "
+                 ".NAME.XXXXXX next to it and renamed to NAME when the command ends; a killed "
+                 "run leaves that temporary file behind");
   app.add_option("--lock-timeout", g.lock_timeout_seconds,
                  "Seconds to wait for a table lock before giving up (0: wait forever)")
       ->check(CLI::Range(0, 86400))
@@ -47,8 +65,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   app.footer(
       "Exit codes: 0 ok; 1 a check failed or the migration refused the data; 2 bad usage or "
-      "input; 3 database error; 130 interrupted.\nRun 'migration-harness COMMAND --help' for a "
-      "command's options.");
+      "input; 3 database error, or a file that could not be written after the run; 130 "
+      "interrupted.\nRun 'migration-harness COMMAND --help' for a command's options.");
 
   std::vector<cli::Command> commands = {
       cli::setup_upgrade(app, g), cli::setup_downgrade(app, g), cli::setup_current(app, g),
@@ -62,18 +80,24 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
   }
-  try {
-    cli::SetupLogging(g);
-    for (const auto& c : commands)
-      if (c.app->parsed()) return c.run();
-    return static_cast<int>(ExitCode::kUsage);
-  } catch (const Error& e) {
-    return Report(e);
-  } catch (const pqxx::sql_error& e) {
-    return Report(pg::FromSqlError(e, "database error"));
-  } catch (const pqxx::broken_connection& e) {
-    return Report(DatabaseError(std::string("lost the connection to the database: ") + e.what()));
-  } catch (const std::exception& e) {
-    return Report(DatabaseError(std::string("unexpected error: ") + e.what()));
-  }
+  auto run = [&]() -> int {
+    try {
+      cli::SetupLogging(g);
+      pg::ThrowIfInterrupted("starting");
+      for (const auto& c : commands)
+        if (c.app->parsed()) return c.run();
+      return static_cast<int>(ExitCode::kUsage);
+    } catch (const Error& e) {
+      return Report(e);
+    } catch (const pqxx::sql_error& e) {
+      return Report(pg::FromSqlError(e, "database error"));
+    } catch (const pqxx::broken_connection& e) {
+      return Report(DatabaseError(std::string("lost the connection to the database: ") + e.what()));
+    } catch (const std::exception& e) {
+      return Report(DatabaseError(std::string("unexpected error: ") + e.what()));
+    }
+  };
+  // The log file is complete only now (renamed into place), whatever the
+  // outcome; a write error in it is exit 3 unless the command failed itself.
+  return cli::FinishLogging(run());
 }

@@ -1,14 +1,15 @@
 // migration-harness verify: the whole pre-deployment rehearsal.
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "harness/cli/context.h"
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
+#include "harness/pg/files.h"
 #include "harness/verify/rehearsal.h"
 
 namespace harness::cli {
@@ -24,12 +25,6 @@ struct VerifyCliOptions {
   std::string report_json;
   std::string junit;
 };
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  if (!out) throw UsageError("cannot write " + path);
-  out << text;
-}
 }  // namespace
 
 Command setup_verify(CLI::App& app, const GlobalOptions& g) {
@@ -68,6 +63,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               throw UsageError("--in-place needs a database: pass --database-url or set DATABASE_URL");
             if (opts->into_embedded && !vo.source)
               throw UsageError("--into-embedded needs a database: pass --database-url or set DATABASE_URL");
+            CheckOutputFiles({{"JSON report", opts->report_json}, {"JUnit report", opts->junit}});
             vo.in_place = opts->in_place;
             vo.into_embedded = opts->into_embedded;
             vo.repositories = opts->repositories;
@@ -80,17 +76,26 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               vo.on_phase_start = [](const std::string& phase) { StatusLine::Get().Start(phase); };
               vo.on_phase_end = [] { StatusLine::Get().Stop(); };
             }
+            // False when a report file could not be written (said on stderr;
+            // the other one is still written).
             auto emit = [&](const report::Rehearsal& r) {
               std::cout << report::RehearsalText(r) << std::flush;
+              bool written = true;
               if (!opts->report_json.empty())
-                WriteFile(opts->report_json, report::RehearsalJson(r).dump(2) + "\n");
-              if (!opts->junit.empty()) WriteFile(opts->junit, report::RehearsalJUnit(r));
+                written &= WriteOutput("JSON report", [&] {
+                  pg::WriteFileAtomically(opts->report_json,
+                                          report::RehearsalJson(r).dump(2) + "\n");
+                });
+              if (!opts->junit.empty())
+                written &= WriteOutput("JUnit report", [&] {
+                  pg::WriteFileAtomically(opts->junit, report::RehearsalJUnit(r));
+                });
+              return written;
             };
             report::Rehearsal partial;
+            std::optional<report::Rehearsal> r;
             try {
-              report::Rehearsal r = verify::Run(vo, graph, &partial);
-              emit(r);
-              return r.exit_code;
+              r = verify::Run(vo, graph, &partial);
             } catch (const Error&) {
               // The reports still say how far it got and what failed; the
               // error itself follows on stderr, and stays the one reported.
@@ -101,6 +106,9 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               }
               throw;
             }
+            // A report that cannot be written is exit 3 unless the
+            // rehearsal's own code already says it failed.
+            return ExitCodeAfterWrites(r->exit_code, emit(*r));
           }};
 }
 
