@@ -4,7 +4,7 @@
 
 --! upgrade
 --! step: Create repositories table
-CREATE TABLE repositories (
+CREATE TABLE public.repositories (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     path text NOT NULL,
     name text,
@@ -27,7 +27,7 @@ DECLARE
 BEGIN
     SELECT default_version INTO pgvector FROM pg_available_extensions WHERE name = 'vector';
     IF pgvector IS NOT NULL THEN
-        CREATE EXTENSION IF NOT EXISTS vector;
+        CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;
         embedding_column := 'embedding vector(768)';
         RAISE NOTICE 'code_chunks.embedding stored as vector(768) (pgvector %)', pgvector;
     ELSE
@@ -36,7 +36,7 @@ BEGIN
         RAISE NOTICE 'pgvector is not available on this server: code_chunks.embedding stored as real[] with a 768-element CHECK';
     END IF;
     EXECUTE format($ddl$
-        CREATE TABLE code_chunks (
+        CREATE TABLE public.code_chunks (
             id uuid NOT NULL DEFAULT gen_random_uuid(),
             repository_id uuid NOT NULL,
             file_path text NOT NULL,
@@ -55,7 +55,7 @@ $$;
 CREATE INDEX idx_code_chunks_repository_id ON code_chunks (repository_id);
 
 --! step: Create tasks table
-CREATE TABLE tasks (
+CREATE TABLE public.tasks (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     title varchar(200) NOT NULL,
     description text,

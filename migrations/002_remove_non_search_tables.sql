@@ -156,8 +156,10 @@ BEGIN
         SELECT pg_get_constraintdef(k.oid) INTO found FROM pg_constraint k
          WHERE k.conrelid = t.tab::regclass AND k.conname = t.con;
         IF found IS NULL THEN
-            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (project_id ~ %L '
-                           'AND char_length(project_id) <= 50) NOT VALID',
+            -- Qualified: the constraint binds pg_catalog's operator and
+            -- function whatever else a search path might offer.
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (project_id OPERATOR(pg_catalog.~) %L '
+                           'AND pg_catalog.char_length(project_id) <= 50) NOT VALID',
                            t.tab, t.con, '^[a-z0-9]+(-[a-z0-9]+)*$');
             added := added + 1;
         ELSIF regexp_replace(found, ' NOT VALID$', '') <> expected THEN
@@ -220,8 +222,42 @@ END
 $$;
 
 --! step: Running validation checks
-ALTER TABLE repositories VALIDATE CONSTRAINT check_repositories_project_id;
-ALTER TABLE code_chunks VALIDATE CONSTRAINT check_code_chunks_project_id;
+-- Values that break the CHECK can only come from a project_id column that
+-- existed before 002 (built beforehand, or by hand): refused with their
+-- count, a sample and the query that lists them, not a bare 23514.
+DO $$
+DECLARE
+    t record;
+    bad bigint;
+    sample text;
+    list text;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('repositories', 'check_repositories_project_id'),
+                                   ('code_chunks', 'check_code_chunks_project_id')) v(tab, con)
+    LOOP
+        BEGIN
+            EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', t.tab, t.con);
+        EXCEPTION WHEN check_violation THEN
+            list := format('SELECT id, project_id FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
+                           'AND pg_catalog.char_length(project_id) <= 50);',
+                           t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$');
+            EXECUTE format('SELECT pg_catalog.count(*) FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
+                           'AND pg_catalog.char_length(project_id) <= 50)', t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$')
+              INTO bad;
+            EXECUTE format('SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(v), '', '') FROM ('
+                           'SELECT DISTINCT project_id AS v FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
+                           'AND pg_catalog.char_length(project_id) <= 50) ORDER BY 1 LIMIT 5) s',
+                           t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$')
+              INTO sample;
+            RAISE EXCEPTION '% row(s) of % have a project_id that % rejects (e.g. %)',
+                bad, t.tab, t.con, sample
+                USING ERRCODE = 'MHR03',
+                      HINT = 'project ids are lowercase letters, digits and single inner hyphens, '
+                             '1 to 50 characters; correct them, then upgrade again. List them with: ' || list;
+        END;
+    END LOOP;
+END
+$$;
 DO $$
 DECLARE
     problems text[] := '{}';
@@ -293,7 +329,7 @@ ALTER TABLE repositories DROP COLUMN IF EXISTS project_id;
 
 --! step: Restoring dropped tables (schema only)
 -- Exactly as at 005: 001 + 003 + 003a + 003b + 005, column order included.
-CREATE TABLE IF NOT EXISTS tasks (
+CREATE TABLE IF NOT EXISTS public.tasks (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     title varchar(200) NOT NULL,
     description text,
@@ -324,7 +360,7 @@ CREATE INDEX IF NOT EXISTS idx_tasks_path ON tasks (path);
 CREATE INDEX IF NOT EXISTS idx_tasks_item_type ON tasks (item_type);
 CREATE INDEX IF NOT EXISTS idx_tasks_active ON tasks (deleted_at) WHERE deleted_at IS NULL;
 
-CREATE TABLE IF NOT EXISTS vendor_extractors (
+CREATE TABLE IF NOT EXISTS public.vendor_extractors (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     version integer NOT NULL,
     name varchar(100) NOT NULL,
@@ -340,7 +376,7 @@ CREATE TABLE IF NOT EXISTS vendor_extractors (
 CREATE UNIQUE INDEX IF NOT EXISTS idx_vendor_name_lower ON vendor_extractors (lower(name));
 CREATE INDEX IF NOT EXISTS idx_vendor_status ON vendor_extractors (status);
 
-CREATE TABLE IF NOT EXISTS deployment_events (
+CREATE TABLE IF NOT EXISTS public.deployment_events (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     deployed_at timestamptz NOT NULL,
     commit_hash varchar(40) NOT NULL,
@@ -353,7 +389,7 @@ CREATE TABLE IF NOT EXISTS deployment_events (
 CREATE INDEX IF NOT EXISTS idx_deployment_deployed_at ON deployment_events (deployed_at DESC);
 CREATE INDEX IF NOT EXISTS idx_deployment_commit_hash ON deployment_events (commit_hash);
 
-CREATE TABLE IF NOT EXISTS project_configuration (
+CREATE TABLE IF NOT EXISTS public.project_configuration (
     id integer NOT NULL DEFAULT 1,
     active_context_type varchar(50) NOT NULL DEFAULT 'feature',
     current_session_id uuid,
@@ -370,7 +406,7 @@ CREATE TABLE IF NOT EXISTS project_configuration (
         REFERENCES tasks (id) ON DELETE SET NULL
 );
 
-CREATE TABLE IF NOT EXISTS future_enhancements (
+CREATE TABLE IF NOT EXISTS public.future_enhancements (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     title varchar(200) NOT NULL,
     description text NOT NULL,
@@ -389,7 +425,7 @@ CREATE TABLE IF NOT EXISTS future_enhancements (
 CREATE INDEX IF NOT EXISTS idx_enhancement_priority ON future_enhancements (priority);
 CREATE INDEX IF NOT EXISTS idx_enhancement_status ON future_enhancements (status);
 
-CREATE TABLE IF NOT EXISTS work_item_dependencies (
+CREATE TABLE IF NOT EXISTS public.work_item_dependencies (
     source_id uuid NOT NULL,
     target_id uuid NOT NULL,
     dependency_type varchar(20) NOT NULL,
@@ -406,7 +442,7 @@ CREATE TABLE IF NOT EXISTS work_item_dependencies (
 CREATE INDEX IF NOT EXISTS idx_dependency_source ON work_item_dependencies (source_id);
 CREATE INDEX IF NOT EXISTS idx_dependency_target ON work_item_dependencies (target_id);
 
-CREATE TABLE IF NOT EXISTS vendor_deployment_links (
+CREATE TABLE IF NOT EXISTS public.vendor_deployment_links (
     deployment_id uuid NOT NULL,
     vendor_id uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -419,7 +455,7 @@ CREATE TABLE IF NOT EXISTS vendor_deployment_links (
 CREATE INDEX IF NOT EXISTS idx_vendor_deployment_deployment ON vendor_deployment_links (deployment_id);
 CREATE INDEX IF NOT EXISTS idx_vendor_deployment_vendor ON vendor_deployment_links (vendor_id);
 
-CREATE TABLE IF NOT EXISTS work_item_deployment_links (
+CREATE TABLE IF NOT EXISTS public.work_item_deployment_links (
     deployment_id uuid NOT NULL,
     work_item_id uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -432,7 +468,7 @@ CREATE TABLE IF NOT EXISTS work_item_deployment_links (
 CREATE INDEX IF NOT EXISTS idx_work_item_deployment_deployment ON work_item_deployment_links (deployment_id);
 CREATE INDEX IF NOT EXISTS idx_work_item_deployment_work_item ON work_item_deployment_links (work_item_id);
 
-CREATE TABLE IF NOT EXISTS archived_work_items (
+CREATE TABLE IF NOT EXISTS public.archived_work_items (
     id uuid NOT NULL,
     title varchar(200) NOT NULL,
     description text,

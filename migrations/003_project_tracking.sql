@@ -20,7 +20,7 @@ CREATE INDEX idx_tasks_item_type ON tasks (item_type);
 CREATE INDEX idx_tasks_active ON tasks (deleted_at) WHERE deleted_at IS NULL;
 
 --! step: Create vendor_extractors
-CREATE TABLE vendor_extractors (
+CREATE TABLE public.vendor_extractors (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     version integer NOT NULL DEFAULT 1,
     name varchar(100) NOT NULL,
@@ -37,7 +37,7 @@ CREATE UNIQUE INDEX idx_vendor_name ON vendor_extractors (name);
 CREATE INDEX idx_vendor_status ON vendor_extractors (status);
 
 --! step: Create deployment_events
-CREATE TABLE deployment_events (
+CREATE TABLE public.deployment_events (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     deployed_at timestamptz NOT NULL,
     commit_hash varchar(40) NOT NULL,
@@ -51,7 +51,7 @@ CREATE INDEX idx_deployment_deployed_at ON deployment_events (deployed_at DESC);
 CREATE INDEX idx_deployment_commit_hash ON deployment_events (commit_hash);
 
 --! step: Create project_configuration
-CREATE TABLE project_configuration (
+CREATE TABLE public.project_configuration (
     id integer NOT NULL DEFAULT 1,
     active_context_type varchar(50) NOT NULL DEFAULT 'feature',
     current_session_id uuid,
@@ -69,7 +69,7 @@ CREATE TABLE project_configuration (
 );
 
 --! step: Create future_enhancements
-CREATE TABLE future_enhancements (
+CREATE TABLE public.future_enhancements (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     title varchar(200) NOT NULL,
     description text NOT NULL,
@@ -89,7 +89,7 @@ CREATE INDEX idx_enhancement_priority ON future_enhancements (priority);
 CREATE INDEX idx_enhancement_status ON future_enhancements (status);
 
 --! step: Create work_item_dependencies
-CREATE TABLE work_item_dependencies (
+CREATE TABLE public.work_item_dependencies (
     source_id uuid NOT NULL,
     target_id uuid NOT NULL,
     dependency_type varchar(20) NOT NULL,
@@ -107,7 +107,7 @@ CREATE INDEX idx_dependency_source ON work_item_dependencies (source_id);
 CREATE INDEX idx_dependency_target ON work_item_dependencies (target_id);
 
 --! step: Create the deployment link tables
-CREATE TABLE vendor_deployment_links (
+CREATE TABLE public.vendor_deployment_links (
     deployment_id uuid NOT NULL,
     vendor_id uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -119,7 +119,7 @@ CREATE TABLE vendor_deployment_links (
 );
 CREATE INDEX idx_vendor_deployment_deployment ON vendor_deployment_links (deployment_id);
 CREATE INDEX idx_vendor_deployment_vendor ON vendor_deployment_links (vendor_id);
-CREATE TABLE work_item_deployment_links (
+CREATE TABLE public.work_item_deployment_links (
     deployment_id uuid NOT NULL,
     work_item_id uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -133,7 +133,7 @@ CREATE INDEX idx_work_item_deployment_deployment ON work_item_deployment_links (
 CREATE INDEX idx_work_item_deployment_work_item ON work_item_deployment_links (work_item_id);
 
 --! step: Create archived_work_items
-CREATE TABLE archived_work_items (
+CREATE TABLE public.archived_work_items (
     id uuid NOT NULL,
     title varchar(200) NOT NULL,
     description text,

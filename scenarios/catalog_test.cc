@@ -34,11 +34,11 @@ namespace harness::testing {
 namespace {
 
 constexpr const char* kInList =
-    "CREATE TABLE t (status varchar(20) CONSTRAINT t_status_check "
+    "CREATE TABLE public.t (status varchar(20) CONSTRAINT t_status_check "
     "CHECK (status IN ('open', 'closed')))";
 // What pg_dump writes for the IN list above, and a restore stores.
 constexpr const char* kDumpedInList =
-    "CREATE TABLE t (status varchar(20) CONSTRAINT t_status_check "
+    "CREATE TABLE public.t (status varchar(20) CONSTRAINT t_status_check "
     "CHECK ((status)::text = ANY (ARRAY[('open'::character varying)::text, "
     "('closed'::character varying)::text])))";
 
@@ -64,7 +64,7 @@ TEST(CatalogDiff, ADumpAndRestoreSpellingOfACheckIsNotADifference) {
 TEST(CatalogDiff, ADifferentCheckIsADifference) {
   TestDatabase a("base"), b("base");
   a.Exec(kInList);
-  b.Exec("CREATE TABLE t (status varchar(20) CONSTRAINT t_status_check "
+  b.Exec("CREATE TABLE public.t (status varchar(20) CONSTRAINT t_status_check "
          "CHECK (status IN ('open', 'closed', 'stale')))");
   auto diff = inspect::Diff(a.Snapshot(), b.Snapshot());
   ASSERT_EQ(diff.size(), 1u) << JoinLines(diff);
@@ -74,9 +74,9 @@ TEST(CatalogDiff, ADifferentCheckIsADifference) {
 
 TEST(CatalogDiff, SeesColumnsDefaultsNullabilityIndexesAndValidation) {
   TestDatabase a("base"), b("base");
-  a.Exec("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 1, s text);"
+  a.Exec("CREATE TABLE public.t (id int PRIMARY KEY, n int NOT NULL DEFAULT 1, s text);"
          "CREATE INDEX t_s ON t (s); ALTER TABLE t ADD CONSTRAINT t_n CHECK (n > 0)");
-  b.Exec("CREATE TABLE t (id int PRIMARY KEY, n bigint DEFAULT 2, s text);"
+  b.Exec("CREATE TABLE public.t (id int PRIMARY KEY, n bigint DEFAULT 2, s text);"
          "CREATE INDEX t_s ON t (s) WHERE s IS NOT NULL;"
          "ALTER TABLE t ADD CONSTRAINT t_n CHECK (n > 0) NOT VALID");
   auto diff = inspect::Diff(a.Snapshot(), b.Snapshot());

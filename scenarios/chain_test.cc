@@ -96,7 +96,7 @@ TEST(AlembicVersion, IsWrittenAsAlembicWritesIt) {
 TEST(AlembicVersion, AVersionWrittenByAlembicIsUnderstood) {
   TestDatabase db("005");
   // What Alembic leaves behind: its own DDL and one row.
-  db.Exec("DROP TABLE alembic_version; CREATE TABLE alembic_version (version_num VARCHAR(32) NOT "
+  db.Exec("DROP TABLE alembic_version; CREATE TABLE public.alembic_version (version_num VARCHAR(32) NOT "
           "NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)); INSERT INTO "
           "alembic_version (version_num) VALUES ('005')");
   MigrateTo(db.url(), "head");

@@ -1,8 +1,10 @@
 // The migration-harness binary as a user meets it: exit codes, the words of
 // every error, and a database left exactly as it was.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -88,12 +90,12 @@ TEST(Cli, SqlPrintsTheMigrationAndChangesNothing) {
   EXPECT_CONTAINS(r.out, "BEGIN;");
   EXPECT_CONTAINS(r.out, "-- Running upgrade 005 -> 002");
   EXPECT_CONTAINS(r.out, "CREATE INDEX");
-  EXPECT_CONTAINS(r.out, "UPDATE alembic_version SET version_num='002' WHERE alembic_version.version_num = '005';");
+  EXPECT_CONTAINS(r.out, "UPDATE public.alembic_version SET version_num='002' WHERE alembic_version.version_num = '005';");
   EXPECT_CONTAINS(r.out, "COMMIT;");
   EXPECT_EQ(db.Revision(), "005");
   auto offline = RunCli({"upgrade", "001", "--sql"});
   EXPECT_EQ(offline.exit_code, 0) << offline.err;
-  EXPECT_CONTAINS(offline.out, "INSERT INTO alembic_version (version_num) VALUES ('001');");
+  EXPECT_CONTAINS(offline.out, "INSERT INTO public.alembic_version (version_num) VALUES ('001');");
 }
 
 TEST(Cli, DowngradeSqlPrintsTheRollbackAndChangesNothing) {
@@ -101,7 +103,7 @@ TEST(Cli, DowngradeSqlPrintsTheRollbackAndChangesNothing) {
   auto r = RunCliUnchanged(db, {"downgrade", "-1", "--sql"}, 0);
   EXPECT_CONTAINS(r.out, "-- Running downgrade 002 -> 005");
   EXPECT_CONTAINS(r.out, "DROP INDEX IF EXISTS idx_project_repository;");
-  EXPECT_CONTAINS(r.out, "UPDATE alembic_version SET version_num='005' WHERE alembic_version.version_num = '002';");
+  EXPECT_CONTAINS(r.out, "UPDATE public.alembic_version SET version_num='005' WHERE alembic_version.version_num = '002';");
   EXPECT_EQ(db.Revision(), "002");
 }
 
@@ -118,8 +120,8 @@ TEST(Cli, LogFileAndVerboseWorkAfterTheCommandToo) {
   EXPECT_CONTAINS(text, "Running upgrade 005 -> 002");
   EXPECT_CONTAINS(text, "Step 10/10: Complete");
   EXPECT_CONTAINS(text, "NOTICE:  All validations passed");
-  EXPECT_CONTAINS(text, "ALTER TABLE code_chunks VALIDATE CONSTRAINT check_code_chunks_project_id");
-  EXPECT_CONTAINS(r.err, "ALTER TABLE code_chunks VALIDATE CONSTRAINT");
+  EXPECT_CONTAINS(text, "EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', t.tab, t.con);");
+  EXPECT_CONTAINS(r.err, "VALIDATE CONSTRAINT %I");
   EXPECT_EQ(db.Revision(), "002");
 }
 
@@ -215,9 +217,41 @@ TEST(CliBadInput, UnknownRevisionInTheDatabaseIsNamed) {
 TEST(CliBadInput, TwoRowsInAlembicVersion) {
   TestDatabase db("005");
   db.Exec("INSERT INTO alembic_version VALUES ('003')");
-  auto r = RunCli({"upgrade", "head"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2);
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
   EXPECT_CONTAINS(r.err, "alembic_version holds 2 rows (003, 005)");
+}
+
+// Only a table that lost its primary key can hold one; no tool writes it.
+TEST(CliBadInput, NullVersionNumIsBadInputWithOneClearLine) {
+  TestDatabase db("005");
+  db.Exec("ALTER TABLE alembic_version DROP CONSTRAINT alembic_version_pkc; "
+          "ALTER TABLE alembic_version ALTER COLUMN version_num DROP NOT NULL; "
+          "UPDATE alembic_version SET version_num = NULL");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"upgrade", "head"}, {"current"}, {"downgrade", "-1"}}) {
+    auto r = RunCliUnchanged(db, args, 2);
+    EXPECT_CONTAINS(r.err, "error: alembic_version holds a NULL version_num");
+    EXPECT_EQ(r.err.find("unexpected error"), std::string::npos) << r.err;
+  }
+}
+
+TEST(CliBadInput, ASymlinkLoopInTheMigrationsIsBadInput) {
+  TestDatabase db("005");
+  fs::path dir = fs::temp_directory_path() / pg::UniqueDatabaseName("mh_migrations");
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(MigrationsDir()))
+    fs::copy(e.path(), dir / e.path().filename());
+  fs::create_symlink(dir / "loop_b.sql", dir / "loop_a.sql");
+  fs::create_symlink(dir / "loop_a.sql", dir / "loop_b.sql");
+  auto r = RunCliUnchanged(db, {"--migrations", dir.string(), "upgrade", "head"}, 2);
+  EXPECT_CONTAINS(r.err, "loop_a.sql cannot be read");
+  EXPECT_EQ(r.err.find("unexpected error"), std::string::npos) << r.err;
+  // The directory itself a loop: refused by the option's own check.
+  fs::path loop = dir / "self";
+  fs::create_symlink(loop, loop);
+  auto d = RunCliUnchanged(db, {"--migrations", loop.string(), "current"}, 2);
+  EXPECT_CONTAINS(d.err, "self");
+  fs::remove_all(dir);
 }
 
 TEST(CliBadInput, MalformedMigrationFileNamesFileAndLine) {
@@ -393,6 +427,244 @@ INSTANTIATE_TEST_SUITE_P(Signals, SlowCliSignal, ::testing::Values(SIGINT, SIGTE
 
 INSTANTIATE_TEST_SUITE_P(Signals, CliSignal, ::testing::Values(SIGINT, SIGTERM),
                          [](const auto& p) { return p.param == SIGINT ? "SIGINT" : "SIGTERM"; });
+
+// The files the CLI writes (--save-baseline, --junit, --report-json,
+// --log-file) appear whole or not at all (harness/pg/files.h). A destination
+// that can never be written is refused before any work (exit 2); a write
+// that fails after the run is exit 3, with the run's outcome still printed.
+// Root runs these tests: /dev/full, /proc, missing folders and directories
+// stand for unwritable paths, RLIMIT_FSIZE (EFBIG) for a full disk.
+class CliFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / pg::UniqueDatabaseName("mh_cli_files");
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  // Names in the folder besides `keep` (a temporary file left behind).
+  std::string Others(const std::vector<std::string>& keep) const {
+    std::string out;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      std::string name = e.path().filename().string();
+      if (std::find(keep.begin(), keep.end(), name) == keep.end()) out += name + " ";
+    }
+    return out;
+  }
+  static std::string Read(const fs::path& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  static void Write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+  // RunCli with every file the CLI writes limited to 512 bytes (dash's
+  // `ulimit -f 1`), SIGXFSZ ignored: a write past it fails with EFBIG.
+  static pg::ProcessResult RunCliWithSmallFiles(const std::vector<std::string>& args,
+                                                const std::string& url) {
+    std::vector<std::string> argv = {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"",
+                                     HARNESS_CLI_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pg::ProcessOptions o;
+    o.env = {{"HARNESS_MIGRATIONS", MigrationsDir().string()}, {"DATABASE_URL", url}};
+    o.timeout = std::chrono::seconds(600);
+    return pg::RunProcess(argv, o);
+  }
+  fs::path dir_;
+};
+
+TEST_F(CliFiles, SaveBaselineToDevFullIsRefusedBeforeAnyWork) {
+  TestDatabase db("005");
+  auto r = RunCliUnchanged(db, {"check", "pre", "--save-baseline", "/dev/full"}, 2);
+  EXPECT_CONTAINS(r.err, "error: cannot write the baseline /dev/full: it is a character device, "
+                         "not a regular file");
+  EXPECT_EQ(r.err.find("baseline saved"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "") << "refused before the checks ran";
+  struct stat st {};
+  ASSERT_EQ(::lstat("/dev/full", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "/dev/full was replaced";
+  // And --junit the same.
+  auto j = RunCliUnchanged(db, {"check", "post", "--junit", "/dev/full"}, 2);
+  EXPECT_CONTAINS(j.err, "error: cannot write the JUnit report /dev/full: it is a character device");
+}
+
+TEST_F(CliFiles, SaveBaselineIntoAMissingFolderIsRefusedAndCreatesNothing) {
+  TestDatabase db("005");
+  fs::path file = dir_ / "missing" / "pre-002.json";
+  auto r = RunCliUnchanged(db, {"check", "pre", "--save-baseline", file.string()}, 2);
+  EXPECT_CONTAINS(r.err, "error: cannot write the baseline " + file.string() + ": the folder " +
+                             (dir_ / "missing").string() + " does not exist (No such file or directory)");
+  EXPECT_EQ(r.err.find("baseline saved"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+  // A destination that is a directory.
+  fs::create_directories(dir_ / "adir");
+  auto d = RunCliUnchanged(db, {"check", "pre", "--save-baseline", (dir_ / "adir").string()}, 2);
+  EXPECT_CONTAINS(d.err, "cannot write the baseline " + (dir_ / "adir").string() + ": it is a directory");
+  EXPECT_TRUE(fs::is_directory(dir_ / "adir"));
+}
+
+// A write that fails after the run: the results are printed, the error
+// names the file and the reason, the previous baseline stays, exit 3.
+TEST_F(CliFiles, SaveBaselineThatFailsAfterTheChecksIsExit3AndKeepsThePreviousFile) {
+  TestDatabase db("005");
+  fs::path file = dir_ / "pre-002.json";
+  Write(file, "previous\n");
+  auto r = RunCliWithSmallFiles({"check", "pre", "--save-baseline", file.string()}, db.url().text());
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "All pre-migration checks passed");
+  EXPECT_CONTAINS(r.err, "error: cannot write the baseline " + file.string() + ": writing " +
+                             (dir_ / ".pre-002.json.").string());
+  EXPECT_CONTAINS(r.err, "File too large");
+  EXPECT_EQ(r.err.find("baseline saved"), std::string::npos) << r.err;
+  EXPECT_EQ(Read(file), "previous\n");
+  EXPECT_EQ(Others({"pre-002.json"}), "");
+  // Without the limit the same command replaces it.
+  auto ok = RunCli({"check", "pre", "--save-baseline", file.string()}, db.url().text());
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_CONTAINS(ok.err, "baseline saved to " + file.string());
+  EXPECT_CONTAINS(Read(file), "\"catalog\"");
+  EXPECT_EQ(Others({"pre-002.json"}), "");
+}
+
+// The run's own failure keeps its code; the write error is still printed.
+TEST_F(CliFiles, AJUnitWriteErrorKeepsTheChecksOwnExitCode) {
+  TestDatabase db("005");
+  fs::path file = dir_ / "rollback.xml";
+  auto r = RunCliWithSmallFiles({"check", "rollback", "--junit", file.string()}, db.url().text());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // skipped checks: not a full pass
+  EXPECT_CONTAINS(r.out, "not a full pass");
+  EXPECT_CONTAINS(r.err, "error: cannot write the JUnit report " + file.string());
+  EXPECT_CONTAINS(r.err, "File too large");
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(Others({}), "");
+}
+
+TEST_F(CliFiles, VerifyReportToProcVersionIsRefusedBeforeAnyWork) {
+  TestDatabase db("005");
+  std::string before = Read("/proc/version");
+  auto r = RunCliUnchanged(db, {"verify", "--report-json", "/proc/version"}, 2);
+  EXPECT_CONTAINS(r.err, "error: cannot write the JSON report /proc/version: /proc is on the proc "
+                         "pseudo file system");
+  EXPECT_EQ(r.out, "") << "refused before the rehearsal";
+  EXPECT_EQ(Read("/proc/version"), before);
+}
+
+TEST_F(CliFiles, VerifyJUnitIntoAMissingFolderIsRefusedAndCreatesNothing) {
+  TestDatabase db("005");
+  fs::path file = dir_ / "no" / "such" / "verify.xml";
+  auto r = RunCliUnchanged(db, {"verify", "--junit", file.string()}, 2);
+  EXPECT_CONTAINS(r.err, "error: cannot write the JUnit report " + file.string() + ": the folder " +
+                             (dir_ / "no" / "such").string() + " does not exist");
+  EXPECT_EQ(r.out, "");
+  EXPECT_FALSE(fs::exists(dir_ / "no"));
+}
+
+TEST_F(CliFiles, LogFileInAMissingFolderIsExit2AndTouchesNothing) {
+  ASSERT_FALSE(fs::exists("/nonexistent"));
+  TestDatabase db("005");
+  auto r = RunCliUnchanged(db, {"--log-file", "/nonexistent/dir/x", "upgrade", "head"}, 2);
+  EXPECT_CONTAINS(r.err, "error: cannot write the log file /nonexistent/dir/x: the folder "
+                         "/nonexistent/dir does not exist (No such file or directory)");
+  EXPECT_CONTAINS(r.err, "--log-file");
+  EXPECT_EQ(r.err.find("Running upgrade"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists("/nonexistent"));
+  EXPECT_EQ(db.Revision(), "005");
+  // Not a regular file, or a symbolic link: refused the same way.
+  auto dev = RunCliUnchanged(db, {"--log-file", "/dev/full", "upgrade", "head"}, 2);
+  EXPECT_CONTAINS(dev.err, "error: cannot write the log file /dev/full: it is a character device");
+  Write(dir_ / "real.log", "kept\n");
+  fs::create_symlink(dir_ / "real.log", dir_ / "link.log");
+  auto link = RunCliUnchanged(db, {"upgrade", "head", "--log-file", (dir_ / "link.log").string()}, 2);
+  EXPECT_CONTAINS(link.err, "it is a symbolic link");
+  EXPECT_EQ(Read(dir_ / "real.log"), "kept\n");
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.log"));
+  EXPECT_EQ(Others({"real.log", "link.log"}), "");
+  EXPECT_EQ(db.Revision(), "005");
+}
+
+// A good --log-file: replaced by this run's log when the command ends, also
+// when the command fails; no temporary file left.
+TEST_F(CliFiles, LogFileIsReplacedWithTheWholeLogAlsoOnFailure) {
+  TestDatabase db("005");
+  fs::path log = dir_ / "migration-002.log";
+  Write(log, "the previous run\n");
+  auto r = RunCli({"--log-file", log.string(), "upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string text = Read(log);
+  EXPECT_EQ(text.find("the previous run"), std::string::npos) << text;
+  EXPECT_CONTAINS(text, "Running upgrade 005 -> 002");
+  EXPECT_CONTAINS(text, "Step 10/10: Complete");
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} info    Running upgrade 005 -> 002)")))
+      << text;
+  EXPECT_EQ(Others({"migration-002.log"}), "");
+  EXPECT_EQ(db.Revision(), "002");
+  // A command that fails (a lock timeout, exit 3) still leaves its log.
+  pg::Connection blocker(db.url());
+  pqxx::work hold(blocker.raw());
+  hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
+  auto bad = RunCli({"--lock-timeout", "1", "--log-file", log.string(), "downgrade", "-1"},
+                    db.url().text());
+  hold.abort();
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+  EXPECT_CONTAINS(bad.err, "lock timeout");
+  text = Read(log);
+  EXPECT_CONTAINS(text, "Running downgrade 002 -> 005");
+  EXPECT_EQ(text.find("Running upgrade 005 -> 002"), std::string::npos) << text;
+  EXPECT_EQ(Others({"migration-002.log"}), "");
+  EXPECT_EQ(db.Revision(), "002");
+}
+
+// verify: a report that cannot be written after a good rehearsal is exit 3,
+// with the text report printed; the other report is still written.
+TEST_F(CliFiles, VerifyReportWriteErrorAfterTheRehearsalIsExit3) {
+  TestDatabase db("005");
+  fs::path json = dir_ / "verify.json";
+  Write(json, "previous\n");
+  auto r = RunCliWithSmallFiles({"verify", "--report-json", json.string()}, db.url().text());
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "READY");
+  EXPECT_CONTAINS(r.err, "error: cannot write the JSON report " + json.string() + ": writing " +
+                             (dir_ / ".verify.json.").string());
+  EXPECT_CONTAINS(r.err, "File too large");
+  EXPECT_EQ(Read(json), "previous\n");
+  EXPECT_EQ(Others({"verify.json"}), "");
+}
+
+// verify stopping on its own error (exit 2) keeps that code when its
+// reports cannot be written either; both errors are printed.
+TEST_F(CliFiles, VerifyStoppedByAnErrorKeepsItsCodeWhenTheReportsCannotBeWritten) {
+  TestDatabase db("005");
+  db.Exec("UPDATE alembic_version SET version_num = '9zz'");
+  fs::path xml = dir_ / "verify.xml";
+  auto r = RunCliWithSmallFiles({"verify", "--junit", xml.string()}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "FAILED: the database is at revision '9zz'");
+  EXPECT_CONTAINS(r.err, "error: cannot write the JUnit report " + xml.string());
+  EXPECT_CONTAINS(r.err, "File too large");
+  EXPECT_CONTAINS(r.err, "error: the database is at revision '9zz'");
+  EXPECT_FALSE(fs::exists(xml));
+  EXPECT_EQ(Others({}), "");
+}
+
+// A write error in the log during the run: said at once and at the end,
+// the previous log kept, exit 3 although the command itself succeeded.
+TEST_F(CliFiles, LogWriteErrorIsExit3AndKeepsThePreviousLog) {
+  TestDatabase db("005");
+  fs::path log = dir_ / "migration-002.log";
+  Write(log, "the previous run\n");
+  auto r = RunCliWithSmallFiles({"--log-file", log.string(), "upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "Upgraded 005 -> 002");
+  EXPECT_CONTAINS(r.err, "warning: cannot write the log file " + log.string());
+  EXPECT_CONTAINS(r.err, "error: cannot write the log file " + log.string() + ": writing " +
+                             (dir_ / ".migration-002.log.").string());
+  EXPECT_CONTAINS(r.err, "File too large");
+  EXPECT_CONTAINS(r.err, "Step 10/10: Complete") << "the terminal still gets the whole log";
+  EXPECT_EQ(Read(log), "the previous run\n");
+  EXPECT_EQ(Others({"migration-002.log"}), "");
+  EXPECT_EQ(db.Revision(), "002");
+}
 
 }  // namespace
 }  // namespace harness::testing

@@ -257,7 +257,7 @@ TEST(MalformedState, MissingCoreTableIsAPrerequisiteError) {
 
 TEST(MalformedState, ADependentViewStopsTheDropAndIsNamed) {
   TestDatabase db("005");
-  db.Exec("CREATE VIEW open_tasks AS SELECT id, title FROM tasks WHERE status <> 'complete'");
+  db.Exec("CREATE VIEW public.open_tasks AS SELECT id, title FROM tasks WHERE status <> 'complete'");
   auto r = RunCliUnchanged(db, {"upgrade", "head"}, 3);
   EXPECT_CONTAINS(r.err, "open_tasks");
   EXPECT_EQ(db.Revision(), "005");

@@ -1,6 +1,9 @@
 // `verify`, the rehearsal an engineer runs before the maintenance window:
 // on the embedded default, and on a "production copy" given by URL, which
 // must come out of it unchanged.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -281,29 +284,6 @@ TEST(VerifyCopy, IntoEmbeddedChecksTheSourceServerVersionFirst) {
   EXPECT_EQ(partial.exit_code, 2);
 }
 
-// A role of its own for one test; dropped at scope end.
-class Role {
- public:
-  explicit Role(const std::string& attributes) : name_(pg::UniqueDatabaseName("mh_role")) {
-    Admin("CREATE ROLE " + name_ + " LOGIN " + attributes);
-  }
-  ~Role() {
-    try {
-      Admin("DROP OWNED BY " + name_ + "; DROP ROLE " + name_);
-    } catch (...) {
-    }
-  }
-  const std::string& name() const { return name_; }
-
- private:
-  static void Admin(const std::string& sql) {
-    pg::Connection conn(TestServer().AdminUrl());
-    pqxx::nontransaction tx(conn.raw());
-    tx.exec(sql);
-  }
-  std::string name_;
-};
-
 TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
@@ -354,6 +334,94 @@ TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
   ExpectUnchanged(db, before);
 }
 
+// A verify killed with SIGKILL cannot drop its clone; the next verify on
+// the same server does, and says so.
+TEST(VerifyCopy, ASigkilledRunsScratchDatabaseIsDroppedByTheNextVerify) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  pg::Connection admin(TestServer().AdminUrl());
+  auto count = [&](const std::string& where) {
+    pqxx::nontransaction tx(admin.raw());
+    return tx.exec("SELECT count(*) FROM " + where)[0][0].as<int>();
+  };
+  std::string scratch;
+  {
+    BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text());
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          pqxx::nontransaction tx(admin.raw());
+          auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE "
+                              "'mh\\_verify\\_%\\_" + std::to_string(cli.pid()) + "\\_%'");
+          if (!rows.empty()) scratch = rows[0][0].as<std::string>();
+          return !scratch.empty();
+        },
+        std::chrono::seconds(30)));
+    std::unique_ptr<pg::Connection> blocker;
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          try {
+            blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(scratch));
+          } catch (const Error&) {
+          }
+          return blocker != nullptr;
+        },
+        std::chrono::seconds(30)));
+    pqxx::work hold(blocker->raw());
+    hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          return count("pg_stat_activity WHERE datname = '" + scratch +
+                       "' AND wait_event_type = 'Lock'") == 1;
+        },
+        std::chrono::seconds(30)));
+    cli.Signal(SIGKILL);
+    ASSERT_TRUE(cli.Wait(std::chrono::seconds(30)));
+    hold.abort();  // the orphaned session then finds its client gone
+  }
+  ASSERT_EQ(count("pg_database WHERE datname = '" + scratch + "'"), 1) << "nothing was left";
+  ASSERT_TRUE(WaitUntil([&] { return count("pg_stat_activity WHERE datname = '" + scratch + "'") == 0; },
+                        std::chrono::seconds(30)));
+  auto r = RunCli({"verify"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // (A verify of a test running beside this one may have dropped it first.)
+  EXPECT_EQ(count("pg_database WHERE datname = '" + scratch + "'"), 0) << r.err;
+}
+
+// Only this role's, made on this host, by a process that is gone. A prefix
+// of its own: verify runs of other tests clean up mh_verify_* meanwhile.
+TEST(ScratchDatabases, TheCleanUpLeavesOtherRolesHostsAndLiveProcessesAlone) {
+  Role other("NOSUPERUSER");
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const std::string prefix = "mh_reaptest" + std::to_string(getpid());
+  const std::string host = pg::ScratchHostTag(), d = std::to_string(dead);
+  const std::string gone = prefix + "_" + host + "_" + d + "_0_0000000a";
+  const std::string gone_empty = prefix + "_empty_" + host + "_" + d + "_1_0000000e";
+  const std::map<std::string, std::string> kept = {
+      {prefix + "_" + host + "_" + d + "_1_0000000b", " OWNER " + other.name()},
+      {prefix + "_otherhost_" + d + "_2_0000000c", ""},
+      {prefix + "_" + host + "_" + std::to_string(getpid()) + "_3_0000000d", ""},
+      {prefix + "_" + host + "_" + d + "_notmine", ""}};
+  pg::Connection admin(TestServer().AdminUrl());
+  pqxx::nontransaction tx(admin.raw());
+  tx.exec("CREATE DATABASE " + gone);
+  tx.exec("CREATE DATABASE " + gone_empty);
+  for (const auto& [name, owner] : kept) tx.exec("CREATE DATABASE " + name + owner);
+  auto dropped = pg::ReapAbandonedDatabases(TestServer().AdminUrl(), prefix);
+  EXPECT_EQ(dropped, (std::vector<std::string>{gone_empty, gone}));  // by name
+  auto exists = [&](const std::string& name) {
+    return tx.exec("SELECT count(*) FROM pg_database WHERE datname = " + tx.quote(name))[0][0]
+               .as<int>() == 1;
+  };
+  EXPECT_FALSE(exists(gone));
+  EXPECT_FALSE(exists(gone_empty));
+  for (const auto& [name, owner] : kept) {
+    EXPECT_TRUE(exists(name)) << name;
+    tx.exec("DROP DATABASE IF EXISTS " + name);
+  }
+}
+
 // Ctrl-C while the rehearsal waits on the scratch clone: exit 130, and the
 // scratch database is dropped on the way out.
 TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
@@ -367,7 +435,7 @@ TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
   ASSERT_TRUE(WaitUntil(
       [&] {
         pqxx::nontransaction tx(admin.raw());
-        auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'mh\\_verify\\_" +
+        auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'mh\\_verify\\_%\\_" +
                             std::to_string(cli.pid()) + "\\_%'");
         if (!rows.empty()) scratch = rows[0][0].as<std::string>();
         return !scratch.empty();

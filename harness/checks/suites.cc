@@ -1,6 +1,7 @@
 #include "harness/checks/suites.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <tuple>
@@ -9,6 +10,7 @@
 
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
+#include "harness/pg/files.h"
 
 namespace harness::checks {
 
@@ -41,6 +43,13 @@ const std::string kProjectIdCheck =
     fmt::format("CHECK ((((project_id)::text ~ '{}'::text) AND "
                 "(char_length((project_id)::text) <= 50)))",
                 kProjectIdPattern);
+
+// Rows whose project_id the CHECK rejects, qualified like the constraint.
+std::string ProjectIdRejected() {
+  return fmt::format(
+      "NOT (project_id OPERATOR(pg_catalog.~) '{}' AND pg_catalog.char_length(project_id) <= 50)",
+      kProjectIdPattern);
+}
 
 CheckResult Pass(std::string id, std::string detail) {
   return {std::move(id), Status::kPass, std::move(detail)};
@@ -83,6 +92,83 @@ std::vector<std::string> PresentDroppedTables(pqxx::transaction_base& tx) {
 std::string ColumnShape(const inspect::Column& c) {
   return fmt::format("{}{}{}", c.type, c.not_null ? ", NOT NULL" : ", NULL",
                      c.default_expr.empty() ? ", no default" : ", DEFAULT " + c.default_expr);
+}
+
+// 002 keeps a project_id column, CHECK or index that exists before it runs
+// (built beforehand, or by hand) when it is what 002 would build, and
+// refuses it otherwise: the same rules, run here on the data as it is, so
+// that `check pre` fails where the upgrade would. Only listed when one of
+// those objects exists.
+std::optional<CheckResult> ExistingProjectIdCheck(pqxx::transaction_base& tx) {
+  inspect::CatalogSnapshot cat = inspect::TakeSnapshot(tx);
+  const inspect::Table* repos = cat.FindTable("repositories");
+  const inspect::Table* chunks = cat.FindTable("code_chunks");
+  std::vector<std::string> found, problems;
+  for (const inspect::Table* t : {repos, chunks}) {
+    const inspect::Column* c = t->FindColumn("project_id");
+    if (!c) continue;
+    found.push_back(t->name + ".project_id");
+    const bool repo = t == repos;
+    const bool shape_ok = c->type == "character varying(50)" && c->not_null &&
+                          (repo ? c->default_expr == "'default'::character varying"
+                                : c->default_expr.empty());
+    if (!shape_ok)
+      problems.push_back(fmt::format(
+          "{}.project_id is {}, not {}", t->name, ColumnShape(*c),
+          repo ? "character varying(50), NOT NULL, DEFAULT 'default'::character varying"
+               : "character varying(50), NOT NULL, no default"));
+    pqxx::row bad = tx.exec1(fmt::format(
+        "SELECT count(*), coalesce((SELECT string_agg(quote_nullable(v), ', ') FROM "
+        "(SELECT DISTINCT project_id AS v FROM {0} WHERE {1} ORDER BY 1 LIMIT 5) s), '') "
+        "FROM {0} WHERE {1}",
+        tx.quote_name(t->name), ProjectIdRejected()));
+    if (long long n = bad[0].as<long long>(); n > 0)
+      problems.push_back(fmt::format(
+          "{} row(s) of {} have a project_id that the CHECK rejects (e.g. {}); list them with: "
+          "SELECT id, project_id FROM {} WHERE {};",
+          n, t->name, bad[1].c_str(), t->name, ProjectIdRejected()));
+  }
+  for (auto [t, name] : {std::pair{repos, "check_repositories_project_id"},
+                         std::pair{chunks, "check_code_chunks_project_id"}}) {
+    const inspect::Constraint* k = t->FindConstraint(name);
+    if (!k) continue;
+    found.push_back(name);
+    std::string definition = k->definition;
+    if (definition.ends_with(" NOT VALID")) definition.resize(definition.size() - 10);
+    if (definition != kProjectIdCheck)
+      problems.push_back(fmt::format("constraint {} on {} exists with another definition: {}; "
+                                     "drop it: ALTER TABLE {} DROP CONSTRAINT {};",
+                                     name, t->name, k->definition, t->name, name));
+  }
+  if (const inspect::Index* idx = repos->FindIndex("idx_project_repository")) {
+    found.push_back("idx_project_repository");
+    if (!idx->valid || !idx->definition.ends_with("USING btree (project_id, id)"))
+      problems.push_back(fmt::format("index idx_project_repository is {}{}; drop it: DROP INDEX "
+                                     "CONCURRENTLY idx_project_repository;",
+                                     idx->definition, idx->valid ? "" : " (INVALID)"));
+  }
+  // A chunk whose project_id differs from its repository's is kept as it
+  // is, and `check post` then fails its data integrity check.
+  if (repos->FindColumn("project_id") && chunks->FindColumn("project_id")) {
+    long long differ = tx.exec1(
+        "SELECT count(*) FROM code_chunks c JOIN repositories r ON r.id = c.repository_id "
+        "WHERE c.project_id IS DISTINCT FROM r.project_id")[0].as<long long>();
+    if (differ > 0)
+      problems.push_back(fmt::format(
+          "{} code_chunks have a project_id other than their repository's (check post would "
+          "fail); align them: UPDATE code_chunks c SET project_id = r.project_id FROM "
+          "repositories r WHERE r.id = c.repository_id AND c.project_id IS DISTINCT FROM "
+          "r.project_id;",
+          differ));
+  }
+  if (found.empty()) return std::nullopt;
+  std::string names;
+  for (const auto& f : found) names += (names.empty() ? "" : ", ") + f;
+  std::string why;
+  for (const auto& p : problems) why += (why.empty() ? "" : "; ") + p;
+  return Check(problems.empty(), "pre.existing_project_id",
+               "Objects of 002 built beforehand are what 002 builds (" + names + ": kept)",
+               "Objects of 002 built beforehand would make the upgrade refuse: " + why);
 }
 
 }  // namespace
@@ -128,6 +214,8 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
   s.checks.push_back(Check(acceptable, "pre.revision", "Current revision is " + revision +
                                                           " (005 or earlier)",
                            "Current revision is 005 or earlier: found " + revision));
+
+  if (auto existing = ExistingProjectIdCheck(tx)) s.checks.push_back(std::move(*existing));
 
   long long total = 0;
   std::string per_table;
@@ -213,10 +301,9 @@ SuiteResult RunPostChecks(pqxx::transaction_base& tx) {
         fmt::format("Data integrity check: {} code_chunks differ from their repository's project_id",
                     mismatched)));
     pqxx::row bad = tx.exec1(fmt::format(
-        "SELECT (SELECT count(*) FROM repositories WHERE NOT (project_id ~ '{0}' AND "
-        "char_length(project_id) <= 50)), (SELECT count(*) FROM code_chunks WHERE NOT (project_id "
-        "~ '{0}' AND char_length(project_id) <= 50))",
-        kProjectIdPattern));
+        "SELECT (SELECT count(*) FROM repositories WHERE {0}), "
+        "(SELECT count(*) FROM code_chunks WHERE {0})",
+        ProjectIdRejected()));
     long long bad_r = bad[0].as<long long>(), bad_c = bad[1].as<long long>();
     s.checks.push_back(Check(
         bad_r + bad_c == 0, "post.pattern_validation",
@@ -363,10 +450,10 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
   }
 }
 
+// Atomically (pg/files.h): a failed write keeps the previous file; throws
+// Error(kDatabase) "cannot write PATH: REASON".
 void SaveBaseline(const Baseline& b, const std::string& path) {
-  std::ofstream out(path);
-  if (!out) throw UsageError("cannot write baseline file " + path);
-  out << BaselineToJson(b).dump(1) << "\n";
+  pg::WriteFileAtomically(path, BaselineToJson(b).dump(1) + "\n");
 }
 
 Baseline LoadBaseline(const std::string& path) {

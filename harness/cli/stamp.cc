@@ -20,7 +20,8 @@ Command setup_stamp(CLI::App& app, const GlobalOptions& g) {
             engine::RevisionGraph graph = LoadGraph(g);
             auto conn = Connect(g);
             engine::Migrator migrator(*conn, graph, MigratorOptionsFrom(g));
-            std::cout << "Stamped " << migrator.Stamp(opts->revision) << "\n";
+            const std::string stamped = migrator.Stamp(opts->revision);
+            std::cout << "Stamped " << stamped << "\n";
             return 0;
           }};
 }

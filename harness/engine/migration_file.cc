@@ -1,5 +1,7 @@
 #include "harness/engine/migration_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -124,7 +126,9 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
 
 MigrationFile ReadMigrationFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read migration file " + path.string());
+  if (!in)
+    throw UsageError("cannot read migration file " + path.string() + ": " +
+                     std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
   return ParseMigration(ss.str(), path);

@@ -56,7 +56,7 @@ void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table) {
   pqxx::row r = tx.exec1(
       "SELECT count(*), string_agg(relname, ', ' ORDER BY relname) FILTER (WHERE rn <= 5) "
       "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_class c "
-      "      WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p') "
+      "      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') "
       "        AND relname <> 'alembic_version' "
       // An extension's own tables (PostGIS's spatial_ref_sys, say) are not the schema's.
       "        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
@@ -138,6 +138,9 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
     }
     tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
+    // Again, inside the transaction that runs the SQL: an object planted
+    // since the connection was made must not be called either.
+    pg::RefuseShadowingObjects(tx, conn_.url());
     for (const auto& [name, value] : options_.settings)
       tx.exec("SELECT set_config(" + tx.quote(name) + ", " + tx.quote(value) + ", true)");
 
@@ -255,9 +258,9 @@ std::string Migrator::Stamp(const std::string& target) {
     auto rows = ReadVersionRows(tx);
     std::string was = rows && !rows->empty() ? rows->front() : "<base>";
     if (!rows) tx.exec(kCreateVersionTable);
-    tx.exec("DELETE FROM alembic_version");
+    tx.exec("DELETE FROM public.alembic_version");
     if (to != 0)
-      tx.exec("INSERT INTO alembic_version (version_num) VALUES (" +
+      tx.exec("INSERT INTO public.alembic_version (version_num) VALUES (" +
               tx.quote(graph_.at(to).revision) + ")");
     tx.commit();
     spdlog::log(options_.log_steps ? spdlog::level::info : spdlog::level::debug,
@@ -268,10 +271,15 @@ std::string Migrator::Stamp(const std::string& target) {
   }
 }
 
-std::string RenderSql(const RevisionGraph& graph, Position from, Position to,
-                      int lock_timeout_seconds) {
+std::string RenderSql(const RevisionGraph& graph, Direction direction, Position from,
+                      Position to, int lock_timeout_seconds) {
   std::ostringstream out;
-  const bool up = to > from;
+  const bool up = direction == Direction::kUpgrade;
+  if (from == to) {
+    out << "-- migration-harness: already at " << graph.Name(from) << "; nothing to "
+        << (up ? "upgrade" : "downgrade") << ", no SQL to run.\n";
+    return out.str();
+  }
   out << "-- migration-harness: " << (up ? "upgrade " : "downgrade ") << graph.Name(from)
       << " -> " << graph.Name(to) << "\n-- Generated SQL; nothing was run.\n\nBEGIN;\n\n";
   out << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ");\n";

@@ -78,7 +78,7 @@ class Migrator {
 };
 
 // The SQL a run from `from` to `to` would execute, for --sql; runs nothing.
-std::string RenderSql(const RevisionGraph& graph, Position from, Position to,
-                      int lock_timeout_seconds);
+std::string RenderSql(const RevisionGraph& graph, Direction direction, Position from,
+                      Position to, int lock_timeout_seconds);
 
 }  // namespace harness::engine

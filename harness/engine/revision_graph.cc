@@ -46,11 +46,25 @@ bool ParseCount(const std::string& s, int* n) {
 RevisionGraph RevisionGraph::LoadDirectory(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw UsageError("migrations directory " + dir.string() + " does not exist",
+    throw UsageError("migrations directory " + dir.string() +
+                         (ec ? " cannot be read: " + ec.message() : std::string(" does not exist")),
                      "pass --migrations DIR or set HARNESS_MIGRATIONS");
   std::vector<fs::path> paths;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".sql") paths.push_back(e.path());
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".sql") continue;
+    // A dangling link or a link loop named *.sql is a broken chain, not a
+    // file to skip: say which.
+    bool regular = it->is_regular_file(ec);
+    if (ec)
+      throw UsageError("migration file " + it->path().string() + " cannot be read: " +
+                           ec.message(),
+                       "fix or remove it");
+    if (regular) paths.push_back(it->path());
+  }
+  if (ec)
+    throw UsageError("migrations directory " + dir.string() + " cannot be read: " + ec.message(),
+                     "pass --migrations DIR or set HARNESS_MIGRATIONS");
   std::sort(paths.begin(), paths.end());
   std::vector<MigrationFile> files;
   for (const auto& p : paths) files.push_back(ReadMigrationFile(p));

@@ -1,13 +1,22 @@
 #include "harness/engine/version_table.h"
 
+#include "harness/error.h"
+
 namespace harness::engine {
 
 std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& tx) {
-  pqxx::result exists = tx.exec("SELECT to_regclass('alembic_version') IS NOT NULL");
+  pqxx::result exists =
+      tx.exec("SELECT pg_catalog.to_regclass('public.alembic_version') IS NOT NULL");
   if (exists.size() != 1 || !exists[0][0].as<bool>()) return std::nullopt;
   std::vector<std::string> rows;
-  for (const auto& row : tx.exec("SELECT version_num FROM alembic_version ORDER BY version_num"))
+  for (const auto& row :
+       tx.exec("SELECT version_num FROM public.alembic_version ORDER BY version_num")) {
+    if (row[0].is_null())
+      throw UsageError("alembic_version holds a NULL version_num, which no tool writes",
+                       "find the real state of the schema, then record it with: "
+                       "migration-harness stamp REVISION");
     rows.push_back(row[0].as<std::string>());
+  }
   return rows;
 }
 
@@ -17,10 +26,11 @@ std::string VersionUpdateSql(const std::string& from, const std::string& to) {
     for (char c : id) out += c == '\'' ? std::string("''") : std::string(1, c);
     return out + "'";
   };
-  if (from.empty()) return "INSERT INTO alembic_version (version_num) VALUES (" + quote(to) + ")";
+  if (from.empty())
+    return "INSERT INTO public.alembic_version (version_num) VALUES (" + quote(to) + ")";
   if (to.empty())
-    return "DELETE FROM alembic_version WHERE alembic_version.version_num = " + quote(from);
-  return "UPDATE alembic_version SET version_num=" + quote(to) +
+    return "DELETE FROM public.alembic_version WHERE alembic_version.version_num = " + quote(from);
+  return "UPDATE public.alembic_version SET version_num=" + quote(to) +
          " WHERE alembic_version.version_num = " + quote(from);
 }
 

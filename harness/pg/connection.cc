@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace harness::pg {
@@ -16,6 +17,51 @@ std::string ConnectString(const Url& url) {
   if (url.has("connect_timeout") || (env && *env)) return url.text();
   return url.ConnInfo({{"connect_timeout", std::to_string(kDefaultConnectTimeoutSeconds)}});
 }
+
+// Objects in a schema on the tool's search_path (other than pg_catalog)
+// that carry the name of a pg_catalog function, aggregate or operator and
+// belong to a role that is not a superuser. An overload with a closer
+// argument type wins over pg_catalog's, whatever the order of the path
+// (char_length(varchar) over char_length(text), say), so such an object
+// would run its owner's code with the tool's rights, usually a superuser's.
+// An extension's own objects (pgvector's avg(vector), say) are not counted.
+constexpr const char* kShadowingObjects = R"SQL(
+WITH candidates AS (
+  SELECT p.pronamespace AS nsp, p.proowner AS owner,
+         'pg_catalog.pg_proc'::pg_catalog.regclass AS classid, p.oid AS objid,
+         CASE p.prokind WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure' ELSE 'function' END
+           AS kind,
+         pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
+                           pg_catalog.pg_get_function_identity_arguments(p.oid)) AS what
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc q
+                WHERE q.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+                  AND q.proname = p.proname)
+  UNION ALL
+  SELECT o.oprnamespace, o.oprowner, 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid,
+         'operator',
+         pg_catalog.format('%I.%s(%s, %s)', n.nspname, o.oprname,
+                           coalesce(pg_catalog.format_type(o.oprleft, NULL), 'NONE'),
+                           coalesce(pg_catalog.format_type(o.oprright, NULL), 'NONE'))
+  FROM pg_catalog.pg_operator o
+  JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_operator q
+                WHERE q.oprnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                  AND q.oprname = o.oprname)
+)
+SELECT c.kind, c.what, r.rolname AS owner,
+       pg_catalog.format('DROP %s %s;', pg_catalog.upper(c.kind), c.what) AS fix
+FROM candidates c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.nsp
+JOIN pg_catalog.pg_roles r ON r.oid = c.owner
+WHERE c.nsp <> 'pg_catalog'::pg_catalog.regnamespace
+  AND n.nspname = ANY (pg_catalog.current_schemas(false))
+  AND NOT r.rolsuper
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = c.classid AND d.objid = c.objid AND d.deptype = 'e')
+ORDER BY c.what
+)SQL";
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -59,6 +105,30 @@ Connection::Connection(const Url& url, const std::string& application_name) : ur
   notices_ = std::make_unique<NoticeForwarder>(*conn_);
   pqxx::nontransaction tx(*conn_);
   tx.exec("SET application_name = " + tx.quote(application_name));
+  // Names resolve in pg_catalog first, then in the schema the migrations
+  // own; never in "$user", a schema any role with CREATE on the database
+  // can make under the name of the tool's user (CVE-2018-1058's pattern).
+  tx.exec(kSearchPath);
+  RefuseShadowingObjects(tx, url);
+}
+
+void RefuseShadowingObjects(pqxx::transaction_base& tx, const Url& url) {
+  pqxx::result r = tx.exec(kShadowingObjects, "looking for objects that shadow pg_catalog");
+  if (r.empty()) return;
+  std::string found, fix;
+  for (const auto& row : r) {
+    found += fmt::format("{}{} {} (owner {})", found.empty() ? "" : ", ", row["kind"].c_str(),
+                         row["what"].c_str(), row["owner"].c_str());
+    fix += fmt::format("{}{}", fix.empty() ? "" : " ", row["fix"].c_str());
+  }
+  throw UsageError(
+      fmt::format("{} has {} object(s) named like a built-in of pg_catalog, owned by a role that "
+                  "is not a superuser: {}; a statement of the tool or of a migration could call "
+                  "it with the tool's rights, so nothing was run",
+                  url.Describe(), r.size(), found),
+      "if you did not create them, treat this as an attack on the database: drop them (" + fix +
+          ") and revoke CREATE on the schema from roles that should not have it; if they are "
+          "yours and safe, make a superuser their owner");
 }
 
 Connection::~Connection() {
@@ -87,11 +157,15 @@ Error FromSqlError(const pqxx::sql_error& e, const std::string& where) {
   }
   for (auto& c : what)
     if (c == '\n') c = ' ';
-  std::string message = where + ": " + what + " (SQLSTATE " + state + ")";
+  std::string message = where + ": " + what + (state.empty() ? "" : " (SQLSTATE " + state + ")");
   if (state.rfind("MHR", 0) == 0) return RefusedError(message, hint);
   if (state.rfind("MHP", 0) == 0) return UsageError(message, hint);
   // The migration's own validation found the result wrong: a check failed.
   if (state.rfind("MHV", 0) == 0) return RefusedError(message, hint);
+  // An unqualified CREATE under the tool's search_path (pg_catalog first).
+  if (state == "42501" && hint.empty() && what.find("\"pg_catalog.") != std::string::npos)
+    hint = "migration-harness resolves names with search_path pg_catalog, public, so an object "
+           "a migration creates must name its schema: CREATE TABLE public.NAME ...";
   if (state == "55P03" && hint.empty())
     hint = "another session holds a lock; retry when it is gone, or raise --lock-timeout";
   return DatabaseError(message, hint);

@@ -44,6 +44,17 @@ class Connection {
   std::unique_ptr<NoticeForwarder> notices_;
 };
 
+// The search_path of every connection of the tool: pg_catalog first, then
+// the schema the migrations build in; never "$user".
+inline constexpr const char* kSearchPath = "SET search_path = pg_catalog, public";
+
+// Refuses (UsageError, exit 2) when a schema on the search path holds a
+// function, aggregate or operator named like one of pg_catalog's and owned
+// by a role that is not a superuser: resolving names there could run that
+// role's code with the tool's rights. Run by every Connection on connect,
+// and by the migrator again inside its transaction.
+void RefuseShadowingObjects(pqxx::transaction_base& tx, const Url& url);
+
 // Turns a server error into a harness error: SQLSTATE class MHR (the
 // migration refused the data) and MHV (its own validation failed) are exit
 // 1, MHP (a prerequisite is missing) is exit 2, anything else exit 3.

@@ -5,22 +5,74 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <random>
+#include <regex>
 
 #include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
 
 #include "harness/error.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/interrupt.h"
+#include "harness/pg/process.h"
 
 namespace harness::pg {
+
+std::string ScratchHostTag() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string tag;
+  for (const char* c = host; *c && tag.size() < 20; ++c)
+    if (std::isalnum(static_cast<unsigned char>(*c)))
+      tag += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+  return tag.empty() ? "host" : tag;
+}
 
 std::string UniqueDatabaseName(const std::string& prefix) {
   static std::atomic<int> counter{0};
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char suffix[9];
   std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rng()));
-  return prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + suffix;
+  return prefix + "_" + ScratchHostTag() + "_" + std::to_string(getpid()) + "_" +
+         std::to_string(counter++) + "_" + suffix;
+}
+
+std::vector<std::string> ReapAbandonedDatabases(const Url& admin, const std::string& prefix) {
+  std::vector<std::string> dropped;
+  const std::regex name_re("^" + prefix + "(_[a-z]+)?_([a-z0-9]+)_([0-9]+)_[0-9]+_[0-9a-f]{8}$");
+  const std::string host = ScratchHostTag();
+  Connection conn(admin);
+  pqxx::nontransaction tx(conn.raw());
+  // Only databases this role owns: another user's scratch database is
+  // theirs to drop, whatever its name says.
+  pqxx::result r = tx.exec_params(
+      "SELECT d.datname FROM pg_catalog.pg_database d "
+      "WHERE d.datdba = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) "
+      "  AND pg_catalog.starts_with(d.datname, $1) ORDER BY 1",
+      prefix + "_");
+  for (const auto& row : r) {
+    const std::string name = row[0].c_str();
+    std::smatch m;
+    if (!std::regex_match(name, m, name_re)) continue;
+    if (m[2].str() != host) {
+      spdlog::debug("scratch database {} was made on host {}, not here: left alone", name,
+                    m[2].str());
+      continue;
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(m[3].str()));
+    if (pid == getpid() || ProcessAlive(pid)) continue;
+    try {
+      // No FORCE: a session on it means somebody uses it after all.
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name));
+      spdlog::info("dropped scratch database {}, left behind by process {} (gone)", name, pid);
+      dropped.push_back(name);
+    } catch (const pqxx::sql_error& e) {
+      spdlog::debug("scratch database {} of the gone process {} not dropped: {}", name, pid,
+                    e.what());
+    }
+  }
+  return dropped;
 }
 
 DisposableDatabase::DisposableDatabase(const Url& admin, const std::string& template_name,
@@ -50,7 +102,7 @@ DisposableDatabase::DisposableDatabase(const Url& admin, const std::string& temp
 DisposableDatabase::~DisposableDatabase() {
   if (keep_) {
     std::fprintf(stderr, "kept database for inspection: %s\n  psql \"%s\"\n", name_.c_str(),
-                 url_.text().c_str());
+                 Redact(url_.text(), url_).c_str());
     return;
   }
   DropDatabase(admin_, name_);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "harness/pg/url.h"
 
@@ -37,7 +38,20 @@ class DisposableDatabase {
 // `quiet`; returns false when the drop failed.
 bool DropDatabase(const Url& admin, const std::string& name, bool quiet = true);
 
-// A name no other process will pick: prefix, pid, counter, random suffix.
+// This host's name as UniqueDatabaseName writes it: lowercase letters and
+// digits, at most 20.
+std::string ScratchHostTag();
+
+// A name no other process will pick, which also says who made it:
+// prefix, host, pid, counter, random suffix
+// (mh_verify_build1_4242_0_9f3a0c1e).
 std::string UniqueDatabaseName(const std::string& prefix);
+
+// Drops the databases named by UniqueDatabaseName(prefix) or
+// UniqueDatabaseName(prefix + "_word") that this role owns, that were made
+// on this host, and whose process is gone (killed before it could drop
+// them); logs each and returns their names. Leaves alone any other
+// user's, another host's, and one with a session on it.
+std::vector<std::string> ReapAbandonedDatabases(const Url& admin, const std::string& prefix);
 
 }  // namespace harness::pg

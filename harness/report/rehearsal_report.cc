@@ -32,9 +32,15 @@ nlohmann::json StepsJson(const std::vector<engine::StepTiming>& steps) {
 std::string RehearsalText(const Rehearsal& r) {
   std::string out;
   out += "Migration 002 rehearsal\n";
-  out += fmt::format("Target:  {}\n", r.target);
+  out += fmt::format("Target:  {}\n", r.target.empty()
+                                          ? "none (verify stopped before it had a database)"
+                                          : r.target);
   if (!r.server_version.empty()) out += fmt::format("Server:  PostgreSQL {}\n", r.server_version);
-  out += fmt::format("Data:    {} repositories, {} code_chunks\n\n", r.repositories, r.chunks);
+  if (r.counted)
+    out += fmt::format("Data:    {} repositories, {} code_chunks\n", r.repositories, r.chunks);
+  else
+    out += "Data:    not counted (verify stopped before it read the tables)\n";
+  out += "\n";
   out += "Phases\n";
   for (const auto& p : r.phases)
     out += fmt::format("{} {:<46} {:>9.3f}s  {}\n", p.ok ? "✓" : "✗", p.name, p.seconds, p.detail);
@@ -67,8 +73,8 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
   for (const auto& s : r.suites) suites.push_back(SuiteJson(s));
   return {{"target", r.target},
           {"server_version", r.server_version},
-          {"repositories", r.repositories},
-          {"code_chunks", r.chunks},
+          {"repositories", r.counted ? nlohmann::json(r.repositories) : nlohmann::json()},
+          {"code_chunks", r.counted ? nlohmann::json(r.chunks) : nlohmann::json()},
           {"phases", phases},
           {"suites", suites},
           {"upgrade", {{"seconds", r.upgrade_seconds}, {"steps", StepsJson(r.upgrade_steps)}}},

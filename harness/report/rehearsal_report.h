@@ -34,6 +34,7 @@ struct Rehearsal {
   double downgrade_seconds = 0;
   long long repositories = 0;
   long long chunks = 0;
+  bool counted = false;  // the two counts were read (verify got that far)
   // The upgrade time predicted at `rows` chunks from a linear fit per step
   // (report/forecast.h); rows == 0 when there is no forecast.
   struct Forecast {

@@ -129,6 +129,7 @@ class Runner {
       return;
     }
     const pg::Url& source = *options_.source;
+    r_.target = source.Describe();  // until it says more
     ConnectPhase(source);
     if (options_.in_place) {
       url_ = source;
@@ -151,9 +152,23 @@ class Runner {
       return;
     }
     Phase("clone the database on its server", [&] {
+      const pg::Url admin = source.WithDatabase("postgres");
       try {
-        db_ = std::make_unique<pg::DisposableDatabase>(source.WithDatabase("postgres"),
-                                                       source.dbname(), "mh_verify");
+        pg::Connection probe(admin, "migration-harness verify");
+      } catch (const Error& e) {
+        if (e.code() != ExitCode::kDatabase) throw;
+        throw DatabaseError(
+            std::string("cannot connect to the database 'postgres' of ") + source.Describe() +
+                ", from where verify makes its scratch clone: " + e.what(),
+            "grant this user CONNECT on the database postgres (GRANT CONNECT ON DATABASE "
+            "postgres TO " + (source.user().empty() ? std::string("USER") : source.user()) +
+                ";), or use --into-embedded (copies the database with pg_dump into a private "
+                "PostgreSQL here), or --in-place on a restored copy");
+      }
+      // A verify killed before its clean-up (SIGKILL) leaves its clone.
+      pg::ReapAbandonedDatabases(admin, "mh_verify");
+      try {
+        db_ = std::make_unique<pg::DisposableDatabase>(admin, source.dbname(), "mh_verify");
       } catch (const Error& e) {
         if (e.code() == ExitCode::kInterrupted) throw;
         throw DatabaseError(
@@ -253,6 +268,7 @@ class Runner {
                                   std::pair{"code_chunks", &r_.chunks}})
         if (!tx.exec_params1("SELECT to_regclass($1)", table)[0].is_null())
           *count = tx.exec1(std::string("SELECT count(*) FROM ") + table)[0].as<long long>();
+      r_.counted = true;
     }
     checks::SuiteResult pre =
         Suite("pre-migration checks", [](auto& tx) { return checks::RunPreChecks(tx); });

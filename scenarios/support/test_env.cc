@@ -144,6 +144,51 @@ void TestDatabase::Exec(const std::string& sql) const {
   tx.commit();
 }
 
+Role::Role(const std::string& attributes) : name_(pg::UniqueDatabaseName("mh_role")) {
+  pg::Connection conn(TestServer().AdminUrl());
+  pqxx::nontransaction tx(conn.raw());
+  tx.exec("CREATE ROLE " + tx.quote_name(name_) + " LOGIN " + attributes);
+}
+
+Role::~Role() {
+  try {
+    // Raw libpq: objects the role planted must not stop its own removal.
+    pqxx::connection conn(TestServer().AdminUrl().text());
+    pqxx::nontransaction tx(conn);
+    // Only where it owns something or holds a grant (other tests' databases
+    // come and go meanwhile).
+    for (const auto& db : tx.exec("SELECT datname FROM pg_database WHERE datallowconn")) {
+      try {
+        pqxx::connection each(TestServer().UrlFor(db[0].c_str()).text());
+        pqxx::nontransaction t(each);
+        t.exec("DROP OWNED BY " + t.quote_name(name_) + " CASCADE");
+      } catch (const std::exception&) {
+      }
+    }
+    tx.exec("DROP ROLE " + tx.quote_name(name_));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: could not drop role %s: %s\n", name_.c_str(), e.what());
+  }
+}
+
+std::string Role::UrlFor(const TestDatabase& db) const {
+  return db.url().text() + " user=" + name_;
+}
+
+void Role::Exec(const TestDatabase& db, const std::string& sql) const {
+  // Raw libpq, not pg::Connection: a hostile role's session is no tool's.
+  pqxx::connection conn(UrlFor(db));
+  pqxx::work tx(conn);
+  tx.exec(sql);
+  tx.commit();
+}
+
+bool Role::IsSuperuser() const {
+  pqxx::connection conn(TestServer().AdminUrl().text());
+  pqxx::read_transaction tx(conn);
+  return tx.exec_params1("SELECT rolsuper FROM pg_roles WHERE rolname = $1", name_)[0].as<bool>();
+}
+
 std::string TestDatabase::Scalar(const std::string& sql) const {
   pg::Connection conn(url());
   pqxx::read_transaction tx(conn.raw());

@@ -95,6 +95,25 @@ class BackgroundCli {
   std::filesystem::path log_;
 };
 
+// A role of its own for one test (LOGIN plus `attributes`), on the test
+// cluster; dropped with what it owns at scope end.
+class Role {
+ public:
+  explicit Role(const std::string& attributes);
+  ~Role();
+  Role(const Role&) = delete;
+  Role& operator=(const Role&) = delete;
+  const std::string& name() const { return name_; }
+  // `url` as this role (the test cluster trusts its socket).
+  std::string UrlFor(const TestDatabase& db) const;
+  // Runs SQL as this role on `db`, in its own transaction.
+  void Exec(const TestDatabase& db, const std::string& sql) const;
+  bool IsSuperuser() const;
+
+ private:
+  std::string name_;
+};
+
 // Polls `condition` every 10 ms until it holds (true) or `timeout` passes.
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 

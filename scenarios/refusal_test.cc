@@ -1,0 +1,120 @@
+// Every condition that makes the upgrade refuse is found by `check pre`
+// first: one row per condition, the same database given to both, each
+// asserting the pre-check's ✗ line and exit code, then the upgrade's
+// refusal, its exit code and an unchanged database.
+#include <gtest/gtest.h>
+
+#include "fixtures/quickstart_sample.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+struct Refusal {
+  const char* name;
+  const char* setup;          // SQL on a database at 005 with the quickstart's sample
+  const char* pre_says;       // in check pre's ✗ line
+  int upgrade_exit;
+  const char* upgrade_says;   // in the upgrade's error
+};
+
+const Refusal kRefusals[] = {
+    {"ProjectIdValueTheCheckRejects",
+     "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'; "
+     "UPDATE repositories SET project_id = '-Bad_Project-' "
+     "WHERE path = (SELECT min(path) FROM repositories)",
+     "1 row(s) of repositories have a project_id that the CHECK rejects (e.g. '-Bad_Project-')",
+     1,
+     "1 row(s) of repositories have a project_id that check_repositories_project_id rejects "
+     "(e.g. '-Bad_Project-')"},
+    {"ChunkProjectIdValueTheCheckRejects",
+     "ALTER TABLE code_chunks ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'Default'; "
+     "ALTER TABLE code_chunks ALTER COLUMN project_id DROP DEFAULT",
+     "row(s) of code_chunks have a project_id that the CHECK rejects (e.g. 'Default')", 1,
+     "row(s) of code_chunks have a project_id that check_code_chunks_project_id rejects "
+     "(e.g. 'Default')"},
+    {"CheckOfAnotherDefinition",
+     "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'; "
+     "ALTER TABLE repositories ADD CONSTRAINT check_repositories_project_id "
+     "CHECK (project_id ~ '^[a-z0-9-]{1,50}$')",
+     "constraint check_repositories_project_id on repositories exists with another definition",
+     2, "constraint check_repositories_project_id on repositories exists with another definition"},
+    {"IndexOfAnotherDefinition",
+     "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'; "
+     "CREATE INDEX idx_project_repository ON repositories (project_id)",
+     "index idx_project_repository is CREATE INDEX", 2,
+     "an index named idx_project_repository exists but is invalid"},
+    // What a failed CREATE INDEX CONCURRENTLY leaves behind.
+    {"InvalidIndex",
+     "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'; "
+     "CREATE INDEX idx_project_repository ON repositories (project_id, id); "
+     "UPDATE pg_index SET indisvalid = false "
+     "WHERE indexrelid = 'idx_project_repository'::regclass",
+     "(INVALID); drop it: DROP INDEX CONCURRENTLY idx_project_repository;", 2,
+     "an index named idx_project_repository exists but is invalid"},
+    {"ChunkColumnOfAnotherType", "ALTER TABLE code_chunks ADD COLUMN project_id text",
+     "code_chunks.project_id is text, NULL, no default", 1,
+     "code_chunks.project_id is not varchar(50) NOT NULL without default"},
+    {"BlockingForeignKey",
+     "ALTER TABLE tasks ADD COLUMN repository_id uuid REFERENCES repositories (id)",
+     "Foreign keys from dropped tables block 002: tasks.tasks_repository_id_fkey -> repositories",
+     1, "foreign keys from tables that 002 drops reference repositories/code_chunks"},
+    {"OrphanedChunks",
+     "ALTER TABLE code_chunks DROP CONSTRAINT code_chunks_repository_id_fkey; "
+     "DELETE FROM repositories WHERE path = (SELECT min(path) FROM repositories)",
+     "chunk(s) whose repository does not exist", 1, "orphaned code_chunks have no repository"},
+    {"UnknownRevision", "UPDATE alembic_version SET version_num = '004'",
+     "Current revision is 005 or earlier: found 004", 2,
+     "the database is at revision '004', which this chain does not know"},
+};
+
+class RefusedByBoth : public ::testing::TestWithParam<Refusal> {};
+
+TEST_P(RefusedByBoth, CheckPreFailsWhereTheUpgradeRefuses) {
+  const Refusal& c = GetParam();
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(c.setup);
+  const std::string recorded = db.Scalar("SELECT version_num FROM alembic_version");
+  auto pre = RunCliUnchanged(db, {"check", "pre"}, 1);
+  EXPECT_CONTAINS(pre.out, "✗");
+  EXPECT_CONTAINS(pre.out, c.pre_says);
+  auto up = RunCliUnchanged(db, {"upgrade", "head"}, c.upgrade_exit);
+  EXPECT_CONTAINS(up.err, c.upgrade_says);
+  EXPECT_EQ(db.Scalar("SELECT version_num FROM alembic_version"), recorded);
+}
+
+INSTANTIATE_TEST_SUITE_P(Conditions, RefusedByBoth, ::testing::ValuesIn(kRefusals),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+// The upgrade's refusal of data the CHECK rejects says how to list it, and
+// the listed query finds exactly those rows.
+TEST(RefusedByBoth, TheListingQueryOfTheRefusalFindsTheRows) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(kRefusals[0].setup);
+  auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
+  const std::string marker = "List them with: ";
+  auto at = up.err.find(marker);
+  ASSERT_NE(at, std::string::npos) << up.err;
+  std::string query = up.err.substr(at + marker.size());
+  query = query.substr(0, query.find(';'));
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM (" + query + ") q"), "1") << query;
+  EXPECT_EQ(db.Scalar("SELECT project_id FROM (" + query + ") q"), "-Bad_Project-");
+}
+
+// A project_id column built beforehand, as the README's recipe builds it,
+// passes and is listed as kept.
+TEST(RefusedByBoth, AColumnAndIndexBuiltAsTheReadmeSaysPass) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT "
+          "'default'; CREATE INDEX idx_project_repository ON repositories (project_id, id)");
+  auto pre = RunCliUnchanged(db, {"check", "pre"}, 0);
+  EXPECT_CONTAINS(pre.out, "✓ Objects of 002 built beforehand are what 002 builds "
+                           "(repositories.project_id, idx_project_repository: kept)");
+  EXPECT_EQ(RunCli({"upgrade", "head"}, db.url().text()).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace harness::testing
