@@ -116,7 +116,7 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT count(DISTINCT project_id), min(project_id) INTO distinct_ids, only_id FROM repositories;
+    SELECT pg_catalog.count(DISTINCT project_id), pg_catalog.min(project_id) INTO distinct_ids, only_id FROM repositories;
     IF distinct_ids <= 1
        AND coalesce(current_setting('migration_harness.force_update_path', true), '') <> 'on' THEN
         -- Every chunk gets the same value: a constant default is
@@ -373,7 +373,7 @@ CREATE TABLE IF NOT EXISTS public.vendor_extractors (
     CONSTRAINT vendor_extractors_pkey PRIMARY KEY (id),
     CONSTRAINT vendor_extractors_status_check CHECK (status IN ('operational', 'broken'))
 );
-CREATE UNIQUE INDEX IF NOT EXISTS idx_vendor_name_lower ON vendor_extractors (lower(name));
+CREATE UNIQUE INDEX IF NOT EXISTS idx_vendor_name_lower ON vendor_extractors (pg_catalog.lower(name));
 CREATE INDEX IF NOT EXISTS idx_vendor_status ON vendor_extractors (status);
 
 CREATE TABLE IF NOT EXISTS public.deployment_events (
@@ -384,7 +384,7 @@ CREATE TABLE IF NOT EXISTS public.deployment_events (
     created_at timestamptz NOT NULL DEFAULT now(),
     created_by varchar(100) NOT NULL DEFAULT 'system',
     CONSTRAINT deployment_events_pkey PRIMARY KEY (id),
-    CONSTRAINT deployment_events_commit_hash_check CHECK (commit_hash ~ '^[a-f0-9]{40}$')
+    CONSTRAINT deployment_events_commit_hash_check CHECK (commit_hash OPERATOR(pg_catalog.~) '^[a-f0-9]{40}$')
 );
 CREATE INDEX IF NOT EXISTS idx_deployment_deployed_at ON deployment_events (deployed_at DESC);
 CREATE INDEX IF NOT EXISTS idx_deployment_commit_hash ON deployment_events (commit_hash);

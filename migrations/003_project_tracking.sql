@@ -45,7 +45,7 @@ CREATE TABLE public.deployment_events (
     created_at timestamptz NOT NULL DEFAULT now(),
     created_by varchar(100) NOT NULL DEFAULT 'system',
     CONSTRAINT deployment_events_pkey PRIMARY KEY (id),
-    CONSTRAINT deployment_events_commit_hash_check CHECK (commit_hash ~ '^[a-f0-9]{40}$')
+    CONSTRAINT deployment_events_commit_hash_check CHECK (commit_hash OPERATOR(pg_catalog.~) '^[a-f0-9]{40}$')
 );
 CREATE INDEX idx_deployment_deployed_at ON deployment_events (deployed_at DESC);
 CREATE INDEX idx_deployment_commit_hash ON deployment_events (commit_hash);

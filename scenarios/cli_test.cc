@@ -228,11 +228,16 @@ TEST(CliBadInput, NullVersionNumIsBadInputWithOneClearLine) {
           "ALTER TABLE alembic_version ALTER COLUMN version_num DROP NOT NULL; "
           "UPDATE alembic_version SET version_num = NULL");
   for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"upgrade", "head"}, {"current"}, {"downgrade", "-1"}}) {
+       {std::vector<std::string>{"upgrade", "head"}, {"current"}, {"downgrade", "-1"},
+        {"check", "pre"}}) {
     auto r = RunCliUnchanged(db, args, 2);
     EXPECT_CONTAINS(r.err, "error: alembic_version holds a NULL version_num");
     EXPECT_EQ(r.err.find("unexpected error"), std::string::npos) << r.err;
   }
+  // The hint's remedy works.
+  auto stamp = RunCli({"stamp", "005"}, db.url().text());
+  EXPECT_EQ(stamp.exit_code, 0) << stamp.err;
+  EXPECT_EQ(db.Revision(), "005");
 }
 
 TEST(CliBadInput, ASymlinkLoopInTheMigrationsIsBadInput) {

@@ -146,8 +146,118 @@ TEST_P(HostilePublic, IsRefusedByEveryCommandAndNothingChanges) {
 INSTANTIATE_TEST_SUITE_P(Plants, HostilePublic, ::testing::ValuesIn(kPublicPlants),
                          [](const auto& p) { return std::string(p.param.name); });
 
-// The same objects owned by a superuser are the superuser's own business,
-// and an extension's objects are the extension's: neither is refused.
+// The owner of a trusted extension may add its own objects to it:
+// membership proves nothing, ownership does.
+TEST(HostilePublicExtension, AnObjectSlippedIntoATrustedExtensionIsStillRefused) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  Role evil("NOSUPERUSER");
+  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + evil.name() +
+          "; GRANT CREATE ON SCHEMA public TO " + evil.name());
+  evil.Exec(db, "CREATE EXTENSION citext; "
+                "CREATE FUNCTION public.pick(varchar, varchar) RETURNS varchar LANGUAGE plpgsql "
+                "AS $$BEGIN " + Escalate(evil) + " RETURN $2; END$$; "
+                "CREATE AGGREGATE public.min(varchar) (SFUNC = public.pick, STYPE = varchar); "
+                "ALTER EXTENSION citext ADD AGGREGATE public.min(varchar)");
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "aggregate public.min(character varying)");
+  EXPECT_FALSE(evil.IsSuperuser());
+  EXPECT_EQ(Revision(db), "005");
+}
+
+// A role that owns a table the tool writes hangs a trigger on it: the
+// trigger would run as the tool's user. (The application's role owning
+// alembic_version is common: it is whoever ran Alembic.)
+TEST(HostileTableCode, ATriggerOnATableTheToolWritesIsRefused) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  Role app("NOSUPERUSER");
+  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() +
+          "; ALTER TABLE alembic_version OWNER TO " + app.name());
+  app.Exec(db, "CREATE SCHEMA appfn; "
+               "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN " +
+                   Escalate(app) + " RETURN NULL; END$$; "
+               "CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON public.alembic_version "
+               "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"upgrade", "head"}, {"stamp", "003b"}, {"verify"}}) {
+    auto r = RunCli(args, db.url().text());
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.out << r.err;
+    EXPECT_CONTAINS(r.err, "trigger t on table alembic_version runs appfn.x()");
+  }
+  EXPECT_FALSE(app.IsSuperuser());
+  EXPECT_EQ(Revision(db), "005");
+}
+
+TEST(HostileTableCode, AFunctionInACheckOfACoreTableIsRefused) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  Role app("NOSUPERUSER");
+  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() +
+          "; ALTER TABLE code_chunks OWNER TO " + app.name());
+  app.Exec(db, "CREATE SCHEMA appfn; "
+               "CREATE FUNCTION appfn.ok(text) RETURNS boolean LANGUAGE plpgsql AS $$BEGIN " +
+                   Escalate(app) + " RETURN true; END$$; "
+               "ALTER TABLE public.code_chunks ADD CONSTRAINT c CHECK (appfn.ok(content)) NOT VALID");
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "constraint c on table code_chunks runs appfn.ok(text)");
+  EXPECT_FALSE(app.IsSuperuser());
+}
+
+// The same trigger as SECURITY DEFINER runs with its owner's rights: no
+// escalation, and the tool goes ahead.
+TEST(HostileTableCodeNegative, ASecurityDefinerTriggerIsAccepted) {
+  TestDatabase db("005");
+  Role app("NOSUPERUSER");
+  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() +
+          "; ALTER TABLE alembic_version OWNER TO " + app.name());
+  app.Exec(db, "CREATE SCHEMA appfn; "
+               "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+               "SET search_path = pg_catalog AS $$BEGIN RETURN NULL; END$$; "
+               "CREATE TRIGGER t AFTER UPDATE ON public.alembic_version "
+               "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
+  auto r = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Revision(db), "002");
+}
+
+// Planted while the upgrade waits for its table locks (any role that may
+// read a core table can make it wait): found before the next step runs.
+TEST(HostilePublicMidRun, AnOverloadPlantedWhileTheUpgradeWaitsIsRefused) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  Role evil("NOSUPERUSER");
+  db.Exec("GRANT CREATE ON SCHEMA public TO " + evil.name() + "; GRANT SELECT ON repositories TO " +
+          evil.name());
+  pqxx::connection holder(evil.UrlFor(db));
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE public.repositories IN ACCESS SHARE MODE");
+  BackgroundCli cli({"--lock-timeout", "0", "upgrade", "head"}, db.url().text());
+  pqxx::connection admin(db.url().text());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pqxx::nontransaction tx(admin);
+        return tx.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock'")[0][0].as<int>() == 1;
+      },
+      std::chrono::seconds(30)))
+      << "the upgrade never waited";
+  evil.Exec(db, "CREATE FUNCTION public.pick(varchar, varchar) RETURNS varchar LANGUAGE plpgsql "
+                "AS $$BEGIN " + Escalate(evil) + " RETURN $2; END$$; "
+                "CREATE AGGREGATE public.min(varchar) (SFUNC = public.pick, STYPE = varchar)");
+  hold.abort();
+  auto status = cli.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 2) << cli.Output();
+  EXPECT_CONTAINS(cli.Output(), "aggregate public.min(character varying)");
+  EXPECT_FALSE(evil.IsSuperuser());
+  EXPECT_EQ(Revision(db), "005");
+}
+
+// The same objects owned by a superuser are the superuser's own business:
+// not refused.
 TEST(HostilePublicNegative, ASuperusersOwnOverloadIsNotRefused) {
   TestDatabase db("005");
   db.Exec("CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE sql "

@@ -249,5 +249,13 @@ TEST(UrlConnInfo, LeavesBothPasswordsOutForACommandLine) {
   EXPECT_CONTAINS(with, "sslpassword='Wv8Km'");
 }
 
+// A ':' percent-encoded in the user information puts the password into
+// the user name, which Describe() prints in every message.
+TEST(UrlDescribe, NeverShowsAPasswordWrittenIntoTheUserName) {
+  Url url = Url::Parse("postgresql://alice%3AQz7Jx9Km@localhost/db");
+  EXPECT_NO_LEAK(url.Describe(), std::string("Qz7Jx9Km"));
+  EXPECT_CONTAINS(url.Describe(), "as alice:****");
+}
+
 }  // namespace
 }  // namespace harness::testing

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
@@ -394,28 +395,40 @@ TEST(ScratchDatabases, TheCleanUpLeavesOtherRolesHostsAndLiveProcessesAlone) {
   pid_t dead = fork();
   if (dead == 0) _exit(0);
   waitpid(dead, nullptr, 0);
-  const std::string prefix = "mh_reaptest" + std::to_string(getpid());
-  const std::string host = pg::ScratchHostTag(), d = std::to_string(dead);
-  const std::string gone = prefix + "_" + host + "_" + d + "_0_0000000a";
-  const std::string gone_empty = prefix + "_empty_" + host + "_" + d + "_1_0000000e";
+  pid_t live = fork();
+  if (live == 0) {
+    pause();
+    _exit(0);
+  }
+  const std::string prefix = "mh_rt" + std::to_string(getpid());
+  const std::string host = pg::ScratchHostTag(), d = std::to_string(dead),
+                    l = std::to_string(live),
+                    l_start = std::to_string(pg::ProcessStartTime(live));
+  const std::string gone = prefix + "_" + host + "_" + d + "_1_0_0000000a";
+  const std::string gone_empty = prefix + "_empty_" + host + "_" + d + "_1_1_0000000e";
+  // The live child's pid, but another process's start time: the pid was reused.
+  const std::string reused = prefix + "_" + host + "_" + l + "_1_2_0000000f";
   const std::map<std::string, std::string> kept = {
-      {prefix + "_" + host + "_" + d + "_1_0000000b", " OWNER " + other.name()},
-      {prefix + "_otherhost_" + d + "_2_0000000c", ""},
-      {prefix + "_" + host + "_" + std::to_string(getpid()) + "_3_0000000d", ""},
+      {prefix + "_" + host + "_" + d + "_1_3_0000000b", " OWNER " + other.name()},
+      {prefix + "_0badc0de_" + d + "_1_4_0000000c", ""},
+      {prefix + "_" + host + "_" + l + "_" + l_start + "_5_0000000d", ""},
       {prefix + "_" + host + "_" + d + "_notmine", ""}};
   pg::Connection admin(TestServer().AdminUrl());
   pqxx::nontransaction tx(admin.raw());
-  tx.exec("CREATE DATABASE " + gone);
-  tx.exec("CREATE DATABASE " + gone_empty);
+  for (const auto& name : {gone, gone_empty, reused}) tx.exec("CREATE DATABASE " + name);
   for (const auto& [name, owner] : kept) tx.exec("CREATE DATABASE " + name + owner);
   auto dropped = pg::ReapAbandonedDatabases(TestServer().AdminUrl(), prefix);
-  EXPECT_EQ(dropped, (std::vector<std::string>{gone_empty, gone}));  // by name
+  kill(live, SIGKILL);
+  waitpid(live, nullptr, 0);
+  std::sort(dropped.begin(), dropped.end());
+  std::vector<std::string> expected = {gone, gone_empty, reused};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(dropped, expected);
   auto exists = [&](const std::string& name) {
     return tx.exec("SELECT count(*) FROM pg_database WHERE datname = " + tx.quote(name))[0][0]
                .as<int>() == 1;
   };
-  EXPECT_FALSE(exists(gone));
-  EXPECT_FALSE(exists(gone_empty));
+  for (const auto& name : expected) EXPECT_FALSE(exists(name)) << name;
   for (const auto& [name, owner] : kept) {
     EXPECT_TRUE(exists(name)) << name;
     tx.exec("DROP DATABASE IF EXISTS " + name);

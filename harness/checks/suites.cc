@@ -204,8 +204,13 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
   s.checks.push_back(OrphanCheck(tx, "pre.no_orphaned_chunks"));
 
   std::string revision = "<none>";
-  if (TableExists(tx, "alembic_version")) {
-    pqxx::result r = tx.exec("SELECT version_num FROM alembic_version");
+  if (TableExists(tx, "public.alembic_version")) {
+    pqxx::result r = tx.exec("SELECT version_num FROM public.alembic_version");
+    for (const auto& row : r)
+      if (row[0].is_null())  // the engine refuses it alike (exit 2)
+        throw UsageError("alembic_version holds a NULL version_num, which no tool writes",
+                         "find the real state of the schema, then record it with: "
+                         "migration-harness stamp REVISION");
     if (r.size() == 1) revision = r[0][0].as<std::string>();
     else if (r.size() > 1) revision = std::to_string(r.size()) + " rows";
   }

@@ -138,9 +138,6 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
     }
     tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
-    // Again, inside the transaction that runs the SQL: an object planted
-    // since the connection was made must not be called either.
-    pg::RefuseShadowingObjects(tx, conn_.url());
     for (const auto& [name, value] : options_.settings)
       tx.exec("SELECT set_config(" + tx.quote(name) + ", " + tx.quote(value) + ", true)");
 
@@ -183,6 +180,11 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         spdlog::log(level, "[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
                      st.name);
         if (options_.before_step) options_.before_step(st, tx);
+        // Before every step, inside the transaction: code planted since the
+        // connection was made (while a step waited for a lock, say) must not
+        // run either. A step takes its locks first and calls nothing after
+        // a wait, so nothing can be planted between this look and its use.
+        pg::RefuseUntrustedCode(tx, conn_.url());
         // A step's time is its SQL (and the commit, for the step that
         // commits), never the hooks' own queries.
         auto t_step = Clock::now();
@@ -255,7 +257,12 @@ std::string Migrator::Stamp(const std::string& target) {
     pqxx::work tx(conn_.raw());
     tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
     tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
-    auto rows = ReadVersionRows(tx);
+    std::optional<std::vector<std::string>> rows;
+    try {
+      rows = ReadVersionRows(tx);
+    } catch (const Error&) {  // a NULL row: what stamp is there to replace
+      rows = std::vector<std::string>{"NULL"};
+    }
     std::string was = rows && !rows->empty() ? rows->front() : "<base>";
     if (!rows) tx.exec(kCreateVersionTable);
     tx.exec("DELETE FROM public.alembic_version");
@@ -282,6 +289,8 @@ std::string RenderSql(const RevisionGraph& graph, Direction direction, Position 
   }
   out << "-- migration-harness: " << (up ? "upgrade " : "downgrade ") << graph.Name(from)
       << " -> " << graph.Name(to) << "\n-- Generated SQL; nothing was run.\n\nBEGIN;\n\n";
+  // The search_path every run of the tool uses; never "$user".
+  out << "SET LOCAL search_path = pg_catalog, public;\n";
   out << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ");\n";
   out << "SET LOCAL lock_timeout = '" << lock_timeout_seconds << "s';\n\n";
   out << kCreateVersionTable << ";\n\n";

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/error.h"
+#include "harness/pg/files.h"
 #include "harness/pg/interrupt.h"
 #include "harness/pg/process.h"
 
@@ -370,10 +371,9 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
     throw DatabaseError("cannot create a directory in " + home.string() + ": " +
                         std::strerror(errno));
   c->dir_ = pattern;
-  {
-    std::ofstream owner(c->dir_ / kOwnerFile);
-    owner << getpid() << "\n";
-  }
+  // Checked: an empty owner file would let the next start reap this
+  // cluster while it runs.
+  WriteFileAtomically(c->dir_ / kOwnerFile, std::to_string(getpid()) + "\n");
   if (chmod(c->dir_.c_str(), 0700) != 0)
     throw DatabaseError("cannot chmod " + c->dir_.string() + ": " + std::strerror(errno));
   if (server_ids && chown(c->dir_.c_str(), server_ids->uid, server_ids->gid) != 0)
@@ -485,6 +485,9 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   po.timeout = std::chrono::hours(6);
   po.unset_env = {"PGDATABASE", "PGHOST", "PGPORT", "PGUSER"};
   po.stop_on_interrupt = true;
+  // Untranslated messages: OutOfSpace reads them.
+  po.env["LC_MESSAGES"] = "C";
+  po.unset_env.push_back("LC_ALL");
   // Uncompressed: the dump is a temporary file here, and compressing a
   // million chunks would take longer than the restore.
   std::vector<std::string> dump_argv = {(bin_dir_ / "pg_dump").string(), "--format=custom",

@@ -24,7 +24,9 @@ std::string ConnectString(const Url& url) {
 // argument type wins over pg_catalog's, whatever the order of the path
 // (char_length(varchar) over char_length(text), say), so such an object
 // would run its owner's code with the tool's rights, usually a superuser's.
-// An extension's own objects (pgvector's avg(vector), say) are not counted.
+// Membership in an extension proves nothing (the owner of a trusted
+// extension may add its own objects to it); an extension installed by a
+// superuser owns its objects through a superuser, and is not counted.
 constexpr const char* kShadowingObjects = R"SQL(
 WITH candidates AS (
   SELECT p.pronamespace AS nsp, p.proowner AS owner,
@@ -58,9 +60,43 @@ JOIN pg_catalog.pg_roles r ON r.oid = c.owner
 WHERE c.nsp <> 'pg_catalog'::pg_catalog.regnamespace
   AND n.nspname = ANY (pg_catalog.current_schemas(false))
   AND NOT r.rolsuper
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                  WHERE d.classid = c.classid AND d.objid = c.objid AND d.deptype = 'e')
 ORDER BY c.what
+)SQL";
+
+// Code that runs when the tool writes a table: trigger and rule functions,
+// and functions in CHECKs, defaults and index expressions of the tables the
+// tool writes (alembic_version, the core tables its migrations update). A
+// SECURITY INVOKER function owned by a role that is not a superuser runs
+// that role's code with the tool's rights. (A SECURITY DEFINER function
+// runs as its owner: no escalation.)
+constexpr const char* kUntrustedTableCode = R"SQL(
+WITH written AS (
+  SELECT c.oid FROM pg_catalog.pg_class c
+  WHERE c.relnamespace = 'public'::pg_catalog.regnamespace
+    AND c.relname IN ('alembic_version', 'repositories', 'code_files', 'code_chunks')
+), parts AS (
+  SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass AS classid, t.oid AS objid
+    FROM pg_catalog.pg_trigger t WHERE t.tgrelid IN (SELECT oid FROM written)
+  UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, w.oid
+    FROM pg_catalog.pg_rewrite w WHERE w.ev_class IN (SELECT oid FROM written)
+  UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid
+    FROM pg_catalog.pg_constraint k WHERE k.conrelid IN (SELECT oid FROM written)
+  UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid
+    FROM pg_catalog.pg_attrdef a WHERE a.adrelid IN (SELECT oid FROM written)
+  UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, x.indexrelid
+    FROM pg_catalog.pg_index x WHERE x.indrelid IN (SELECT oid FROM written)
+  UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, y.oid
+    FROM pg_catalog.pg_policy y WHERE y.polrelid IN (SELECT oid FROM written)
+)
+SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS used_by,
+       p.oid::pg_catalog.regprocedure::text AS what, r.rolname AS owner
+FROM parts o
+JOIN pg_catalog.pg_depend d ON d.classid = o.classid AND d.objid = o.objid
+JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                         AND p.oid = d.refobjid
+JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
+WHERE NOT r.rolsuper AND NOT p.prosecdef
+ORDER BY 1, 2
 )SQL";
 
 std::string Trim(std::string s) {
@@ -109,26 +145,41 @@ Connection::Connection(const Url& url, const std::string& application_name) : ur
   // own; never in "$user", a schema any role with CREATE on the database
   // can make under the name of the tool's user (CVE-2018-1058's pattern).
   tx.exec(kSearchPath);
-  RefuseShadowingObjects(tx, url);
+  RefuseUntrustedCode(tx, url);
 }
 
-void RefuseShadowingObjects(pqxx::transaction_base& tx, const Url& url) {
+void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url) {
   pqxx::result r = tx.exec(kShadowingObjects, "looking for objects that shadow pg_catalog");
-  if (r.empty()) return;
-  std::string found, fix;
-  for (const auto& row : r) {
-    found += fmt::format("{}{} {} (owner {})", found.empty() ? "" : ", ", row["kind"].c_str(),
-                         row["what"].c_str(), row["owner"].c_str());
-    fix += fmt::format("{}{}", fix.empty() ? "" : " ", row["fix"].c_str());
+  if (!r.empty()) {
+    std::string found, fix;
+    for (const auto& row : r) {
+      found += fmt::format("{}{} {} (owner {})", found.empty() ? "" : ", ", row["kind"].c_str(),
+                           row["what"].c_str(), row["owner"].c_str());
+      fix += fmt::format("{}{}", fix.empty() ? "" : " ", row["fix"].c_str());
+    }
+    throw UsageError(
+        fmt::format("{} has {} object(s) named like a built-in of pg_catalog, owned by a role "
+                    "that is not a superuser: {}; a statement of the tool or of a migration "
+                    "could call it with the tool's rights, so nothing was run",
+                    url.Describe(), r.size(), found),
+        "if you did not create them, treat this as an attack on the database: drop them (" +
+            fix + ") and revoke CREATE on the schema from roles that should not have it; if "
+                  "they are yours and safe, make a superuser their owner");
   }
-  throw UsageError(
-      fmt::format("{} has {} object(s) named like a built-in of pg_catalog, owned by a role that "
-                  "is not a superuser: {}; a statement of the tool or of a migration could call "
-                  "it with the tool's rights, so nothing was run",
-                  url.Describe(), r.size(), found),
-      "if you did not create them, treat this as an attack on the database: drop them (" + fix +
-          ") and revoke CREATE on the schema from roles that should not have it; if they are "
-          "yours and safe, make a superuser their owner");
+  r = tx.exec(kUntrustedTableCode, "looking for code that runs when the tool writes a table");
+  if (!r.empty()) {
+    std::string found;
+    for (const auto& row : r)
+      found += fmt::format("{}{} runs {} (owner {})", found.empty() ? "" : ", ",
+                           row["used_by"].c_str(), row["what"].c_str(), row["owner"].c_str());
+    throw UsageError(
+        fmt::format("{}: tables the tool writes run functions owned by a role that is not a "
+                    "superuser, which would run with the tool's rights: {}; nothing was run",
+                    url.Describe(), found),
+        "if you did not create them, treat this as an attack on the database and drop them; if "
+        "they are yours, make each function SECURITY DEFINER (it then runs with its owner's "
+        "rights) or give it a superuser owner");
+  }
 }
 
 Connection::~Connection() {

@@ -48,12 +48,14 @@ class Connection {
 // the schema the migrations build in; never "$user".
 inline constexpr const char* kSearchPath = "SET search_path = pg_catalog, public";
 
-// Refuses (UsageError, exit 2) when a schema on the search path holds a
-// function, aggregate or operator named like one of pg_catalog's and owned
-// by a role that is not a superuser: resolving names there could run that
-// role's code with the tool's rights. Run by every Connection on connect,
-// and by the migrator again inside its transaction.
-void RefuseShadowingObjects(pqxx::transaction_base& tx, const Url& url);
+// Refuses (UsageError, exit 2) code that a role other than a superuser
+// could have the tool run with its rights: a function, aggregate or
+// operator on the search path named like one of pg_catalog's (an overload
+// with a closer argument type would win), and a SECURITY INVOKER function
+// such a role owns that runs when the tool writes alembic_version or a
+// core table (trigger, rule, CHECK, default, index expression). Run by
+// every Connection on connect, and by the migrator before every step.
+void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url);
 
 // Turns a server error into a harness error: SQLSTATE class MHR (the
 // migration refused the data) and MHV (its own validation failed) are exit

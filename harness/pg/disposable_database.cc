@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cctype>
+#include <cstdint>
 #include <random>
 #include <regex>
 
@@ -20,13 +21,15 @@
 namespace harness::pg {
 
 std::string ScratchHostTag() {
+  // A hash of the whole name: two hosts whose names share a long prefix
+  // (ci-runner-eu-1, ci-runner-eu-2) must not take each other's for theirs.
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  std::string tag;
-  for (const char* c = host; *c && tag.size() < 20; ++c)
-    if (std::isalnum(static_cast<unsigned char>(*c)))
-      tag += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
-  return tag.empty() ? "host" : tag;
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  for (const char* c = host; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+  char tag[9];
+  std::snprintf(tag, sizeof tag, "%08x", h);
+  return tag;
 }
 
 std::string UniqueDatabaseName(const std::string& prefix) {
@@ -34,13 +37,16 @@ std::string UniqueDatabaseName(const std::string& prefix) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char suffix[9];
   std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rng()));
+  // The start time tells this process from a later one with the same pid.
   return prefix + "_" + ScratchHostTag() + "_" + std::to_string(getpid()) + "_" +
-         std::to_string(counter++) + "_" + suffix;
+         std::to_string(ProcessStartTime(getpid())) + "_" + std::to_string(counter++) + "_" +
+         suffix;
 }
 
 std::vector<std::string> ReapAbandonedDatabases(const Url& admin, const std::string& prefix) {
   std::vector<std::string> dropped;
-  const std::regex name_re("^" + prefix + "(_[a-z]+)?_([a-z0-9]+)_([0-9]+)_[0-9]+_[0-9a-f]{8}$");
+  const std::regex name_re("^" + prefix +
+                           "(_[a-z]+)?_([0-9a-f]{8})_([0-9]+)_([0-9]+)_[0-9]+_[0-9a-f]{8}$");
   const std::string host = ScratchHostTag();
   Connection conn(admin);
   pqxx::nontransaction tx(conn.raw());
@@ -61,7 +67,9 @@ std::vector<std::string> ReapAbandonedDatabases(const Url& admin, const std::str
       continue;
     }
     const pid_t pid = static_cast<pid_t>(std::stol(m[3].str()));
-    if (pid == getpid() || ProcessAlive(pid)) continue;
+    const unsigned long long started = std::stoull(m[4].str());
+    // Alive only if the same process: a reused pid starts later.
+    if (ProcessAlive(pid) && ProcessStartTime(pid) == started) continue;
     try {
       // No FORCE: a session on it means somebody uses it after all.
       tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name));

@@ -38,13 +38,13 @@ class DisposableDatabase {
 // `quiet`; returns false when the drop failed.
 bool DropDatabase(const Url& admin, const std::string& name, bool quiet = true);
 
-// This host's name as UniqueDatabaseName writes it: lowercase letters and
-// digits, at most 20.
+// This host as UniqueDatabaseName writes it: 8 hex digits of a hash of
+// its name.
 std::string ScratchHostTag();
 
 // A name no other process will pick, which also says who made it:
-// prefix, host, pid, counter, random suffix
-// (mh_verify_build1_4242_0_9f3a0c1e).
+// prefix, host, pid, the process's start time (clock ticks since boot),
+// counter, random suffix (mh_verify_5be2a1c0_4242_918273_0_9f3a0c1e).
 std::string UniqueDatabaseName(const std::string& prefix);
 
 // Drops the databases named by UniqueDatabaseName(prefix) or

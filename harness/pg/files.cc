@@ -151,7 +151,8 @@ void AtomicFile::Commit() {
   // An existing file keeps its permissions; a new one gets mode_.
   mode_t mode = mode_;
   struct stat st {};
-  if (::lstat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
+  // Never setuid/setgid/sticky bits on a file root writes.
+  if (::lstat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 0777;
   if (::fchmod(fd_, mode) != 0) {
     int err = errno;
     Fail("chmod of " + temp_.string() + ": " + Errno(err));

@@ -34,7 +34,7 @@ void Watch(sigset_t set) {
       // Nothing is committed half way (the server rolls back the open
       // transaction), but no clean-up runs either.
       const char msg[] =
-          "second interrupt: exiting now, without clean-up (the running transaction is rolled "
+          "second interrupt (a second or more after the first): exiting now, without clean-up (the running transaction is rolled "
           "back by the server; a scratch database mh_verify_* may be left behind, and the next "
           "verify on that server drops it; an embedded cluster is removed by the next start)\n";
       (void)!write(2, msg, sizeof msg - 1);

@@ -363,7 +363,10 @@ std::string Url::dbname() const {
 
 std::string Url::Describe() const {
   std::string out = host() + ":" + port() + "/" + dbname();
-  if (!user().empty()) out += " as " + user();
+  // A user name holding ':' is a password written into it (a
+  // percent-encoded separator, say): never shown.
+  if (const std::string u = user(); !u.empty())
+    out += " as " + (u.find(':') == std::string::npos ? u : u.substr(0, u.find(':')) + ":****");
   return out;
 }
 

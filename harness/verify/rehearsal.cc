@@ -158,11 +158,12 @@ class Runner {
       } catch (const Error& e) {
         if (e.code() != ExitCode::kDatabase) throw;
         throw DatabaseError(
-            std::string("cannot connect to the database 'postgres' of ") + source.Describe() +
-                ", from where verify makes its scratch clone: " + e.what(),
-            "grant this user CONNECT on the database postgres (GRANT CONNECT ON DATABASE "
-            "postgres TO " + (source.user().empty() ? std::string("USER") : source.user()) +
-                ";), or use --into-embedded (copies the database with pg_dump into a private "
+            std::string("verify makes its scratch clone from the database 'postgres' of the "
+                        "same server, and ") + e.what(),
+            "that database must exist and this user must be allowed to connect to it (GRANT "
+            "CONNECT ON DATABASE postgres TO " +
+                (source.user().empty() ? std::string("USER") : source.user()) +
+                ";); or use --into-embedded (copies the database with pg_dump into a private "
                 "PostgreSQL here), or --in-place on a restored copy");
       }
       // A verify killed before its clean-up (SIGKILL) leaves its clone.
