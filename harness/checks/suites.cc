@@ -20,9 +20,9 @@ namespace {
 constexpr const char* kBlockingForeignKeys = R"SQL(
 SELECT src.relname AS source, k.conname, dst.relname AS target,
        format('ALTER TABLE %I DROP CONSTRAINT %I;', src.relname, k.conname) AS fix
-FROM pg_constraint k
-JOIN pg_class src ON src.oid = k.conrelid
-JOIN pg_class dst ON dst.oid = k.confrelid
+FROM pg_catalog.pg_constraint k
+JOIN pg_catalog.pg_class src ON src.oid = k.conrelid
+JOIN pg_catalog.pg_class dst ON dst.oid = k.confrelid
 WHERE k.contype = 'f'
   AND src.relnamespace = 'public'::regnamespace
   AND dst.oid IN (to_regclass('repositories'), to_regclass('code_chunks'))

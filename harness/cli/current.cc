@@ -11,7 +11,7 @@ namespace {
 // How code_chunks.embedding is stored: pgvector when available, else real[].
 constexpr const char* kEmbeddingTypeQuery = R"SQL(
 SELECT format_type(a.atttypid, a.atttypmod)
-FROM pg_attribute a
+FROM pg_catalog.pg_attribute a
 WHERE a.attrelid = to_regclass('code_chunks') AND a.attname = 'embedding' AND NOT a.attisdropped
 )SQL";
 }  // namespace

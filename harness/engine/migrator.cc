@@ -23,10 +23,10 @@ double Since(Clock::time_point t0) {
 // after a lock timeout, so the message can name the table and the session.
 constexpr const char* kLockHoldersQuery = R"SQL(
 SELECT c.relname, l.mode, a.pid, a.query_start, a.state, left(a.query, 120) AS query
-FROM pg_locks l
-JOIN pg_class c ON c.oid = l.relation
-JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+FROM pg_catalog.pg_locks l
+JOIN pg_catalog.pg_class c ON c.oid = l.relation
+JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
   AND l.granted AND l.pid <> pg_backend_pid()
   AND c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace
 ORDER BY c.relname, a.query_start
@@ -55,11 +55,11 @@ std::string DescribeLockHolders(const pg::Url& url) {
 void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table) {
   pqxx::row r = tx.exec1(
       "SELECT count(*), string_agg(relname, ', ' ORDER BY relname) FILTER (WHERE rn <= 5) "
-      "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_class c "
+      "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_catalog.pg_class c "
       "      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') "
       "        AND relname <> 'alembic_version' "
       // An extension's own tables (PostGIS's spatial_ref_sys, say) are not the schema's.
-      "        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+      "        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass "
       "                        AND d.objid = c.oid AND d.deptype = 'e')) t");
   long long n = r[0].as<long long>();
   if (n == 0) return;

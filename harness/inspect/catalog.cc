@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* kTablesQuery = R"SQL(
 SELECT c.oid, c.relname, c.relkind
-FROM pg_class c
+FROM pg_catalog.pg_class c
 WHERE c.relnamespace = to_regnamespace($1)
   AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
   AND c.relname <> 'alembic_version'
@@ -21,9 +21,9 @@ SELECT c.relname, a.attname,
        format_type(a.atttypid, a.atttypmod) AS type,
        coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr,
        a.attnotnull
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p')
   AND c.relname <> 'alembic_version'
   AND a.attnum > 0 AND NOT a.attisdropped
@@ -34,8 +34,8 @@ constexpr const char* kConstraintsQuery = R"SQL(
 SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid) AS definition, k.convalidated,
        CASE WHEN k.contype = 'c' THEN pg_get_expr(k.conbin, k.conrelid) END AS check_expr,
        k.connoinherit
-FROM pg_constraint k
-JOIN pg_class c ON c.oid = k.conrelid
+FROM pg_catalog.pg_constraint k
+JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 WHERE c.relnamespace = to_regnamespace($1) AND c.relname <> 'alembic_version'
 ORDER BY c.relname, k.conname
 )SQL";
@@ -43,15 +43,15 @@ ORDER BY c.relname, k.conname
 constexpr const char* kIndexesQuery = R"SQL(
 SELECT t.relname AS table_name, i.relname AS index_name, pg_get_indexdef(i.oid) AS definition,
        x.indisvalid
-FROM pg_index x
-JOIN pg_class i ON i.oid = x.indexrelid
-JOIN pg_class t ON t.oid = x.indrelid
+FROM pg_catalog.pg_index x
+JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
 WHERE t.relnamespace = to_regnamespace($1) AND t.relname <> 'alembic_version'
 ORDER BY t.relname, i.relname
 )SQL";
 
 constexpr const char* kExtensionsQuery =
-    "SELECT extname, extversion FROM pg_extension ORDER BY extname";
+    "SELECT extname, extversion FROM pg_catalog.pg_extension ORDER BY extname";
 
 const char* KindName(char k) {
   switch (k) {

@@ -20,7 +20,7 @@ Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const std::string& table
 std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const std::string& table) {
   std::vector<std::string> out;
   for (const auto& r : tx.exec_params(
-           "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
+           "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
            "AND NOT attisdropped ORDER BY attnum",
            table))
     out.push_back(r[0].as<std::string>());
