@@ -335,6 +335,46 @@ TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
   ExpectUnchanged(db, before);
 }
 
+// A verify in clone mode held on its scratch clone: finds the clone made by
+// `cli`, takes a lock on its repositories table from another session, and
+// waits until the rehearsal queues behind it. Empty name on failure.
+struct HeldScratch {
+  std::string name;
+  std::unique_ptr<pg::Connection> blocker;
+  std::unique_ptr<pqxx::work> hold;
+
+  explicit HeldScratch(const BackgroundCli& cli) {
+    pg::Connection admin(TestServer().AdminUrl());
+    auto scalar = [&](const std::string& sql) {
+      pqxx::nontransaction tx(admin.raw());
+      auto rows = tx.exec(sql);
+      return rows.empty() ? std::string() : rows[0][0].as<std::string>();
+    };
+    const std::string like = "'mh\\_verify\\_%\\_" + std::to_string(cli.pid()) + "\\_%'";
+    std::string found;
+    if (!WaitUntil([&] { return !(found = scalar("SELECT datname FROM pg_database WHERE datname "
+                                                 "LIKE " + like)).empty(); },
+                   std::chrono::seconds(30)))
+      return;
+    if (!WaitUntil(
+            [&] {
+              try {  // it may still be being created
+                blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(found));
+              } catch (const Error&) {
+              }
+              return blocker != nullptr;
+            },
+            std::chrono::seconds(30)))
+      return;
+    hold = std::make_unique<pqxx::work>(blocker->raw());
+    hold->exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
+    if (WaitUntil([&] { return scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                      found + "' AND wait_event_type = 'Lock'") == "1"; },
+                  std::chrono::seconds(30)))
+      name = found;
+  }
+};
+
 // A verify killed with SIGKILL cannot drop its clone; the next verify on
 // the same server does, and says so.
 TEST(VerifyCopy, ASigkilledRunsScratchDatabaseIsDroppedByTheNextVerify) {
@@ -348,36 +388,12 @@ TEST(VerifyCopy, ASigkilledRunsScratchDatabaseIsDroppedByTheNextVerify) {
   std::string scratch;
   {
     BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text());
-    ASSERT_TRUE(WaitUntil(
-        [&] {
-          pqxx::nontransaction tx(admin.raw());
-          auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE "
-                              "'mh\\_verify\\_%\\_" + std::to_string(cli.pid()) + "\\_%'");
-          if (!rows.empty()) scratch = rows[0][0].as<std::string>();
-          return !scratch.empty();
-        },
-        std::chrono::seconds(30)));
-    std::unique_ptr<pg::Connection> blocker;
-    ASSERT_TRUE(WaitUntil(
-        [&] {
-          try {
-            blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(scratch));
-          } catch (const Error&) {
-          }
-          return blocker != nullptr;
-        },
-        std::chrono::seconds(30)));
-    pqxx::work hold(blocker->raw());
-    hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
-    ASSERT_TRUE(WaitUntil(
-        [&] {
-          return count("pg_stat_activity WHERE datname = '" + scratch +
-                       "' AND wait_event_type = 'Lock'") == 1;
-        },
-        std::chrono::seconds(30)));
+    HeldScratch held(cli);
+    ASSERT_FALSE(held.name.empty()) << "the rehearsal never waited on its scratch clone";
+    scratch = held.name;
     cli.Signal(SIGKILL);
     ASSERT_TRUE(cli.Wait(std::chrono::seconds(30)));
-    hold.abort();  // the orphaned session then finds its client gone
+    held.hold->abort();  // the orphaned session then finds its client gone
   }
   ASSERT_EQ(count("pg_database WHERE datname = '" + scratch + "'"), 1) << "nothing was left";
   ASSERT_TRUE(WaitUntil([&] { return count("pg_stat_activity WHERE datname = '" + scratch + "'") == 0; },
@@ -444,38 +460,9 @@ TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
   pg::Connection admin(TestServer().AdminUrl());
   BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text());
   // Find the scratch clone and hold a lock on it, so the upgrade waits.
-  std::string scratch;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        pqxx::nontransaction tx(admin.raw());
-        auto rows = tx.exec("SELECT datname FROM pg_database WHERE datname LIKE 'mh\\_verify\\_%\\_" +
-                            std::to_string(cli.pid()) + "\\_%'");
-        if (!rows.empty()) scratch = rows[0][0].as<std::string>();
-        return !scratch.empty();
-      },
-      std::chrono::seconds(30)))
-      << "no scratch database appeared";
-  std::unique_ptr<pg::Connection> blocker;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        try {  // it may still be being created
-          blocker = std::make_unique<pg::Connection>(TestServer().UrlFor(scratch));
-        } catch (const Error&) {
-        }
-        return blocker != nullptr;
-      },
-      std::chrono::seconds(30)));
-  pqxx::work hold(blocker->raw());
-  hold.exec("LOCK TABLE repositories IN ACCESS SHARE MODE");
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        pqxx::nontransaction tx(admin.raw());
-        return tx.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = " +
-                       tx.quote(scratch) + " AND wait_event_type = 'Lock'")[0][0]
-                   .as<std::string>() == "1";
-      },
-      std::chrono::seconds(30)))
-      << "the rehearsal never waited on the lock";
+  HeldScratch held(cli);
+  ASSERT_FALSE(held.name.empty()) << "the rehearsal never waited on its scratch clone";
+  const std::string scratch = held.name;
   cli.Signal(SIGINT);
   auto status = cli.Wait(std::chrono::seconds(60));
   ASSERT_TRUE(status);
