@@ -33,6 +33,20 @@ std::string Revision(const TestDatabase& db) {
   return RawScalar(db, "SELECT version_num FROM public.alembic_version");
 }
 
+// `sql` with each %E replaced by Escalate(r).
+std::string WithEscalation(const std::string& sql, const Role& r) {
+  return std::regex_replace(sql, std::regex("%E"), Escalate(r));
+}
+
+// The application's role owns `table` (it ran Alembic, say) and may create
+// schemas; `sql` (with %E for the escalating body) runs as that role.
+void PlantAsTableOwner(const TestDatabase& db, const Role& app, const std::string& table,
+                       const std::string& sql) {
+  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() + "; ALTER TABLE " +
+          table + " OWNER TO " + app.name());
+  app.Exec(db, WithEscalation(sql, app));
+}
+
 // The schema "$user" would have named: the tool connects as `postgres`.
 void PlantInUserSchema(const TestDatabase& db, const Role& evil) {
   db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + evil.name());
@@ -123,9 +137,7 @@ TEST_P(HostilePublic, IsRefusedByEveryCommandAndNothingChanges) {
   db.Exec(fixtures::kQuickstartSampleSql);
   Role evil("NOSUPERUSER");
   db.Exec("GRANT CREATE ON SCHEMA public TO " + evil.name());
-  std::string sql = GetParam().sql;
-  sql = std::regex_replace(sql, std::regex("%E"), Escalate(evil));
-  evil.Exec(db, sql);
+  evil.Exec(db, WithEscalation(GetParam().sql, evil));
 
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"upgrade", "head"}, {"check", "pre"}, {"verify"}, {"current"},
@@ -173,13 +185,12 @@ TEST(HostileTableCode, ATriggerOnATableTheToolWritesIsRefused) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
   Role app("NOSUPERUSER");
-  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() +
-          "; ALTER TABLE alembic_version OWNER TO " + app.name());
-  app.Exec(db, "CREATE SCHEMA appfn; "
-               "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN " +
-                   Escalate(app) + " RETURN NULL; END$$; "
-               "CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON public.alembic_version "
-               "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
+  PlantAsTableOwner(db, app, "alembic_version",
+                    "CREATE SCHEMA appfn; "
+                    "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$BEGIN %E RETURN NULL; END$$; "
+                    "CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON public.alembic_version "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"upgrade", "head"}, {"stamp", "003b"}, {"verify"}}) {
     auto r = RunCli(args, db.url().text());
@@ -194,12 +205,12 @@ TEST(HostileTableCode, AFunctionInACheckOfACoreTableIsRefused) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
   Role app("NOSUPERUSER");
-  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() +
-          "; ALTER TABLE code_chunks OWNER TO " + app.name());
-  app.Exec(db, "CREATE SCHEMA appfn; "
-               "CREATE FUNCTION appfn.ok(text) RETURNS boolean LANGUAGE plpgsql AS $$BEGIN " +
-                   Escalate(app) + " RETURN true; END$$; "
-               "ALTER TABLE public.code_chunks ADD CONSTRAINT c CHECK (appfn.ok(content)) NOT VALID");
+  PlantAsTableOwner(db, app, "code_chunks",
+                    "CREATE SCHEMA appfn; "
+                    "CREATE FUNCTION appfn.ok(text) RETURNS boolean LANGUAGE plpgsql "
+                    "AS $$BEGIN %E RETURN true; END$$; "
+                    "ALTER TABLE public.code_chunks ADD CONSTRAINT c CHECK (appfn.ok(content)) "
+                    "NOT VALID");
   auto r = RunCli({"upgrade", "head"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "constraint c on table code_chunks runs appfn.ok(text)");
@@ -211,13 +222,12 @@ TEST(HostileTableCode, AFunctionInACheckOfACoreTableIsRefused) {
 TEST(HostileTableCodeNegative, ASecurityDefinerTriggerIsAccepted) {
   TestDatabase db("005");
   Role app("NOSUPERUSER");
-  db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + app.name() +
-          "; ALTER TABLE alembic_version OWNER TO " + app.name());
-  app.Exec(db, "CREATE SCHEMA appfn; "
-               "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
-               "SET search_path = pg_catalog AS $$BEGIN RETURN NULL; END$$; "
-               "CREATE TRIGGER t AFTER UPDATE ON public.alembic_version "
-               "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
+  PlantAsTableOwner(db, app, "alembic_version",
+                    "CREATE SCHEMA appfn; "
+                    "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                    "SET search_path = pg_catalog AS $$BEGIN RETURN NULL; END$$; "
+                    "CREATE TRIGGER t AFTER UPDATE ON public.alembic_version "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
   auto r = RunCli({"upgrade", "head"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(Revision(db), "002");
