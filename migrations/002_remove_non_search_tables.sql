@@ -12,31 +12,90 @@ SELECT set_config('migration_harness.started_002', clock_timestamp()::text, true
 DO $$
 DECLARE
     version_num integer := current_setting('server_version_num')::integer;
+    link text[];
+    shape text;
+    missing text;
 BEGIN
     IF version_num < 140000 THEN
         RAISE EXCEPTION 'PostgreSQL 14 or later is required; this server runs %',
             current_setting('server_version')
             USING ERRCODE = 'MHP01', HINT = 'upgrade the server before migrating';
     END IF;
-    IF to_regclass('repositories') IS NULL THEN
+    IF to_regclass('public.repositories') IS NULL THEN
         RAISE EXCEPTION 'core table repositories does not exist'
             USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
     END IF;
-    IF to_regclass('code_chunks') IS NULL THEN
+    IF to_regclass('public.code_chunks') IS NULL THEN
         RAISE EXCEPTION 'core table code_chunks does not exist'
             USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
     END IF;
+    -- Two shapes (README "Supported schemas"): a chunk reaches its
+    -- repository through code_chunks.repository_id (the quickstart's), or
+    -- through code_chunks.code_file_id -> code_files.repository_id (the
+    -- service's own chain). Anything else is refused before any change.
+    SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
+                  WHERE a.attrelid = 'public.code_chunks'::regclass
+                    AND a.attname IN ('repository_id', 'code_file_id')
+                    AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1)
+      INTO link;
+    IF link = ARRAY['repository_id'] THEN
+        shape := 'quickstart';
+    ELSIF link = ARRAY['code_file_id'] THEN
+        shape := 'production';
+        SELECT string_agg(need, ', ') INTO missing
+          FROM unnest(ARRAY['code_files.id', 'code_files.repository_id']) AS need
+         WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = to_regclass('public.code_files')
+                              AND 'code_files.' || a.attname = need
+                              AND a.attnum > 0 AND NOT a.attisdropped);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'code_chunks.code_file_id leads nowhere: missing %', missing
+                USING ERRCODE = 'MHP02',
+                      HINT = 'the production shape needs code_files (id, repository_id); is this the codebase-search database at revision 005?';
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'code_chunks has %: 002 cannot tell how a chunk reaches its repository',
+            CASE WHEN cardinality(link) = 0 THEN 'neither repository_id nor code_file_id'
+                 ELSE 'both repository_id and code_file_id' END
+            USING ERRCODE = 'MHP02',
+                  HINT = '002 knows code_chunks.repository_id (quickstart) or code_chunks.code_file_id -> code_files.repository_id (production)';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.repositories'::regclass
+                      AND attname = 'id' AND NOT attisdropped)
+       OR NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.code_chunks'::regclass
+                         AND attname = 'id' AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'a core table has no id column'
+            USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
+    END IF;
+    -- The later steps read it (a transaction-local setting).
+    PERFORM set_config('migration_harness.shape_002', shape, true);
+    RAISE NOTICE 'Schema shape: % (%)', shape,
+        CASE shape WHEN 'production' THEN 'code_chunks -> code_files -> repositories'
+                   ELSE 'code_chunks -> repositories' END;
+    -- The locks up front, in a fixed order: no lock upgrade half way
+    -- through, and lock_timeout applies here, before anything has changed.
+    -- code_files is only read, but a file moved to another repository
+    -- meanwhile would leave its chunks with the old project_id.
+    IF shape = 'production' THEN
+        LOCK TABLE public.repositories IN ACCESS EXCLUSIVE MODE;
+        LOCK TABLE public.code_files IN SHARE MODE;
+        LOCK TABLE public.code_chunks IN ACCESS EXCLUSIVE MODE;
+    ELSE
+        LOCK TABLE public.repositories, public.code_chunks IN ACCESS EXCLUSIVE MODE;
+    END IF;
 END
 $$;
--- Both locks up front, in a fixed order: no lock upgrade half way through,
--- and lock_timeout applies here, before anything has changed.
-LOCK TABLE repositories, code_chunks IN ACCESS EXCLUSIVE MODE;
 
 --! step: Verifying foreign key constraints
 DO $$
 DECLARE
+    nine constant text[] := ARRAY['tasks', 'vendor_extractors', 'deployment_events',
+                                  'project_configuration', 'future_enhancements',
+                                  'work_item_dependencies', 'vendor_deployment_links',
+                                  'work_item_deployment_links', 'archived_work_items'];
     found text;
     fix text;
+    fks text;
 BEGIN
     SELECT string_agg(format('%s.%s -> %s', src.relname, k.conname, dst.relname), ', '
                       ORDER BY src.relname, k.conname),
@@ -47,17 +106,94 @@ BEGIN
       JOIN pg_class src ON src.oid = k.conrelid
       JOIN pg_class dst ON dst.oid = k.confrelid
      WHERE k.contype = 'f'
-       AND dst.oid IN ('repositories'::regclass, 'code_chunks'::regclass)
+       AND dst.oid IN (SELECT to_regclass(t) FROM unnest(ARRAY['public.repositories',
+                       'public.code_files', 'public.code_chunks']) t)
        AND src.relnamespace = 'public'::regnamespace
-       AND src.relname IN ('tasks', 'vendor_extractors', 'deployment_events',
-                           'project_configuration', 'future_enhancements',
-                           'work_item_dependencies', 'vendor_deployment_links',
-                           'work_item_deployment_links', 'archived_work_items');
+       AND src.relname = ANY (nine);
     IF found IS NOT NULL THEN
-        RAISE EXCEPTION 'foreign keys from tables that 002 drops reference repositories/code_chunks: %', found
+        RAISE EXCEPTION 'foreign keys from tables that 002 drops reference the tables it keeps: %', found
             USING ERRCODE = 'MHR01', HINT = 'drop them first: ' || fix;
     END IF;
     RAISE NOTICE 'No blocking foreign keys found';
+
+    -- Everything outside the nine tables that depends on them, from
+    -- pg_depend: what DROP TABLE would drop with them (their indexes,
+    -- constraints, triggers, row types, owned sequences: automatic and
+    -- internal dependencies, followed to the end), then every normal
+    -- dependency on one of those from an object that is not among them.
+    -- Foreign keys from kept tables are dropped by name in step 7 and
+    -- restored by the rollback; anything else (a view, a function on
+    -- their row type, a default that uses their sequence, a policy) is
+    -- refused here, before any change, with the statement that removes it.
+    WITH RECURSIVE dropped(classid, objid) AS (
+        SELECT 'pg_class'::regclass, c.oid
+          FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+           AND c.relname = ANY (nine)
+        UNION
+        SELECT d.classid, d.objid
+          FROM pg_depend d
+          JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
+         WHERE d.deptype IN ('a', 'i')
+    ), dependent AS (
+        SELECT DISTINCT d.classid, d.objid, d.objsubid
+          FROM pg_depend d
+          JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
+         WHERE d.deptype = 'n'
+           AND NOT EXISTS (SELECT 1 FROM dropped y WHERE y.classid = d.classid AND y.objid = d.objid)
+    ), described AS (
+        SELECT dep.*, k.contype, k.conrelid,
+               -- A view is named as itself, not as its _RETURN rule.
+               coalesce((SELECT pg_describe_object('pg_class'::regclass, rw.ev_class, 0)
+                           FROM pg_rewrite rw
+                          WHERE dep.classid = 'pg_rewrite'::regclass AND rw.oid = dep.objid
+                            AND rw.rulename = '_RETURN'),
+                        pg_describe_object(dep.classid, dep.objid, dep.objsubid)) AS what,
+               CASE
+                 WHEN dep.classid = 'pg_rewrite'::regclass THEN
+                   (SELECT CASE WHEN rw.rulename = '_RETURN' AND v.relkind = 'm'
+                                  THEN format('DROP MATERIALIZED VIEW %s;', v.oid::regclass)
+                                WHEN rw.rulename = '_RETURN'
+                                  THEN format('DROP VIEW %s;', v.oid::regclass)
+                                ELSE format('DROP RULE %I ON %s;', rw.rulename, v.oid::regclass) END
+                      FROM pg_rewrite rw JOIN pg_class v ON v.oid = rw.ev_class WHERE rw.oid = dep.objid)
+                 WHEN dep.classid = 'pg_proc'::regclass THEN
+                   format('DROP %s %s;', CASE (SELECT prokind FROM pg_proc WHERE oid = dep.objid)
+                                           WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
+                                           ELSE 'FUNCTION' END, dep.objid::regprocedure)
+                 WHEN dep.classid = 'pg_class'::regclass AND dep.objsubid > 0 THEN
+                   format('ALTER TABLE %s DROP COLUMN %I;', dep.objid::regclass,
+                          (SELECT attname FROM pg_attribute WHERE attrelid = dep.objid AND attnum = dep.objsubid))
+                 WHEN dep.classid = 'pg_attrdef'::regclass THEN
+                   (SELECT format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT;', ad.adrelid::regclass, a.attname)
+                      FROM pg_attrdef ad JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                     WHERE ad.oid = dep.objid)
+                 WHEN dep.classid = 'pg_constraint'::regclass THEN
+                   format('ALTER TABLE %s DROP CONSTRAINT %I;', k.conrelid::regclass, k.conname)
+                 WHEN dep.classid = 'pg_trigger'::regclass THEN
+                   (SELECT format('DROP TRIGGER %I ON %s;', tg.tgname, tg.tgrelid::regclass)
+                      FROM pg_trigger tg WHERE tg.oid = dep.objid)
+                 WHEN dep.classid = 'pg_policy'::regclass THEN
+                   (SELECT format('DROP POLICY %I ON %s;', p.polname, p.polrelid::regclass)
+                      FROM pg_policy p WHERE p.oid = dep.objid)
+                 ELSE format('remove or change %s', pg_describe_object(dep.classid, dep.objid, dep.objsubid))
+               END AS remove
+          FROM dependent dep
+          LEFT JOIN pg_constraint k ON dep.classid = 'pg_constraint'::regclass AND k.oid = dep.objid
+    )
+    SELECT string_agg(what, ', ' ORDER BY what) FILTER (WHERE contype = 'f'),
+           string_agg(what, ', ' ORDER BY what) FILTER (WHERE contype IS DISTINCT FROM 'f'),
+           string_agg(remove, ' ' ORDER BY what) FILTER (WHERE contype IS DISTINCT FROM 'f')
+      INTO fks, found, fix
+      FROM described;
+    IF found IS NOT NULL THEN
+        RAISE EXCEPTION 'objects outside the 9 tables that 002 drops depend on them: %', found
+            USING ERRCODE = 'MHR04',
+                  HINT = 'remove them first (after saving their definitions if they are still wanted): ' || fix;
+    END IF;
+    IF fks IS NOT NULL THEN
+        RAISE NOTICE 'Foreign keys from kept tables into the 9 tables, dropped in step 7: %', fks;
+    END IF;
 END
 $$;
 
@@ -80,32 +216,50 @@ $$;
 --! step: Adding project_id to code_chunks table
 DO $$
 DECLARE
+    production constant boolean := current_setting('migration_harness.shape_002') = 'production';
+    -- A chunk whose repository (production: whose file, or whose file's
+    -- repository) does not exist.
+    orphaned constant text := CASE WHEN production
+        THEN 'NOT EXISTS (SELECT 1 FROM public.code_files f JOIN public.repositories r '
+             'ON r.id = f.repository_id WHERE f.id = c.code_file_id)'
+        ELSE 'NOT EXISTS (SELECT 1 FROM public.repositories r WHERE r.id = c.repository_id)' END;
     orphans bigint;
     sample text;
     distinct_ids bigint;
     only_id text;
 BEGIN
-    -- A validated foreign key already guarantees every chunk has its
-    -- repository; only without one is the scan needed.
-    IF NOT EXISTS (
-        SELECT 1
-          FROM pg_constraint k
-          JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-         WHERE k.conrelid = 'code_chunks'::regclass
-           AND k.confrelid = 'repositories'::regclass
-           AND k.contype = 'f' AND k.convalidated
-           AND array_length(k.conkey, 1) = 1 AND a.attname = 'repository_id')
+    -- Validated foreign keys on NOT NULL columns along the whole path
+    -- already guarantee every chunk has its repository; only without them
+    -- is the scan needed.
+    IF (SELECT count(*)
+          FROM (VALUES ('public.code_chunks', 'repository_id', 'public.repositories', false),
+                       ('public.code_chunks', 'code_file_id', 'public.code_files', true),
+                       ('public.code_files', 'repository_id', 'public.repositories', true))
+               AS need(tab, col, ref, on_production)
+         WHERE need.on_production = production
+           AND NOT EXISTS (
+               SELECT 1
+                 FROM pg_constraint k
+                 JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+                 JOIN pg_attribute ra ON ra.attrelid = k.confrelid AND ra.attnum = k.confkey[1]
+                WHERE k.conrelid = to_regclass(need.tab)
+                  AND k.confrelid = to_regclass(need.ref)
+                  AND k.contype = 'f' AND k.convalidated
+                  AND array_length(k.conkey, 1) = 1
+                  AND a.attname = need.col AND a.attnotnull AND ra.attname = 'id')) > 0
     THEN
-        SELECT count(*), string_agg(id::text, ', ') FILTER (WHERE rn <= 5)
-          INTO orphans, sample
-          FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn
-                  FROM code_chunks c
-                 WHERE NOT EXISTS (SELECT 1 FROM repositories r WHERE r.id = c.repository_id)) o;
+        EXECUTE format('SELECT pg_catalog.count(*), pg_catalog.string_agg(id::text, '', '') '
+                       'FILTER (WHERE rn <= 5) FROM (SELECT c.id, pg_catalog.row_number() OVER '
+                       '(ORDER BY c.id) AS rn FROM public.code_chunks c WHERE %s) o', orphaned)
+          INTO orphans, sample;
         IF orphans > 0 THEN
-            RAISE EXCEPTION '% orphaned code_chunks have no repository (e.g. %)', orphans, sample
+            RAISE EXCEPTION '% orphaned code_chunks have no % (e.g. %)', orphans,
+                CASE WHEN production THEN 'code file, or a file with no repository' ELSE 'repository' END,
+                sample
                 USING ERRCODE = 'MHR02',
-                      HINT = 'delete them, or restore their repositories: DELETE FROM code_chunks c '
-                             'WHERE NOT EXISTS (SELECT 1 FROM repositories r WHERE r.id = c.repository_id);';
+                      HINT = format('delete them, or restore their %s: DELETE FROM code_chunks c WHERE %s;',
+                                    CASE WHEN production THEN 'files and repositories' ELSE 'repositories' END,
+                                    replace(orphaned, 'public.', ''));
         END IF;
     END IF;
 
@@ -128,8 +282,14 @@ BEGIN
             quote_literal(coalesce(only_id, 'default'));
     ELSE
         ALTER TABLE code_chunks ADD COLUMN project_id varchar(50);
-        UPDATE code_chunks c SET project_id = r.project_id
-          FROM repositories r WHERE r.id = c.repository_id;
+        IF production THEN
+            UPDATE public.code_chunks c SET project_id = r.project_id
+              FROM public.code_files f JOIN public.repositories r ON r.id = f.repository_id
+             WHERE f.id = c.code_file_id;
+        ELSE
+            UPDATE public.code_chunks c SET project_id = r.project_id
+              FROM public.repositories r WHERE r.id = c.repository_id;
+        END IF;
         ALTER TABLE code_chunks ALTER COLUMN project_id SET NOT NULL;
         RAISE NOTICE 'Column added, populated from parent repositories by UPDATE (% distinct project ids)',
             distinct_ids;
@@ -200,20 +360,43 @@ $$;
 --! step: Dropping unused tables
 DO $$
 DECLARE
+    nine constant text[] := ARRAY['work_item_deployment_links', 'vendor_deployment_links',
+                                  'work_item_dependencies', 'archived_work_items', 'future_enhancements',
+                                  'project_configuration', 'deployment_events', 'vendor_extractors',
+                                  'tasks'];
+    k record;
     present text;
     n integer;
 BEGIN
-    SELECT string_agg(quote_ident(t.name), ', ' ORDER BY t.ord), count(*)
+    -- Foreign keys from kept tables into the nine (production's four
+    -- task_* links into tasks): dropped by name and logged with the
+    -- statement that recreates them, never silently by CASCADE. The
+    -- rollback restores the ones the production schema at 005 has.
+    FOR k IN
+        SELECT c.conname, c.conrelid::regclass AS src, c.confrelid::regclass AS dst,
+               pg_get_constraintdef(c.oid) AS definition
+          FROM pg_constraint c
+          JOIN pg_class dst ON dst.oid = c.confrelid
+          JOIN pg_class src ON src.oid = c.conrelid
+         WHERE c.contype = 'f'
+           AND dst.relnamespace = 'public'::regnamespace AND dst.relname = ANY (nine)
+           AND NOT (src.relnamespace = 'public'::regnamespace AND src.relname = ANY (nine))
+         ORDER BY src.relname, c.conname
+    LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', k.src, k.conname);
+        RAISE NOTICE 'Dropped foreign key % of % into %; it was: ALTER TABLE % ADD CONSTRAINT % %;',
+            k.conname, k.src, k.dst, k.src, quote_ident(k.conname), k.definition;
+    END LOOP;
+
+    SELECT string_agg(format('public.%I', t.name), ', ' ORDER BY t.ord), count(*)
       INTO present, n
-      FROM unnest(ARRAY['work_item_deployment_links', 'vendor_deployment_links',
-                        'work_item_dependencies', 'archived_work_items', 'future_enhancements',
-                        'project_configuration', 'deployment_events', 'vendor_extractors',
-                        'tasks']) WITH ORDINALITY AS t(name, ord)
-     WHERE to_regclass(t.name) IS NOT NULL;
+      FROM unnest(nine) WITH ORDINALITY AS t(name, ord)
+     WHERE to_regclass('public.' || quote_ident(t.name)) IS NOT NULL;
     -- One statement, so the tables' references to each other need no
-    -- CASCADE; any other dependent object (a view, say) stops the
-    -- migration with the server naming it. Only the tables still there: a
-    -- re-run has nothing to drop and says so once.
+    -- CASCADE; step 2 refused any other dependent object (one created
+    -- since would stop the migration here, with the server naming it).
+    -- Only the tables still there: a re-run has nothing to drop and says
+    -- so once.
     IF n > 0 THEN
         EXECUTE 'DROP TABLE ' || present;
     END IF;
@@ -328,165 +511,399 @@ ALTER TABLE code_chunks DROP COLUMN IF EXISTS project_id;
 ALTER TABLE repositories DROP COLUMN IF EXISTS project_id;
 
 --! step: Restoring dropped tables (schema only)
--- Exactly as at 005: 001 + 003 + 003a + 003b + 005, column order included.
-CREATE TABLE IF NOT EXISTS public.tasks (
-    id uuid NOT NULL DEFAULT gen_random_uuid(),
-    title varchar(200) NOT NULL,
-    description text,
-    notes text,
-    status varchar(50) NOT NULL DEFAULT 'need to be done',
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    version integer NOT NULL,
-    item_type varchar(20) NOT NULL DEFAULT 'task',
-    parent_id uuid,
-    path varchar(500) NOT NULL DEFAULT '/',
-    depth integer NOT NULL DEFAULT 0,
-    deleted_at timestamptz,
-    branch_name varchar(100),
-    commit_hash varchar(40),
-    pr_number integer,
-    metadata jsonb,
-    created_by varchar(100) NOT NULL DEFAULT 'system',
-    CONSTRAINT tasks_pkey PRIMARY KEY (id),
-    CONSTRAINT tasks_status_check CHECK (status IN ('need to be done', 'in-progress', 'complete')),
-    CONSTRAINT tasks_item_type_check CHECK (item_type IN ('project', 'session', 'task', 'research')),
-    CONSTRAINT tasks_depth_check CHECK (depth >= 0 AND depth <= 5),
-    CONSTRAINT tasks_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES tasks (id) ON DELETE SET NULL
-);
-CREATE INDEX IF NOT EXISTS idx_tasks_status ON tasks (status);
-CREATE INDEX IF NOT EXISTS idx_tasks_parent_id ON tasks (parent_id);
-CREATE INDEX IF NOT EXISTS idx_tasks_path ON tasks (path);
-CREATE INDEX IF NOT EXISTS idx_tasks_item_type ON tasks (item_type);
-CREATE INDEX IF NOT EXISTS idx_tasks_active ON tasks (deleted_at) WHERE deleted_at IS NULL;
+-- Exactly as the shape had them at 005: the quickstart's (001 + 003 + 003a
+-- + 003b + 005) or production's (the service's chain: fixtures/shapes/),
+-- column order, names, defaults, indexes and constraints included.
+SELECT set_config('migration_harness.shape_002',
+    CASE WHEN to_regclass('public.code_files') IS NOT NULL
+              AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('public.code_chunks')
+                             AND attname = 'code_file_id' AND NOT attisdropped)
+         THEN 'production' ELSE 'quickstart' END, true);
+DO $$
+BEGIN
+    IF current_setting('migration_harness.shape_002') <> 'quickstart' THEN
+        RETURN;
+    END IF;
+        CREATE TABLE IF NOT EXISTS public.tasks (
+            id uuid NOT NULL DEFAULT gen_random_uuid(),
+            title varchar(200) NOT NULL,
+            description text,
+            notes text,
+            status varchar(50) NOT NULL DEFAULT 'need to be done',
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            version integer NOT NULL,
+            item_type varchar(20) NOT NULL DEFAULT 'task',
+            parent_id uuid,
+            path varchar(500) NOT NULL DEFAULT '/',
+            depth integer NOT NULL DEFAULT 0,
+            deleted_at timestamptz,
+            branch_name varchar(100),
+            commit_hash varchar(40),
+            pr_number integer,
+            metadata jsonb,
+            created_by varchar(100) NOT NULL DEFAULT 'system',
+            CONSTRAINT tasks_pkey PRIMARY KEY (id),
+            CONSTRAINT tasks_status_check CHECK (status IN ('need to be done', 'in-progress', 'complete')),
+            CONSTRAINT tasks_item_type_check CHECK (item_type IN ('project', 'session', 'task', 'research')),
+            CONSTRAINT tasks_depth_check CHECK (depth >= 0 AND depth <= 5),
+            CONSTRAINT tasks_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES tasks (id) ON DELETE SET NULL
+        );
+        CREATE INDEX IF NOT EXISTS idx_tasks_status ON tasks (status);
+        CREATE INDEX IF NOT EXISTS idx_tasks_parent_id ON tasks (parent_id);
+        CREATE INDEX IF NOT EXISTS idx_tasks_path ON tasks (path);
+        CREATE INDEX IF NOT EXISTS idx_tasks_item_type ON tasks (item_type);
+        CREATE INDEX IF NOT EXISTS idx_tasks_active ON tasks (deleted_at) WHERE deleted_at IS NULL;
 
-CREATE TABLE IF NOT EXISTS public.vendor_extractors (
-    id uuid NOT NULL DEFAULT gen_random_uuid(),
-    version integer NOT NULL,
-    name varchar(100) NOT NULL,
-    status varchar(20) NOT NULL,
-    extractor_version varchar(50) NOT NULL,
-    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    created_by varchar(100) NOT NULL DEFAULT 'system',
-    CONSTRAINT vendor_extractors_pkey PRIMARY KEY (id),
-    CONSTRAINT vendor_extractors_status_check CHECK (status IN ('operational', 'broken'))
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_vendor_name_lower ON vendor_extractors (pg_catalog.lower(name));
-CREATE INDEX IF NOT EXISTS idx_vendor_status ON vendor_extractors (status);
+        CREATE TABLE IF NOT EXISTS public.vendor_extractors (
+            id uuid NOT NULL DEFAULT gen_random_uuid(),
+            version integer NOT NULL,
+            name varchar(100) NOT NULL,
+            status varchar(20) NOT NULL,
+            extractor_version varchar(50) NOT NULL,
+            metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            created_by varchar(100) NOT NULL DEFAULT 'system',
+            CONSTRAINT vendor_extractors_pkey PRIMARY KEY (id),
+            CONSTRAINT vendor_extractors_status_check CHECK (status IN ('operational', 'broken'))
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS idx_vendor_name_lower ON vendor_extractors (pg_catalog.lower(name));
+        CREATE INDEX IF NOT EXISTS idx_vendor_status ON vendor_extractors (status);
 
-CREATE TABLE IF NOT EXISTS public.deployment_events (
-    id uuid NOT NULL DEFAULT gen_random_uuid(),
-    deployed_at timestamptz NOT NULL,
-    commit_hash varchar(40) NOT NULL,
-    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    created_by varchar(100) NOT NULL DEFAULT 'system',
-    CONSTRAINT deployment_events_pkey PRIMARY KEY (id),
-    CONSTRAINT deployment_events_commit_hash_check CHECK (commit_hash OPERATOR(pg_catalog.~) '^[a-f0-9]{40}$')
-);
-CREATE INDEX IF NOT EXISTS idx_deployment_deployed_at ON deployment_events (deployed_at DESC);
-CREATE INDEX IF NOT EXISTS idx_deployment_commit_hash ON deployment_events (commit_hash);
+        CREATE TABLE IF NOT EXISTS public.deployment_events (
+            id uuid NOT NULL DEFAULT gen_random_uuid(),
+            deployed_at timestamptz NOT NULL,
+            commit_hash varchar(40) NOT NULL,
+            metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            created_by varchar(100) NOT NULL DEFAULT 'system',
+            CONSTRAINT deployment_events_pkey PRIMARY KEY (id),
+            CONSTRAINT deployment_events_commit_hash_check CHECK (commit_hash OPERATOR(pg_catalog.~) '^[a-f0-9]{40}$')
+        );
+        CREATE INDEX IF NOT EXISTS idx_deployment_deployed_at ON deployment_events (deployed_at DESC);
+        CREATE INDEX IF NOT EXISTS idx_deployment_commit_hash ON deployment_events (commit_hash);
 
-CREATE TABLE IF NOT EXISTS public.project_configuration (
-    id integer NOT NULL DEFAULT 1,
-    active_context_type varchar(50) NOT NULL DEFAULT 'feature',
-    current_session_id uuid,
-    git_branch varchar(100),
-    git_head_commit varchar(40),
-    default_token_budget integer NOT NULL DEFAULT 200000,
-    database_healthy boolean NOT NULL DEFAULT true,
-    last_health_check_at timestamptz,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    updated_by varchar(100) NOT NULL DEFAULT 'system',
-    CONSTRAINT project_configuration_pkey PRIMARY KEY (id),
-    CONSTRAINT project_configuration_singleton CHECK (id = 1),
-    CONSTRAINT project_configuration_current_session_id_fkey FOREIGN KEY (current_session_id)
-        REFERENCES tasks (id) ON DELETE SET NULL
-);
+        CREATE TABLE IF NOT EXISTS public.project_configuration (
+            id integer NOT NULL DEFAULT 1,
+            active_context_type varchar(50) NOT NULL DEFAULT 'feature',
+            current_session_id uuid,
+            git_branch varchar(100),
+            git_head_commit varchar(40),
+            default_token_budget integer NOT NULL DEFAULT 200000,
+            database_healthy boolean NOT NULL DEFAULT true,
+            last_health_check_at timestamptz,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            updated_by varchar(100) NOT NULL DEFAULT 'system',
+            CONSTRAINT project_configuration_pkey PRIMARY KEY (id),
+            CONSTRAINT project_configuration_singleton CHECK (id = 1),
+            CONSTRAINT project_configuration_current_session_id_fkey FOREIGN KEY (current_session_id)
+                REFERENCES tasks (id) ON DELETE SET NULL
+        );
 
-CREATE TABLE IF NOT EXISTS public.future_enhancements (
-    id uuid NOT NULL DEFAULT gen_random_uuid(),
-    title varchar(200) NOT NULL,
-    description text NOT NULL,
-    priority integer NOT NULL,
-    status varchar(20) NOT NULL DEFAULT 'planned',
-    target_quarter varchar(10),
-    requires_constitutional_principles jsonb NOT NULL DEFAULT '[]'::jsonb,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    created_by varchar(100) NOT NULL DEFAULT 'system',
-    CONSTRAINT future_enhancements_pkey PRIMARY KEY (id),
-    CONSTRAINT future_enhancements_priority_check CHECK (priority >= 1 AND priority <= 5),
-    CONSTRAINT future_enhancements_status_check
-        CHECK (status IN ('planned', 'approved', 'implementing', 'completed'))
-);
-CREATE INDEX IF NOT EXISTS idx_enhancement_priority ON future_enhancements (priority);
-CREATE INDEX IF NOT EXISTS idx_enhancement_status ON future_enhancements (status);
+        CREATE TABLE IF NOT EXISTS public.future_enhancements (
+            id uuid NOT NULL DEFAULT gen_random_uuid(),
+            title varchar(200) NOT NULL,
+            description text NOT NULL,
+            priority integer NOT NULL,
+            status varchar(20) NOT NULL DEFAULT 'planned',
+            target_quarter varchar(10),
+            requires_constitutional_principles jsonb NOT NULL DEFAULT '[]'::jsonb,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            created_by varchar(100) NOT NULL DEFAULT 'system',
+            CONSTRAINT future_enhancements_pkey PRIMARY KEY (id),
+            CONSTRAINT future_enhancements_priority_check CHECK (priority >= 1 AND priority <= 5),
+            CONSTRAINT future_enhancements_status_check
+                CHECK (status IN ('planned', 'approved', 'implementing', 'completed'))
+        );
+        CREATE INDEX IF NOT EXISTS idx_enhancement_priority ON future_enhancements (priority);
+        CREATE INDEX IF NOT EXISTS idx_enhancement_status ON future_enhancements (status);
 
-CREATE TABLE IF NOT EXISTS public.work_item_dependencies (
-    source_id uuid NOT NULL,
-    target_id uuid NOT NULL,
-    dependency_type varchar(20) NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    created_by varchar(100) NOT NULL DEFAULT 'system',
-    CONSTRAINT work_item_dependencies_pkey PRIMARY KEY (source_id, target_id),
-    CONSTRAINT work_item_dependencies_source_id_fkey FOREIGN KEY (source_id)
-        REFERENCES tasks (id) ON DELETE CASCADE,
-    CONSTRAINT work_item_dependencies_target_id_fkey FOREIGN KEY (target_id)
-        REFERENCES tasks (id) ON DELETE CASCADE,
-    CONSTRAINT work_item_dependencies_type_check CHECK (dependency_type IN ('blocks', 'depends_on')),
-    CONSTRAINT work_item_dependencies_no_self_check CHECK (source_id <> target_id)
-);
-CREATE INDEX IF NOT EXISTS idx_dependency_source ON work_item_dependencies (source_id);
-CREATE INDEX IF NOT EXISTS idx_dependency_target ON work_item_dependencies (target_id);
+        CREATE TABLE IF NOT EXISTS public.work_item_dependencies (
+            source_id uuid NOT NULL,
+            target_id uuid NOT NULL,
+            dependency_type varchar(20) NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            created_by varchar(100) NOT NULL DEFAULT 'system',
+            CONSTRAINT work_item_dependencies_pkey PRIMARY KEY (source_id, target_id),
+            CONSTRAINT work_item_dependencies_source_id_fkey FOREIGN KEY (source_id)
+                REFERENCES tasks (id) ON DELETE CASCADE,
+            CONSTRAINT work_item_dependencies_target_id_fkey FOREIGN KEY (target_id)
+                REFERENCES tasks (id) ON DELETE CASCADE,
+            CONSTRAINT work_item_dependencies_type_check CHECK (dependency_type IN ('blocks', 'depends_on')),
+            CONSTRAINT work_item_dependencies_no_self_check CHECK (source_id <> target_id)
+        );
+        CREATE INDEX IF NOT EXISTS idx_dependency_source ON work_item_dependencies (source_id);
+        CREATE INDEX IF NOT EXISTS idx_dependency_target ON work_item_dependencies (target_id);
 
-CREATE TABLE IF NOT EXISTS public.vendor_deployment_links (
-    deployment_id uuid NOT NULL,
-    vendor_id uuid NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT vendor_deployment_links_pkey PRIMARY KEY (deployment_id, vendor_id),
-    CONSTRAINT vendor_deployment_links_deployment_id_fkey FOREIGN KEY (deployment_id)
-        REFERENCES deployment_events (id) ON DELETE CASCADE,
-    CONSTRAINT vendor_deployment_links_vendor_id_fkey FOREIGN KEY (vendor_id)
-        REFERENCES vendor_extractors (id) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS idx_vendor_deployment_deployment ON vendor_deployment_links (deployment_id);
-CREATE INDEX IF NOT EXISTS idx_vendor_deployment_vendor ON vendor_deployment_links (vendor_id);
+        CREATE TABLE IF NOT EXISTS public.vendor_deployment_links (
+            deployment_id uuid NOT NULL,
+            vendor_id uuid NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT vendor_deployment_links_pkey PRIMARY KEY (deployment_id, vendor_id),
+            CONSTRAINT vendor_deployment_links_deployment_id_fkey FOREIGN KEY (deployment_id)
+                REFERENCES deployment_events (id) ON DELETE CASCADE,
+            CONSTRAINT vendor_deployment_links_vendor_id_fkey FOREIGN KEY (vendor_id)
+                REFERENCES vendor_extractors (id) ON DELETE CASCADE
+        );
+        CREATE INDEX IF NOT EXISTS idx_vendor_deployment_deployment ON vendor_deployment_links (deployment_id);
+        CREATE INDEX IF NOT EXISTS idx_vendor_deployment_vendor ON vendor_deployment_links (vendor_id);
 
-CREATE TABLE IF NOT EXISTS public.work_item_deployment_links (
-    deployment_id uuid NOT NULL,
-    work_item_id uuid NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT work_item_deployment_links_pkey PRIMARY KEY (deployment_id, work_item_id),
-    CONSTRAINT work_item_deployment_links_deployment_id_fkey FOREIGN KEY (deployment_id)
-        REFERENCES deployment_events (id) ON DELETE CASCADE,
-    CONSTRAINT work_item_deployment_links_work_item_id_fkey FOREIGN KEY (work_item_id)
-        REFERENCES tasks (id) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS idx_work_item_deployment_deployment ON work_item_deployment_links (deployment_id);
-CREATE INDEX IF NOT EXISTS idx_work_item_deployment_work_item ON work_item_deployment_links (work_item_id);
+        CREATE TABLE IF NOT EXISTS public.work_item_deployment_links (
+            deployment_id uuid NOT NULL,
+            work_item_id uuid NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT work_item_deployment_links_pkey PRIMARY KEY (deployment_id, work_item_id),
+            CONSTRAINT work_item_deployment_links_deployment_id_fkey FOREIGN KEY (deployment_id)
+                REFERENCES deployment_events (id) ON DELETE CASCADE,
+            CONSTRAINT work_item_deployment_links_work_item_id_fkey FOREIGN KEY (work_item_id)
+                REFERENCES tasks (id) ON DELETE CASCADE
+        );
+        CREATE INDEX IF NOT EXISTS idx_work_item_deployment_deployment ON work_item_deployment_links (deployment_id);
+        CREATE INDEX IF NOT EXISTS idx_work_item_deployment_work_item ON work_item_deployment_links (work_item_id);
 
-CREATE TABLE IF NOT EXISTS public.archived_work_items (
-    id uuid NOT NULL,
-    title varchar(200) NOT NULL,
-    description text,
-    notes text,
-    status varchar(50) NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    version integer NOT NULL,
-    item_type varchar(20) NOT NULL,
-    parent_id uuid,
-    path varchar(500) NOT NULL,
-    depth integer NOT NULL,
-    deleted_at timestamptz,
-    archived_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT archived_work_items_pkey PRIMARY KEY (id)
-);
-CREATE INDEX IF NOT EXISTS idx_archived_created_at ON archived_work_items (created_at);
-CREATE INDEX IF NOT EXISTS idx_archived_item_type ON archived_work_items (item_type);
+        CREATE TABLE IF NOT EXISTS public.archived_work_items (
+            id uuid NOT NULL,
+            title varchar(200) NOT NULL,
+            description text,
+            notes text,
+            status varchar(50) NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            version integer NOT NULL,
+            item_type varchar(20) NOT NULL,
+            parent_id uuid,
+            path varchar(500) NOT NULL,
+            depth integer NOT NULL,
+            deleted_at timestamptz,
+            archived_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT archived_work_items_pkey PRIMARY KEY (id)
+        );
+        CREATE INDEX IF NOT EXISTS idx_archived_created_at ON archived_work_items (created_at);
+        CREATE INDEX IF NOT EXISTS idx_archived_item_type ON archived_work_items (item_type);
+END
+$$;
+DO $$
+BEGIN
+    IF current_setting('migration_harness.shape_002') <> 'production' THEN
+        RETURN;
+    END IF;
+    IF to_regclass('public.tasks') IS NULL THEN
+        CREATE TABLE public.tasks (
+            id uuid NOT NULL,
+            title character varying NOT NULL,
+            description text,
+            notes text,
+            status character varying DEFAULT 'need to be done'::character varying NOT NULL,
+            created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+            updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP NOT NULL,
+            version integer NOT NULL,
+            item_type character varying(20) DEFAULT 'task'::character varying NOT NULL,
+            parent_id uuid,
+            path character varying(500) DEFAULT '/'::character varying NOT NULL,
+            depth integer DEFAULT 0 NOT NULL,
+            deleted_at timestamp with time zone,
+            branch_name character varying(100),
+            commit_hash character varying(40),
+            pr_number integer,
+            metadata jsonb,
+            created_by character varying(100) DEFAULT 'system'::character varying NOT NULL,
+            CONSTRAINT ck_tasks_valid_status CHECK (((status)::text = ANY ((ARRAY['need to be done'::character varying, 'in-progress'::character varying, 'complete'::character varying])::text[]))),
+            CONSTRAINT ck_work_item_depth CHECK (((depth >= 0) AND (depth <= 5))),
+            CONSTRAINT ck_work_item_type CHECK (((item_type)::text = ANY ((ARRAY['project'::character varying, 'session'::character varying, 'task'::character varying, 'research'::character varying])::text[]))),
+            CONSTRAINT pk_tasks PRIMARY KEY (id),
+            CONSTRAINT fk_work_item_parent FOREIGN KEY (parent_id) REFERENCES public.tasks(id) ON DELETE SET NULL
+        );
+        CREATE INDEX idx_work_item_deleted_at ON public.tasks USING btree (deleted_at) WHERE (deleted_at IS NULL);
+        CREATE INDEX idx_work_item_parent_id ON public.tasks USING btree (parent_id);
+        CREATE INDEX idx_work_item_path ON public.tasks USING btree (path);
+        CREATE INDEX idx_work_item_type ON public.tasks USING btree (item_type);
+        CREATE INDEX ix_tasks_status ON public.tasks USING btree (status);
+    END IF;
+    IF to_regclass('public.vendor_extractors') IS NULL THEN
+        CREATE TABLE public.vendor_extractors (
+            id uuid NOT NULL,
+            version integer NOT NULL,
+            name character varying(100) NOT NULL,
+            status character varying(20) NOT NULL,
+            extractor_version character varying(50) NOT NULL,
+            metadata jsonb NOT NULL,
+            created_at timestamp with time zone NOT NULL,
+            updated_at timestamp with time zone NOT NULL,
+            created_by character varying(100) NOT NULL,
+            CONSTRAINT ck_vendor_status CHECK (((status)::text = ANY ((ARRAY['operational'::character varying, 'broken'::character varying])::text[]))),
+            CONSTRAINT vendor_extractors_pkey PRIMARY KEY (id)
+        );
+        CREATE UNIQUE INDEX idx_vendor_name_lower ON public.vendor_extractors USING btree (pg_catalog.lower((name)::text));
+        CREATE INDEX idx_vendor_status ON public.vendor_extractors USING btree (status);
+    END IF;
+    IF to_regclass('public.deployment_events') IS NULL THEN
+        CREATE TABLE public.deployment_events (
+            id uuid NOT NULL,
+            deployed_at timestamp with time zone NOT NULL,
+            commit_hash character varying(40) NOT NULL,
+            metadata jsonb NOT NULL,
+            created_at timestamp with time zone NOT NULL,
+            created_by character varying(100) NOT NULL,
+            CONSTRAINT ck_commit_hash_format CHECK (((commit_hash)::text OPERATOR(pg_catalog.~) '^[a-f0-9]{40}$'::text)),
+            CONSTRAINT deployment_events_pkey PRIMARY KEY (id)
+        );
+        CREATE INDEX idx_deployment_commit_hash ON public.deployment_events USING btree (commit_hash);
+        CREATE INDEX idx_deployment_deployed_at ON public.deployment_events USING btree (deployed_at DESC);
+    END IF;
+    IF to_regclass('public.project_configuration') IS NULL THEN
+        CREATE TABLE public.project_configuration (
+            id integer NOT NULL,
+            active_context_type character varying(50) NOT NULL,
+            current_session_id uuid,
+            git_branch character varying(100),
+            git_head_commit character varying(40),
+            default_token_budget integer DEFAULT 200000 NOT NULL,
+            database_healthy boolean DEFAULT true NOT NULL,
+            last_health_check_at timestamp with time zone,
+            updated_at timestamp with time zone NOT NULL,
+            updated_by character varying(100) NOT NULL,
+            CONSTRAINT ck_singleton CHECK ((id = 1)),
+            CONSTRAINT project_configuration_pkey PRIMARY KEY (id),
+            CONSTRAINT fk_current_session FOREIGN KEY (current_session_id) REFERENCES public.tasks(id) ON DELETE SET NULL
+        );
+        CREATE SEQUENCE public.project_configuration_id_seq
+            AS integer START WITH 1 INCREMENT BY 1 NO MINVALUE NO MAXVALUE CACHE 1;
+        ALTER SEQUENCE public.project_configuration_id_seq OWNED BY public.project_configuration.id;
+        ALTER TABLE ONLY public.project_configuration
+            ALTER COLUMN id SET DEFAULT pg_catalog.nextval('public.project_configuration_id_seq'::regclass);
+    END IF;
+    IF to_regclass('public.future_enhancements') IS NULL THEN
+        CREATE TABLE public.future_enhancements (
+            id uuid NOT NULL,
+            title character varying(200) NOT NULL,
+            description text NOT NULL,
+            priority integer NOT NULL,
+            status character varying(20) DEFAULT 'planned'::character varying NOT NULL,
+            target_quarter character varying(10),
+            requires_constitutional_principles jsonb DEFAULT '[]'::jsonb NOT NULL,
+            created_at timestamp with time zone NOT NULL,
+            updated_at timestamp with time zone NOT NULL,
+            created_by character varying(100) NOT NULL,
+            CONSTRAINT ck_enhancement_status CHECK (((status)::text = ANY ((ARRAY['planned'::character varying, 'approved'::character varying, 'implementing'::character varying, 'completed'::character varying])::text[]))),
+            CONSTRAINT ck_priority_range CHECK (((priority >= 1) AND (priority <= 5))),
+            CONSTRAINT future_enhancements_pkey PRIMARY KEY (id)
+        );
+        CREATE INDEX idx_enhancement_priority ON public.future_enhancements USING btree (priority);
+        CREATE INDEX idx_enhancement_status ON public.future_enhancements USING btree (status);
+    END IF;
+    IF to_regclass('public.work_item_dependencies') IS NULL THEN
+        CREATE TABLE public.work_item_dependencies (
+            source_id uuid NOT NULL,
+            target_id uuid NOT NULL,
+            dependency_type character varying(20) NOT NULL,
+            created_at timestamp with time zone NOT NULL,
+            created_by character varying(100) NOT NULL,
+            CONSTRAINT ck_dependency_type CHECK (((dependency_type)::text = ANY ((ARRAY['blocks'::character varying, 'depends_on'::character varying])::text[]))),
+            CONSTRAINT ck_no_self_dependency CHECK ((source_id <> target_id)),
+            CONSTRAINT work_item_dependencies_pkey PRIMARY KEY (source_id, target_id),
+            CONSTRAINT work_item_dependencies_source_id_fkey FOREIGN KEY (source_id) REFERENCES public.tasks(id) ON DELETE CASCADE,
+            CONSTRAINT work_item_dependencies_target_id_fkey FOREIGN KEY (target_id) REFERENCES public.tasks(id) ON DELETE CASCADE
+        );
+        CREATE INDEX idx_dependency_source_id ON public.work_item_dependencies USING btree (source_id);
+        CREATE INDEX idx_dependency_target_id ON public.work_item_dependencies USING btree (target_id);
+    END IF;
+    IF to_regclass('public.vendor_deployment_links') IS NULL THEN
+        CREATE TABLE public.vendor_deployment_links (
+            deployment_id uuid NOT NULL,
+            vendor_id uuid NOT NULL,
+            created_at timestamp with time zone NOT NULL,
+            CONSTRAINT vendor_deployment_links_pkey PRIMARY KEY (deployment_id, vendor_id),
+            CONSTRAINT vendor_deployment_links_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES public.deployment_events(id) ON DELETE CASCADE,
+            CONSTRAINT vendor_deployment_links_vendor_id_fkey FOREIGN KEY (vendor_id) REFERENCES public.vendor_extractors(id) ON DELETE CASCADE
+        );
+        CREATE INDEX idx_vendor_deployment_deployment_id ON public.vendor_deployment_links USING btree (deployment_id);
+        CREATE INDEX idx_vendor_deployment_vendor_id ON public.vendor_deployment_links USING btree (vendor_id);
+    END IF;
+    IF to_regclass('public.work_item_deployment_links') IS NULL THEN
+        CREATE TABLE public.work_item_deployment_links (
+            deployment_id uuid NOT NULL,
+            work_item_id uuid NOT NULL,
+            created_at timestamp with time zone NOT NULL,
+            CONSTRAINT work_item_deployment_links_pkey PRIMARY KEY (deployment_id, work_item_id),
+            CONSTRAINT work_item_deployment_links_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES public.deployment_events(id) ON DELETE CASCADE,
+            CONSTRAINT work_item_deployment_links_work_item_id_fkey FOREIGN KEY (work_item_id) REFERENCES public.tasks(id) ON DELETE CASCADE
+        );
+        CREATE INDEX idx_work_item_deployment_deployment_id ON public.work_item_deployment_links USING btree (deployment_id);
+        CREATE INDEX idx_work_item_deployment_work_item_id ON public.work_item_deployment_links USING btree (work_item_id);
+    END IF;
+    IF to_regclass('public.archived_work_items') IS NULL THEN
+        CREATE TABLE public.archived_work_items (
+            id uuid NOT NULL,
+            item_type character varying(20) NOT NULL,
+            title character varying(200) NOT NULL,
+            status character varying(20) NOT NULL,
+            parent_id uuid,
+            path character varying(500) NOT NULL,
+            depth integer NOT NULL,
+            branch_name character varying(100),
+            commit_hash character varying(40),
+            pr_number integer,
+            metadata jsonb NOT NULL,
+            deleted_at timestamp with time zone,
+            created_at timestamp with time zone NOT NULL,
+            updated_at timestamp with time zone NOT NULL,
+            created_by character varying(100) NOT NULL,
+            archived_at timestamp with time zone NOT NULL,
+            CONSTRAINT archived_work_items_pkey PRIMARY KEY (id)
+        );
+        CREATE INDEX idx_archived_work_item_archived_at ON public.archived_work_items USING btree (archived_at);
+        CREATE INDEX idx_archived_work_item_created_at ON public.archived_work_items USING btree (created_at);
+        CREATE INDEX idx_archived_work_item_type ON public.archived_work_items USING btree (item_type);
+    END IF;
+END
+$$;
+-- The foreign keys from kept tables that step 7 of the upgrade dropped
+-- (production's task links into tasks). The nine tables come back empty:
+-- a key whose rows all still find their target is restored as it was;
+-- one with rows that reference nothing is restored NOT VALID, named with
+-- that count, for the operator to reload the rows from the backup and
+-- VALIDATE it (README "Deploying 002 on a production database").
+DO $$
+DECLARE
+    k record;
+    dangling bigint;
+BEGIN
+    IF current_setting('migration_harness.shape_002') <> 'production' THEN
+        RETURN;
+    END IF;
+    FOR k IN SELECT * FROM (VALUES
+            ('task_branch_links', 'fk_task_branch_links_task_id_tasks'),
+            ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
+            ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
+            ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con)
+    LOOP
+        IF to_regclass('public.' || k.tab) IS NULL
+           OR NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('public.' || k.tab)
+                             AND attname = 'task_id' AND NOT attisdropped) THEN
+            RAISE WARNING 'foreign key % not restored: %.task_id no longer exists', k.con, k.tab;
+            CONTINUE;
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('public.' || k.tab)
+                      AND conname = k.con) THEN
+            CONTINUE;
+        END IF;
+        EXECUTE format('SELECT pg_catalog.count(*) FROM public.%I s WHERE s.task_id IS NOT NULL '
+                       'AND NOT EXISTS (SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)', k.tab)
+          INTO dangling;
+        EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (task_id) '
+                       'REFERENCES public.tasks(id)%s', k.tab, k.con,
+                       CASE WHEN dangling > 0 THEN ' NOT VALID' ELSE '' END);
+        IF dangling > 0 THEN
+            RAISE WARNING 'Foreign key % of % restored NOT VALID: % row(s) reference tasks that are gone. Reload tasks from the backup, then: ALTER TABLE % VALIDATE CONSTRAINT %;',
+                k.con, k.tab, dangling, k.tab, k.con;
+        ELSE
+            RAISE NOTICE 'Foreign key % of % restored', k.con, k.tab;
+        END IF;
+    END LOOP;
+END
+$$;
 
 DO $$ BEGIN RAISE WARNING 'Data in dropped tables NOT restored. Restore from backup if needed.'; END $$;
 
@@ -510,6 +927,20 @@ BEGIN
                   AND attname = 'project_id' AND NOT attisdropped) THEN
         RAISE EXCEPTION 'rollback validation failed: a project_id column remains'
             USING ERRCODE = 'MHV01';
+    END IF;
+    IF current_setting('migration_harness.shape_002') = 'production' THEN
+        SELECT string_agg(v.tab || '.' || v.con, ', ') INTO missing
+          FROM (VALUES ('task_branch_links', 'fk_task_branch_links_task_id_tasks'),
+                       ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
+                       ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
+                       ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con)
+         WHERE to_regclass('public.' || v.tab) IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                            WHERE k.conrelid = to_regclass('public.' || v.tab) AND k.conname = v.con);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'rollback validation failed: foreign keys not restored: %', missing
+                USING ERRCODE = 'MHV01';
+        END IF;
     END IF;
     RAISE NOTICE '9 tables restored; project_id columns removed';
 END

@@ -58,7 +58,14 @@ const Refusal kRefusals[] = {
     {"BlockingForeignKey",
      "ALTER TABLE tasks ADD COLUMN repository_id uuid REFERENCES repositories (id)",
      "Foreign keys from dropped tables block 002: tasks.tasks_repository_id_fkey -> repositories",
-     1, "foreign keys from tables that 002 drops reference repositories/code_chunks"},
+     1, "foreign keys from tables that 002 drops reference the tables it keeps: "
+        "tasks.tasks_repository_id_fkey -> repositories"},
+    // Found in pg_depend before anything changes, not by the DROP in step 7.
+    {"DependentView",
+     "CREATE VIEW public.open_tasks AS SELECT id, title FROM tasks WHERE status <> 'complete'",
+     "Objects outside the 9 tables depend on them and block 002: view open_tasks; remove them "
+     "first (save their definitions if they are still wanted): DROP VIEW open_tasks;",
+     1, "objects outside the 9 tables that 002 drops depend on them: view open_tasks"},
     {"OrphanedChunks",
      "ALTER TABLE code_chunks DROP CONSTRAINT code_chunks_repository_id_fkey; "
      "DELETE FROM repositories WHERE path = (SELECT min(path) FROM repositories)",

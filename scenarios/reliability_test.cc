@@ -255,14 +255,6 @@ TEST(MalformedState, MissingCoreTableIsAPrerequisiteError) {
   EXPECT_EQ(db.Revision(), "005");
 }
 
-TEST(MalformedState, ADependentViewStopsTheDropAndIsNamed) {
-  TestDatabase db("005");
-  db.Exec("CREATE VIEW public.open_tasks AS SELECT id, title FROM tasks WHERE status <> 'complete'");
-  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 3);
-  EXPECT_CONTAINS(r.err, "open_tasks");
-  EXPECT_EQ(db.Revision(), "005");
-}
-
 TEST(MalformedState, AnIndexBuiltConcurrentlyBeforehandIsKept) {
   TestDatabase db("005");
   db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <tuple>
@@ -10,6 +11,7 @@
 
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
+#include "harness/inspect/shape.h"
 #include "harness/pg/files.h"
 
 namespace harness::checks {
@@ -25,18 +27,106 @@ JOIN pg_catalog.pg_class src ON src.oid = k.conrelid
 JOIN pg_catalog.pg_class dst ON dst.oid = k.confrelid
 WHERE k.contype = 'f'
   AND src.relnamespace = 'public'::regnamespace
-  AND dst.oid IN (to_regclass('repositories'), to_regclass('code_chunks'))
+  AND dst.oid IN (to_regclass('public.repositories'), to_regclass('public.code_files'),
+                  to_regclass('public.code_chunks'))
   AND src.relname = ANY ($1)
 ORDER BY src.relname, k.conname
 )SQL";
 
-constexpr const char* kOrphans = R"SQL(
-SELECT count(*) AS orphans,
-       coalesce(string_agg(id::text, ', ') FILTER (WHERE rn <= 5), '') AS sample
-FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn
-      FROM code_chunks c
-      WHERE NOT EXISTS (SELECT 1 FROM repositories r WHERE r.id = c.repository_id)) o
+// Everything outside the nine tables that depends on them (002's step 2
+// runs the same query): what DROP TABLE would drop with them, followed
+// through automatic and internal dependencies, then every normal
+// dependency on one of those from an object that is not among them. `fk`
+// marks a foreign key from a kept table (002 drops it by name); anything
+// else is refused, `remove` being the statement that removes it.
+constexpr const char* kDependents = R"SQL(
+WITH RECURSIVE dropped(classid, objid) AS (
+    SELECT 'pg_catalog.pg_class'::regclass, c.oid
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+       AND c.relname = ANY ($1)
+    UNION
+    SELECT d.classid, d.objid
+      FROM pg_catalog.pg_depend d
+      JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
+     WHERE d.deptype IN ('a', 'i')
+), dependent AS (
+    SELECT DISTINCT d.classid, d.objid, d.objsubid
+      FROM pg_catalog.pg_depend d
+      JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
+     WHERE d.deptype = 'n'
+       AND NOT EXISTS (SELECT 1 FROM dropped y WHERE y.classid = d.classid AND y.objid = d.objid)
+)
+SELECT coalesce((SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::regclass,
+                                                     rw.ev_class, 0)
+                   FROM pg_catalog.pg_rewrite rw
+                  WHERE dep.classid = 'pg_catalog.pg_rewrite'::regclass AND rw.oid = dep.objid
+                    AND rw.rulename = '_RETURN'),
+                pg_catalog.pg_describe_object(dep.classid, dep.objid, dep.objsubid)) AS what,
+       coalesce(k.contype = 'f', false) AS fk,
+       coalesce(k.conrelid::regclass::text, '') AS source,
+       coalesce(k.conname::text, '') AS conname,
+       coalesce(k.confrelid::regclass::text, '') AS target,
+       coalesce(pg_catalog.pg_get_constraintdef(k.oid), '') AS definition,
+       CASE
+         WHEN dep.classid = 'pg_catalog.pg_rewrite'::regclass THEN
+           (SELECT CASE WHEN rw.rulename = '_RETURN' AND v.relkind = 'm'
+                          THEN format('DROP MATERIALIZED VIEW %s;', v.oid::regclass)
+                        WHEN rw.rulename = '_RETURN' THEN format('DROP VIEW %s;', v.oid::regclass)
+                        ELSE format('DROP RULE %I ON %s;', rw.rulename, v.oid::regclass) END
+              FROM pg_catalog.pg_rewrite rw JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class
+             WHERE rw.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_proc'::regclass THEN
+           format('DROP %s %s;', CASE (SELECT prokind FROM pg_catalog.pg_proc WHERE oid = dep.objid)
+                                   WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
+                                   ELSE 'FUNCTION' END, dep.objid::regprocedure)
+         WHEN dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objsubid > 0 THEN
+           format('ALTER TABLE %s DROP COLUMN %I;', dep.objid::regclass,
+                  (SELECT attname FROM pg_catalog.pg_attribute
+                    WHERE attrelid = dep.objid AND attnum = dep.objsubid))
+         WHEN dep.classid = 'pg_catalog.pg_attrdef'::regclass THEN
+           (SELECT format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT;', ad.adrelid::regclass,
+                          a.attname)
+              FROM pg_catalog.pg_attrdef ad
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+             WHERE ad.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_constraint'::regclass THEN
+           format('ALTER TABLE %s DROP CONSTRAINT %I;', k.conrelid::regclass, k.conname)
+         WHEN dep.classid = 'pg_catalog.pg_trigger'::regclass THEN
+           (SELECT format('DROP TRIGGER %I ON %s;', tg.tgname, tg.tgrelid::regclass)
+              FROM pg_catalog.pg_trigger tg WHERE tg.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_policy'::regclass THEN
+           (SELECT format('DROP POLICY %I ON %s;', p.polname, p.polrelid::regclass)
+              FROM pg_catalog.pg_policy p WHERE p.oid = dep.objid)
+         ELSE format('remove or change %s',
+                     pg_catalog.pg_describe_object(dep.classid, dep.objid, dep.objsubid))
+       END AS remove
+  FROM dependent dep
+  LEFT JOIN pg_catalog.pg_constraint k
+         ON dep.classid = 'pg_catalog.pg_constraint'::regclass AND k.oid = dep.objid
+ ORDER BY 1
 )SQL";
+
+// The foreign keys from kept tables into tasks that the production schema
+// has at 005: 002 drops them and its rollback restores them (NOT VALID
+// when their rows reference tasks that are gone).
+struct RestoredForeignKey {
+  const char* table;
+  const char* name;
+};
+constexpr RestoredForeignKey kRestoredByRollback[] = {
+    {"task_branch_links", "fk_task_branch_links_task_id_tasks"},
+    {"task_commit_links", "fk_task_commit_links_task_id_tasks"},
+    {"task_planning_references", "fk_task_planning_references_task_id_tasks"},
+    {"task_status_history", "fk_task_status_history_task_id_tasks"}};
+constexpr const char* kRestoredDefinition = "FOREIGN KEY (task_id) REFERENCES tasks(id)";
+
+bool RestoredByRollback(const std::string& table, const std::string& name,
+                        const std::string& definition) {
+  for (const auto& k : kRestoredByRollback)
+    if (table == k.table && name == k.name) return definition == kRestoredDefinition;
+  return false;
+}
 
 // The CHECK of both project_id columns, as pg_get_constraintdef prints it.
 const std::string kProjectIdCheck =
@@ -71,15 +161,62 @@ bool TableExists(pqxx::transaction_base& tx, const std::string& name) {
   return !tx.exec_params("SELECT to_regclass($1)", name)[0][0].is_null();
 }
 
-CheckResult OrphanCheck(pqxx::transaction_base& tx, const std::string& id) {
-  pqxx::row r = tx.exec1(kOrphans);
+CheckResult OrphanCheck(pqxx::transaction_base& tx, const std::string& id, inspect::Shape shape) {
+  const inspect::ShapeSql sql = inspect::SqlFor(shape);
+  pqxx::row r = tx.exec1(fmt::format(
+      "SELECT count(*) AS orphans, coalesce(string_agg(id::text, ', ') FILTER (WHERE rn <= 5), "
+      "'') AS sample FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn FROM code_chunks "
+      "c WHERE {}) o",
+      sql.orphaned));
   long long n = r["orphans"].as<long long>();
+  const bool production = shape == inspect::Shape::kProduction;
   return Check(n == 0, id, "No orphaned code_chunks",
-               fmt::format("No orphaned code_chunks: found {} chunk(s) whose repository does not "
-                           "exist (e.g. {}); delete them or restore their repositories: DELETE "
-                           "FROM code_chunks c WHERE NOT EXISTS (SELECT 1 FROM repositories r "
-                           "WHERE r.id = c.repository_id);",
-                           n, r["sample"].c_str()));
+               fmt::format("No orphaned code_chunks: found {} chunk(s) whose {} does not exist "
+                           "(e.g. {}); delete them or restore their {}: {}",
+                           n, production ? "code file, or whose file's repository," : "repository",
+                           r["sample"].c_str(), production ? "files and repositories" : "repositories",
+                           sql.delete_orphans));
+}
+
+// Chunks whose project_id is not their repository's.
+long long MismatchedChunks(pqxx::transaction_base& tx, inspect::Shape shape) {
+  return tx.exec1(fmt::format("SELECT count(*) FROM {} WHERE c.project_id IS DISTINCT FROM "
+                              "r.project_id",
+                              inspect::SqlFor(shape).chunk_to_repository))[0]
+      .as<long long>();
+}
+
+// What 002 does with each object outside the nine tables that depends on
+// them; listed only when there is one (the production shape's task links).
+std::optional<CheckResult> DependentsCheck(pqxx::transaction_base& tx) {
+  std::vector<std::string> dropped, refused, remove;
+  for (const auto& r : tx.exec_params(kDependents, ArrayLiteral(TablesDroppedBy002()))) {
+    if (r["fk"].as<bool>()) {
+      const std::string source = r["source"].as<std::string>(), name = r["conname"].as<std::string>();
+      const std::string definition = r["definition"].as<std::string>();
+      dropped.push_back(fmt::format(
+          "{}.{} -> {} (dropped by name; {})", source, name, r["target"].c_str(),
+          RestoredByRollback(source, name, definition)
+              ? "the rollback restores it, NOT VALID if its rows then reference nothing"
+              : fmt::format("the rollback does not restore it: ALTER TABLE {} ADD CONSTRAINT {} {};",
+                            source, name, definition)));
+    } else {
+      refused.push_back(r["what"].as<std::string>());
+      remove.push_back(r["remove"].as<std::string>());
+    }
+  }
+  if (dropped.empty() && refused.empty()) return std::nullopt;
+  auto join = [](const std::vector<std::string>& items, const char* sep) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+    return out;
+  };
+  return Check(refused.empty(), "pre.dependent_objects",
+               "Objects that depend on the 9 tables: " + join(dropped, "; "),
+               fmt::format("Objects outside the 9 tables depend on them and block 002: {}; remove "
+                           "them first (save their definitions if they are still wanted): {}{}",
+                           join(refused, ", "), join(remove, " "),
+                           dropped.empty() ? "" : "; also found: " + join(dropped, "; ")));
 }
 
 std::vector<std::string> PresentDroppedTables(pqxx::transaction_base& tx) {
@@ -99,7 +236,8 @@ std::string ColumnShape(const inspect::Column& c) {
 // refuses it otherwise: the same rules, run here on the data as it is, so
 // that `check pre` fails where the upgrade would. Only listed when one of
 // those objects exists.
-std::optional<CheckResult> ExistingProjectIdCheck(pqxx::transaction_base& tx) {
+std::optional<CheckResult> ExistingProjectIdCheck(pqxx::transaction_base& tx,
+                                                  inspect::Shape shape) {
   inspect::CatalogSnapshot cat = inspect::TakeSnapshot(tx);
   const inspect::Table* repos = cat.FindTable("repositories");
   const inspect::Table* chunks = cat.FindTable("code_chunks");
@@ -150,16 +288,17 @@ std::optional<CheckResult> ExistingProjectIdCheck(pqxx::transaction_base& tx) {
   // A chunk whose project_id differs from its repository's is kept as it
   // is, and `check post` then fails its data integrity check.
   if (repos->FindColumn("project_id") && chunks->FindColumn("project_id")) {
-    long long differ = tx.exec1(
-        "SELECT count(*) FROM code_chunks c JOIN repositories r ON r.id = c.repository_id "
-        "WHERE c.project_id IS DISTINCT FROM r.project_id")[0].as<long long>();
-    if (differ > 0)
+    if (long long differ = MismatchedChunks(tx, shape); differ > 0)
       problems.push_back(fmt::format(
           "{} code_chunks have a project_id other than their repository's (check post would "
-          "fail); align them: UPDATE code_chunks c SET project_id = r.project_id FROM "
-          "repositories r WHERE r.id = c.repository_id AND c.project_id IS DISTINCT FROM "
-          "r.project_id;",
-          differ));
+          "fail); align them: {}",
+          differ,
+          shape == inspect::Shape::kProduction
+              ? "UPDATE code_chunks c SET project_id = r.project_id FROM code_files f JOIN "
+                "repositories r ON r.id = f.repository_id WHERE f.id = c.code_file_id AND "
+                "c.project_id IS DISTINCT FROM r.project_id;"
+              : "UPDATE code_chunks c SET project_id = r.project_id FROM repositories r WHERE "
+                "r.id = c.repository_id AND c.project_id IS DISTINCT FROM r.project_id;"));
   }
   if (found.empty()) return std::nullopt;
   std::string names;
@@ -169,6 +308,57 @@ std::optional<CheckResult> ExistingProjectIdCheck(pqxx::transaction_base& tx) {
   return Check(problems.empty(), "pre.existing_project_id",
                "Objects of 002 built beforehand are what 002 builds (" + names + ": kept)",
                "Objects of 002 built beforehand would make the upgrade refuse: " + why);
+}
+
+// The production shape's foreign keys into tasks after a rollback: each
+// must be back. One restored NOT VALID (its rows reference tasks that came
+// back empty) is named with that count and the way to finish; its catalog
+// key goes into `not_valid`. nullopt on the quickstart's shape, which has
+// none of those tables.
+std::optional<std::pair<CheckResult, std::optional<CheckResult>>> ForeignKeysCheck(
+    pqxx::transaction_base& tx, const inspect::CatalogSnapshot& cat,
+    std::set<std::string>& not_valid) {
+  std::vector<std::string> missing, pending;
+  int restored = 0, expected = 0;
+  for (const auto& fk : kRestoredByRollback) {
+    const inspect::Table* t = cat.FindTable(fk.table);
+    if (!t) continue;
+    ++expected;
+    const inspect::Constraint* k = t->FindConstraint(fk.name);
+    if (!k) {
+      missing.push_back(fmt::format("{}.{}", fk.table, fk.name));
+      continue;
+    }
+    ++restored;
+    if (k->validated) continue;
+    not_valid.insert(fmt::format("constraint {}.{}", fk.table, fk.name));
+    long long dangling =
+        tx.exec1(fmt::format("SELECT count(*) FROM public.{} s WHERE s.task_id IS NOT NULL AND NOT "
+                             "EXISTS (SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)",
+                             tx.quote_name(fk.table)))[0]
+            .as<long long>();
+    pending.push_back(fmt::format("{}.{} ({} row(s) reference tasks that are gone; reload them "
+                                  "from the backup, then: ALTER TABLE {} VALIDATE CONSTRAINT {};)",
+                                  fk.table, fk.name, dangling, fk.table, fk.name));
+  }
+  if (expected == 0) return std::nullopt;
+  std::string names;
+  for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+  CheckResult check = Check(
+      missing.empty(), "rollback.foreign_keys_restored",
+      fmt::format("Foreign keys into tasks that 002 dropped are restored ({} of {}{})", restored,
+                  expected,
+                  pending.empty() ? ", all validated" : fmt::format(", {} NOT VALID", pending.size())),
+      fmt::format("Foreign keys into tasks that 002 dropped are restored: {} missing ({})",
+                  missing.size(), names));
+  std::optional<CheckResult> info;
+  if (!pending.empty()) {
+    std::string list;
+    for (const auto& p : pending) list += (list.empty() ? "" : "; ") + p;
+    info = CheckResult{"rollback.foreign_keys_not_valid", Status::kInfo,
+                       "Restored NOT VALID (the 9 tables come back empty): " + list};
+  }
+  return std::pair{std::move(check), std::move(info)};
 }
 
 }  // namespace
@@ -186,10 +376,17 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
   std::vector<std::string> missing;
   for (const char* t : {"repositories", "code_chunks"})
     if (!TableExists(tx, t)) missing.push_back(t);
-  s.checks.push_back(Check(missing.empty(), "pre.core_tables",
-                           "Core tables exist (repositories, code_chunks)",
-                           "Core tables exist: missing " + ArrayLiteral(missing)));
-  if (!missing.empty()) return s;
+  if (!missing.empty()) {
+    s.checks.push_back(Fail("pre.core_tables", "Core tables exist: missing " + ArrayLiteral(missing)));
+    return s;
+  }
+  // Neither shape: exit 2 before anything else is read.
+  const inspect::Shape shape = *inspect::DetectShape(tx);
+  s.checks.push_back(Pass("pre.core_tables",
+                          shape == inspect::Shape::kProduction
+                              ? "Core tables exist (repositories, code_files, code_chunks: the "
+                                "production shape)"
+                              : "Core tables exist (repositories, code_chunks)"));
 
   std::string blocking, fix;
   for (const auto& r : tx.exec_params(kBlockingForeignKeys, ArrayLiteral(TablesDroppedBy002()))) {
@@ -201,7 +398,8 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
                            "No foreign keys found from dropped tables to repositories/code_chunks",
                            "Foreign keys from dropped tables block 002: " + blocking +
                                " (drop them first: " + fix + ")"));
-  s.checks.push_back(OrphanCheck(tx, "pre.no_orphaned_chunks"));
+  if (auto dependents = DependentsCheck(tx)) s.checks.push_back(std::move(*dependents));
+  s.checks.push_back(OrphanCheck(tx, "pre.no_orphaned_chunks", shape));
 
   std::string revision = "<none>";
   if (TableExists(tx, "public.alembic_version")) {
@@ -220,7 +418,7 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
                                                           " (005 or earlier)",
                            "Current revision is 005 or earlier: found " + revision));
 
-  if (auto existing = ExistingProjectIdCheck(tx)) s.checks.push_back(std::move(*existing));
+  if (auto existing = ExistingProjectIdCheck(tx, shape)) s.checks.push_back(std::move(*existing));
 
   long long total = 0;
   std::string per_table;
@@ -241,6 +439,12 @@ SuiteResult RunPostChecks(pqxx::transaction_base& tx) {
   inspect::CatalogSnapshot cat = inspect::TakeSnapshot(tx);
   const inspect::Table* repos = cat.FindTable("repositories");
   const inspect::Table* chunks = cat.FindTable("code_chunks");
+  if (!repos || !chunks) {
+    s.checks.push_back(Fail("post.core_tables", std::string("Core tables exist: missing ") +
+                                                    (repos ? "code_chunks" : "repositories")));
+    return s;
+  }
+  const inspect::Shape shape = *inspect::DetectShape(tx);
   const inspect::Column* rc = repos ? repos->FindColumn("project_id") : nullptr;
   const inspect::Column* cc = chunks ? chunks->FindColumn("project_id") : nullptr;
 
@@ -297,9 +501,7 @@ SuiteResult RunPostChecks(pqxx::transaction_base& tx) {
                                        present.size(), ArrayLiteral(present))));
 
   if (rc && cc) {
-    long long mismatched = tx.exec1(
-        "SELECT count(*) FROM code_chunks c JOIN repositories r ON r.id = c.repository_id "
-        "WHERE c.project_id IS DISTINCT FROM r.project_id")[0].as<long long>();
+    long long mismatched = MismatchedChunks(tx, shape);
     s.checks.push_back(Check(
         mismatched == 0, "post.data_integrity",
         "Data integrity check (all code_chunks have matching repository project_id)",
@@ -323,7 +525,7 @@ SuiteResult RunPostChecks(pqxx::transaction_base& tx) {
     s.checks.push_back(Fail("post.pattern_validation",
                             "Pattern validation: cannot run without both project_id columns"));
   }
-  s.checks.push_back(OrphanCheck(tx, "post.no_orphaned_chunks"));
+  s.checks.push_back(OrphanCheck(tx, "post.no_orphaned_chunks", shape));
   return s;
 }
 
@@ -349,6 +551,12 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
   s.checks.push_back(Check(present.size() == 9, "rollback.tables_restored",
                            "Dropped tables restored (9 tables found)",
                            fmt::format("Dropped tables restored: {} of 9 found", present.size())));
+  // Foreign keys restored NOT VALID: the catalog diff's known differences.
+  std::set<std::string> not_valid;
+  if (auto fks = ForeignKeysCheck(tx, cat, not_valid)) {
+    s.checks.push_back(std::move(fks->first));
+    if (fks->second) s.checks.push_back(std::move(*fks->second));
+  }
 
   for (const auto& [table, id] : {std::pair<std::string, std::string>{"repositories", "rollback.repositories_data"},
                                   {"code_chunks", "rollback.code_chunks_data"}}) {
@@ -383,14 +591,34 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
     s.checks.push_back({"rollback.catalog_diff", Status::kSkipped,
                         "Schema equals the pre-upgrade catalog: no baseline to compare with"});
   } else {
-    auto diff = inspect::DiffEntries(baseline->catalog, cat.Entries());
+    // A foreign key the rollback restored NOT VALID differs from the
+    // baseline by exactly that: a known difference, named, not a failure.
+    auto now = cat.Entries();
+    std::vector<std::string> known;
+    for (const auto& key : not_valid) {
+      auto was = baseline->catalog.find(key);
+      auto is = now.find(key);
+      if (was == baseline->catalog.end() || is == now.end()) continue;
+      std::string restored = is->second;
+      if (restored.ends_with(" NOT VALID (not validated)"))
+        restored.resize(restored.size() - std::string_view(" NOT VALID (not validated)").size());
+      if (restored != was->second) continue;
+      is->second = was->second;
+      known.push_back(key.substr(std::string_view("constraint ").size()));
+    }
+    auto diff = inspect::DiffEntries(baseline->catalog, now);
     std::string shown;
     for (size_t i = 0; i < diff.size() && i < 5; ++i) shown += (i ? "; " : "") + diff[i];
     if (diff.size() > 5) shown += fmt::format("; and {} more", diff.size() - 5);
+    std::string except;
+    for (const auto& k : known) except += (except.empty() ? "" : ", ") + k;
+    if (!except.empty())
+      except = fmt::format("; known: {} foreign key(s) restored NOT VALID ({})", known.size(), except);
     s.checks.push_back(Check(diff.empty(), "rollback.catalog_diff",
-                             "Schema equals the pre-upgrade catalog (empty diff)",
-                             fmt::format("Schema equals the pre-upgrade catalog: {} difference(s): {}",
-                                         diff.size(), shown)));
+                             "Schema equals the pre-upgrade catalog (empty diff" + except + ")",
+                             fmt::format("Schema equals the pre-upgrade catalog: {} difference(s): "
+                                         "{}{}",
+                                         diff.size(), shown, except)));
   }
   return s;
 }

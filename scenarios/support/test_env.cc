@@ -2,15 +2,19 @@
 
 #include <signal.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "fixtures/shapes.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/state_file.h"
@@ -76,11 +80,24 @@ void MigrateTo(const pg::Url& url, const std::string& revision) {
   if (target < current) m.Downgrade(revision);
 }
 
-std::string TemplateAt(const std::string& revision) {
+std::string ShapeTestName(const ::testing::TestParamInfo<Shape>& info) {
+  return info.param == Shape::kProduction ? "Production" : "Quickstart";
+}
+
+std::string TemplateAt(const std::string& revision, Shape shape) {
   const auto& chain = Chain();
   engine::Position p = chain.ResolveRevision(revision);
-  std::string name = "mh_tpl_" + (p == 0 ? std::string("base") : chain.at(p).revision) + "_" +
-                     chain.HashUpTo(p).substr(0, 12);
+  const bool production = shape == Shape::kProduction;
+  auto p005 = chain.Find("005");
+  if (production && (!p005 || p < *p005))
+    throw std::invalid_argument("the production shape starts at 005, not at " + revision);
+  // The production template also depends on the compiled-in schema.
+  std::string hash = chain.HashUpTo(p).substr(0, 12);
+  if (production)
+    hash += fmt::format("_{:08x}", static_cast<std::uint32_t>(
+                                       std::hash<std::string>{}(fixtures::Production005Sql())));
+  std::string name = std::string(production ? "mh_tpl_prod_" : "mh_tpl_") +
+                     (p == 0 ? std::string("base") : chain.at(p).revision) + "_" + hash;
   pg::Url admin = TestServer().AdminUrl();
   pg::Connection conn(admin);
   pqxx::nontransaction tx(conn.raw());
@@ -92,6 +109,7 @@ std::string TemplateAt(const std::string& revision) {
     std::string building = pg::UniqueDatabaseName("mh_building");
     tx.exec("CREATE DATABASE " + tx.quote_name(building) + " TEMPLATE template0");
     try {
+      if (production) fixtures::BuildAt005(admin.WithDatabase(building), shape, chain);
       if (p > 0) MigrateTo(admin.WithDatabase(building), revision);
       tx.exec("ALTER DATABASE " + tx.quote_name(building) + " RENAME TO " + tx.quote_name(name));
     } catch (...) {
@@ -104,8 +122,9 @@ std::string TemplateAt(const std::string& revision) {
   return name;
 }
 
-TestDatabase::TestDatabase(const std::string& revision) {
-  db_ = std::make_unique<pg::DisposableDatabase>(TestServer().AdminUrl(), TemplateAt(revision));
+TestDatabase::TestDatabase(const std::string& revision, Shape shape) {
+  db_ = std::make_unique<pg::DisposableDatabase>(TestServer().AdminUrl(),
+                                                 TemplateAt(revision, shape));
 }
 
 TestDatabase::~TestDatabase() {

@@ -18,6 +18,7 @@
 
 #include "harness/engine/revision_graph.h"
 #include "harness/inspect/catalog.h"
+#include "harness/inspect/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
@@ -35,9 +36,16 @@ const pg::ClusterAddress& TestServer();
 const engine::RevisionGraph& Chain();
 std::filesystem::path MigrationsDir();
 
+using inspect::Shape;
+
 // The name of a template database upgraded to `revision` ("base" for an
 // empty one), built once per migration-file hash and shared by all tests.
-std::string TemplateAt(const std::string& revision);
+// The production shape starts at 005 (fixtures::BuildAt005): earlier
+// revisions do not exist in it.
+std::string TemplateAt(const std::string& revision, Shape shape = Shape::kQuickstart);
+
+// For tests parameterised over both shapes: "Quickstart", "Production".
+std::string ShapeTestName(const ::testing::TestParamInfo<Shape>& info);
 
 // A database for one test, cloned from the template at `revision`. Dropped
 // at scope end; kept (and its URL printed) when HARNESS_KEEP_FAILED=1 and
@@ -45,7 +53,7 @@ std::string TemplateAt(const std::string& revision);
 // STATE.kept, and cluster_stop leaves the cluster running (test-cluster).
 class TestDatabase {
  public:
-  explicit TestDatabase(const std::string& revision = "005");
+  explicit TestDatabase(const std::string& revision = "005", Shape shape = Shape::kQuickstart);
   ~TestDatabase();
   const pg::Url& url() const { return db_->url(); }
   const std::string& name() const { return db_->name(); }
