@@ -189,34 +189,44 @@ long long MismatchedChunks(pqxx::transaction_base& tx, inspect::Shape shape) {
 // What 002 does with each object outside the nine tables that depends on
 // them; listed only when there is one (the production shape's task links).
 std::optional<CheckResult> DependentsCheck(pqxx::transaction_base& tx) {
-  std::vector<std::string> dropped, refused, remove;
+  std::vector<std::string> restored, not_restored, refused, remove;
   for (const auto& r : tx.exec_params(kDependents, ArrayLiteral(TablesDroppedBy002()))) {
     if (r["fk"].as<bool>()) {
       const std::string source = r["source"].as<std::string>(), name = r["conname"].as<std::string>();
       const std::string definition = r["definition"].as<std::string>();
-      dropped.push_back(fmt::format(
-          "{}.{} -> {} (dropped by name; {})", source, name, r["target"].c_str(),
-          RestoredByRollback(source, name, definition)
-              ? "the rollback restores it, NOT VALID if its rows then reference nothing"
-              : fmt::format("the rollback does not restore it: ALTER TABLE {} ADD CONSTRAINT {} {};",
-                            source, name, definition)));
+      if (RestoredByRollback(source, name, definition))
+        restored.push_back(fmt::format("{}.{} -> {}", source, name, r["target"].c_str()));
+      else
+        not_restored.push_back(fmt::format("{}.{} -> {} (to recreate it: ALTER TABLE {} ADD "
+                                           "CONSTRAINT {} {};)",
+                                           source, name, r["target"].c_str(), source, name,
+                                           definition));
     } else {
       refused.push_back(r["what"].as<std::string>());
       remove.push_back(r["remove"].as<std::string>());
     }
   }
-  if (dropped.empty() && refused.empty()) return std::nullopt;
+  if (restored.empty() && not_restored.empty() && refused.empty()) return std::nullopt;
   auto join = [](const std::vector<std::string>& items, const char* sep) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
     return out;
   };
+  std::string keys;
+  if (!restored.empty())
+    keys = fmt::format("{} foreign key(s) from kept tables that 002 drops by name and its "
+                       "rollback restores (NOT VALID where their rows then reference nothing): {}",
+                       restored.size(), join(restored, ", "));
+  if (!not_restored.empty())
+    keys += fmt::format("{}{} foreign key(s) from kept tables that 002 drops by name and its "
+                        "rollback does NOT restore: {}",
+                        keys.empty() ? "" : "; ", not_restored.size(), join(not_restored, ", "));
   return Check(refused.empty(), "pre.dependent_objects",
-               "Objects that depend on the 9 tables: " + join(dropped, "; "),
+               "Objects that depend on the 9 tables: " + keys,
                fmt::format("Objects outside the 9 tables depend on them and block 002: {}; remove "
                            "them first (save their definitions if they are still wanted): {}{}",
                            join(refused, ", "), join(remove, " "),
-                           dropped.empty() ? "" : "; also found: " + join(dropped, "; ")));
+                           keys.empty() ? "" : "; also found " + keys));
 }
 
 std::vector<std::string> PresentDroppedTables(pqxx::transaction_base& tx) {
@@ -315,10 +325,11 @@ std::optional<CheckResult> ExistingProjectIdCheck(pqxx::transaction_base& tx,
 // back empty) is named with that count and the way to finish; its catalog
 // key goes into `not_valid`. nullopt on the quickstart's shape, which has
 // none of those tables.
-std::optional<std::pair<CheckResult, std::optional<CheckResult>>> ForeignKeysCheck(
-    pqxx::transaction_base& tx, const inspect::CatalogSnapshot& cat,
-    std::set<std::string>& not_valid) {
-  std::vector<std::string> missing, pending;
+std::vector<CheckResult> ForeignKeysCheck(pqxx::transaction_base& tx,
+                                          const inspect::CatalogSnapshot& cat,
+                                          std::set<std::string>& not_valid) {
+  std::vector<CheckResult> out;
+  std::vector<std::string> missing;
   int restored = 0, expected = 0;
   for (const auto& fk : kRestoredByRollback) {
     const inspect::Table* t = cat.FindTable(fk.table);
@@ -337,28 +348,27 @@ std::optional<std::pair<CheckResult, std::optional<CheckResult>>> ForeignKeysChe
                              "EXISTS (SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)",
                              tx.quote_name(fk.table)))[0]
             .as<long long>();
-    pending.push_back(fmt::format("{}.{} ({} row(s) reference tasks that are gone; reload them "
-                                  "from the backup, then: ALTER TABLE {} VALIDATE CONSTRAINT {};)",
-                                  fk.table, fk.name, dangling, fk.table, fk.name));
+    out.push_back({std::string(kNotValidPrefix) + fk.name, Status::kInfo,
+                   fmt::format("Restored NOT VALID: {}.{} ({} row(s) reference tasks that are gone; "
+                               "reload them from the backup, then: ALTER TABLE {} VALIDATE "
+                               "CONSTRAINT {};)",
+                               fk.table, fk.name, dangling, fk.table, fk.name)});
   }
-  if (expected == 0) return std::nullopt;
+  if (expected == 0) return out;
   std::string names;
   for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
-  CheckResult check = Check(
-      missing.empty(), "rollback.foreign_keys_restored",
-      fmt::format("Foreign keys into tasks that 002 dropped are restored ({} of {}{})", restored,
-                  expected,
-                  pending.empty() ? ", all validated" : fmt::format(", {} NOT VALID", pending.size())),
-      fmt::format("Foreign keys into tasks that 002 dropped are restored: {} missing ({})",
-                  missing.size(), names));
-  std::optional<CheckResult> info;
-  if (!pending.empty()) {
-    std::string list;
-    for (const auto& p : pending) list += (list.empty() ? "" : "; ") + p;
-    info = CheckResult{"rollback.foreign_keys_not_valid", Status::kInfo,
-                       "Restored NOT VALID (the 9 tables come back empty): " + list};
-  }
-  return std::pair{std::move(check), std::move(info)};
+  out.insert(out.begin(),
+             Check(missing.empty(), "rollback.foreign_keys_restored",
+                   fmt::format("Foreign keys into tasks that 002 dropped are restored ({} of {}{})",
+                               restored, expected,
+                               not_valid.empty()
+                                   ? ", all validated"
+                                   : fmt::format(", {} NOT VALID: the 9 tables come back empty",
+                                                 not_valid.size())),
+                   fmt::format("Foreign keys into tasks that 002 dropped are restored: {} missing "
+                               "({})",
+                               missing.size(), names)));
+  return out;
 }
 
 }  // namespace
@@ -553,10 +563,7 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
                            fmt::format("Dropped tables restored: {} of 9 found", present.size())));
   // Foreign keys restored NOT VALID: the catalog diff's known differences.
   std::set<std::string> not_valid;
-  if (auto fks = ForeignKeysCheck(tx, cat, not_valid)) {
-    s.checks.push_back(std::move(fks->first));
-    if (fks->second) s.checks.push_back(std::move(*fks->second));
-  }
+  for (auto& c : ForeignKeysCheck(tx, cat, not_valid)) s.checks.push_back(std::move(c));
 
   for (const auto& [table, id] : {std::pair<std::string, std::string>{"repositories", "rollback.repositories_data"},
                                   {"code_chunks", "rollback.code_chunks_data"}}) {

@@ -20,6 +20,10 @@ const std::vector<std::string>& TablesDroppedBy002();
 // The project_id pattern the CHECK constraints enforce (with length <= 50).
 inline constexpr const char* kProjectIdPattern = "^[a-z0-9]+(-[a-z0-9]+)*$";
 
+// The rollback suite's info lines for foreign keys it found restored NOT
+// VALID: this prefix, then the constraint's name.
+inline constexpr const char* kNotValidPrefix = "rollback.not_valid.";
+
 // What the rollback suite compares against: recorded before the upgrade.
 struct Baseline {
   std::map<std::string, std::string> catalog;  // inspect::CatalogSnapshot::Entries()

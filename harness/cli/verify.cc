@@ -18,6 +18,7 @@ namespace {
 struct VerifyCliOptions {
   bool in_place = false;
   bool into_embedded = false;
+  std::string shape;
   int repositories = 100;
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;
@@ -41,6 +42,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                 "Copy the given database with pg_dump/pg_restore into an embedded PostgreSQL and "
                 "rehearse there (when the server refuses a clone)")
       ->excludes("--in-place");
+  sub->add_option("--shape", opts->shape,
+                  "Embedded run: the schema to build at 005: quickstart (migrations/001..005, "
+                  "the default) or production (the service's own chain: code_chunks -> "
+                  "code_files -> repositories). A given database's shape is detected")
+      ->check(CLI::IsMember({"quickstart", "production"}));
   sub->add_option("--repositories", opts->repositories, "Embedded run: repositories to generate")
       ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
@@ -63,6 +69,10 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               throw UsageError("--in-place needs a database: pass --database-url or set DATABASE_URL");
             if (opts->into_embedded && !vo.source)
               throw UsageError("--into-embedded needs a database: pass --database-url or set DATABASE_URL");
+            if (!opts->shape.empty() && vo.source)
+              throw UsageError("--shape is for the embedded run (no database given); the shape "
+                               "of " + vo.source->Describe() + " is detected");
+            if (!opts->shape.empty()) vo.shape = inspect::ParseShape(opts->shape);
             CheckOutputFiles({{"JSON report", opts->report_json}, {"JUnit report", opts->junit}});
             vo.in_place = opts->in_place;
             vo.into_embedded = opts->into_embedded;

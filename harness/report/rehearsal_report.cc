@@ -36,6 +36,10 @@ std::string RehearsalText(const Rehearsal& r) {
                                           ? "none (verify stopped before it had a database)"
                                           : r.target);
   if (!r.server_version.empty()) out += fmt::format("Server:  PostgreSQL {}\n", r.server_version);
+  if (!r.shape.empty())
+    out += fmt::format("Schema:  {} shape ({})\n", r.shape,
+                       r.shape == "production" ? "code_chunks -> code_files -> repositories"
+                                               : "code_chunks -> repositories");
   if (r.counted)
     out += fmt::format("Data:    {} repositories, {} code_chunks\n", r.repositories, r.chunks);
   else
@@ -73,6 +77,7 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
   for (const auto& s : r.suites) suites.push_back(SuiteJson(s));
   return {{"target", r.target},
           {"server_version", r.server_version},
+          {"shape", r.shape.empty() ? nlohmann::json() : nlohmann::json(r.shape)},
           {"repositories", r.counted ? nlohmann::json(r.repositories) : nlohmann::json()},
           {"code_chunks", r.counted ? nlohmann::json(r.chunks) : nlohmann::json()},
           {"phases", phases},

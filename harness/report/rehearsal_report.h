@@ -26,6 +26,7 @@ struct Phase {
 struct Rehearsal {
   std::string target;  // where it ran, never with a password
   std::string server_version;
+  std::string shape;  // "quickstart", "production"; empty until detected
   std::vector<Phase> phases;
   std::vector<checks::SuiteResult> suites;
   std::vector<engine::StepTiming> upgrade_steps;

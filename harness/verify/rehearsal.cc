@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fixtures/generator.h"
+#include "fixtures/shapes.h"
 #include "harness/checks/suites.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
@@ -109,9 +110,10 @@ class Runner {
         db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0",
                                                        "mh_verify");
         url_ = db_->url();
-        pg::Connection conn(*url_);
-        QuietMigrator(conn).Upgrade("005");
-        return std::string("upgraded <base> -> 005");
+        fixtures::BuildAt005(*url_, options_.shape, graph_);
+        return options_.shape == inspect::Shape::kProduction
+                   ? std::string("the production schema at 005 (the service's own chain)")
+                   : std::string("upgraded <base> -> 005");
       });
       Phase("generate data", [&] {
         pg::Connection conn(*url_);
@@ -125,7 +127,8 @@ class Runner {
                            "({:.0f} rows/s)",
                            rep.repositories, rep.chunks, rep.other_rows, rep.rows_per_second);
       }, /*status_line=*/!options_.progress);  // the generator draws its own
-      r_.target = "embedded cluster, generated data (seed " + std::to_string(options_.seed) + ")";
+      r_.target = fmt::format("embedded cluster, generated data (seed {}, {} shape)", options_.seed,
+                              inspect::ShapeName(options_.shape));
       return;
     }
     const pg::Url& source = *options_.source;
@@ -142,6 +145,7 @@ class Runner {
         cluster_ = pg::EmbeddedCluster::Start();
         return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
       });
+      Phase("check the source's extensions", [&] { return RequireExtensions(source); });
       Phase("copy the database into the embedded cluster", [&] {
         double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy",
                                               options_.migrator.lock_timeout_seconds);
@@ -183,6 +187,38 @@ class Runner {
       return fmt::format("scratch database {} (dropped at the end)", db_->name());
     });
     r_.target = source.Describe() + " cloned into " + db_->name();
+  }
+
+  // pg_restore of a database that uses an extension the embedded server
+  // lacks (pgvector, say) fails half way: refused before anything is copied.
+  std::string RequireExtensions(const pg::Url& source) {
+    std::vector<std::string> used;
+    {
+      pg::Connection conn(source);
+      pqxx::read_transaction tx(conn.raw());
+      for (const auto& r : tx.exec("SELECT extname FROM pg_catalog.pg_extension ORDER BY 1"))
+        used.push_back(r[0].as<std::string>());
+    }
+    std::string missing;
+    {
+      pg::Connection conn(cluster_->AdminUrl());
+      pqxx::read_transaction tx(conn.raw());
+      for (const auto& name : used)
+        if (tx.exec_params("SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1", name)
+                .empty())
+          missing += (missing.empty() ? "" : ", ") + name;
+    }
+    if (!missing.empty())
+      throw UsageError(
+          fmt::format("{} uses the extension(s) {}, which the embedded PostgreSQL {} does not "
+                      "have; a copy could not be restored there",
+                      source.Describe(), missing, cluster_->server_version()),
+          "rehearse on the source's own server instead: leave out --into-embedded (verify then "
+          "clones the database there; needs CREATEDB), or --in-place on a restored copy; "
+          "nothing was copied");
+    std::string names;
+    for (const auto& n : used) names += (names.empty() ? "" : ", ") + n;
+    return fmt::format("{} available here", names.empty() ? "no extensions," : names + ":");
   }
 
   engine::Migrator MakeMigrator(pg::Connection& conn) {
@@ -263,8 +299,20 @@ class Runner {
       });
     }
     {
-      // Missing tables are the pre-checks' to report.
+      // A schema of neither shape is bad input (2), with the verdict
+      // saying so; missing core tables are the pre-checks' to report.
       pqxx::read_transaction tx(conn.raw());
+      try {
+        if (auto shape = inspect::DetectShape(tx)) {
+          shape_ = *shape;
+          r_.shape = inspect::ShapeName(*shape);
+        }
+      } catch (const Error& e) {
+        FailPhase("schema shape", e.what());
+        Verdict(false, static_cast<int>(e.code()),
+                std::string("BLOCKED: migration 002 does not know this schema: ") + e.what());
+        return;
+      }
       for (auto [table, count] : {std::pair{"repositories", &r_.repositories},
                                   std::pair{"code_chunks", &r_.chunks}})
         if (!tx.exec_params1("SELECT to_regclass($1)", table)[0].is_null())
@@ -349,11 +397,20 @@ class Runner {
     Forecast(up, again);
     bool ok = pre.ok() && post.ok() && rollback.ok() && idempotent;
     bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
+    // Foreign keys the rollback restored NOT VALID (their rows reference
+    // rows that only a backup brings back): the verdict says so.
+    int not_valid = 0;
+    for (const auto& c : rollback.checks) not_valid += c.id.starts_with(checks::kNotValidPrefix);
     if (ok && in_budget)
       Verdict(true, 0,
-              fmt::format("READY: migration 002 upgraded in {:.3f}s and rolled back exactly in "
+              fmt::format("READY: migration 002 upgraded in {:.3f}s and rolled back {}in "
                           "{:.3f}s on {} repositories and {} chunks",
-                          r_.upgrade_seconds, r_.downgrade_seconds, r_.repositories, r_.chunks));
+                          r_.upgrade_seconds,
+                          not_valid ? fmt::format("(exactly, but for {} foreign key(s) restored "
+                                                  "NOT VALID: see the rollback checks) ",
+                                                  not_valid)
+                                    : std::string("exactly "),
+                          r_.downgrade_seconds, r_.repositories, r_.chunks));
     else if (ok)
       Verdict(false, 1,
               fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget (FR-031)",
@@ -379,10 +436,9 @@ class Runner {
     if (!admin) return std::nullopt;
     try {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
+      fixtures::BuildAt005(empty.url(), shape_, graph_);
       pg::Connection conn(empty.url());
-      auto m = QuietMigrator(conn);
-      m.Upgrade("005");
-      return m.Upgrade("head").steps;
+      return QuietMigrator(conn).Upgrade("head").steps;
     } catch (const Error& e) {
       spdlog::warn("verify: no empty database for the forecast ({}); fitting through the origin",
                    e.what());
@@ -431,6 +487,7 @@ class Runner {
   std::unique_ptr<pg::EmbeddedCluster> cluster_;
   std::unique_ptr<pg::DisposableDatabase> db_;  // declared after cluster_: dropped first
   std::optional<pg::Url> url_;
+  inspect::Shape shape_ = inspect::Shape::kQuickstart;  // the database's, once detected
   std::string running_;  // the phase under way, for the report of a failure
 };
 

@@ -13,6 +13,7 @@
 #include "harness/report/rehearsal_report.h"
 #include "harness/engine/migrator.h"
 #include "harness/engine/revision_graph.h"
+#include "harness/inspect/shape.h"
 #include "harness/pg/url.h"
 
 namespace harness::verify {
@@ -21,6 +22,9 @@ struct VerifyOptions {
   std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
   bool in_place = false;          // work on `source` itself
   bool into_embedded = false;     // copy `source` into the embedded cluster (pg_dump/pg_restore)
+  // Embedded run: the schema built at 005 (a source database's own shape
+  // is detected).
+  inspect::Shape shape = inspect::Shape::kQuickstart;
   int repositories = 100;
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;
