@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/cli/context.h"
+#include "harness/error.h"
+#include "harness/inspect/shape.h"
 
 namespace harness::cli {
 
@@ -28,6 +30,17 @@ Command setup_current(CLI::App& app, const GlobalOptions& g) {
             else
               std::cout << graph.Name(p) << (p == graph.head_position() ? " (head)" : "") << "\n";
             pqxx::read_transaction tx(conn->raw());
+            // Which schema 002 will find (README "Supported schemas"); a
+            // schema of neither shape is said here, refused by the others.
+            try {
+              if (auto shape = inspect::DetectShape(tx))
+                spdlog::info("schema shape: {} ({})", inspect::ShapeName(*shape),
+                             *shape == inspect::Shape::kProduction
+                                 ? "code_chunks -> code_files -> repositories"
+                                 : "code_chunks -> repositories");
+            } catch (const Error& e) {
+              spdlog::warn("schema shape: unknown: {}", e.what());
+            }
             pqxx::result r = tx.exec(kEmbeddingTypeQuery);
             if (r.size() == 1)
               spdlog::info("code_chunks.embedding is stored as {}{}", r[0][0].c_str(),
