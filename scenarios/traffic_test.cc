@@ -10,6 +10,7 @@
 
 #include "fixtures/generator.h"
 #include "fixtures/live_traffic.h"
+#include "harness/inspect/shape.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
@@ -22,8 +23,8 @@ double Seconds(TrafficClock::time_point a, TrafficClock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-void UpgradeUnderTraffic(int repositories, int chunks_per_repo) {
-  TestDatabase db("005");
+void UpgradeUnderTraffic(Shape shape, int repositories, int chunks_per_repo) {
+  TestDatabase db("005", shape);
   {
     pg::Connection conn(db.url());
     fixtures::GeneratorOptions go;
@@ -35,10 +36,10 @@ void UpgradeUnderTraffic(int repositories, int chunks_per_repo) {
   const double migration = Seconds(u.start, u.end);
 
   std::string table = fmt::format(
-      "upgrade of {} chunks under live traffic: {:.3f} s\n"
+      "upgrade of {} chunks ({} shape) under live traffic: {:.3f} s\n"
       "  step                                          seconds  tables locked  reader held  "
       "writer held\n",
-      static_cast<long long>(repositories) * chunks_per_repo, migration);
+      static_cast<long long>(repositories) * chunks_per_repo, inspect::ShapeName(shape), migration);
   double locked_seconds = 0;
   for (const auto& w : u.steps) {
     auto r = fixtures::Window(u.reader, w.start, w.end);
@@ -83,16 +84,26 @@ void UpgradeUnderTraffic(int repositories, int chunks_per_repo) {
   EXPECT_LE(during_r.longest_seconds, migration + 1.0);
   EXPECT_LE(during_w.longest_seconds, migration + 1.0);
   // Afterwards, the writes of the live session are there and 002 holds.
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks c JOIN repositories r ON r.id = "
-                      "c.repository_id WHERE c.project_id <> r.project_id"),
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + inspect::SqlFor(shape).chunk_to_repository +
+                      " WHERE c.project_id <> r.project_id"),
             "0");
 }
 
-TEST(LiveTraffic, IsHeldUpOnlyWhileTheUpgradeRuns) { UpgradeUnderTraffic(100, 100); }
+// Both shapes: on the production one the reader counts a repository's
+// chunks through code_files, which 002 locks in SHARE mode only.
+class LiveTraffic : public ::testing::TestWithParam<Shape> {};
+INSTANTIATE_TEST_SUITE_P(Shapes, LiveTraffic,
+                         ::testing::Values(Shape::kQuickstart, Shape::kProduction), ShapeTestName);
+
+TEST_P(LiveTraffic, IsHeldUpOnlyWhileTheUpgradeRuns) { UpgradeUnderTraffic(GetParam(), 100, 100); }
 
 // HARNESS_SLOW_TESTS: the same at a million chunks.
-TEST(SlowLiveTraffic, IsHeldUpOnlyWhileTheUpgradeOfAMillionChunksRuns) {
-  UpgradeUnderTraffic(1000, 1000);
+class SlowLiveTraffic : public ::testing::TestWithParam<Shape> {};
+INSTANTIATE_TEST_SUITE_P(Shapes, SlowLiveTraffic,
+                         ::testing::Values(Shape::kQuickstart, Shape::kProduction), ShapeTestName);
+
+TEST_P(SlowLiveTraffic, IsHeldUpOnlyWhileTheUpgradeOfAMillionChunksRuns) {
+  UpgradeUnderTraffic(GetParam(), 1000, 1000);
 }
 
 }  // namespace
