@@ -1,35 +1,47 @@
-// Migration 002 under Google Benchmark, on an embedded PostgreSQL: our
-// upgrade against the quickstart's approach (nullable column, UPDATE from
-// the parent, SET NOT NULL) side by side in one run, the rollback, per-step
-// times with what each step did to the tables (rewrite, scan or catalog
-// only), the upgrade under live traffic (lock-hold per step, how long a
-// reader and a writer were held up), template clone time, generator rate
-// and cluster start time.
+// Migration 002 under Google Benchmark, on an embedded PostgreSQL, on both
+// schema shapes (harness/inspect/shape.h): our upgrade and rollback; beside
+// them in one run, on the quickstart shape the quickstart's approach
+// (nullable column, UPDATE from the parent, SET NOT NULL) and on the
+// production shape the service's own 002 (bench/service_002.h); per-step
+// times with what each step did to the tables (rewrite, update, scan or
+// catalog only). On the quickstart shape also: the upgrade under live
+// traffic (lock-hold per step, how long a reader and a writer were held
+// up), template clone time and generator rate; and cluster start time.
 //
-// Every measured run works on a fresh clone of a prepared template, so the
-// data load is never timed. Sizes: HARNESS_BENCH_SIZES (comma-separated
-// chunk counts), default 10000,100000,1000000.
+// Names carry the shape: BM_Upgrade002/production/1000000. Every measured
+// run works on a fresh clone of a prepared template, so the data load is
+// never timed. Sizes: HARNESS_BENCH_SIZES (comma-separated chunk counts),
+// default 10000,100000,1000000.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "bench/service_002.h"
 #include "fixtures/generator.h"
 #include "fixtures/live_traffic.h"
+#include "fixtures/shapes.h"
 #include "harness/engine/migrator.h"
+#include "harness/inspect/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 
 namespace harness::bench {
 namespace {
+
+using inspect::Shape;
 
 std::unique_ptr<pg::EmbeddedCluster> g_cluster;
 std::unique_ptr<engine::RevisionGraph> g_graph;
@@ -44,36 +56,58 @@ std::vector<long long> Sizes() {
 }
 
 // Repositories x chunks per repository for a chunk count.
-std::pair<int, int> Shape(long long chunks) {
-  int repos = static_cast<int>(std::max<long long>(10, chunks / 1000));
-  return {repos, static_cast<int>(chunks / repos)};
+fixtures::GeneratorOptions Layout(long long chunks) {
+  fixtures::GeneratorOptions go;
+  go.repositories = static_cast<int>(std::max<long long>(10, chunks / 1000));
+  go.chunks_per_repo = static_cast<int>(chunks / go.repositories);
+  return go;
 }
 
-std::string MakeTemplate(long long chunks, bool upgraded) {
-  static std::map<std::pair<long long, bool>, std::string> made;
-  auto key = std::make_pair(chunks, upgraded);
-  if (auto it = made.find(key); it != made.end()) return it->second;
-  std::string name = fmt::format("bench_{}_{}", upgraded ? "head" : "005", chunks);
+// "BM_Upgrade002/production": the shape is in every name, and bench-report
+// reads it from there.
+std::string Name(const char* family, Shape shape) {
+  return fmt::format("{}/{}", family, inspect::ShapeName(shape));
+}
+
+// A database of that name (replacing one left by an earlier run), a copy of
+// `from`; copied file by file, as pg::DisposableDatabase does.
+std::string CloneDatabase(const std::string& from, const std::string& name) {
   pg::DropDatabase(g_cluster->AdminUrl(), name);
-  {
-    pg::Connection admin(g_cluster->AdminUrl());
-    pqxx::nontransaction tx(admin.raw());
-    tx.exec("CREATE DATABASE " + tx.quote_name(name) + " TEMPLATE template0");
-  }
-  pg::Url url = g_cluster->UrlFor(name);
-  {
-    pg::Connection conn(url);
-    engine::Migrator(conn, *g_graph).Upgrade("005");
-    auto [repos, per_repo] = Shape(chunks);
-    fixtures::GeneratorOptions go;
-    go.repositories = repos;
-    go.chunks_per_repo = per_repo;
-    fixtures::Generate(conn, go);
-    {
-      pqxx::nontransaction tx(conn.raw());
-      tx.exec("VACUUM ANALYZE");
-    }
-    if (upgraded) engine::Migrator(conn, *g_graph).Upgrade("head");
+  pg::Connection admin(g_cluster->AdminUrl());
+  pqxx::nontransaction tx(admin.raw());
+  std::string sql = "CREATE DATABASE " + tx.quote_name(name) + " TEMPLATE " + tx.quote_name(from);
+  if (admin.raw().server_version() >= 150000) sql += " STRATEGY = FILE_COPY";
+  tx.exec(sql);
+  return name;
+}
+
+// An empty database at 005 of that shape, made once.
+std::string MakeEmpty005(Shape shape) {
+  static std::map<Shape, std::string> made;
+  if (auto it = made.find(shape); it != made.end()) return it->second;
+  std::string name =
+      CloneDatabase("template0", fmt::format("bench_{}_empty_005", inspect::ShapeName(shape)));
+  fixtures::BuildAt005(g_cluster->UrlFor(name), shape, *g_graph);
+  made[shape] = name;
+  return name;
+}
+
+// The data at 005 of that shape, made once per size; upgraded, the same
+// data at head: a clone of that one, upgraded (the data is generated once).
+std::string MakeTemplate(Shape shape, long long chunks, bool upgraded) {
+  static std::map<std::tuple<Shape, long long, bool>, std::string> made;
+  auto key = std::make_tuple(shape, chunks, upgraded);
+  if (auto it = made.find(key); it != made.end()) return it->second;
+  std::string name = CloneDatabase(
+      upgraded ? MakeTemplate(shape, chunks, false) : MakeEmpty005(shape),
+      fmt::format("bench_{}_{}_{}", inspect::ShapeName(shape), upgraded ? "head" : "005", chunks));
+  pg::Connection conn(g_cluster->UrlFor(name));
+  if (upgraded) {
+    engine::Migrator(conn, *g_graph).Upgrade("head");
+  } else {
+    fixtures::Generate(conn, Layout(chunks));
+    pqxx::nontransaction tx(conn.raw());
+    tx.exec("VACUUM ANALYZE");
   }
   made[key] = name;
   return name;
@@ -84,6 +118,7 @@ std::string MakeTemplate(long long chunks, bool upgraded) {
 // version of each, in place); reading at least half of its blocks (and more
 // than a handful) means a scan; otherwise the step touched the catalog only.
 // Reported as e.g. "scan-code_chunks" or "update-code_chunks+repositories".
+// code_files exists on the production shape only.
 struct TableProbe {
   long long filenode = 0;
   long long blocks_read = 0;
@@ -96,7 +131,8 @@ Probe ReadProbe(pqxx::transaction_base& tx) {
   for (const auto& r : tx.exec(
            "SELECT relname, pg_relation_filenode(oid), pg_stat_get_xact_blocks_fetched(oid), "
            "pg_stat_get_xact_tuples_updated(oid) "
-           "FROM pg_class WHERE relname IN ('repositories', 'code_chunks') AND relkind = 'r'"))
+           "FROM pg_class WHERE relname IN ('repositories', 'code_files', 'code_chunks') "
+           "AND relkind = 'r' AND relnamespace = 'public'::regnamespace"))
     out[r[0].as<std::string>()] = {r[1].as<long long>(), r[2].as<long long>(),
                                    r[3].as<long long>()};
   return out;
@@ -129,58 +165,121 @@ std::string Classify(pqxx::transaction_base& tx, const Probe& before) {
   return "catalog";
 }
 
-void RunMigration(benchmark::State& state, bool quickstart_approach, bool downgrade) {
+// Per-step seconds and what each step did, over a benchmark's iterations:
+// counters step<N>_s (mean seconds) and the label "1:catalog 2:scan-...".
+class StepLog {
+ public:
+  void Before(pqxx::transaction_base& tx) { before_ = ReadProbe(tx); }
+  void After(int step, pqxx::transaction_base& tx) { kinds_[step] = Classify(tx, before_); }
+  void Add(int step, double seconds) { seconds_[step] += seconds; }
+
+  void Report(benchmark::State& state, long long chunks) const {
+    std::string label;
+    for (const auto& [i, seconds] : seconds_) {
+      state.counters[fmt::format("step{}_s", i)] = seconds / static_cast<double>(state.iterations());
+      label += fmt::format("{}{}:{}", label.empty() ? "" : " ", i, kinds_.at(i));
+    }
+    state.counters["rows"] = static_cast<double>(chunks);
+    state.counters["rows_per_s"] = benchmark::Counter(
+        static_cast<double>(chunks) * static_cast<double>(state.iterations()),
+        benchmark::Counter::kIsRate);
+    state.SetLabel(label);
+  }
+
+ private:
+  Probe before_;
+  std::map<int, double> seconds_;
+  std::map<int, std::string> kinds_;
+};
+
+double Since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The service's 002 in one transaction, timed as the Migrator times ours:
+// each step's SQL, the commit in the last one, never the probes' queries.
+double RunServiceUpgrade(pg::Connection& conn, StepLog& log) {
+  pqxx::work tx(conn.raw());
+  double total = 0;
+  int step = 0;
+  for (const ServiceStep& s : kServiceUpgrade002) {
+    ++step;
+    log.Before(tx);
+    auto start = std::chrono::steady_clock::now();
+    tx.exec(s.sql);
+    double seconds = Since(start);
+    log.After(step, tx);
+    if (step == static_cast<int>(kServiceUpgrade002.size())) {
+      auto commit = std::chrono::steady_clock::now();
+      tx.commit();
+      seconds += Since(commit);
+    }
+    log.Add(step, seconds);
+    total += seconds;
+  }
+  return total;
+}
+
+// Ours is 002 as it is; the quickstart's approach is 002 forced onto its
+// UPDATE path (nullable column, UPDATE from the parent, SET NOT NULL); the
+// service's is its own 002 (bench/service_002.h, production shape only).
+enum class Approach { kOurs, kQuickstart, kService };
+
+struct MigrationCase {
+  const char* family;
+  Shape shape;
+  Approach approach;
+  bool downgrade;
+};
+
+void RunMigration(benchmark::State& state, MigrationCase c) {
   const long long chunks = state.range(0);
-  const std::string tpl = MakeTemplate(chunks, downgrade);
-  std::map<int, double> step_seconds;
-  std::map<int, std::string> step_kind;
-  std::map<int, std::string> step_name;
+  const std::string tpl = MakeTemplate(c.shape, chunks, c.downgrade);
+  StepLog log;
   for (auto _ : state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_run");
     pg::Connection conn(db.url());
-    engine::MigratorOptions o;
-    if (quickstart_approach) o.settings["migration_harness.force_update_path"] = "on";
-    Probe before;
-    o.before_step = [&](const engine::StepTiming&, pqxx::transaction_base& tx) {
-      before = ReadProbe(tx);
-    };
-    o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
-      step_kind[s.index] = Classify(tx, before);
-      step_name[s.index] = s.name;
-    };
-    engine::Migrator m(conn, *g_graph, o);
-    engine::RunReport r = downgrade ? m.Downgrade("005") : m.Upgrade("head");
-    // The probes run between steps, outside the steps' own timings: the
-    // iteration time is the sum of the steps.
     double total = 0;
-    for (const auto& s : r.steps) {
-      step_seconds[s.index] += s.seconds;
-      total += s.seconds;
+    if (c.approach == Approach::kService) {
+      total = RunServiceUpgrade(conn, log);
+    } else {
+      engine::MigratorOptions o;
+      if (c.approach == Approach::kQuickstart)
+        o.settings["migration_harness.force_update_path"] = "on";
+      o.before_step = [&](const engine::StepTiming&, pqxx::transaction_base& tx) { log.Before(tx); };
+      o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+        log.After(s.index, tx);
+      };
+      engine::Migrator m(conn, *g_graph, o);
+      engine::RunReport r = c.downgrade ? m.Downgrade("005") : m.Upgrade("head");
+      // The probes run between steps, outside the steps' own timings: the
+      // iteration time is the sum of the steps.
+      for (const auto& s : r.steps) {
+        log.Add(s.index, s.seconds);
+        total += s.seconds;
+      }
     }
     state.SetIterationTime(total);
   }
-  std::string label;
-  for (const auto& [i, seconds] : step_seconds) {
-    state.counters[fmt::format("step{}_s", i)] = seconds / static_cast<double>(state.iterations());
-    label += fmt::format("{}{}:{}", label.empty() ? "" : " ", i, step_kind[i]);
-  }
-  state.counters["rows"] = static_cast<double>(chunks);
-  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(chunks) *
-                                                        static_cast<double>(state.iterations()),
-                                                    benchmark::Counter::kIsRate);
-  state.SetLabel(label);
+  log.Report(state, chunks);
 }
 
-void BM_Upgrade002(benchmark::State& state) { RunMigration(state, false, false); }
-void BM_Upgrade002QuickstartApproach(benchmark::State& state) { RunMigration(state, true, false); }
-void BM_Downgrade002(benchmark::State& state) { RunMigration(state, false, true); }
+// Each shape's approaches side by side, in this order, at every size.
+constexpr MigrationCase kMigrationCases[] = {
+    {"BM_Upgrade002", Shape::kQuickstart, Approach::kOurs, false},
+    {"BM_Upgrade002QuickstartApproach", Shape::kQuickstart, Approach::kQuickstart, false},
+    {"BM_Downgrade002", Shape::kQuickstart, Approach::kOurs, true},
+    {"BM_Upgrade002", Shape::kProduction, Approach::kOurs, false},
+    {"BM_Upgrade002ServiceApproach", Shape::kProduction, Approach::kService, false},
+    {"BM_Downgrade002", Shape::kProduction, Approach::kOurs, true},
+};
 
 // The upgrade with a reader and a writer on both tables all through: how
 // long 002 holds the tables' locks in each step (every step from step 1 to
 // the commit holds both), and how long live operations were held up.
 void BM_UpgradeUnderTraffic(benchmark::State& state) {
   const long long chunks = state.range(0);
-  const std::string tpl = MakeTemplate(chunks, false);
+  const std::string tpl = MakeTemplate(Shape::kQuickstart, chunks, false);
   std::map<int, double> lock_seconds;
   double locked = 0, reader_longest = 0, writer_longest = 0, reader_held = 0, writer_held = 0;
   for (auto _ : state) {
@@ -221,7 +320,7 @@ void Checkpoint() {
 }
 
 void BM_CloneTemplate(benchmark::State& state) {
-  const std::string tpl = MakeTemplate(state.range(0), false);
+  const std::string tpl = MakeTemplate(Shape::kQuickstart, state.range(0), false);
   for (auto _ : state) {
     Checkpoint();  // untimed: the time is what CREATE DATABASE took
     pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_clone");
@@ -232,26 +331,12 @@ void BM_CloneTemplate(benchmark::State& state) {
 
 void BM_Generate(benchmark::State& state) {
   const long long chunks = state.range(0);
-  const std::string empty = "bench_empty_005";
-  static bool made = false;
-  if (!made) {
-    pg::DropDatabase(g_cluster->AdminUrl(), empty);
-    pg::Connection admin(g_cluster->AdminUrl());
-    pqxx::nontransaction tx(admin.raw());
-    tx.exec("CREATE DATABASE " + tx.quote_name(empty) + " TEMPLATE template0");
-    pg::Connection conn(g_cluster->UrlFor(empty));
-    engine::Migrator(conn, *g_graph).Upgrade("005");
-    made = true;
-  }
+  const std::string empty = MakeEmpty005(Shape::kQuickstart);
   for (auto _ : state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), empty, "bench_gen");
     Checkpoint();  // start from the same state as on a fresh cluster
     pg::Connection conn(db.url());
-    auto [repos, per_repo] = Shape(chunks);
-    fixtures::GeneratorOptions go;
-    go.repositories = repos;
-    go.chunks_per_repo = per_repo;
-    state.SetIterationTime(fixtures::Generate(conn, go).seconds);
+    state.SetIterationTime(fixtures::Generate(conn, Layout(chunks)).seconds);
   }
   state.counters["rows"] = static_cast<double>(chunks);
   state.counters["rows_per_s"] = benchmark::Counter(
@@ -274,17 +359,28 @@ void Register() {
   // The generator and the cluster start first, on a fresh cluster: that is
   // how they are used (verify's embedded run), and later benchmarks leave
   // the server busier (templates of every size, WAL of the UPDATE approach).
-  with_sizes(benchmark::RegisterBenchmark("BM_Generate", BM_Generate), 1);
+  with_sizes(benchmark::RegisterBenchmark(Name("BM_Generate", Shape::kQuickstart).c_str(), BM_Generate),
+             1);
   benchmark::RegisterBenchmark("BM_ClusterStart", BM_ClusterStart)
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond)
       ->Iterations(3);
-  with_sizes(benchmark::RegisterBenchmark("BM_Upgrade002", BM_Upgrade002), 3);
-  with_sizes(benchmark::RegisterBenchmark("BM_Upgrade002QuickstartApproach",
-                                          BM_Upgrade002QuickstartApproach), 3);
-  with_sizes(benchmark::RegisterBenchmark("BM_Downgrade002", BM_Downgrade002), 3);
-  with_sizes(benchmark::RegisterBenchmark("BM_UpgradeUnderTraffic", BM_UpgradeUnderTraffic), 3);
-  with_sizes(benchmark::RegisterBenchmark("BM_CloneTemplate", BM_CloneTemplate), 5);
+  // The quickstart shape's benchmarks before the production shape's, in
+  // the order of their baseline.
+  for (const MigrationCase& c : kMigrationCases) {
+    if (c.shape != Shape::kQuickstart) continue;
+    with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c), 3);
+  }
+  with_sizes(benchmark::RegisterBenchmark(Name("BM_UpgradeUnderTraffic", Shape::kQuickstart).c_str(),
+                                          BM_UpgradeUnderTraffic),
+             3);
+  with_sizes(benchmark::RegisterBenchmark(Name("BM_CloneTemplate", Shape::kQuickstart).c_str(),
+                                          BM_CloneTemplate),
+             5);
+  for (const MigrationCase& c : kMigrationCases) {
+    if (c.shape != Shape::kProduction) continue;
+    with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c), 3);
+  }
 }
 
 }  // namespace
