@@ -1,6 +1,8 @@
 // The revision chain on real databases: table counts, exact downgrades of
 // every revision (catalog diff), Alembic's alembic_version semantics, the
-// quickstart's own SQL verbatim, 002's refusals and idempotency.
+// quickstart's own SQL verbatim, 002's refusals and idempotency. What is
+// about 002 runs on both shapes (harness/inspect/shape.h); the production
+// shape has no revision before 005.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "fixtures/generator.h"
 #include "fixtures/quickstart_sample.h"
 #include "harness/engine/migrator.h"
 #include "harness/error.h"
@@ -49,16 +52,21 @@ TEST(Chain, AtHeadOnlyTheSearchTablesRemain) {
 }
 
 // For every revision N: upgrading to N gives the same catalog as upgrading
-// one past N and downgrading one.
-class DowngradeIsExact : public ::testing::TestWithParam<std::string> {};
+// one past N and downgrading one (on production, only 005: from 002).
+struct DowngradeCase {
+  Shape shape;
+  std::string revision;
+};
+
+class DowngradeIsExact : public ::testing::TestWithParam<DowngradeCase> {};
 
 TEST_P(DowngradeIsExact, CatalogEqualsTheUpgradedOne) {
-  const std::string rev = GetParam();
+  const auto& [shape, rev] = GetParam();
   engine::Position p = Chain().ResolveRevision(rev);
   ASSERT_LT(p, Chain().head_position());
   const std::string next = Chain().at(p + 1).revision;
-  TestDatabase reference(rev);
-  TestDatabase round_trip(next);
+  TestDatabase reference(rev, shape);
+  TestDatabase round_trip(next, shape);
   MigrateTo(round_trip.url(), rev);
   EXPECT_EQ(round_trip.Revision(), Chain().Name(p));
   std::vector<std::string> diff = inspect::Diff(reference.Snapshot(), round_trip.Snapshot());
@@ -66,8 +74,20 @@ TEST_P(DowngradeIsExact, CatalogEqualsTheUpgradedOne) {
                             << JoinLines(diff);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryRevision, DowngradeIsExact,
-                         ::testing::Values("base", "001", "003", "003a", "003b", "005"));
+std::vector<DowngradeCase> DowngradeCases() {
+  std::vector<DowngradeCase> out;
+  for (const char* rev : {"base", "001", "003", "003a", "003b", "005"})
+    out.push_back({Shape::kQuickstart, rev});
+  out.push_back({Shape::kProduction, "005"});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRevision, DowngradeIsExact, ::testing::ValuesIn(DowngradeCases()),
+                         [](const auto& p) {
+                           return (p.param.shape == Shape::kProduction ? "Production_"
+                                                                       : "Quickstart_") +
+                                  p.param.revision;
+                         });
 
 TEST(Chain, FullRoundTripFromBaseToHeadAndBack) {
   TestDatabase db("base");
@@ -140,9 +160,66 @@ ExitCode UpgradeError(const TestDatabase& db, std::string* what) {
   return ExitCode::kOk;
 }
 
-TEST(Migration002, RefusesABlockingForeignKeyAndNamesIt) {
-  TestDatabase db("005");
-  db.Exec(kQuickstartSampleSql);
+// 002 on each shape, on data of that shape.
+class Migration002 : public ::testing::TestWithParam<Shape> {
+ protected:
+  // A database of this test's shape at `revision`.
+  TestDatabase Database(const std::string& revision = "005") const {
+    return TestDatabase(revision, GetParam());
+  }
+  // The quickstart's sample (3 repositories, 6 chunks), or on production
+  // the generator's 3 repositories x 2 chunks (with their files, and rows in
+  // every task link table and in the tables 002 drops).
+  void InsertSample(const TestDatabase& db) const {
+    if (GetParam() == Shape::kQuickstart) {
+      db.Exec(kQuickstartSampleSql);
+      return;
+    }
+    pg::Connection conn(db.url());
+    fixtures::GeneratorOptions o;
+    o.repositories = 3;
+    o.chunks_per_repo = 2;
+    fixtures::Generate(conn, o);
+  }
+  // Seven chunks whose repository (on production: whose file) does not
+  // exist, once the foreign key that keeps them out is dropped.
+  const char* SevenOrphansSql() const {
+    return GetParam() == Shape::kProduction
+               ? "ALTER TABLE code_chunks DROP CONSTRAINT fk_code_chunks_code_file_id_code_files;"
+                 "INSERT INTO code_chunks (id, code_file_id, content, start_line, end_line, "
+                 "chunk_type) SELECT gen_random_uuid(), gen_random_uuid(), 'x', 1, 1, 'function' "
+                 "FROM generate_series(1, 7)"
+               : "ALTER TABLE code_chunks DROP CONSTRAINT code_chunks_repository_id_fkey;"
+                 "INSERT INTO code_chunks (repository_id, file_path, content, start_line, "
+                 "end_line) SELECT gen_random_uuid(), 'orphan.py', 'x', 1, 1 FROM "
+                 "generate_series(1, 7)";
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(BothShapes, Migration002,
+                         ::testing::Values(Shape::kQuickstart, Shape::kProduction), ShapeTestName);
+
+// The stairway of 002: up, down, up again; each stair gives the catalog of
+// the first time there.
+TEST_P(Migration002, UpDownUpIsExactAtEachStair) {
+  TestDatabase db = Database();
+  const auto at005 = db.Snapshot();
+  MigrateTo(db.url(), "002");
+  const auto at002 = db.Snapshot();
+  ASSERT_FALSE(inspect::Diff(at005, at002).empty()) << "002 changed nothing; this proves nothing";
+  MigrateTo(db.url(), "005");
+  EXPECT_EQ(db.Revision(), "005");
+  EXPECT_TRUE(inspect::Diff(at005, db.Snapshot()).empty())
+      << "down:\n" << JoinLines(inspect::Diff(at005, db.Snapshot()));
+  MigrateTo(db.url(), "002");
+  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_TRUE(inspect::Diff(at002, db.Snapshot()).empty())
+      << "up again:\n" << JoinLines(inspect::Diff(at002, db.Snapshot()));
+}
+
+TEST_P(Migration002, RefusesABlockingForeignKeyAndNamesIt) {
+  TestDatabase db = Database();
+  InsertSample(db);
   db.Exec("ALTER TABLE tasks ADD COLUMN repo_id uuid CONSTRAINT tasks_repo_fk REFERENCES "
           "repositories(id)");
   auto before = db.Snapshot();
@@ -154,12 +231,10 @@ TEST(Migration002, RefusesABlockingForeignKeyAndNamesIt) {
   EXPECT_EQ(db.Revision(), "005");
 }
 
-TEST(Migration002, RefusesOrphanedChunksWithTheirCount) {
-  TestDatabase db("005");
-  db.Exec(kQuickstartSampleSql);
-  db.Exec("ALTER TABLE code_chunks DROP CONSTRAINT code_chunks_repository_id_fkey;"
-          "INSERT INTO code_chunks (repository_id, file_path, content, start_line, end_line) "
-          "SELECT gen_random_uuid(), 'orphan.py', 'x', 1, 1 FROM generate_series(1, 7)");
+TEST_P(Migration002, RefusesOrphanedChunksWithTheirCount) {
+  TestDatabase db = Database();
+  InsertSample(db);
+  db.Exec(SevenOrphansSql());
   auto before = db.Snapshot();
   std::string what;
   EXPECT_EQ(UpgradeError(db, &what), ExitCode::kCheckFailed);
@@ -168,9 +243,9 @@ TEST(Migration002, RefusesOrphanedChunksWithTheirCount) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), "13");
 }
 
-TEST(Migration002, StampAndRerunChangesNothing) {
-  TestDatabase db("005");
-  db.Exec(kQuickstartSampleSql);
+TEST_P(Migration002, StampAndRerunChangesNothing) {
+  TestDatabase db = Database();
+  InsertSample(db);
   MigrateTo(db.url(), "head");
   auto migrated = db.Snapshot();
   std::string rows = db.Scalar(
@@ -187,8 +262,8 @@ TEST(Migration002, StampAndRerunChangesNothing) {
   EXPECT_EQ(db.Scalar("SELECT string_agg(c::text, '|' ORDER BY c.id) FROM code_chunks c"), rows);
 }
 
-TEST(Migration002, UpgradeAtHeadIsANoOp) {
-  TestDatabase db("head");
+TEST_P(Migration002, UpgradeAtHeadIsANoOp) {
+  TestDatabase db = Database("head");
   auto report = Upgrade(db);
   EXPECT_TRUE(report.noop);
   EXPECT_TRUE(report.steps.empty());
@@ -236,10 +311,10 @@ PathProbe UpgradeAndProbe(const TestDatabase& db, engine::MigratorOptions o = {}
   return probe;
 }
 
-TEST(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
-  TestDatabase fast("005"), slow("005");
-  fast.Exec(kQuickstartSampleSql);
-  slow.Exec(kQuickstartSampleSql);
+TEST_P(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
+  TestDatabase fast = Database(), slow = Database();
+  InsertSample(fast);
+  InsertSample(slow);
   const std::string chunks = fast.Scalar("SELECT count(*) FROM code_chunks");
   ASSERT_EQ(chunks, "6");
   PathProbe fast_run = UpgradeAndProbe(fast);
@@ -264,8 +339,9 @@ TEST(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
 
   EXPECT_TRUE(inspect::Diff(fast.Snapshot(), slow.Snapshot()).empty())
       << JoinLines(inspect::Diff(fast.Snapshot(), slow.Snapshot()));
-  const char* rows =
-      "SELECT string_agg(file_path || ':' || project_id, ',' ORDER BY file_path) FROM code_chunks";
+  // By content: the quickstart's chunk ids are random.
+  const char* rows = "SELECT string_agg(content || ':' || project_id, ',' ORDER BY content, "
+                     "project_id) FROM code_chunks";
   EXPECT_EQ(fast.Scalar(rows), slow.Scalar(rows));
 }
 
@@ -283,8 +359,8 @@ const std::vector<std::string> kUpgradeSteps002 = {
     "Logging total time",
     "Committing and writing alembic_version"};
 
-TEST(Migration002, LogsEveryStepWithItsTiming) {
-  TestDatabase db("005");
+TEST_P(Migration002, LogsEveryStepWithItsTiming) {
+  TestDatabase db = Database();
   auto report = Upgrade(db);
   std::vector<std::string> names;
   double sum = 0;
@@ -310,7 +386,7 @@ TEST(Migration002, LogsEveryStepWithItsTiming) {
 // A step's time is the time of its own SQL, waits included: step 1 takes its
 // table locks up front, so a reader holding code_chunks for 300 ms after the
 // upgrade started waiting for it shows in step 1's time.
-TEST(Migration002, AStepsTimeIncludesWhatItWaitedFor) {
+TEST(Migration002Timing, AStepsTimeIncludesWhatItWaitedFor) {
   TestDatabase db("005");
   constexpr auto kHold = std::chrono::milliseconds(300);
   std::atomic<bool> locked{false}, saw_waiter{false};
@@ -359,9 +435,9 @@ TEST(Migration002, AStepsTimeIncludesWhatItWaitedFor) {
   EXPECT_LE(sum, report.seconds + 1e-6);
 }
 
-TEST(Migration002, AFailingStepLeavesNothingBehind) {
-  TestDatabase db("005");
-  db.Exec(kQuickstartSampleSql);
+TEST_P(Migration002, AFailingStepLeavesNothingBehind) {
+  TestDatabase db = Database();
+  InsertSample(db);
   auto before = db.Snapshot();
   engine::MigratorOptions o;
   o.after_step = [](const engine::StepTiming& s, pqxx::transaction_base&) {

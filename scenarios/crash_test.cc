@@ -1,16 +1,19 @@
 // A server crash in the middle of a migration: after PostgreSQL's recovery
 // the database must be wholly at the revision it was at before, with every
-// row as it was, and a clean run must then succeed. Each case starts a
-// PostgreSQL of its own (it is crashed on purpose), never the shared one.
+// row of every table as it was, and a clean run must then succeed; on both
+// schema shapes. Each case starts a PostgreSQL of its own (it is crashed on
+// purpose), never the shared one.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
 #include "fixtures/generator.h"
+#include "fixtures/shapes.h"
 #include "harness/engine/migrator.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
@@ -24,7 +27,7 @@ namespace {
 
 struct DatabaseState {
   std::vector<std::string> catalog;  // Entries(), one line each
-  std::string rows;
+  std::string rows;  // every table's fingerprint, one line each
   std::string revision;
 };
 
@@ -32,10 +35,10 @@ DatabaseState Capture(const pg::Url& url) {
   pg::Connection conn(url);
   pqxx::read_transaction tx(conn.raw());
   DatabaseState s;
-  for (const auto& [key, value] : inspect::TakeSnapshot(tx).Entries())
-    s.catalog.push_back(key + ": " + value);
-  s.rows = inspect::TakeFingerprint(tx, "repositories").ToString() + " / " +
-           inspect::TakeFingerprint(tx, "code_chunks").ToString();
+  const inspect::CatalogSnapshot snapshot = inspect::TakeSnapshot(tx);
+  for (const auto& [key, value] : snapshot.Entries()) s.catalog.push_back(key + ": " + value);
+  for (const auto& [name, table] : snapshot.tables)
+    s.rows += name + ": " + inspect::TakeFingerprint(tx, name).ToString() + "\n";
   pqxx::result v = tx.exec("SELECT string_agg(version_num, ',') FROM alembic_version");
   s.revision = v[0][0].is_null() ? "<none>" : v[0][0].as<std::string>();
   return s;
@@ -47,13 +50,15 @@ void ExpectSameState(const DatabaseState& before, const DatabaseState& after) {
   EXPECT_EQ(after.catalog, before.catalog);
 }
 
-// A private cluster with one database at `revision` holding generated data.
+// A private cluster with one database of `shape` at `revision` holding
+// generated data.
 struct CrashTarget {
   std::unique_ptr<pg::EmbeddedCluster> cluster;
   pg::Url url;
 };
 
-CrashTarget MakeTarget(const std::string& revision, int repositories, int chunks_per_repo) {
+CrashTarget MakeTarget(Shape shape, const std::string& revision, int repositories,
+                       int chunks_per_repo) {
   spdlog::set_level(spdlog::level::warn);
   CrashTarget t{pg::EmbeddedCluster::Start(), pg::Url::Parse("dbname=unused")};
   {
@@ -62,7 +67,10 @@ CrashTarget MakeTarget(const std::string& revision, int repositories, int chunks
     tx.exec("CREATE DATABASE crash TEMPLATE template0");
   }
   t.url = t.cluster->UrlFor("crash");
-  MigrateTo(t.url, "005");
+  if (shape == Shape::kProduction)
+    fixtures::BuildAt005(t.url, shape, Chain());
+  else
+    MigrateTo(t.url, "005");
   pg::Connection conn(t.url);
   fixtures::GeneratorOptions go;
   go.repositories = repositories;
@@ -73,24 +81,64 @@ CrashTarget MakeTarget(const std::string& revision, int repositories, int chunks
 }
 
 struct CrashPoint {
+  Shape shape;
   engine::Direction direction;
   int step;  // crash right after this step of 002, before the next
 };
 
 std::string Name(const CrashPoint& c) {
-  return (c.direction == engine::Direction::kUpgrade ? "Upgrade" : "Downgrade") +
-         std::string("AfterStep") + std::to_string(c.step);
+  return ShapeTestName({c.shape, 0}) +
+         (c.direction == engine::Direction::kUpgrade ? "_Upgrade" : "_Downgrade") + "AfterStep" +
+         std::to_string(c.step);
 }
 
 void PrintTo(const CrashPoint& c, std::ostream* os) { *os << Name(c); }
 
+// The position of the step of 002 called `name` (1-based); the program
+// stops at start when 002 has no such step.
+int StepOf002(const std::vector<engine::Step>& steps, const std::string& name) {
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].name == name) return static_cast<int>(i) + 1;
+  throw std::logic_error("migration 002 has no step '" + name + "'");
+}
+
+// Every step of 002 on the quickstart's shape. Each case starts a cluster
+// of its own (about a second), so the production shape gets one per
+// direction, where the catalog has changed most when the server dies: the
+// upgrade after dropping the nine tables and the foreign keys into tasks,
+// the downgrade after restoring them (the task links NOT VALID).
 std::vector<CrashPoint> AllCrashPoints() {
   std::vector<CrashPoint> out;
   const engine::MigrationFile& m002 = Chain().head();
   for (size_t i = 1; i <= m002.upgrade.size(); ++i)
-    out.push_back({engine::Direction::kUpgrade, static_cast<int>(i)});
+    out.push_back({Shape::kQuickstart, engine::Direction::kUpgrade, static_cast<int>(i)});
   for (size_t i = 1; i <= m002.downgrade.size(); ++i)
-    out.push_back({engine::Direction::kDowngrade, static_cast<int>(i)});
+    out.push_back({Shape::kQuickstart, engine::Direction::kDowngrade, static_cast<int>(i)});
+  out.push_back({Shape::kProduction, engine::Direction::kUpgrade,
+                 StepOf002(m002.upgrade, "Dropping unused tables")});
+  out.push_back({Shape::kProduction, engine::Direction::kDowngrade,
+                 StepOf002(m002.downgrade, "Restoring dropped tables (schema only)")});
+  return out;
+}
+
+// The default run (ctest stays under a minute): per direction the first
+// step, the one that changes the catalog most and the last, and both
+// production cases. The other steps run under the `slow` label
+// (-DHARNESS_SLOW_TESTS=ON).
+bool InDefaultRun(const CrashPoint& c) {
+  const engine::MigrationFile& m002 = Chain().head();
+  if (c.shape == Shape::kProduction) return true;
+  const bool up = c.direction == engine::Direction::kUpgrade;
+  const auto& steps = up ? m002.upgrade : m002.downgrade;
+  return c.step == 1 || c.step == static_cast<int>(steps.size()) ||
+         c.step == StepOf002(steps, up ? "Dropping unused tables"
+                                       : "Restoring dropped tables (schema only)");
+}
+
+std::vector<CrashPoint> CrashPoints(bool default_run) {
+  std::vector<CrashPoint> out;
+  for (const auto& c : AllCrashPoints())
+    if (InDefaultRun(c) == default_run) out.push_back(c);
   return out;
 }
 
@@ -101,7 +149,7 @@ class CrashAfterStep : public ::testing::TestWithParam<CrashPoint> {};
 TEST_P(CrashAfterStep, RecoveryLeavesTheRevisionWhole) {
   const CrashPoint& c = GetParam();
   const bool up = c.direction == engine::Direction::kUpgrade;
-  CrashTarget t = MakeTarget(up ? "005" : "002", 20, 50);
+  CrashTarget t = MakeTarget(c.shape, up ? "005" : "002", 20, 50);
   DatabaseState before = Capture(t.url);
   engine::MigratorOptions o;
   o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
@@ -122,13 +170,15 @@ TEST_P(CrashAfterStep, RecoveryLeavesTheRevisionWhole) {
   EXPECT_EQ(Capture(t.url).revision, up ? "002" : "005");
 }
 
-INSTANTIATE_TEST_SUITE_P(Migration002, CrashAfterStep, ::testing::ValuesIn(AllCrashPoints()),
+INSTANTIATE_TEST_SUITE_P(Migration002, CrashAfterStep, ::testing::ValuesIn(CrashPoints(true)),
+                         [](const auto& p) { return Name(p.param); });
+INSTANTIATE_TEST_SUITE_P(SlowMigration002, CrashAfterStep, ::testing::ValuesIn(CrashPoints(false)),
                          [](const auto& p) { return Name(p.param); });
 
 // HARNESS_SLOW_TESTS: the server dies while step 8 scans a million chunks to
 // validate the CHECK constraint, under the real CLI.
 TEST(SlowCrash, MidValidationScanOfAMillionChunks) {
-  CrashTarget t = MakeTarget("005", 1000, 1000);
+  CrashTarget t = MakeTarget(Shape::kQuickstart, "005", 1000, 1000);
   DatabaseState before = Capture(t.url);
   // The CLI runs in a thread; this thread watches and crashes the server,
   // since the restarted server dies with the thread that started it.

@@ -1,6 +1,7 @@
 // All-or-nothing under faults, safe under concurrent runners: a fault after
-// any step of any revision leaves the database exactly as it was, and two or
-// four runners at once apply 002 exactly once.
+// any step of any revision (of 002 on both schema shapes) leaves the
+// database exactly as it was, and two or four runners at once apply 002
+// exactly once.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -9,8 +10,10 @@
 
 #include <pqxx/pqxx>
 
+#include "fixtures/generator.h"
 #include "fixtures/quickstart_sample.h"
 #include "harness/engine/migrator.h"
+#include "harness/inspect/catalog.h"
 #include "harness/inspect/fingerprint.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
@@ -19,27 +22,45 @@ namespace harness::testing {
 namespace {
 
 struct FaultPoint {
+  Shape shape;
   std::string revision;
   engine::Direction direction;
   int step;  // fault right after this step
 };
 
 std::string Name(const FaultPoint& f) {
-  std::string rev = f.revision;
-  return (f.direction == engine::Direction::kUpgrade ? "Up_" : "Down_") + rev + "_AfterStep" +
-         std::to_string(f.step);
+  return ShapeTestName({f.shape, 0}) +
+         (f.direction == engine::Direction::kUpgrade ? "_Up_" : "_Down_") + f.revision +
+         "_AfterStep" + std::to_string(f.step);
 }
 
 void PrintTo(const FaultPoint& f, std::ostream* os) { *os << Name(f); }
 
+// Every step of every revision of the quickstart's chain; the production
+// shape starts at 005, so on it the steps of the revisions after 005 (002).
 std::vector<FaultPoint> AllFaultPoints() {
+  const engine::Position p005 = *Chain().Find("005");
   std::vector<FaultPoint> out;
-  for (const auto& f : Chain().chain()) {
-    for (size_t i = 1; i <= f.upgrade.size(); ++i)
-      out.push_back({f.revision, engine::Direction::kUpgrade, static_cast<int>(i)});
-    for (size_t i = 1; i <= f.downgrade.size(); ++i)
-      out.push_back({f.revision, engine::Direction::kDowngrade, static_cast<int>(i)});
+  for (Shape shape : {Shape::kQuickstart, Shape::kProduction}) {
+    for (const auto& f : Chain().chain()) {
+      if (shape == Shape::kProduction && *Chain().Find(f.revision) <= p005) continue;
+      for (size_t i = 1; i <= f.upgrade.size(); ++i)
+        out.push_back({shape, f.revision, engine::Direction::kUpgrade, static_cast<int>(i)});
+      for (size_t i = 1; i <= f.downgrade.size(); ++i)
+        out.push_back({shape, f.revision, engine::Direction::kDowngrade, static_cast<int>(i)});
+    }
   }
+  return out;
+}
+
+// The rows of every table in `catalog`, one line per table (a table gone
+// is a line missing; the revision is compared apart).
+std::string Rows(const TestDatabase& db, const inspect::CatalogSnapshot& catalog) {
+  pg::Connection conn(db.url());
+  pqxx::read_transaction tx(conn.raw());
+  std::string out;
+  for (const auto& [name, table] : catalog.tables)
+    out += name + ": " + inspect::TakeFingerprint(tx, name).ToString() + "\n";
   return out;
 }
 
@@ -52,24 +73,28 @@ class FaultAtEveryStep : public ::testing::TestWithParam<FaultPoint> {};
 TEST_P(FaultAtEveryStep, LeavesTheDatabaseExactlyAsItWas) {
   const FaultPoint& f = GetParam();
   engine::Position p = *Chain().Find(f.revision);
-  bool up = f.direction == engine::Direction::kUpgrade;
+  const bool up = f.direction == engine::Direction::kUpgrade;
+  const std::string below = p == 1 ? "base" : Chain().at(p - 1).revision;
+  const std::string start = up ? below : f.revision;
+  const std::string target = up ? f.revision : below;
   // Start one revision below (upgrade) or at the revision (downgrade), with
-  // the quickstart's sample data wherever code_chunks exists (it is written
-  // at 005 and carried to 002, which needs a project_id).
-  std::string start = up ? (p == 1 ? "base" : Chain().at(p - 1).revision) : f.revision;
-  TestDatabase db(start == "002" ? "005" : start);
-  if (db.Scalar("SELECT to_regclass('code_chunks') IS NOT NULL") == "t")
-    db.Exec(fixtures::kQuickstartSampleSql);
-  if (start == "002") MigrateTo(db.url(), "002");
-  auto catalog = db.Snapshot();
-  std::string revision = db.Revision();
-  std::string data;
-  if (db.Scalar("SELECT to_regclass('code_chunks') IS NOT NULL") == "t") {
+  // rows: on the quickstart's chain its sample wherever code_chunks exists;
+  // on the production shape 10 x 10 generated rows in every table, task
+  // links included. For 002's downgrade they are written at 005 and carried
+  // to 002, which needs a project_id.
+  TestDatabase db(start == "002" ? "005" : start, f.shape);
+  if (f.shape == Shape::kProduction) {
     pg::Connection conn(db.url());
-    pqxx::read_transaction tx(conn.raw());
-    data = inspect::TakeFingerprint(tx, "repositories").ToString() + " / " +
-           inspect::TakeFingerprint(tx, "code_chunks").ToString();
+    fixtures::GeneratorOptions go;
+    go.repositories = 10;
+    go.chunks_per_repo = 10;
+    fixtures::Generate(conn, go);
+  } else if (db.Scalar("SELECT to_regclass('code_chunks') IS NOT NULL") == "t") {
+    db.Exec(fixtures::kQuickstartSampleSql);
   }
+  if (start == "002") MigrateTo(db.url(), "002");
+  const auto catalog = db.Snapshot();
+  const std::string revision = db.Revision(), rows = Rows(db, catalog);
   engine::MigratorOptions o;
   o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
     if (s.revision == f.revision && s.direction == f.direction && s.index == f.step)
@@ -78,25 +103,37 @@ TEST_P(FaultAtEveryStep, LeavesTheDatabaseExactlyAsItWas) {
   {
     pg::Connection conn(db.url());
     engine::Migrator m(conn, Chain(), o);
-    std::string target = up ? f.revision : (p == 1 ? "base" : Chain().at(p - 1).revision);
     EXPECT_THROW(up ? m.Upgrade(target) : m.Downgrade(target), Injected);
   }
   EXPECT_EQ(db.Revision(), revision);
-  auto diff = inspect::Diff(catalog, db.Snapshot());
+  const auto after = db.Snapshot();
+  auto diff = inspect::Diff(catalog, after);
   EXPECT_TRUE(diff.empty()) << JoinLines(diff);
-  if (!data.empty()) {
-    pg::Connection conn(db.url());
-    pqxx::read_transaction tx(conn.raw());
-    EXPECT_EQ(inspect::TakeFingerprint(tx, "repositories").ToString() + " / " +
-                  inspect::TakeFingerprint(tx, "code_chunks").ToString(),
-              data);
-  }
-  // A clean run then succeeds.
-  MigrateTo(db.url(), "head");
-  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_EQ(Rows(db, after), rows);
+  // The same run without the fault then succeeds.
+  MigrateTo(db.url(), target);
+  EXPECT_EQ(db.Revision(), Chain().Name(Chain().ResolveRevision(target)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Chain, FaultAtEveryStep, ::testing::ValuesIn(AllFaultPoints()),
+// The default run (ctest stays under a minute): every step of 002 on both
+// shapes, and the first and last step of each earlier revision; their other
+// steps run under the `slow` label (-DHARNESS_SLOW_TESTS=ON).
+std::vector<FaultPoint> FaultPoints(bool default_run) {
+  std::vector<FaultPoint> out;
+  for (const auto& f : AllFaultPoints()) {
+    const engine::MigrationFile& file = Chain().at(*Chain().Find(f.revision));
+    const size_t count = (f.direction == engine::Direction::kUpgrade ? file.upgrade
+                                                                      : file.downgrade).size();
+    const bool in_default = f.revision == Chain().head().revision || f.step == 1 ||
+                            f.step == static_cast<int>(count);
+    if (in_default == default_run) out.push_back(f);
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Chain, FaultAtEveryStep, ::testing::ValuesIn(FaultPoints(true)),
+                         [](const auto& p) { return Name(p.param); });
+INSTANTIATE_TEST_SUITE_P(SlowChain, FaultAtEveryStep, ::testing::ValuesIn(FaultPoints(false)),
                          [](const auto& p) { return Name(p.param); });
 
 // Stairway: for every revision, up, down one, up again gives the same catalog.
@@ -222,6 +259,10 @@ TEST(MalformedState, EmptyVersionTableOnABuiltSchemaIsRefused) {
   EXPECT_CONTAINS(r.err, "alembic_version is empty, but the database already has 11 table(s)");
   EXPECT_CONTAINS(r.err, "migration-harness stamp REVISION");
   EXPECT_EQ(r.err.find("already exists"), std::string::npos) << r.err;
+  // current says the same, not "<base>" with exit 0.
+  auto current = RunCliUnchanged(db, {"current"}, 2);
+  EXPECT_CONTAINS(current.err, "alembic_version is empty, but the database already has 11 table(s)");
+  EXPECT_EQ(current.out.find("<base>"), std::string::npos) << current.out;
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM alembic_version"), "0");
   // stamp, as the hint says, and the upgrade goes through.
   ASSERT_EQ(RunCli({"stamp", "005"}, db.url().text()).exit_code, 0);
@@ -234,6 +275,8 @@ TEST(MalformedState, NoVersionTableOnABuiltSchemaIsRefused) {
   db.Exec("DROP TABLE alembic_version");
   auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
   EXPECT_CONTAINS(r.err, "there is no alembic_version table, but the database already has");
+  EXPECT_CONTAINS(RunCliUnchanged(db, {"current"}, 2).err,
+                  "there is no alembic_version table, but the database already has");
 }
 
 // After `downgrade base` alembic_version is empty and so is the schema:

@@ -405,7 +405,11 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
     fix += fmt::format("{}{}", fix.empty() ? "" : " ", r["fix"].c_str());
   }
   s.checks.push_back(Check(blocking.empty(), "pre.no_blocking_foreign_keys",
-                           "No foreign keys found from dropped tables to repositories/code_chunks",
+                           shape == inspect::Shape::kProduction
+                               ? "No foreign keys found from dropped tables to "
+                                 "repositories/code_files/code_chunks"
+                               : "No foreign keys found from dropped tables to "
+                                 "repositories/code_chunks",
                            "Foreign keys from dropped tables block 002: " + blocking +
                                " (drop them first: " + fix + ")"));
   if (auto dependents = DependentsCheck(tx)) s.checks.push_back(std::move(*dependents));

@@ -172,6 +172,17 @@ class Runner {
       }
       // A verify killed before its clean-up (SIGKILL) leaves its clone.
       pg::ReapAbandonedDatabases(admin, "mh_verify");
+      const std::string hint =
+          "CREATE DATABASE ... TEMPLATE needs the CREATEDB right and no other session on the "
+          "source database: close them, or use --into-embedded (copies it with pg_dump into "
+          "a private PostgreSQL here), or --in-place on a restored copy";
+      // The server would wait 5 s for other sessions on the source to
+      // leave, then fail without naming them: they are named at once.
+      if (std::string sessions = OtherSessions(admin, source.dbname()); !sessions.empty())
+        throw DatabaseError("cannot clone " + source.Describe() +
+                                " into a scratch database: other sessions are connected to it (" +
+                                sessions + ")",
+                            hint);
       try {
         db_ = std::make_unique<pg::DisposableDatabase>(admin, source.dbname(), "mh_verify");
       } catch (const Error& e) {
@@ -179,14 +190,27 @@ class Runner {
         throw DatabaseError(
             std::string("cannot clone ") + source.Describe() + " into a scratch database: " +
                 e.what(),
-            "CREATE DATABASE ... TEMPLATE needs the CREATEDB right and no other session on the "
-            "source database: close them, or use --into-embedded (copies it with pg_dump into "
-            "a private PostgreSQL here), or --in-place on a restored copy");
+            hint);
       }
       url_ = db_->url();
       return fmt::format("scratch database {} (dropped at the end)", db_->name());
     });
     r_.target = source.Describe() + " cloned into " + db_->name();
+  }
+
+  // Sessions on `dbname` other than this one: "pid 123 (psql, user app)".
+  static std::string OtherSessions(const pg::Url& admin, const std::string& dbname) {
+    pg::Connection conn(admin, "migration-harness verify");
+    pqxx::read_transaction tx(conn.raw());
+    std::string out;
+    for (const auto& r : tx.exec_params(
+             "SELECT pid, coalesce(nullif(application_name, ''), 'no application name'), "
+             "coalesce(usename::text, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 "
+             "AND pid <> pg_catalog.pg_backend_pid() ORDER BY pid",
+             dbname))
+      out += fmt::format("{}pid {} ({}, user {})", out.empty() ? "" : ", ", r[0].c_str(),
+                         r[1].c_str(), r[2].c_str());
+    return out;
   }
 
   // pg_restore of a database that uses an extension the embedded server
