@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/cli/context.h"
+#include "harness/engine/version_table.h"
 #include "harness/error.h"
 #include "harness/inspect/shape.h"
 
@@ -25,6 +26,12 @@ Command setup_current(CLI::App& app, const GlobalOptions& g) {
             auto conn = Connect(g);
             engine::Migrator migrator(*conn, graph, MigratorOptionsFrom(g));
             engine::Position p = migrator.Current();
+            if (p == 0) {
+              // Tables without a recorded revision: upgrade refuses to run
+              // 001 over them, and current does not call it <base>.
+              pqxx::read_transaction tx(conn->raw());
+              engine::RefuseUnrecordedSchema(tx, engine::ReadVersionRows(tx).has_value());
+            }
             if (p == 0)
               std::cout << "<base> (no revision recorded)\n";
             else

@@ -49,6 +49,8 @@ std::string DescribeLockHolders(const pg::Url& url) {
   }
 }
 
+}  // namespace
+
 // At <base> the schema must be empty: tables there mean the database was
 // built some other way (or its alembic_version was emptied), and running
 // the first revision would only fail half way with "already exists".
@@ -71,8 +73,6 @@ void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table) {
       "nothing was changed; if you know which revision its schema is at, record it with "
       "`migration-harness stamp REVISION`, then upgrade");
 }
-
-}  // namespace
 
 Migrator::Migrator(pg::Connection& conn, const RevisionGraph& graph, MigratorOptions options)
     : conn_(conn), graph_(graph), options_(std::move(options)) {}

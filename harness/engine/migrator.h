@@ -50,6 +50,11 @@ struct MigratorOptions {
   std::function<void(const StepTiming&, pqxx::transaction_base&)> after_step;
 };
 
+// At <base> the schema must be empty: throws UsageError (exit 2, with the
+// stamp hint) when public has tables but alembic_version is empty
+// (`version_table`) or missing.
+void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table);
+
 // Arbitrary but fixed: the key of the advisory lock that serialises runners.
 inline constexpr long long kMigrationLockKey = 0x6d6967726e6573LL;
 

@@ -7,16 +7,13 @@
 
 namespace harness::pg {
 
-namespace {
-// What libpq is given: the URL as written, plus connect_timeout when neither
-// the URL nor $PGCONNECT_TIMEOUT sets one (libpq's default is to wait
-// forever on a host that drops packets). Never shown: messages describe
-// the URL.
 std::string ConnectString(const Url& url) {
   const char* env = std::getenv("PGCONNECT_TIMEOUT");
   if (url.has("connect_timeout") || (env && *env)) return url.text();
   return url.ConnInfo({{"connect_timeout", std::to_string(kDefaultConnectTimeoutSeconds)}});
 }
+
+namespace {
 
 // Objects in a schema on the tool's search_path (other than pg_catalog)
 // that carry the name of a pg_catalog function, aggregate or operator and

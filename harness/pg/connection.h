@@ -17,6 +17,12 @@ namespace harness::pg {
 // connect_timeout nor $PGCONNECT_TIMEOUT says otherwise.
 inline constexpr int kDefaultConnectTimeoutSeconds = 10;
 
+// What libpq is given: the URL as written, plus connect_timeout when neither
+// the URL nor $PGCONNECT_TIMEOUT sets one (libpq's default is to wait
+// forever on a host that drops packets). Holds the password: never shown
+// (messages describe the URL).
+std::string ConnectString(const Url& url);
+
 class Connection {
  public:
   // Throws DatabaseError (exit 3) naming host and port when the server
