@@ -12,6 +12,12 @@ SELECT set_config('migration_harness.started_002', clock_timestamp()::text, true
 DO $$
 DECLARE
     version_num integer := current_setting('server_version_num')::integer;
+    nine constant text[] := ARRAY['work_item_deployment_links', 'vendor_deployment_links',
+                                  'work_item_dependencies', 'archived_work_items', 'future_enhancements',
+                                  'project_configuration', 'deployment_events', 'vendor_extractors',
+                                  'tasks'];
+    t text;
+    kind "char";
     link text[];
     shape text;
     missing text;
@@ -21,14 +27,22 @@ BEGIN
             current_setting('server_version')
             USING ERRCODE = 'MHP01', HINT = 'upgrade the server before migrating';
     END IF;
-    IF to_regclass('public.repositories') IS NULL THEN
-        RAISE EXCEPTION 'core table repositories does not exist'
-            USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
-    END IF;
-    IF to_regclass('public.code_chunks') IS NULL THEN
-        RAISE EXCEPTION 'core table code_chunks does not exist'
-            USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
-    END IF;
+    -- Tables, not views of the same name: 002 reads and alters them with
+    -- the tool's rights, and a view would run its owner's code.
+    FOREACH t IN ARRAY ARRAY['repositories', 'code_chunks'] LOOP
+        SELECT relkind INTO kind FROM pg_class WHERE oid = to_regclass('public.' || t);
+        IF kind IS NULL THEN
+            RAISE EXCEPTION 'core table % does not exist', t
+                USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
+        ELSIF kind NOT IN ('r', 'p') THEN
+            RAISE EXCEPTION 'core table public.% is not a table (relkind %)', t, kind
+                USING ERRCODE = 'MHP02', HINT = 'is this the codebase-search database at revision 005?';
+        END IF;
+    END LOOP;
+    -- The locks up front, in a fixed order, before the schema is read: no
+    -- lock upgrade half way through, nothing changes between a look and
+    -- its use, and lock_timeout applies here, before anything has changed.
+    LOCK TABLE public.repositories, public.code_chunks IN ACCESS EXCLUSIVE MODE;
     -- Two shapes (README "Supported schemas"): a chunk reaches its
     -- repository through code_chunks.repository_id (the quickstart's), or
     -- through code_chunks.code_file_id -> code_files.repository_id (the
@@ -42,10 +56,21 @@ BEGIN
         shape := 'quickstart';
     ELSIF link = ARRAY['code_file_id'] THEN
         shape := 'production';
+        SELECT relkind INTO kind FROM pg_class WHERE oid = to_regclass('public.code_files');
+        IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
+            RAISE EXCEPTION 'code_chunks.code_file_id leads nowhere: %',
+                CASE WHEN kind IS NULL THEN 'there is no table code_files'
+                     ELSE format('public.code_files is not a table (relkind %s)', kind) END
+                USING ERRCODE = 'MHP02',
+                      HINT = 'the production shape needs the table code_files (id, repository_id); is this the codebase-search database at revision 005?';
+        END IF;
+        -- Only read, but a file moved to another repository meanwhile
+        -- would leave its chunks with the old project_id.
+        LOCK TABLE public.code_files IN SHARE MODE;
         SELECT string_agg(need, ', ') INTO missing
           FROM unnest(ARRAY['code_files.id', 'code_files.repository_id']) AS need
          WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
-                            WHERE a.attrelid = to_regclass('public.code_files')
+                            WHERE a.attrelid = 'public.code_files'::regclass
                               AND 'code_files.' || a.attname = need
                               AND a.attnum > 0 AND NOT a.attisdropped);
         IF missing IS NOT NULL THEN
@@ -72,17 +97,28 @@ BEGIN
     RAISE NOTICE 'Schema shape: % (%)', shape,
         CASE shape WHEN 'production' THEN 'code_chunks -> code_files -> repositories'
                    ELSE 'code_chunks -> repositories' END;
-    -- The locks up front, in a fixed order: no lock upgrade half way
-    -- through, and lock_timeout applies here, before anything has changed.
-    -- code_files is only read, but a file moved to another repository
-    -- meanwhile would leave its chunks with the old project_id.
-    IF shape = 'production' THEN
-        LOCK TABLE public.repositories IN ACCESS EXCLUSIVE MODE;
-        LOCK TABLE public.code_files IN SHARE MODE;
-        LOCK TABLE public.code_chunks IN ACCESS EXCLUSIVE MODE;
-    ELSE
-        LOCK TABLE public.repositories, public.code_chunks IN ACCESS EXCLUSIVE MODE;
-    END IF;
+    -- The nine tables step 7 drops, then the tables whose foreign keys
+    -- into them it drops: locked now, so that no view or key on them can
+    -- appear between step 2's look and step 7.
+    FOR t IN SELECT format('public.%I', n.name)
+               FROM unnest(nine) WITH ORDINALITY AS n(name, ord)
+              WHERE to_regclass('public.' || quote_ident(n.name)) IS NOT NULL
+              ORDER BY n.ord
+    LOOP
+        EXECUTE 'LOCK TABLE ' || t || ' IN ACCESS EXCLUSIVE MODE';
+    END LOOP;
+    FOR t IN SELECT DISTINCT format('%I.%I', sn.nspname, src.relname)
+               FROM pg_constraint c
+               JOIN pg_class dst ON dst.oid = c.confrelid
+               JOIN pg_class src ON src.oid = c.conrelid
+               JOIN pg_namespace sn ON sn.oid = src.relnamespace
+              WHERE c.contype = 'f'
+                AND dst.relnamespace = 'public'::regnamespace AND dst.relname = ANY (nine)
+                AND NOT (src.relnamespace = 'public'::regnamespace AND src.relname = ANY (nine))
+              ORDER BY 1
+    LOOP
+        EXECUTE 'LOCK TABLE ' || t || ' IN ACCESS EXCLUSIVE MODE';
+    END LOOP;
 END
 $$;
 
@@ -99,7 +135,7 @@ DECLARE
 BEGIN
     SELECT string_agg(format('%s.%s -> %s', src.relname, k.conname, dst.relname), ', '
                       ORDER BY src.relname, k.conname),
-           string_agg(format('ALTER TABLE %I DROP CONSTRAINT %I;', src.relname, k.conname), ' '
+           string_agg(format('ALTER TABLE public.%I DROP CONSTRAINT %I;', src.relname, k.conname), ' '
                       ORDER BY src.relname, k.conname)
       INTO found, fix
       FROM pg_constraint k
@@ -121,10 +157,12 @@ BEGIN
     -- constraints, triggers, row types, owned sequences: automatic and
     -- internal dependencies, followed to the end), then every normal
     -- dependency on one of those from an object that is not among them.
-    -- Foreign keys from kept tables are dropped by name in step 7 and
-    -- restored by the rollback; anything else (a view, a function on
-    -- their row type, a default that uses their sequence, a policy) is
-    -- refused here, before any change, with the statement that removes it.
+    -- The production schema's four foreign keys from task link tables into
+    -- tasks are dropped by name in step 7 and restored by the rollback;
+    -- anything else (a view, a function on their row type, a default that
+    -- uses their sequence, a policy, another foreign key, which the
+    -- rollback could not bring back) is refused here, before any change,
+    -- with the statement that removes it, names schema-qualified.
     WITH RECURSIVE dropped(classid, objid) AS (
         SELECT 'pg_class'::regclass, c.oid
           FROM pg_class c
@@ -142,7 +180,22 @@ BEGIN
          WHERE d.deptype = 'n'
            AND NOT EXISTS (SELECT 1 FROM dropped y WHERE y.classid = d.classid AND y.objid = d.objid)
     ), described AS (
-        SELECT dep.*, k.contype, k.conrelid,
+        SELECT dep.*, k.contype,
+               -- The four links the rollback restores, exactly as the
+               -- production schema has them; clones on partitions follow
+               -- their parent.
+               coalesce(k.contype = 'f' AND k.conparentid = 0
+                        AND current_setting('migration_harness.shape_002') = 'production'
+                        AND (k.conrelid, k.conname::text) IN (SELECT to_regclass('public.' || v.tab), v.con FROM (VALUES
+                              ('task_branch_links', 'fk_task_branch_links_task_id_tasks'),
+                              ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
+                              ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
+                              ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con))
+                        -- NOT VALID after a rollback, until the rows are back.
+                        AND regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '')
+                            = 'FOREIGN KEY (task_id) REFERENCES tasks(id)',
+                        false) AS restored,
+               coalesce(k.contype = 'f' AND k.conparentid <> 0, false) AS clone,
                -- A view is named as itself, not as its _RETURN rule.
                coalesce((SELECT pg_describe_object('pg_class'::regclass, rw.ev_class, 0)
                            FROM pg_rewrite rw
@@ -152,47 +205,60 @@ BEGIN
                CASE
                  WHEN dep.classid = 'pg_rewrite'::regclass THEN
                    (SELECT CASE WHEN rw.rulename = '_RETURN' AND v.relkind = 'm'
-                                  THEN format('DROP MATERIALIZED VIEW %s;', v.oid::regclass)
+                                  THEN format('DROP MATERIALIZED VIEW %I.%I;', vn.nspname, v.relname)
                                 WHEN rw.rulename = '_RETURN'
-                                  THEN format('DROP VIEW %s;', v.oid::regclass)
-                                ELSE format('DROP RULE %I ON %s;', rw.rulename, v.oid::regclass) END
-                      FROM pg_rewrite rw JOIN pg_class v ON v.oid = rw.ev_class WHERE rw.oid = dep.objid)
+                                  THEN format('DROP VIEW %I.%I;', vn.nspname, v.relname)
+                                ELSE format('DROP RULE %I ON %I.%I;', rw.rulename, vn.nspname, v.relname) END
+                      FROM pg_rewrite rw JOIN pg_class v ON v.oid = rw.ev_class
+                      JOIN pg_namespace vn ON vn.oid = v.relnamespace
+                     WHERE rw.oid = dep.objid)
                  WHEN dep.classid = 'pg_proc'::regclass THEN
-                   format('DROP %s %s;', CASE (SELECT prokind FROM pg_proc WHERE oid = dep.objid)
-                                           WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
-                                           ELSE 'FUNCTION' END, dep.objid::regprocedure)
+                   (SELECT format('DROP %s %I.%I(%s);', CASE p.prokind WHEN 'p' THEN 'PROCEDURE'
+                                  WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+                                  pn.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+                      FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
+                     WHERE p.oid = dep.objid)
                  WHEN dep.classid = 'pg_class'::regclass AND dep.objsubid > 0 THEN
-                   format('ALTER TABLE %s DROP COLUMN %I;', dep.objid::regclass,
-                          (SELECT attname FROM pg_attribute WHERE attrelid = dep.objid AND attnum = dep.objsubid))
+                   (SELECT format(CASE WHEN c.relkind = 'c' THEN 'ALTER TYPE %I.%I DROP ATTRIBUTE %I;'
+                                       ELSE 'ALTER TABLE %I.%I DROP COLUMN %I;' END,
+                                  cn.nspname, c.relname, a.attname)
+                      FROM pg_class c JOIN pg_namespace cn ON cn.oid = c.relnamespace
+                      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = dep.objsubid
+                     WHERE c.oid = dep.objid)
                  WHEN dep.classid = 'pg_attrdef'::regclass THEN
-                   (SELECT format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT;', ad.adrelid::regclass, a.attname)
+                   (SELECT format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT;', cn.nspname, c.relname, a.attname)
                       FROM pg_attrdef ad JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                      JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
                      WHERE ad.oid = dep.objid)
                  WHEN dep.classid = 'pg_constraint'::regclass THEN
-                   format('ALTER TABLE %s DROP CONSTRAINT %I;', k.conrelid::regclass, k.conname)
+                   (SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I;', cn.nspname, c.relname, k.conname)
+                      FROM pg_class c JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE c.oid = k.conrelid)
                  WHEN dep.classid = 'pg_trigger'::regclass THEN
-                   (SELECT format('DROP TRIGGER %I ON %s;', tg.tgname, tg.tgrelid::regclass)
-                      FROM pg_trigger tg WHERE tg.oid = dep.objid)
+                   (SELECT format('DROP TRIGGER %I ON %I.%I;', tg.tgname, cn.nspname, c.relname)
+                      FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
+                      JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE tg.oid = dep.objid)
                  WHEN dep.classid = 'pg_policy'::regclass THEN
-                   (SELECT format('DROP POLICY %I ON %s;', p.polname, p.polrelid::regclass)
-                      FROM pg_policy p WHERE p.oid = dep.objid)
+                   (SELECT format('DROP POLICY %I ON %I.%I;', p.polname, cn.nspname, c.relname)
+                      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+                      JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE p.oid = dep.objid)
                  ELSE format('remove or change %s', pg_describe_object(dep.classid, dep.objid, dep.objsubid))
                END AS remove
           FROM dependent dep
           LEFT JOIN pg_constraint k ON dep.classid = 'pg_constraint'::regclass AND k.oid = dep.objid
     )
-    SELECT string_agg(what, ', ' ORDER BY what) FILTER (WHERE contype = 'f'),
-           string_agg(what, ', ' ORDER BY what) FILTER (WHERE contype IS DISTINCT FROM 'f'),
-           string_agg(remove, ' ' ORDER BY what) FILTER (WHERE contype IS DISTINCT FROM 'f')
+    SELECT string_agg(what, ', ' ORDER BY what) FILTER (WHERE restored),
+           string_agg(what, ', ' ORDER BY what) FILTER (WHERE NOT restored AND NOT clone),
+           string_agg(remove, ' ' ORDER BY what) FILTER (WHERE NOT restored AND NOT clone)
       INTO fks, found, fix
       FROM described;
     IF found IS NOT NULL THEN
         RAISE EXCEPTION 'objects outside the 9 tables that 002 drops depend on them: %', found
             USING ERRCODE = 'MHR04',
-                  HINT = 'remove them first (after saving their definitions if they are still wanted): ' || fix;
+                  HINT = 'remove them first (after saving their definitions if they are still wanted; '
+                         'the rollback cannot bring them back): ' || fix;
     END IF;
     IF fks IS NOT NULL THEN
-        RAISE NOTICE 'Foreign keys from kept tables into the 9 tables, dropped in step 7: %', fks;
+        RAISE NOTICE 'Foreign keys from kept tables into the 9 tables, dropped in step 7 and restored by the rollback: %', fks;
     END IF;
 END
 $$;
@@ -257,9 +323,9 @@ BEGIN
                 CASE WHEN production THEN 'code file, or a file with no repository' ELSE 'repository' END,
                 sample
                 USING ERRCODE = 'MHR02',
-                      HINT = format('delete them, or restore their %s: DELETE FROM code_chunks c WHERE %s;',
+                      HINT = format('delete them, or restore their %s: DELETE FROM public.code_chunks c WHERE %s;',
                                     CASE WHEN production THEN 'files and repositories' ELSE 'repositories' END,
-                                    replace(orphaned, 'public.', ''));
+                                    orphaned);
         END IF;
     END IF;
 
@@ -325,7 +391,7 @@ BEGIN
         ELSIF regexp_replace(found, ' NOT VALID$', '') <> expected THEN
             RAISE EXCEPTION 'constraint % on % exists with another definition: %', t.con, t.tab, found
                 USING ERRCODE = 'MHP03',
-                      HINT = format('drop it (ALTER TABLE %I DROP CONSTRAINT %I;) and run again',
+                      HINT = format('drop it (ALTER TABLE public.%I DROP CONSTRAINT %I;) and run again',
                                     t.tab, t.con);
         ELSE
             RAISE NOTICE 'Constraint % already exists: kept', t.con;
@@ -352,7 +418,7 @@ BEGIN
         RAISE EXCEPTION 'an index named idx_project_repository exists but is invalid or not on repositories (project_id, id): %',
             pg_get_indexdef(existing)
             USING ERRCODE = 'MHP03',
-                  HINT = 'drop it (DROP INDEX CONCURRENTLY idx_project_repository) and run again';
+                  HINT = 'drop it (DROP INDEX CONCURRENTLY public.idx_project_repository) and run again';
     END IF;
 END
 $$;
@@ -368,17 +434,20 @@ DECLARE
     present text;
     n integer;
 BEGIN
-    -- Foreign keys from kept tables into the nine (production's four
-    -- task_* links into tasks): dropped by name and logged with the
-    -- statement that recreates them, never silently by CASCADE. The
-    -- rollback restores the ones the production schema at 005 has.
+    -- Foreign keys from kept tables into the nine: after step 2, only
+    -- production's four task links into tasks, which the rollback
+    -- restores. Dropped by name and logged with the statement that
+    -- recreates them, never silently by CASCADE.
     FOR k IN
-        SELECT c.conname, c.conrelid::regclass AS src, c.confrelid::regclass AS dst,
+        SELECT c.conname, format('%I.%I', sn.nspname, src.relname) AS src,
+               format('%I.%I', dn.nspname, dst.relname) AS dst,
                pg_get_constraintdef(c.oid) AS definition
           FROM pg_constraint c
           JOIN pg_class dst ON dst.oid = c.confrelid
+          JOIN pg_namespace dn ON dn.oid = dst.relnamespace
           JOIN pg_class src ON src.oid = c.conrelid
-         WHERE c.contype = 'f'
+          JOIN pg_namespace sn ON sn.oid = src.relnamespace
+         WHERE c.contype = 'f' AND c.conparentid = 0
            AND dst.relnamespace = 'public'::regnamespace AND dst.relname = ANY (nine)
            AND NOT (src.relnamespace = 'public'::regnamespace AND src.relname = ANY (nine))
          ORDER BY src.relname, c.conname
@@ -421,7 +490,7 @@ BEGIN
         BEGIN
             EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', t.tab, t.con);
         EXCEPTION WHEN check_violation THEN
-            list := format('SELECT id, project_id FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
+            list := format('SELECT id, project_id FROM public.%I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
                            'AND pg_catalog.char_length(project_id) <= 50);',
                            t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$');
             EXECUTE format('SELECT pg_catalog.count(*) FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
@@ -859,6 +928,33 @@ BEGIN
     END IF;
 END
 $$;
+-- Recreated by the tool's user, usually a superuser: they go back to the
+-- role that owns repositories, as the service's chain made all its tables
+-- with one role (their grants to other roles are not known here; the
+-- README's rollback section says to run them again).
+DO $$
+DECLARE
+    owner_oid constant oid := (SELECT relowner FROM pg_class WHERE oid = 'public.repositories'::regclass);
+    t text;
+    n integer := 0;
+BEGIN
+    FOR t IN SELECT c.relname FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+                AND c.relowner <> owner_oid
+                AND c.relname = ANY (ARRAY['tasks', 'vendor_extractors', 'deployment_events',
+                        'project_configuration', 'future_enhancements', 'work_item_dependencies',
+                        'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])
+              ORDER BY 1
+    LOOP
+        EXECUTE format('ALTER TABLE public.%I OWNER TO %I', t, pg_get_userbyid(owner_oid));
+        n := n + 1;
+    END LOOP;
+    IF n > 0 THEN
+        RAISE NOTICE '% restored table(s) given to %, the owner of repositories; grants to other roles are not restored',
+            n, pg_get_userbyid(owner_oid);
+    END IF;
+END
+$$;
 -- The foreign keys from kept tables that step 7 of the upgrade dropped
 -- (production's task links into tasks). The nine tables come back empty:
 -- a key whose rows all still find their target is restored as it was;
@@ -879,16 +975,22 @@ BEGIN
             ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
             ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con)
     LOOP
-        IF to_regclass('public.' || k.tab) IS NULL
+        -- A table, not a view of that name (reading a view would run its
+        -- owner's code with the tool's rights).
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('public.' || k.tab)
+                          AND relkind IN ('r', 'p'))
            OR NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('public.' || k.tab)
                              AND attname = 'task_id' AND NOT attisdropped) THEN
-            RAISE WARNING 'foreign key % not restored: %.task_id no longer exists', k.con, k.tab;
+            RAISE WARNING 'foreign key % not restored: public.% is no table with a task_id column', k.con, k.tab;
             CONTINUE;
         END IF;
         IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass('public.' || k.tab)
                       AND conname = k.con) THEN
             CONTINUE;
         END IF;
+        -- ADD FOREIGN KEY takes this lock anyway; taken before the count,
+        -- no row can arrive between the count and the constraint.
+        EXECUTE format('LOCK TABLE public.%I IN SHARE ROW EXCLUSIVE MODE', k.tab);
         EXECUTE format('SELECT pg_catalog.count(*) FROM public.%I s WHERE s.task_id IS NOT NULL '
                        'AND NOT EXISTS (SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)', k.tab)
           INTO dangling;

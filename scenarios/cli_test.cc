@@ -135,7 +135,7 @@ TEST(CliBadInput, AProjectIdCheckWithAnotherDefinitionIsRefused) {
   auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
   EXPECT_CONTAINS(r.err, "constraint check_repositories_project_id on repositories exists with "
                          "another definition");
-  EXPECT_CONTAINS(r.err, "ALTER TABLE repositories DROP CONSTRAINT check_repositories_project_id;");
+  EXPECT_CONTAINS(r.err, "ALTER TABLE public.repositories DROP CONSTRAINT check_repositories_project_id;");
   EXPECT_EQ(db.Revision(), "005");
 }
 

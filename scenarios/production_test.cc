@@ -62,8 +62,6 @@ TEST(ProductionShape, TheProjectBuildsTheServicesSchemaAt005) {
   pg::Connection conn(db.url());
   pqxx::read_transaction tx(conn.raw());
   EXPECT_EQ(inspect::DetectShape(tx), Shape::kProduction);
-  // The dump sets search_path to '' for its session; the build resets it.
-  EXPECT_EQ(tx.exec1("SHOW search_path")[0].as<std::string>(), "pg_catalog, public");
 }
 
 TEST(ProductionShape, AtHeadTheTenKeptTablesRemainWithValidatedProjectIds) {
@@ -108,9 +106,9 @@ TEST(ProductionShape, OrphansThroughTheJoinAreRefusedWithTheDeleteToRun) {
           "DELETE FROM repositories WHERE name = 'b'");
   auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
   EXPECT_CONTAINS(up.err, "20 orphaned code_chunks have no code file, or a file with no repository");
-  EXPECT_CONTAINS(up.err, "DELETE FROM code_chunks c WHERE NOT EXISTS (SELECT 1 FROM code_files f "
-                          "JOIN repositories r ON r.id = f.repository_id WHERE f.id = "
-                          "c.code_file_id);");
+  EXPECT_CONTAINS(up.err, "DELETE FROM public.code_chunks c WHERE NOT EXISTS (SELECT 1 FROM "
+                          "public.code_files f JOIN public.repositories r ON r.id = "
+                          "f.repository_id WHERE f.id = c.code_file_id);");
   auto pre = RunCliUnchanged(db, {"check", "pre"}, 1);
   EXPECT_CONTAINS(pre.out, "found 20 chunk(s)");
 }
@@ -122,8 +120,8 @@ TEST(ProductionShape, TheTaskLinksAreDroppedByNameAndTheRollbackRestoresThem) {
   auto up = RunCli({"upgrade", "head"}, db.url().text());
   ASSERT_EQ(up.exit_code, 0) << up.err;
   for (const char* t : kTaskLinks)
-    EXPECT_CONTAINS(up.err, std::string("Dropped foreign key fk_") + t + "_task_id_tasks of " + t +
-                                " into tasks");
+    EXPECT_CONTAINS(up.err, std::string("Dropped foreign key fk_") + t + "_task_id_tasks of public." + t +
+                                " into public.tasks");
   auto down = RunCli({"downgrade", "005"}, db.url().text());
   ASSERT_EQ(down.exit_code, 0) << down.err;
   // Rows of two link tables reference tasks the rollback cannot bring back.
@@ -138,6 +136,10 @@ TEST(ProductionShape, TheTaskLinksAreDroppedByNameAndTheRollbackRestoresThem) {
   EXPECT_CONTAINS(diff[0], "constraint task_branch_links.fk_task_branch_links_task_id_tasks");
   EXPECT_CONTAINS(diff[0], "(not validated)");
   EXPECT_CONTAINS(diff[1], "constraint task_status_history.fk_task_status_history_task_id_tasks");
+  // Upgrading again before the rows are back drops them as before.
+  auto again = RunCli({"upgrade", "head"}, db.url().text());
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(db.Revision(), "002");
 }
 
 TEST(ProductionShape, WithoutLinkRowsTheRollbackIsExact) {
@@ -158,8 +160,66 @@ TEST(ProductionShape, AViewOnADroppedTableIsRefusedBeforeAnyChange) {
   auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
   EXPECT_CONTAINS(up.err, "objects outside the 9 tables that 002 drops depend on them");
   EXPECT_CONTAINS(up.err, "view open_tasks");
-  EXPECT_CONTAINS(up.err, "DROP VIEW open_tasks;");
-  EXPECT_CONTAINS(up.err, "DROP FUNCTION task_title(tasks);");
+  EXPECT_CONTAINS(up.err, "DROP VIEW public.open_tasks;");
+  EXPECT_CONTAINS(up.err, "DROP FUNCTION public.task_title(t tasks);");
+}
+
+// A foreign key into the nine that the rollback could not restore (not one
+// of production's four task links) is refused before any change, with the
+// statements that drop it now and recreate it later.
+TEST(ProductionShape, AnotherForeignKeyIntoTheNineIsRefused) {
+  TestDatabase db("005", Shape::kProduction);
+  db.Exec("ALTER TABLE search_queries ADD COLUMN vendor_id uuid "
+          "CONSTRAINT search_queries_vendor_fk REFERENCES vendor_extractors (id)");
+  auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
+  EXPECT_CONTAINS(up.err, "constraint search_queries_vendor_fk on table search_queries");
+  EXPECT_CONTAINS(up.err, "ALTER TABLE public.search_queries DROP CONSTRAINT search_queries_vendor_fk;");
+  auto pre = RunCliUnchanged(db, {"check", "pre"}, 1);
+  EXPECT_CONTAINS(pre.out, "Objects outside the 9 tables depend on them and block 002: constraint "
+                           "search_queries_vendor_fk on table search_queries");
+}
+
+// A view named like a table the tool reads would run its owner's code with
+// the tool's rights: refused as not a table, before anything is read.
+TEST(ProductionShape, AViewNamedCodeFilesIsRefused) {
+  TestDatabase db("005", Shape::kProduction);
+  db.Exec("ALTER TABLE code_chunks DROP CONSTRAINT fk_code_chunks_code_file_id_code_files;"
+          "ALTER TABLE change_events DROP CONSTRAINT fk_change_events_code_file_id_code_files;"
+          "ALTER TABLE code_files RENAME TO code_files_real;"
+          "CREATE VIEW public.code_files AS SELECT * FROM code_files_real");
+  auto up = RunCliUnchanged(db, {"upgrade", "head"}, 2);
+  EXPECT_CONTAINS(up.err, "public.code_files is not a table (relkind v)");
+  auto pre = RunCliUnchanged(db, {"check", "pre"}, 2);
+  EXPECT_CONTAINS(pre.err, "public.code_files (relkind v) is not a table");
+}
+
+// The rollback gives the nine tables back to the role that owns the
+// schema's tables, not to the superuser that ran it.
+TEST(ProductionShape, TheRestoredTablesBelongToTheOwnerOfRepositories) {
+  TestDatabase db("005", Shape::kProduction);
+  Role app("");
+  db.Exec("ALTER TABLE repositories OWNER TO " + app.name());
+  MigrateTo(db.url(), "head");
+  MigrateTo(db.url(), "005");
+  EXPECT_EQ(db.Scalar("SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class "
+                      "WHERE relname IN ('tasks', 'vendor_extractors', 'deployment_events', "
+                      "'project_configuration', 'future_enhancements', 'work_item_dependencies', "
+                      "'vendor_deployment_links', 'work_item_deployment_links', "
+                      "'archived_work_items', 'project_configuration_id_seq')"),
+            app.name());
+}
+
+// A PL/pgSQL body is not a dependency: check pre names the trigger whose
+// function reads a table 002 drops, so the operator can read it first.
+TEST(ProductionShape, CheckPreNamesATriggerFunctionThatReadsADroppedTable) {
+  TestDatabase db("005", Shape::kProduction);
+  db.Exec("CREATE FUNCTION public.log_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "PERFORM 1 FROM tasks LIMIT 1; RETURN NEW; END $$;"
+          "CREATE TRIGGER search_logged AFTER INSERT ON search_queries FOR EACH ROW "
+          "EXECUTE FUNCTION public.log_search()");
+  auto pre = RunCliUnchanged(db, {"check", "pre"}, 0);
+  EXPECT_CONTAINS(pre.out, "trigger search_logged on public.search_queries runs "
+                           "public.log_search() (names tasks)");
 }
 
 TEST(ProductionShape, ASchemaOfNeitherShapeIsRefusedWithExitTwo) {

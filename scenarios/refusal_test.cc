@@ -50,7 +50,7 @@ const Refusal kRefusals[] = {
      "CREATE INDEX idx_project_repository ON repositories (project_id, id); "
      "UPDATE pg_index SET indisvalid = false "
      "WHERE indexrelid = 'idx_project_repository'::regclass",
-     "(INVALID); drop it: DROP INDEX CONCURRENTLY idx_project_repository;", 2,
+     "(INVALID); drop it: DROP INDEX CONCURRENTLY public.idx_project_repository;", 2,
      "an index named idx_project_repository exists but is invalid"},
     {"ChunkColumnOfAnotherType", "ALTER TABLE code_chunks ADD COLUMN project_id text",
      "code_chunks.project_id is text, NULL, no default", 1,
@@ -64,7 +64,8 @@ const Refusal kRefusals[] = {
     {"DependentView",
      "CREATE VIEW public.open_tasks AS SELECT id, title FROM tasks WHERE status <> 'complete'",
      "Objects outside the 9 tables depend on them and block 002: view open_tasks; remove them "
-     "first (save their definitions if they are still wanted): DROP VIEW open_tasks;",
+     "first (save their definitions if they are still wanted; the rollback cannot bring them "
+     "back): DROP VIEW public.open_tasks;",
      1, "objects outside the 9 tables that 002 drops depend on them: view open_tasks"},
     {"OrphanedChunks",
      "ALTER TABLE code_chunks DROP CONSTRAINT code_chunks_repository_id_fkey; "

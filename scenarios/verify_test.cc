@@ -160,7 +160,8 @@ TEST(VerifyCopy, IntoEmbeddedCopiesWithPgDumpAndLeavesTheSourceUnchanged) {
   // Before copying: every extension the source uses (plpgsql, and vector
   // where the server has pgvector) exists on the embedded server.
   const std::string used =
-      db.Scalar("SELECT string_agg(extname, ', ' ORDER BY extname) FROM pg_catalog.pg_extension");
+      db.Scalar("SELECT string_agg(extname || ' ' || extversion, ', ' ORDER BY extname) FROM "
+                "pg_catalog.pg_extension");
   EXPECT_CONTAINS(used, "plpgsql");
   EXPECT_TRUE(std::regex_search(r.out, std::regex("✓ check the source's extensions +[0-9.]+s  " +
                                                   used + ": available here")))
@@ -210,7 +211,7 @@ TEST_P(VerifyBothShapes, BlockingForeignKeyIsRefusedAndNamed) {
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "deployment_events.deployment_kept_fk -> " + kept);
-  EXPECT_CONTAINS(r.out, "ALTER TABLE deployment_events DROP CONSTRAINT deployment_kept_fk;");
+  EXPECT_CONTAINS(r.out, "ALTER TABLE public.deployment_events DROP CONSTRAINT deployment_kept_fk;");
   EXPECT_CONTAINS(r.out, "BLOCKED");
   ExpectUnchanged(db, before);
 }
@@ -235,7 +236,7 @@ TEST_P(VerifyBothShapes, OrphanedChunksAreRefusedWithCountAndSample) {
   const std::string whose = production ? "code file, or whose file's repository," : "repository";
   EXPECT_CONTAINS(r.out, "found 1 chunk(s) whose " + whose +
                              " does not exist (e.g. 00000000-0000-0000-0000-0000000000ff)");
-  EXPECT_CONTAINS(r.out, "DELETE FROM code_chunks c WHERE NOT EXISTS");
+  EXPECT_CONTAINS(r.out, "DELETE FROM public.code_chunks c WHERE NOT EXISTS");
   ExpectUnchanged(db, before);
 }
 
@@ -295,7 +296,7 @@ TEST(VerifyCopy, IntoEmbeddedRefusesAnExtensionTheEmbeddedServerLacksBeforeCopyi
   auto r = RunCli({"verify", "--into-embedded", "--report-json", json}, db.url().text());
   auto report = TakeJson(json);
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_CONTAINS(r.err, "uses the extension(s) mh_absent_extension, which the embedded "
+  EXPECT_CONTAINS(r.err, "uses the extension(s) mh_absent_extension 1.0, which the embedded "
                          "PostgreSQL");
   EXPECT_CONTAINS(r.err, "leave out --into-embedded");
   EXPECT_CONTAINS(r.err, "nothing was copied");
@@ -307,6 +308,18 @@ TEST(VerifyCopy, IntoEmbeddedRefusesAnExtensionTheEmbeddedServerLacksBeforeCopyi
   EXPECT_EQ(report["exit_code"], 2);
   EXPECT_EQ(r.out.find("copy the database into the embedded cluster"), std::string::npos)
       << r.out;
+  ExpectUnchanged(db, before);
+}
+
+// Another version of an extension than the embedded server has (a source on
+// a newer pgvector, say) is refused alike, naming both versions.
+TEST(VerifyCopy, IntoEmbeddedRefusesAnotherVersionOfAnExtension) {
+  TestDatabase db("005");
+  db.Exec("UPDATE pg_catalog.pg_extension SET extversion = '0.9' WHERE extname = 'plpgsql'");
+  State before = Capture(db);
+  auto r = RunCli({"verify", "--into-embedded"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "uses the extension(s) plpgsql 0.9 (here: 1.0)");
   ExpectUnchanged(db, before);
 }
 

@@ -14,6 +14,14 @@ constexpr const char* kProbe = R"SQL(
 SELECT to_regclass('public.repositories') IS NOT NULL AS repositories,
        to_regclass('public.code_chunks') IS NOT NULL AS code_chunks,
        to_regclass('public.code_files') IS NOT NULL AS code_files,
+       -- Tables, not views of those names (reading a view runs its owner's code).
+       pg_catalog.array_to_string(ARRAY(
+         SELECT c.relname || ' (relkind ' || c.relkind::text || ')'
+           FROM pg_catalog.pg_class c
+          WHERE c.relnamespace = 'public'::regnamespace
+            AND c.relname IN ('repositories', 'code_chunks', 'code_files')
+            AND c.relkind NOT IN ('r', 'p')
+          ORDER BY 1), ', ') AS not_tables,
        pg_catalog.array_to_string(ARRAY(
          SELECT c.relname || '.' || a.attname
            FROM pg_catalog.pg_attribute a
@@ -42,6 +50,11 @@ Shape ParseShape(std::string_view name) {
 std::optional<Shape> DetectShape(pqxx::transaction_base& tx) {
   pqxx::row r = tx.exec1(kProbe);
   if (!r["repositories"].as<bool>() || !r["code_chunks"].as<bool>()) return std::nullopt;
+  if (const std::string not_tables = r["not_tables"].as<std::string>(); !not_tables.empty())
+    throw UsageError("this is not a schema migration 002 knows: public." + not_tables +
+                         " is not a table",
+                     "point the tool at the codebase-search database at revision 005 (README: "
+                     "\"Supported schemas\"); nothing was changed");
   const std::string columns = "," + r["columns"].as<std::string>() + ",";
   auto has = [&](const char* column) {
     return columns.find(fmt::format(",{},", column)) != std::string::npos;
@@ -78,17 +91,19 @@ std::optional<Shape> DetectShape(pqxx::transaction_base& tx) {
 }
 
 ShapeSql SqlFor(Shape shape) {
+  // Schema-qualified: the DELETE is pasted into a session whose search
+  // path may put another role's schema first.
   if (shape == Shape::kQuickstart)
-    return {"code_chunks c JOIN repositories r ON r.id = c.repository_id",
-            "NOT EXISTS (SELECT 1 FROM repositories r WHERE r.id = c.repository_id)",
-            "DELETE FROM code_chunks c WHERE NOT EXISTS (SELECT 1 FROM repositories r WHERE "
-            "r.id = c.repository_id);"};
-  return {"code_chunks c JOIN code_files f ON f.id = c.code_file_id "
-          "JOIN repositories r ON r.id = f.repository_id",
-          "NOT EXISTS (SELECT 1 FROM code_files f JOIN repositories r ON r.id = f.repository_id "
-          "WHERE f.id = c.code_file_id)",
-          "DELETE FROM code_chunks c WHERE NOT EXISTS (SELECT 1 FROM code_files f JOIN "
-          "repositories r ON r.id = f.repository_id WHERE f.id = c.code_file_id);"};
+    return {"public.code_chunks c JOIN public.repositories r ON r.id = c.repository_id",
+            "NOT EXISTS (SELECT 1 FROM public.repositories r WHERE r.id = c.repository_id)",
+            "DELETE FROM public.code_chunks c WHERE NOT EXISTS (SELECT 1 FROM public.repositories "
+            "r WHERE r.id = c.repository_id);"};
+  return {"public.code_chunks c JOIN public.code_files f ON f.id = c.code_file_id "
+          "JOIN public.repositories r ON r.id = f.repository_id",
+          "NOT EXISTS (SELECT 1 FROM public.code_files f JOIN public.repositories r ON r.id = "
+          "f.repository_id WHERE f.id = c.code_file_id)",
+          "DELETE FROM public.code_chunks c WHERE NOT EXISTS (SELECT 1 FROM public.code_files f "
+          "JOIN public.repositories r ON r.id = f.repository_id WHERE f.id = c.code_file_id);"};
 }
 
 }  // namespace harness::inspect

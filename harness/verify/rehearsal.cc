@@ -123,9 +123,15 @@ class Runner {
         go.seed = options_.seed;
         go.progress = options_.progress;
         auto rep = fixtures::Generate(conn, go);
-        return fmt::format("{} repositories, {} chunks, {} rows in the tables 002 drops "
-                           "({:.0f} rows/s)",
-                           rep.repositories, rep.chunks, rep.other_rows, rep.rows_per_second);
+        return fmt::format("{} repositories, {}{} chunks, {} rows in the tables 002 drops{} "
+                           "({:.0f} rows/s, {:.0f} chunks/s)",
+                           rep.repositories,
+                           rep.files ? fmt::format("{} code files, ", rep.files) : "", rep.chunks,
+                           rep.other_rows,
+                           rep.kept_rows ? fmt::format(", {} in the other kept tables",
+                                                       rep.kept_rows)
+                                         : "",
+                           rep.rows_per_second, rep.chunks_per_second);
       }, /*status_line=*/!options_.progress);  // the generator draws its own
       r_.target = fmt::format("embedded cluster, generated data (seed {}, {} shape)", options_.seed,
                               inspect::ShapeName(options_.shape));
@@ -216,21 +222,33 @@ class Runner {
   // pg_restore of a database that uses an extension the embedded server
   // lacks (pgvector, say) fails half way: refused before anything is copied.
   std::string RequireExtensions(const pg::Url& source) {
-    std::vector<std::string> used;
+    std::vector<std::pair<std::string, std::string>> used;  // name, version
     {
       pg::Connection conn(source);
       pqxx::read_transaction tx(conn.raw());
-      for (const auto& r : tx.exec("SELECT extname FROM pg_catalog.pg_extension ORDER BY 1"))
-        used.push_back(r[0].as<std::string>());
+      for (const auto& r :
+           tx.exec("SELECT extname, extversion FROM pg_catalog.pg_extension ORDER BY 1"))
+        used.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
     }
+    // The same version: pg_restore of another one's objects can fail half way.
     std::string missing;
     {
       pg::Connection conn(cluster_->AdminUrl());
       pqxx::read_transaction tx(conn.raw());
-      for (const auto& name : used)
-        if (tx.exec_params("SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1", name)
-                .empty())
-          missing += (missing.empty() ? "" : ", ") + name;
+      for (const auto& [name, version] : used) {
+        if (!tx.exec_params("SELECT 1 FROM pg_catalog.pg_available_extension_versions WHERE "
+                            "name = $1 AND version = $2",
+                            name, version)
+                 .empty())
+          continue;
+        pqxx::row has = tx.exec_params1(
+            "SELECT coalesce(pg_catalog.string_agg(version, ', ' ORDER BY version), '') FROM "
+            "pg_catalog.pg_available_extension_versions WHERE name = $1",
+            name);
+        const std::string here = has[0].as<std::string>();
+        missing += fmt::format("{}{} {}{}", missing.empty() ? "" : ", ", name, version,
+                               here.empty() ? "" : " (here: " + here + ")");
+      }
     }
     if (!missing.empty())
       throw UsageError(
@@ -241,7 +259,8 @@ class Runner {
           "clones the database there; needs CREATEDB), or --in-place on a restored copy; "
           "nothing was copied");
     std::string names;
-    for (const auto& n : used) names += (names.empty() ? "" : ", ") + n;
+    for (const auto& [name, version] : used)
+      names += fmt::format("{}{} {}", names.empty() ? "" : ", ", name, version);
     return fmt::format("{} available here", names.empty() ? "no extensions," : names + ":");
   }
 
