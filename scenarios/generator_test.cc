@@ -18,13 +18,15 @@ namespace harness::testing {
 namespace {
 
 fixtures::GeneratorReport Generate(const TestDatabase& db, int repos, int chunks,
-                                   std::uint64_t seed = 42, bool embeddings = false) {
+                                   std::uint64_t seed = 42, bool embeddings = false,
+                                   long long bulk_threshold = fixtures::GeneratorOptions{}.bulk_threshold) {
   pg::Connection conn(db.url());
   fixtures::GeneratorOptions o;
   o.repositories = repos;
   o.chunks_per_repo = chunks;
   o.seed = seed;
   o.embeddings = embeddings;
+  o.bulk_threshold = bulk_threshold;
   return fixtures::Generate(conn, o);
 }
 
@@ -165,10 +167,12 @@ TEST_P(Generator, ABulkLoadPutsIndexesAndKeysBackExactly) {
     TestDatabase db = At();
     if (!empty) Generate(db, 3, 4, 1);
     auto before = db.Snapshot();
-    auto r = Generate(db, 50, 1000, 2);
-    EXPECT_EQ(r.chunks, 50000);
-    EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), empty ? "50000" : "50012");
-    EXPECT_EQ(ReachableChunks(db), empty ? "50000" : "50012");
+    // 2,000 chunks, over a threshold lowered to 1,000: the bulk path, at a
+    // test's size.
+    auto r = Generate(db, 20, 100, 2, false, 1000);
+    EXPECT_EQ(r.chunks, 2000);
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), empty ? "2000" : "2012");
+    EXPECT_EQ(ReachableChunks(db), empty ? "2000" : "2012");
     auto diff = inspect::Diff(before, db.Snapshot());
     EXPECT_TRUE(diff.empty()) << JoinLines(diff);
     EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_constraint WHERE NOT convalidated"), "0");

@@ -384,11 +384,7 @@ TEST_P(Scenario5Performance, UpgradesTenThousandChunksWithinTheBudget) {
 }
 
 // Scenario 6: every project_id case against both tables of both shapes, by
-// SQLSTATE.
-struct ValidationCase {
-  fixtures::ProjectIdCase c;
-  Shape shape;
-};
+// SQLSTATE. One database at 002 per shape; each insert is rolled back.
 
 // How a row with a given project_id goes into each table of a shape.
 struct ProjectIdInserts {
@@ -418,62 +414,41 @@ const ProjectIdInserts& InsertsFor(Shape shape) {
   return shape == Shape::kProduction ? production : quickstart;
 }
 
-class Scenario6Validation : public ::testing::TestWithParam<ValidationCase> {
- protected:
-  static void TearDownTestSuite() { dbs_.clear(); }
-  // One database at 002 per shape for the whole suite (each insert is
-  // rolled back), made when a case first needs it: ctest runs each case
-  // alone.
-  static const TestDatabase& Db(Shape shape) {
-    auto& db = dbs_[shape];
-    if (!db) db = std::make_unique<TestDatabase>("head", shape);
-    return *db;
+// The SQLSTATE with which `table` refuses `c`'s value, "" when it takes
+// it. Rolled back: the database stays clean between cases.
+std::string Answer(pg::Connection& conn, Shape shape, const fixtures::ProjectIdCase& c,
+                   const std::string& table) {
+  const ProjectIdInserts& sql = InsertsFor(shape);
+  pqxx::work tx(conn.raw());
+  tx.exec(sql.parent);
+  // The case's value as the last parameter (nullptr: SQL NULL).
+  auto insert = [&](const char* statement, const auto&... leading) {
+    if (c.value) tx.exec_params(statement, leading..., *c.value);
+    else tx.exec_params(statement, leading..., nullptr);
+  };
+  try {
+    if (table == "repositories") insert(sql.repository, std::string("/case/") + c.label);
+    else insert(sql.chunk);
+  } catch (const pqxx::sql_error& e) {
+    return e.sqlstate();
   }
-  // The SQLSTATE with which `table` refuses the case's value, "" when it
-  // takes it. Rolled back: the shared database stays clean between cases.
-  static std::string Answer(const ValidationCase& v, const std::string& table) {
-    const ProjectIdInserts& sql = InsertsFor(v.shape);
-    pg::Connection conn(Db(v.shape).url());
-    pqxx::work tx(conn.raw());
-    tx.exec(sql.parent);
-    // The case's value as the last parameter (nullptr: SQL NULL).
-    auto insert = [&](const char* statement, const auto&... leading) {
-      if (v.c.value) tx.exec_params(statement, leading..., *v.c.value);
-      else tx.exec_params(statement, leading..., nullptr);
-    };
-    try {
-      if (table == "repositories") insert(sql.repository, std::string("/case/") + v.c.label);
-      else insert(sql.chunk);
-    } catch (const pqxx::sql_error& e) {
-      return e.sqlstate();
-    }
-    return "";
-  }
-  static std::map<Shape, std::unique_ptr<TestDatabase>> dbs_;
-};
-std::map<Shape, std::unique_ptr<TestDatabase>> Scenario6Validation::dbs_;
-
-TEST_P(Scenario6Validation, BothTablesAnswerWithTheExpectedSqlstate) {
-  const ValidationCase& v = GetParam();
-  for (const char* table : {"repositories", "code_chunks"})
-    EXPECT_EQ(Answer(v, table), v.c.sqlstate)
-        << table << ": " << v.c.why << " (value "
-        << (v.c.value ? "'" + *v.c.value + "'" : std::string("NULL")) << ")";
+  return "";
 }
 
-std::vector<ValidationCase> AllValidationCases() {
-  std::vector<ValidationCase> out;
-  for (Shape shape : {Shape::kQuickstart, Shape::kProduction})
-    for (const auto& c : fixtures::ProjectIdCases()) out.push_back({c, shape});
-  return out;
+class Scenario6Validation : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(Scenario6Validation, EveryCaseGetsTheExpectedSqlstateFromBothTables) {
+  TestDatabase db("head", GetParam());
+  pg::Connection conn(db.url());
+  for (const auto& c : fixtures::ProjectIdCases()) {
+    SCOPED_TRACE(std::string("case ") + c.label + ": " + c.why + " (value " +
+                 (c.value ? "'" + *c.value + "'" : std::string("NULL")) + ")");
+    for (const char* table : {"repositories", "code_chunks"})
+      EXPECT_EQ(Answer(conn, GetParam(), c, table), c.sqlstate) << table;
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, Scenario6Validation, ::testing::ValuesIn(AllValidationCases()),
-                         [](const auto& p) {
-                           return std::string(p.param.c.label) +
-                                  (p.param.shape == Shape::kProduction ? "_Production"
-                                                                       : "_Quickstart");
-                         });
+INSTANTIATE_TEST_SUITE_P(BothShapes, Scenario6Validation, kBothShapes, ShapeTestName);
 
 // The quickstart's pattern accepts its own leading- and trailing-hyphen
 // "invalid" cases; ours must not. This pins the difference.
