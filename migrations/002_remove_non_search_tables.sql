@@ -1036,7 +1036,8 @@ BEGIN
                        ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
                        ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
                        ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con)
-         WHERE to_regclass('public.' || v.tab) IS NOT NULL
+         WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('public.' || v.tab)
+                          AND relkind IN ('r', 'p'))
            AND NOT EXISTS (SELECT 1 FROM pg_constraint k
                             WHERE k.conrelid = to_regclass('public.' || v.tab) AND k.conname = v.con);
         IF missing IS NOT NULL THEN

@@ -222,6 +222,23 @@ TEST(ProductionShape, CheckPreNamesATriggerFunctionThatReadsADroppedTable) {
                            "public.log_search() (names tasks)");
 }
 
+// The rollback counts the rows of each task link table before restoring
+// its key; a view in a table's place is never read (it would run its
+// owner's code with the tool's rights): its key is skipped, with a warning.
+TEST(ProductionShape, TheRollbackNeverReadsAViewInPlaceOfATaskLinkTable) {
+  TestDatabase db("head", Shape::kProduction);
+  db.Exec("CREATE FUNCTION public.trap() RETURNS SETOF uuid LANGUAGE plpgsql AS $$ BEGIN "
+          "RAISE EXCEPTION 'the view was read'; END $$;"
+          "ALTER TABLE task_branch_links RENAME TO task_branch_links_real;"
+          "CREATE VIEW public.task_branch_links AS SELECT t AS task_id FROM public.trap() t");
+  auto down = RunCli({"downgrade", "005"}, db.url().text());
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(down.err.find("the view was read"), std::string::npos) << down.err;
+  EXPECT_CONTAINS(down.err, "foreign key fk_task_branch_links_task_id_tasks not restored: "
+                            "public.task_branch_links is no table with a task_id column");
+  EXPECT_EQ(db.Revision(), "005");
+}
+
 TEST(ProductionShape, ASchemaOfNeitherShapeIsRefusedWithExitTwo) {
   TestDatabase db("005", Shape::kProduction);
   db.Exec("ALTER TABLE code_chunks DROP COLUMN code_file_id");
