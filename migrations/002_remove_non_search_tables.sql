@@ -271,7 +271,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_attribute
                 WHERE attrelid = 'repositories'::regclass AND attname = 'project_id'
                   AND NOT attisdropped) THEN
-        RAISE NOTICE 'repositories.project_id already present';
+        RAISE NOTICE 'Column repositories.project_id already exists: kept';
     ELSE
         ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';
         RAISE NOTICE 'Column added with default ''default''';
@@ -332,7 +332,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_attribute
                 WHERE attrelid = 'code_chunks'::regclass AND attname = 'project_id'
                   AND NOT attisdropped) THEN
-        RAISE NOTICE 'code_chunks.project_id already present';
+        RAISE NOTICE 'Column code_chunks.project_id already exists: kept';
         RETURN;
     END IF;
 
@@ -1007,7 +1007,6 @@ BEGIN
 END
 $$;
 
-DO $$ BEGIN RAISE WARNING 'Data in dropped tables NOT restored. Restore from backup if needed.'; END $$;
 
 --! step: Running validation
 DO $$
@@ -1048,3 +1047,5 @@ BEGIN
     RAISE NOTICE '9 tables restored; project_id columns removed';
 END
 $$;
+-- Last, where an operator reading the log looks.
+DO $$ BEGIN RAISE WARNING 'Data in dropped tables NOT restored. Restore from backup if needed.'; END $$;

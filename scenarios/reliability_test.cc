@@ -303,6 +303,7 @@ TEST(MalformedState, AnIndexBuiltConcurrentlyBeforehandIsKept) {
   auto r = RunCli({"upgrade", "head"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.err, "Index idx_project_repository already exists: kept");
+  EXPECT_CONTAINS(r.err, "Column repositories.project_id already exists: kept");
   EXPECT_EQ(db.Revision(), "002");
 }
 
