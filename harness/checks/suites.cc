@@ -38,7 +38,8 @@ ORDER BY src.relname, k.conname
 // through automatic and internal dependencies, then every normal
 // dependency on one of those from an object that is not among them.
 // `restored` marks production's four task links into tasks (002 drops
-// them by name, its rollback restores them; $2 is the shape); anything
+// them by name, its rollback restores them; $2 is the shape, $3 and $4
+// their tables and names, kRestoredByRollback); anything
 // else is refused, `remove` being the statement that removes it, names
 // schema-qualified. Foreign keys cloned onto partitions follow their parent.
 constexpr const char* kDependents = R"SQL(
@@ -66,11 +67,10 @@ SELECT coalesce((SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::reg
                     AND rw.rulename = '_RETURN'),
                 pg_catalog.pg_describe_object(dep.classid, dep.objid, dep.objsubid)) AS what,
        coalesce(k.contype = 'f' AND k.conparentid = 0 AND $2 = 'production'
-                AND (k.conrelid, k.conname::text) IN (SELECT to_regclass('public.' || v.tab), v.con FROM (VALUES
-                      ('task_branch_links', 'fk_task_branch_links_task_id_tasks'),
-                      ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
-                      ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
-                      ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con))
+                AND (k.conrelid, k.conname::text) IN (
+                      SELECT to_regclass('public.' || v.tab), v.con
+                        FROM ROWS FROM (pg_catalog.unnest($3::text[]),
+                                       pg_catalog.unnest($4::text[])) AS v(tab, con))
                 -- NOT VALID after a rollback, until the rows are back.
                 AND pg_catalog.regexp_replace(pg_catalog.pg_get_constraintdef(k.oid),
                                               ' NOT VALID$', '') =
@@ -230,8 +230,14 @@ long long MismatchedChunks(pqxx::transaction_base& tx, inspect::Shape shape) {
 // them; listed only when there is one (the production shape's task links).
 std::optional<CheckResult> DependentsCheck(pqxx::transaction_base& tx, inspect::Shape shape) {
   std::vector<std::string> restored, refused, remove;
+  std::vector<std::string> tables, names;
+  for (const auto& k : kRestoredByRollback) {
+    tables.emplace_back(k.table);
+    names.emplace_back(k.name);
+  }
   for (const auto& r : tx.exec_params(kDependents, ArrayLiteral(TablesDroppedBy002()),
-                                      inspect::ShapeName(shape))) {
+                                      inspect::ShapeName(shape), ArrayLiteral(tables),
+                                      ArrayLiteral(names))) {
     if (r["clone"].as<bool>()) continue;
     if (r["restored"].as<bool>()) {
       restored.push_back(fmt::format("{}.{}", r["link"].c_str(), r["conname"].c_str()));
