@@ -20,6 +20,7 @@ TEST(Budget, DefaultEmbeddedRehearsalFitsFiveMinutes) {
   EXPECT_CONTAINS(r.out, "All pre-migration checks passed (4/4)");
   EXPECT_CONTAINS(r.out, "All post-migration checks passed (8/8)");
   EXPECT_CONTAINS(r.out, "All post-rollback checks passed (7/7)");
+  EXPECT_CONTAINS(r.out, "• Dropped tables' rows: tasks ");
   EXPECT_CONTAINS(r.out, "READY: migration 002 upgraded in");
   std::ifstream in(json_path);
   auto report = nlohmann::json::parse(in);

@@ -619,6 +619,58 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
   std::set<std::string> not_valid;
   for (auto& c : ForeignKeysCheck(tx, cat, not_valid)) s.checks.push_back(std::move(c));
 
+  // The nine tables' rows come back only from a backup: rows missing there
+  // are a named, counted difference (info), not a failure of the rollback;
+  // rows that are there but differ from the baseline are a failure.
+  if (baseline && baseline->recorded_tables) {
+    DroppedRows d = CompareDroppedRows(tx, *baseline);
+    if (!d.differing.empty()) {
+      std::string what;
+      for (const auto& x : d.differing) what += (what.empty() ? "" : "; ") + x;
+      s.checks.push_back(Fail(kDroppedRowsId,
+                              fmt::format("Dropped tables' rows differ from the baseline: {}{}", what,
+                                          d.only_in_backup.empty()
+                                              ? ""
+                                              : "; and " + d.OnlyInBackupText())));
+    } else if (!d.only_in_backup.empty()) {
+      s.checks.push_back({kDroppedRowsId, Status::kInfo,
+                          fmt::format("Dropped tables' rows: {} (restore them with `migration-harness "
+                                      "restore-dropped --from BACKUP.dump --baseline FILE`)",
+                                      d.OnlyInBackupText())});
+    } else {
+      s.checks.push_back(Pass(kDroppedRowsId,
+                              fmt::format("Dropped tables' rows match the baseline ({} tables, {} "
+                                          "rows)",
+                                          d.matched_tables, d.matched_rows)));
+    }
+    if (!baseline->kept.empty()) {
+      std::vector<std::string> differing;
+      long long rows = 0;
+      for (const auto& [table, want] : baseline->kept) {
+        if (!TableExists(tx, table)) {
+          differing.push_back(table + ": the table is gone");
+          continue;
+        }
+        inspect::Fingerprint got = inspect::TakeFingerprint(tx, table, want.columns);
+        rows += got.rows;
+        if (got != want.fingerprint)
+          differing.push_back(fmt::format("{}: baseline {}, now {}", table,
+                                          want.fingerprint.ToString(), got.ToString()));
+      }
+      std::string what;
+      for (const auto& x : differing) what += (what.empty() ? "" : "; ") + x;
+      s.checks.push_back(Check(differing.empty(), "rollback.kept_tables_data",
+                               fmt::format("Other tables' data preserved ({} tables, {} rows, "
+                                           "fingerprints match baseline)",
+                                           baseline->kept.size(), rows),
+                               "Other tables' data preserved: " + what));
+    }
+  } else if (baseline) {
+    s.checks.push_back({kDroppedRowsId, Status::kSkipped,
+                        "Dropped and other tables' rows: not in this baseline file (recorded by an "
+                        "older version; record a new one with `check pre --save-baseline FILE`)"});
+  }
+
   for (const auto& [table, id] : {std::pair<std::string, std::string>{"repositories", "rollback.repositories_data"},
                                   {"code_chunks", "rollback.code_chunks_data"}}) {
     if (!baseline) {
@@ -709,12 +761,76 @@ Baseline TakeBaseline(pqxx::transaction_base& tx) {
     std::erase(*cols, std::string("project_id"));
   b.repositories = inspect::TakeFingerprint(tx, "repositories", b.repository_columns);
   b.code_chunks = inspect::TakeFingerprint(tx, "code_chunks", b.chunk_columns);
+  auto record = [&](const std::string& table) {
+    TableData d;
+    d.columns = inspect::ColumnsOf(tx, table);
+    d.fingerprint = inspect::TakeFingerprint(tx, table, d.columns);
+    return d;
+  };
+  for (const auto& t : PresentDroppedTables(tx)) b.dropped[t] = record(t);
+  for (const auto& t : KeptTables(tx)) b.kept[t] = record(t);
   return b;
+}
+
+std::vector<std::string> KeptTables(pqxx::transaction_base& tx) {
+  std::vector<std::string> skip = TablesDroppedBy002();
+  for (const char* t : {"repositories", "code_chunks", "alembic_version"}) skip.emplace_back(t);
+  std::vector<std::string> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+           "c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT "
+           "c.relispartition AND c.relname <> ALL ($1::text[]) ORDER BY c.relname",
+           ArrayLiteral(skip)))
+    out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+long long DroppedRows::OnlyInBackupRows() const {
+  long long n = 0;
+  for (const auto& [t, rows] : only_in_backup) n += rows;
+  return n;
+}
+
+std::string DroppedRows::OnlyInBackupText() const {
+  std::string out;
+  for (const auto& [t, rows] : only_in_backup) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", t, rows);
+  return fmt::format("{}: {} rows only in the backup", out, OnlyInBackupRows());
+}
+
+DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline) {
+  DroppedRows d;
+  for (const auto& table : TablesDroppedBy002()) {  // the quickstart's order
+    auto want = baseline.dropped.find(table);
+    if (want == baseline.dropped.end()) continue;
+    const inspect::Fingerprint& was = want->second.fingerprint;
+    if (!TableExists(tx, table)) {
+      if (was.rows > 0) d.only_in_backup.emplace_back(table, was.rows);
+      continue;  // rollback.tables_restored says it is missing
+    }
+    inspect::Fingerprint now = inspect::TakeFingerprint(tx, table, want->second.columns);
+    if (now == was) {
+      ++d.matched_tables;
+      d.matched_rows += now.rows;
+    } else if (now.rows == 0) {
+      d.only_in_backup.emplace_back(table, was.rows);
+    } else {
+      d.differing.push_back(fmt::format("{}: baseline {}; now {}", table, was.ToString(), now.ToString()));
+    }
+  }
+  return d;
 }
 
 nlohmann::json BaselineToJson(const Baseline& b) {
   auto fp = [](const inspect::Fingerprint& f) {
     return nlohmann::json{{"rows", f.rows}, {"hash_sum", f.hash_sum}};
+  };
+  auto tables = [&](const std::map<std::string, TableData>& m) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, d] : m) {
+      out[name] = fp(d.fingerprint);
+      out[name]["columns"] = d.columns;
+    }
+    return out;
   };
   return {{"format", "migration-harness baseline 1"},
           {"catalog", b.catalog},
@@ -722,7 +838,9 @@ nlohmann::json BaselineToJson(const Baseline& b) {
           {"chunk_columns", b.chunk_columns},
           {"repositories", fp(b.repositories)},
           {"code_chunks", fp(b.code_chunks)},
-          {"prebuilt", b.prebuilt}};
+          {"prebuilt", b.prebuilt},
+          {"dropped", tables(b.dropped)},
+          {"kept", tables(b.kept)}};
 }
 
 Baseline BaselineFromJson(const nlohmann::json& j) {
@@ -737,6 +855,13 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
     b.code_chunks = {j.at("code_chunks").at("rows").get<long long>(),
                      j.at("code_chunks").at("hash_sum").get<std::string>()};
     b.prebuilt = j.value("prebuilt", std::vector<std::string>{});
+    b.recorded_tables = j.contains("dropped") && j.contains("kept");
+    if (b.recorded_tables) {
+      for (const auto& [key, into] : {std::pair{"dropped", &b.dropped}, std::pair{"kept", &b.kept}})
+        for (const auto& [name, t] : j.at(key).items())
+          (*into)[name] = {t.at("columns").get<std::vector<std::string>>(),
+                           {t.at("rows").get<long long>(), t.at("hash_sum").get<std::string>()}};
+    }
     return b;
   } catch (const std::exception& e) {
     throw UsageError(std::string("not a baseline file: ") + e.what(),

@@ -2,8 +2,10 @@
 // quickstart's validation tests). Checks only read: they never migrate.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +26,12 @@ inline constexpr const char* kProjectIdPattern = "^[a-z0-9]+(-[a-z0-9]+)*$";
 // VALID: this prefix, then the constraint's name.
 inline constexpr const char* kNotValidPrefix = "rollback.not_valid.";
 
+// A table's columns (in order, as fingerprinted) and its rows' fingerprint.
+struct TableData {
+  std::vector<std::string> columns;
+  inspect::Fingerprint fingerprint;
+};
+
 // What the rollback suite compares against: recorded before the upgrade.
 struct Baseline {
   std::map<std::string, std::string> catalog;  // inspect::CatalogSnapshot::Entries()
@@ -35,12 +43,40 @@ struct Baseline {
   // "repositories.idx_project_repository"): left out of the catalog and the
   // fingerprints, since the rollback removes them.
   std::vector<std::string> prebuilt;
+  // The tables 002 drops (those present) and every other table of public
+  // but the two core tables and alembic_version: the rollback brings the
+  // first back empty (their rows are in the backup) and must leave the
+  // second untouched. Absent from a file written before they were
+  // recorded (`recorded_tables` false): those checks are then skipped.
+  std::map<std::string, TableData> dropped;
+  std::map<std::string, TableData> kept;
+  bool recorded_tables = true;
 };
 Baseline TakeBaseline(pqxx::transaction_base& tx);
 nlohmann::json BaselineToJson(const Baseline& b);
 Baseline BaselineFromJson(const nlohmann::json& j);  // throws UsageError on a bad file
 void SaveBaseline(const Baseline& b, const std::string& path);
 Baseline LoadBaseline(const std::string& path);
+
+// The tables other than 002's nine, the two core tables and
+// alembic_version in public (partitions are counted in their parent).
+std::vector<std::string> KeptTables(pqxx::transaction_base& tx);
+
+// The dropped tables' rows now against the baseline: which match, which are
+// empty where the baseline had rows (only in the backup), which differ.
+struct DroppedRows {
+  std::vector<std::pair<std::string, long long>> only_in_backup;  // table, baseline rows
+  std::vector<std::string> differing;  // "tasks: baseline 8 rows, hash H; now 3 rows, hash G"
+  long long matched_rows = 0;
+  int matched_tables = 0;
+  long long OnlyInBackupRows() const;
+  // "tasks 8, vendor_extractors 3: 11 rows only in the backup"
+  std::string OnlyInBackupText() const;
+};
+DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline);
+
+// The rollback suite's line for the dropped tables' rows.
+inline constexpr const char* kDroppedRowsId = "rollback.dropped_tables_data";
 
 struct PreCheckOptions {
   // Revisions from which 002 may run: 005 and everything before it.

@@ -383,8 +383,13 @@ class Runner {
       baseline = checks::TakeBaseline(tx);
       std::string prebuilt;
       for (const auto& n : baseline.prebuilt) prebuilt += (prebuilt.empty() ? "" : ", ") + n;
-      return fmt::format("repositories {}, code_chunks {}{}", baseline.repositories.rows,
-                         baseline.code_chunks.rows,
+      long long dropped = 0, kept = 0;
+      for (const auto& [t, d] : baseline.dropped) dropped += d.fingerprint.rows;
+      for (const auto& [t, d] : baseline.kept) kept += d.fingerprint.rows;
+      return fmt::format("repositories {}, code_chunks {}, {} rows in {} tables 002 drops, {} rows "
+                         "in {} other tables{}",
+                         baseline.repositories.rows, baseline.code_chunks.rows, dropped,
+                         baseline.dropped.size(), kept, baseline.kept.size(),
                          prebuilt.empty() ? "" : "; built beforehand, not compared: " + prebuilt);
     });
     engine::RunReport up;
@@ -432,6 +437,11 @@ class Runner {
     });
     checks::SuiteResult rollback = Suite(
         "rollback checks", [&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
+    checks::DroppedRows dropped_rows;
+    {
+      pqxx::read_transaction tx(conn.raw());
+      dropped_rows = checks::CompareDroppedRows(tx, baseline);
+    }
     engine::RunReport again;
     Phase("final upgrade 005 -> 002", [&] {
       again = QuietMigrator(conn).Upgrade("head");
@@ -447,13 +457,18 @@ class Runner {
     if (ok && in_budget)
       Verdict(true, 0,
               fmt::format("READY: migration 002 upgraded in {:.3f}s and rolled back {}in "
-                          "{:.3f}s on {} repositories and {} chunks",
+                          "{:.3f}s on {} repositories and {} chunks{}",
                           r_.upgrade_seconds,
                           not_valid ? fmt::format("(exactly, but for {} foreign key(s) restored "
                                                   "NOT VALID: see the rollback checks) ",
                                                   not_valid)
                                     : std::string("exactly "),
-                          r_.downgrade_seconds, r_.repositories, r_.chunks));
+                          r_.downgrade_seconds, r_.repositories, r_.chunks,
+                          dropped_rows.only_in_backup.empty()
+                              ? std::string()
+                              : fmt::format("; the dropped tables come back empty ({}: "
+                                            "restore-dropped brings them back)",
+                                            dropped_rows.OnlyInBackupText())));
     else if (ok)
       Verdict(false, 1,
               fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget (FR-031)",
