@@ -388,7 +388,8 @@ std::vector<CheckResult> ForeignKeysCheck(pqxx::transaction_base& tx,
             .as<long long>();
     out.push_back({std::string(kNotValidPrefix) + fk.name, Status::kInfo,
                    fmt::format("Restored NOT VALID: {}.{} ({} row(s) reference tasks that are gone; "
-                               "reload them from the backup, then: ALTER TABLE {} VALIDATE "
+                               "`migration-harness restore-dropped` reloads tasks from the "
+                               "backup and validates it; by hand: ALTER TABLE {} VALIDATE "
                                "CONSTRAINT {};)",
                                fk.table, fk.name, dangling, fk.table, fk.name)});
   }
@@ -625,8 +626,7 @@ SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Ba
   if (baseline && baseline->recorded_tables) {
     DroppedRows d = CompareDroppedRows(tx, *baseline);
     if (!d.differing.empty()) {
-      std::string what;
-      for (const auto& x : d.differing) what += (what.empty() ? "" : "; ") + x;
+      std::string what = d.DifferingText();
       s.checks.push_back(Fail(kDroppedRowsId,
                               fmt::format("Dropped tables' rows differ from the baseline: {}{}", what,
                                           d.only_in_backup.empty()
@@ -797,6 +797,18 @@ std::string DroppedRows::OnlyInBackupText() const {
   return fmt::format("{}: {} rows only in the backup", out, OnlyInBackupRows());
 }
 
+std::string DroppedRows::DifferingText(const std::string& now) const {
+  std::string out;
+  for (const auto& d : differing)
+    out += fmt::format("{}{}: baseline {} rows; {} {}", out.empty() ? "" : "; ", d.table,
+                       d.baseline.rows, now,
+                       d.baseline.rows == d.now.rows
+                           ? fmt::format("{} rows of other content (fingerprint {} not {})",
+                                         d.now.rows, d.now.hash_sum, d.baseline.hash_sum)
+                           : fmt::format("{} rows", d.now.rows));
+  return out;
+}
+
 DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline) {
   DroppedRows d;
   for (const auto& table : TablesDroppedBy002()) {  // the quickstart's order
@@ -814,7 +826,7 @@ DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& basel
     } else if (now.rows == 0) {
       d.only_in_backup.emplace_back(table, was.rows);
     } else {
-      d.differing.push_back(fmt::format("{}: baseline {}; now {}", table, was.ToString(), now.ToString()));
+      d.differing.push_back({table, was, now});
     }
   }
   return d;

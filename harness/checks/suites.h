@@ -66,12 +66,19 @@ std::vector<std::string> KeptTables(pqxx::transaction_base& tx);
 // empty where the baseline had rows (only in the backup), which differ.
 struct DroppedRows {
   std::vector<std::pair<std::string, long long>> only_in_backup;  // table, baseline rows
-  std::vector<std::string> differing;  // "tasks: baseline 8 rows, hash H; now 3 rows, hash G"
+  struct Difference {
+    std::string table;
+    inspect::Fingerprint baseline, now;
+  };
+  std::vector<Difference> differing;
   long long matched_rows = 0;
   int matched_tables = 0;
   long long OnlyInBackupRows() const;
   // "tasks 8, vendor_extractors 3: 11 rows only in the backup"
   std::string OnlyInBackupText() const;
+  // "tasks: baseline 8 rows; NOW 3 rows" ("same row count, other content"
+  // when only the fingerprints differ), for each, joined by "; ".
+  std::string DifferingText(const std::string& now = "now") const;
 };
 DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline);
 

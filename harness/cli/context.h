@@ -68,6 +68,7 @@ Command setup_stamp(CLI::App& app, const GlobalOptions& g);
 Command setup_generate(CLI::App& app, const GlobalOptions& g);
 Command setup_check(CLI::App& app, const GlobalOptions& g);
 Command setup_verify(CLI::App& app, const GlobalOptions& g);
+Command setup_restore_dropped(CLI::App& app, const GlobalOptions& g);
 
 // Shared by upgrade and downgrade.
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
       cli::setup_upgrade(app, g), cli::setup_downgrade(app, g), cli::setup_current(app, g),
       cli::setup_history(app, g), cli::setup_heads(app, g),     cli::setup_stamp(app, g),
       cli::setup_generate(app, g), cli::setup_check(app, g),    cli::setup_verify(app, g),
+      cli::setup_restore_dropped(app, g),
   };
 
   try {

@@ -1,0 +1,477 @@
+#include "harness/restore/restore_dropped.h"
+
+#include <pqxx/tablewriter>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "harness/error.h"
+#include "harness/pg/cluster.h"
+#include "harness/pg/interrupt.h"
+#include "harness/pg/process.h"
+
+namespace harness::restore {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string ArrayLiteral(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// One identifier of pg_dump's output at `pos`: "quoted" (with "" inside)
+// or bare (pg_dump quotes every name that needs it). Advances pos.
+std::string ReadIdentifier(std::string_view s, size_t& pos) {
+  std::string out;
+  if (pos < s.size() && s[pos] == '"') {
+    for (++pos; pos < s.size(); ++pos) {
+      if (s[pos] == '"') {
+        if (pos + 1 < s.size() && s[pos + 1] == '"') {
+          out += '"';
+          ++pos;
+        } else {
+          ++pos;
+          return out;
+        }
+      } else {
+        out += s[pos];
+      }
+    }
+    throw UsageError("unterminated quoted name in the backup's COPY line");
+  }
+  while (pos < s.size() && s[pos] != '.' && s[pos] != ',' && s[pos] != ' ' && s[pos] != ')' &&
+         s[pos] != '(')
+    out += s[pos++];
+  if (out.empty()) throw UsageError("a name was expected in the backup's COPY line");
+  return out;
+}
+
+CopyBlock ParseCopyHeader(std::string_view line) {
+  // COPY schema.table (a, b, "C") FROM stdin;
+  CopyBlock b;
+  size_t pos = std::string_view("COPY ").size();
+  b.schema = ReadIdentifier(line, pos);
+  if (pos >= line.size() || line[pos] != '.')
+    throw UsageError("unexpected COPY line in the backup: " + std::string(line.substr(0, 120)));
+  ++pos;
+  b.table = ReadIdentifier(line, pos);
+  if (line.substr(pos, 2) == " (") {
+    pos += 2;
+    while (true) {
+      b.columns.push_back(ReadIdentifier(line, pos));
+      if (line.substr(pos, 2) == ", ") {
+        pos += 2;
+        continue;
+      }
+      if (line.substr(pos, 1) == ")") {
+        ++pos;
+        break;
+      }
+      throw UsageError("unexpected COPY line in the backup: " + std::string(line.substr(0, 120)));
+    }
+  }
+  if (line.substr(pos) != " FROM stdin;")
+    throw UsageError("unexpected COPY line in the backup: " + std::string(line.substr(0, 120)));
+  return b;
+}
+
+struct Sequence {
+  std::string qualified;  // quote_ident(schema).quote_ident(name), as pg_dump writes it
+  std::string name;
+};
+
+// The sequences owned by a column of `tables` (serial and identity columns).
+std::vector<Sequence> OwnedSequences(pqxx::transaction_base& tx,
+                                     const std::vector<std::string>& tables) {
+  std::vector<Sequence> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(s.relname), "
+           "s.relname FROM pg_catalog.pg_depend d "
+           "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+           "JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace "
+           "JOIN pg_catalog.pg_class t ON t.oid = d.refobjid "
+           "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace "
+           "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+           "AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+           "AND d.deptype IN ('a', 'i') AND tn.nspname = 'public' AND t.relname = ANY ($1::text[]) "
+           "ORDER BY 1",
+           ArrayLiteral(tables)))
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>()});
+  return out;
+}
+
+// Runs pg_restore on the backup (it only reads the file) for the tables'
+// and sequences' data, as a plain script on stdout.
+std::string ReadBackup(const RestoreOptions& o, const std::vector<std::string>& tables,
+                       const std::vector<Sequence>& sequences) {
+  std::error_code ec;
+  if (!fs::is_regular_file(o.backup, ec))
+    throw UsageError("cannot read the backup " + o.backup + ": not a file",
+                     "--from takes the file `pg_dump -Fc` wrote before the upgrade");
+  fs::path bin = o.bin_dir.empty() ? pg::FindServerBinDir() : fs::path(o.bin_dir);
+  std::vector<std::string> argv = {(bin / "pg_restore").string(), "--data-only", "--file=-"};
+  for (const auto& t : tables) argv.push_back("--table=" + t);
+  for (const auto& s : sequences) argv.push_back("--table=" + s.name);
+  argv.push_back(fs::absolute(o.backup).string());  // never read as an option
+  pg::ProcessOptions po;
+  po.env["LC_MESSAGES"] = "C";
+  po.unset_env = {"LC_ALL"};
+  po.stop_on_interrupt = true;
+  auto r = pg::RunProcess(argv, po);
+  pg::ThrowIfInterrupted("reading the backup with pg_restore");
+  if (r.exit_code != 0) {
+    std::string err = r.err.substr(0, 600);
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    throw UsageError("pg_restore cannot read the backup " + o.backup + ": " + err,
+                     "--from takes a custom-format backup (pg_dump -Fc) made by a pg_dump no "
+                     "newer than " + argv[0] + "; set HARNESS_PG_BINDIR to a newer PostgreSQL's "
+                     "bin directory for a newer one");
+  }
+  return r.out;
+}
+
+// The columns COPY may write (generated columns are computed, and not in a dump).
+std::set<std::string> WritableColumns(pqxx::transaction_base& tx, const std::string& table) {
+  std::set<std::string> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = "
+           "a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+           "'public' AND c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated "
+           "= ''",
+           table))
+    out.insert(r[0].as<std::string>());
+  return out;
+}
+
+long long LoadTable(pqxx::transaction_base& tx, const CopyBlock& block) {
+  auto writable = WritableColumns(tx, block.table);
+  std::set<std::string> seen;
+  std::vector<std::string> quoted;
+  for (const auto& c : block.columns) {
+    if (!writable.count(c) || !seen.insert(c).second)
+      throw UsageError(fmt::format("the backup's {} has a column {} that the table here has not "
+                                   "(or twice)",
+                                   block.table, c),
+                       "restore-dropped loads into the tables as the rollback recreated them: "
+                       "a backup taken at 005, before the upgrade");
+    quoted.push_back(tx.quote_name(c));
+  }
+  // The backup's lines are COPY text already: they go to the server as
+  // they are (no unescaping and escaping again), through the one libpqxx
+  // writer of this version that takes a raw line (stream_to keeps its
+  // private). Names quoted here: this libpqxx puts them in the COPY as given.
+  pqxx::tablewriter writer(tx, "public." + tx.quote_name(block.table), quoted.begin(),
+                           quoted.end());
+  long long rows = 0;
+  for (const auto& line : block.lines) {
+    // A line of another width would be refused by the server anyway; say
+    // which table, before sending it.
+    if (size_t fields = SplitCopyLine(line).size(); fields != block.columns.size())
+      throw UsageError(fmt::format("the backup's {} has a row of {} fields for {} columns",
+                                   block.table, fields, block.columns.size()));
+    writer.write_raw_line(line);
+    if (++rows % 100000 == 0) pg::ThrowIfInterrupted("restoring " + block.table);
+  }
+  writer.complete();
+  return rows;
+}
+
+}  // namespace
+
+long long RestoreReport::Rows() const {
+  long long n = 0;
+  for (const auto& t : tables) n += t.rows;
+  return n;
+}
+
+std::vector<std::optional<std::string>> SplitCopyLine(std::string_view line) {
+  std::vector<std::optional<std::string>> out;
+  std::string field;
+  size_t start = 0;  // where the field began in `line`, to spot a bare \N
+  auto finish = [&](size_t end) {
+    if (line.substr(start, end - start) == "\\N")
+      out.emplace_back(std::nullopt);
+    else
+      out.emplace_back(std::move(field));
+    field.clear();
+  };
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+  };
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == '\t') {
+      finish(i);
+      start = i + 1;
+      continue;
+    }
+    if (c != '\\' || i + 1 == line.size()) {
+      field += c;
+      continue;
+    }
+    char e = line[++i];
+    switch (e) {
+      case 'b': field += '\b'; break;
+      case 'f': field += '\f'; break;
+      case 'n': field += '\n'; break;
+      case 'r': field += '\r'; break;
+      case 't': field += '\t'; break;
+      case 'v': field += '\v'; break;
+      case 'x':
+        if (i + 1 < line.size() && std::isxdigit(static_cast<unsigned char>(line[i + 1]))) {
+          int v = hex(line[++i]);
+          if (i + 1 < line.size() && std::isxdigit(static_cast<unsigned char>(line[i + 1])))
+            v = v * 16 + hex(line[++i]);
+          field += static_cast<char>(v);
+        } else {
+          field += 'x';
+        }
+        break;
+      default:
+        if (e >= '0' && e <= '7') {
+          int v = e - '0';
+          for (int k = 0; k < 2 && i + 1 < line.size() && line[i + 1] >= '0' && line[i + 1] <= '7'; ++k)
+            v = v * 8 + (line[++i] - '0');
+          field += static_cast<char>(v & 0xff);
+        } else {
+          field += e;  // \\ and any other escaped character stand for themselves
+        }
+    }
+  }
+  finish(line.size());
+  return out;
+}
+
+DataScript ParseDataScript(std::string_view text) {
+  static const std::regex kSetval(R"(^SELECT pg_catalog\.setval\('((?:[^']|'')+)', (-?[0-9]+), (true|false)\);$)");
+  static const std::regex kEncoding(R"(^SET client_encoding = '([A-Za-z0-9_]+)';$)");
+  DataScript script;
+  size_t pos = 0;
+  auto next_line = [&](std::string_view& line) {
+    if (pos >= text.size()) return false;
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    line = text.substr(pos, end - pos);
+    pos = end + 1;
+    return true;
+  };
+  std::string_view line;
+  while (next_line(line)) {
+    if (line.empty() || line.starts_with("--")) continue;
+    // psql's \restrict / \unrestrict (pg_dump since 17.6, 16.10, 15.14).
+    if (line.starts_with("\\restrict ") || line.starts_with("\\unrestrict ")) continue;
+    std::string l(line);
+    std::smatch m;
+    if (line.starts_with("COPY ")) {
+      CopyBlock b = ParseCopyHeader(line);
+      bool ended = false;
+      while (next_line(line)) {
+        if (line == "\\.") {
+          ended = true;
+          break;
+        }
+        b.lines.emplace_back(line);
+      }
+      if (!ended) throw UsageError("the backup's data for " + b.table + " ends without \\.");
+      script.tables.push_back(std::move(b));
+    } else if (std::regex_match(l, m, kEncoding)) {
+      script.client_encoding = m[1];
+    } else if (line.starts_with("SET ") ||
+               line == "SELECT pg_catalog.set_config('search_path', '', false);") {
+      continue;  // the session settings of pg_restore's script: ours are our own
+    } else if (std::regex_match(l, m, kSetval)) {
+      std::string name = m[1];
+      for (size_t i = name.find("''"); i != std::string::npos; i = name.find("''", i + 1))
+        name.erase(i, 1);
+      script.sequences.push_back({name, std::stoll(m[2]), m[3] == "true"});
+    } else {
+      throw UsageError("unexpected statement in the backup's data: " + l.substr(0, 120),
+                       "restore-dropped loads only table data and sequence values");
+    }
+  }
+  return script;
+}
+
+std::vector<std::string> DependencyOrder(pqxx::transaction_base& tx,
+                                         const std::vector<std::string>& tables) {
+  std::map<std::string, std::set<std::string>> needs;  // table -> tables it references
+  for (const auto& t : tables) needs[t];
+  for (const auto& r : tx.exec_params(
+           "SELECT c.relname, f.relname FROM pg_catalog.pg_constraint k "
+           "JOIN pg_catalog.pg_class c ON c.oid = k.conrelid "
+           "JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace "
+           "JOIN pg_catalog.pg_class f ON f.oid = k.confrelid "
+           "JOIN pg_catalog.pg_namespace fn ON fn.oid = f.relnamespace "
+           "WHERE k.contype = 'f' AND cn.nspname = 'public' AND fn.nspname = 'public' "
+           "AND c.relname = ANY ($1::text[]) AND f.relname = ANY ($1::text[]) AND c.oid <> f.oid",
+           ArrayLiteral(tables)))
+    needs[r[0].as<std::string>()].insert(r[1].as<std::string>());
+  std::vector<std::string> order;
+  std::set<std::string> done;
+  while (order.size() < tables.size()) {
+    bool progressed = false;
+    for (const auto& t : tables) {
+      if (done.count(t)) continue;
+      if (std::all_of(needs[t].begin(), needs[t].end(), [&](const auto& n) { return done.count(n) > 0; })) {
+        order.push_back(t);
+        done.insert(t);
+        progressed = true;
+      }
+    }
+    if (!progressed)
+      throw UsageError("the foreign keys between the dropped tables form a cycle: no order loads "
+                       "them one after another");
+  }
+  return order;
+}
+
+RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
+  const std::vector<std::string>& nine = checks::TablesDroppedBy002();
+  RestoreReport report;
+  pqxx::work tx(conn.raw());
+  if (o.lock_timeout_seconds > 0)
+    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", o.lock_timeout_seconds));
+
+  std::vector<std::string> missing;
+  for (const auto& t : nine)
+    if (tx.exec_params("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
+                       "= c.relnamespace WHERE n.nspname = 'public' AND c.relname = $1 AND "
+                       "c.relkind IN ('r', 'p')",
+                       t)
+            .empty())
+      missing.push_back(t);
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& t : missing) names += (names.empty() ? "" : ", ") + t;
+    throw UsageError(fmt::format("{} of the 9 tables 002 drops are not here ({}): nothing to "
+                                 "restore into",
+                                 missing.size(), names),
+                     missing.size() == nine.size()
+                         ? "the database is still at 002: roll back first (`migration-harness "
+                           "downgrade 005`), then restore"
+                         : "restore-dropped fills the tables the rollback of 002 recreated");
+  }
+  // The backup first: a file pg_restore cannot read is said before anything else.
+  auto sequences = OwnedSequences(tx, nine);
+  spdlog::info("Reading {} with pg_restore", o.backup);
+  DataScript script = ParseDataScript(ReadBackup(o, nine, sequences));
+  std::string locked;
+  for (const auto& t : nine) locked += (locked.empty() ? "public." : ", public.") + tx.quote_name(t);
+  // Nobody writes into them while they are filled and compared.
+  tx.exec("LOCK TABLE " + locked + " IN SHARE ROW EXCLUSIVE MODE");
+
+  std::vector<std::string> not_empty;
+  for (const auto& t : nine)
+    if (tx.exec("SELECT EXISTS (SELECT 1 FROM public." + tx.quote_name(t) + ")")[0][0].as<bool>())
+      not_empty.push_back(t);
+  if (!not_empty.empty()) {
+    if (o.baseline) {
+      auto d = checks::CompareDroppedRows(tx, *o.baseline);
+      if (d.differing.empty() && d.only_in_backup.empty()) report.already_restored = true;
+    }
+    if (!report.already_restored) {
+      std::string names, deletes;
+      for (const auto& t : not_empty) names += (names.empty() ? "" : ", ") + t;
+      auto order = DependencyOrder(tx, nine);
+      for (auto it = order.rbegin(); it != order.rend(); ++it)
+        if (std::find(not_empty.begin(), not_empty.end(), *it) != not_empty.end())
+          deletes += "DELETE FROM public." + tx.quote_name(*it) + "; ";
+      deletes.pop_back();
+      throw UsageError(
+          fmt::format("{} of the dropped tables already hold rows ({}){}: restore-dropped fills "
+                      "empty tables only (it would mix or duplicate rows)",
+                      not_empty.size(), names,
+                      o.baseline ? " that differ from the baseline" : ""),
+          "if a partial restore left them, empty them (" + deletes + ") and run it again");
+    }
+  }
+
+  if (!report.already_restored) {
+    if (!script.client_encoding.empty())
+      tx.exec("SET LOCAL client_encoding = " + tx.quote(script.client_encoding));
+    auto order = DependencyOrder(tx, nine);
+    std::string names;
+    for (const auto& t : order) names += (names.empty() ? "" : ", ") + t;
+    spdlog::info("Loading the 9 tables in foreign-key order: {}", names);
+    for (const auto& t : order) {
+      pg::ThrowIfInterrupted("restoring the dropped tables");
+      auto block = std::find_if(script.tables.begin(), script.tables.end(), [&](const CopyBlock& b) {
+        return b.schema == "public" && b.table == t;
+      });
+      RestoreReport::Table row{t, 0, block != script.tables.end()};
+      if (row.in_backup) row.rows = LoadTable(tx, *block);
+      spdlog::debug("  {:<28} {}", t,
+                   row.in_backup ? fmt::format("{} rows", row.rows) : std::string("not in the backup"));
+      report.tables.push_back(row);
+    }
+    for (const auto& s : script.sequences) {
+      bool ours = std::any_of(sequences.begin(), sequences.end(),
+                              [&](const Sequence& q) { return q.qualified == s.name; });
+      if (!ours) continue;  // pg_restore was asked for these only; a same-named one elsewhere
+      tx.exec_params("SELECT pg_catalog.setval($1::pg_catalog.regclass, $2, $3)", s.name, s.value,
+                     s.is_called);
+      report.sequences.push_back(fmt::format("{} = {}", s.name, s.value));
+    }
+    if (o.baseline) {
+      auto d = checks::CompareDroppedRows(tx, *o.baseline);
+      if (!d.differing.empty() || !d.only_in_backup.empty()) {
+        std::string what = d.DifferingText("the backup");
+        for (const auto& [t, rows] : d.only_in_backup)
+          what += fmt::format("{}{}: baseline {} rows; none in the backup", what.empty() ? "" : "; ",
+                              t, rows);
+        throw RefusedError("the backup's rows differ from the baseline: " + what +
+                               "; nothing was restored (the transaction was rolled back)",
+                           "check that --from is the backup taken just before the upgrade, when "
+                           "the baseline was recorded; to load it as it is, run without --baseline");
+      }
+    }
+  }
+  if (o.baseline) report.compared = true;
+
+  // The foreign keys into the nine that the rollback restored NOT VALID
+  // (their rows referenced rows only the backup had): each validated on its
+  // own, so one whose rows still dangle stays NOT VALID and is named.
+  for (const auto& r : tx.exec_params(
+           "SELECT n.nspname, c.relname, k.conname FROM pg_catalog.pg_constraint k "
+           "JOIN pg_catalog.pg_class c ON c.oid = k.conrelid "
+           "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+           "JOIN pg_catalog.pg_class f ON f.oid = k.confrelid "
+           "JOIN pg_catalog.pg_namespace fn ON fn.oid = f.relnamespace "
+           "WHERE k.contype = 'f' AND NOT k.convalidated AND fn.nspname = 'public' "
+           "AND f.relname = ANY ($1::text[]) AND c.relkind IN ('r', 'p') ORDER BY 2, 3",
+           ArrayLiteral(nine))) {
+    const std::string name = r[1].as<std::string>() + "." + r[2].as<std::string>();
+    try {
+      pqxx::subtransaction sub(tx, "validate");
+      sub.exec("ALTER TABLE " + sub.quote_name(r[0].as<std::string>()) + "." +
+               sub.quote_name(r[1].as<std::string>()) + " VALIDATE CONSTRAINT " +
+               sub.quote_name(r[2].as<std::string>()));
+      sub.commit();
+      report.validated.push_back(name);
+    } catch (const pqxx::sql_error& e) {
+      std::string why = e.what();
+      if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+      report.not_validated.push_back(name + ": " + why);
+    }
+  }
+  tx.commit();
+  return report;
+}
+
+}  // namespace harness::restore
