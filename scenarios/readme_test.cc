@@ -1,0 +1,136 @@
+// The README's deployment checklist and rollback, run as written: every
+// `sh` block of its "Deployment checklist" section, taken from README.md
+// itself, in one bash session against a production-shape database with
+// generated data (a backup, a rehearsal on a restored copy, the window,
+// the rollback, restore-dropped). `systemctl` is the one command replaced:
+// a function that records its calls.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "fixtures/generator.h"
+#include "harness/checks/suites.h"
+#include "harness/inspect/fingerprint.h"
+#include "harness/pg/cluster.h"
+#include "harness/pg/connection.h"
+#include "harness/pg/disposable_database.h"
+#include "harness/pg/process.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The lines of the `sh` blocks of the README section `heading`, in order,
+// each dedented by its fence's indentation.
+std::vector<std::string> ShellBlocks(const std::string& heading) {
+  std::ifstream in(MigrationsDir().parent_path() / "README.md");
+  std::vector<std::string> out;
+  std::string line;
+  bool in_section = false, in_block = false;
+  size_t indent = 0;
+  while (std::getline(in, line)) {
+    if (line.starts_with("## ")) {
+      in_section = line == heading;
+      continue;
+    }
+    if (!in_section) continue;
+    size_t first = line.find_first_not_of(' ');
+    std::string trimmed = first == std::string::npos ? "" : line.substr(first);
+    if (!in_block && trimmed == "```sh") {
+      in_block = true;
+      indent = first;
+    } else if (in_block && trimmed == "```") {
+      in_block = false;
+    } else if (in_block) {
+      out.push_back(line.size() > indent ? line.substr(indent) : trimmed);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDatabase& db) {
+  pg::Connection conn(db.url());
+  pqxx::read_transaction tx(conn.raw());
+  std::map<std::string, inspect::Fingerprint> out;
+  for (const auto& t : checks::TablesDroppedBy002())
+    out[t] = inspect::TakeFingerprint(tx, t, inspect::ColumnsOf(tx, t));
+  return out;
+}
+
+TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
+  auto lines = ShellBlocks("## Deployment checklist (migration 002)");
+  std::string commands;
+  for (const auto& l : lines) commands += l + "\n";
+  // Not an empty extraction: the procedure's landmarks are there.
+  for (const char* step : {"pg_dump -Fc", "pg_restore", " verify", "VACUUM ANALYZE",
+                           "check pre --save-baseline pre-002.json", "upgrade head",
+                           "downgrade -1", "restore-dropped --from", "check rollback --baseline"})
+    ASSERT_NE(commands.find(step), std::string::npos) << step << " is not in:\n" << commands;
+
+  TestDatabase production("005", Shape::kProduction);
+  {
+    pg::Connection conn(production.url());
+    fixtures::GeneratorOptions go;
+    go.repositories = 20;
+    go.chunks_per_repo = 10;
+    fixtures::Generate(conn, go);
+  }
+  auto before = DroppedFingerprints(production);
+  ASSERT_GT(before.at("tasks").rows, 0);
+  pg::DisposableDatabase copy(TestServer().AdminUrl(), "template0", "mh_readme_copy");
+  const fs::path work = fs::path(::testing::TempDir()) / pg::UniqueDatabaseName("readme");
+  fs::create_directories(work);
+
+  const std::string script = "set -euo pipefail\n"
+                             "cd \"$README_WORKDIR\"\n"
+                             "systemctl() { echo \"systemctl $*\" >> systemctl.calls; }\n"
+                             "set -x\n" +
+                             commands;
+  pg::ProcessOptions o;
+  o.env["DATABASE_URL"] = production.url().text();
+  o.env["COPY_URL"] = copy.url().text();
+  o.env["README_WORKDIR"] = work.string();
+  o.env["HARNESS_MIGRATIONS"] = MigrationsDir().string();
+  // The server's own client programs, then the tool, first on the PATH.
+  o.env["PATH"] = pg::FindServerBinDir().string() + ":" +
+                  fs::path(HARNESS_CLI_PATH).parent_path().string() + ":" + std::getenv("PATH");
+  o.env["LC_MESSAGES"] = "C";
+  o.timeout = std::chrono::seconds(600);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = pg::RunProcess({"bash", "-c", script}, o);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << fmt::format("the checklist and rollback took {:.1f}s\n", seconds);
+  ASSERT_EQ(r.exit_code, 0) << "script:\n" << script << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+
+  EXPECT_CONTAINS(r.out, "READY: migration 002 upgraded in");
+  EXPECT_CONTAINS(r.out, "002 (head)");
+  EXPECT_CONTAINS(r.out, "All post-migration checks passed (8/8)");
+  EXPECT_CONTAINS(r.out, "rows only in the backup");
+  EXPECT_CONTAINS(r.out, "Matches the baseline pre-002.json");
+  EXPECT_CONTAINS(r.out, "✓ Dropped tables' rows match the baseline (9 tables, ");
+  EXPECT_EQ(production.Revision(), "005");
+  EXPECT_EQ(DroppedFingerprints(production), before) << "every row of the nine tables is back";
+  EXPECT_EQ(production.Scalar("SELECT count(*) FROM pg_constraint WHERE NOT convalidated"), "0");
+  for (const char* f : {"verify.xml", "pre-002.json", "migration-002.log"})
+    EXPECT_TRUE(fs::exists(work / f)) << f;
+  std::ifstream calls(work / "systemctl.calls");
+  std::stringstream got;
+  got << calls.rdbuf();
+  EXPECT_EQ(got.str(),
+            "systemctl stop codebase-mcp-server\nsystemctl start codebase-mcp-server\n"
+            "systemctl stop codebase-mcp-server\nsystemctl start codebase-mcp-server\n");
+  fs::remove_all(work);
+}
+
+}  // namespace
+}  // namespace harness::testing
