@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 
 #include <signal.h>
 
@@ -529,21 +531,23 @@ TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
 }
 
 // A verify in clone mode held on its scratch clone: finds the clone made by
-// `cli`, takes a lock on its repositories table from another session, and
-// waits until the rehearsal queues behind it. Empty name on failure.
+// the process `cli_pid` (the scratch name carries it), takes a lock on its
+// repositories table from another session, and waits until the rehearsal
+// queues behind it. Empty name on failure.
 struct HeldScratch {
   std::string name;
   std::unique_ptr<pg::Connection> blocker;
   std::unique_ptr<pqxx::work> hold;
 
-  explicit HeldScratch(const BackgroundCli& cli) {
+  explicit HeldScratch(const BackgroundCli& cli) : HeldScratch(cli.pid()) {}
+  explicit HeldScratch(pid_t cli_pid) {
     pg::Connection admin(TestServer().AdminUrl());
     auto scalar = [&](const std::string& sql) {
       pqxx::nontransaction tx(admin.raw());
       auto rows = tx.exec(sql);
       return rows.empty() ? std::string() : rows[0][0].as<std::string>();
     };
-    const std::string like = "'mh\\_verify\\_%\\_" + std::to_string(cli.pid()) + "\\_%'";
+    const std::string like = "'mh\\_verify\\_%\\_" + std::to_string(cli_pid) + "\\_%'";
     std::string found;
     if (!WaitUntil([&] { return !(found = scalar("SELECT datname FROM pg_database WHERE datname "
                                                  "LIKE " + like)).empty(); },
@@ -662,6 +666,64 @@ TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
   std::string out = cli.Output();
   EXPECT_EQ(*status, 130) << out;
   EXPECT_CONTAINS(out, "interrupted by SIGINT");
+  pqxx::nontransaction tx(admin.raw());
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_database WHERE datname = " + tx.quote(scratch))[0][0]
+                .as<std::string>(),
+            "0");
+  ExpectUnchanged(db, before);
+}
+
+// A child of `parent` (/proc/PID/stat field 4), or 0 when it has none.
+pid_t ChildOf(pid_t parent) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(it->path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 1));
+    std::string state;
+    long ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) return static_cast<pid_t>(std::stol(name));
+  }
+  return 0;
+}
+
+// How a CI system stops a job: `timeout -s TERM` sends SIGTERM to the tool,
+// then to its whole process group, so the tool gets it twice within a
+// moment (or once, when the second comes before the first is taken). That
+// is one interrupt: the scratch clone is dropped on the way out. timeout,
+// signalled itself (not at the end of its own time, which makes it exit
+// 124), exits with the tool's status: 130.
+TEST(VerifyCopy, StoppedByTimeoutItDropsTheScratchDatabase) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  State before = Capture(db);
+  pg::Connection admin(TestServer().AdminUrl());
+  BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text(),
+                    {"/usr/bin/timeout", "-s", "TERM", "600"});
+  // The scratch name carries the pid of the tool, timeout's child.
+  pid_t tool = 0;
+  ASSERT_TRUE(WaitUntil([&] { return (tool = ChildOf(cli.pid())) != 0; },
+                        std::chrono::seconds(30)))
+      << "timeout never started the tool";
+  HeldScratch held(tool);
+  ASSERT_FALSE(held.name.empty()) << "the rehearsal never waited on its scratch clone";
+  const std::string scratch = held.name;
+  // timeout leads a process group of its own, the tool in it: the group
+  // signal reaches the tool, not this test.
+  ASSERT_EQ(getpgid(cli.pid()), cli.pid());
+  ASSERT_EQ(getpgid(tool), cli.pid());
+  cli.Signal(SIGTERM);
+  auto status = cli.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(status);
+  std::string out = cli.Output();
+  EXPECT_EQ(*status, 130) << out;
+  EXPECT_CONTAINS(out, "INTERRUPTED: interrupted by SIGTERM");
+  EXPECT_EQ(out.find("without clean-up"), std::string::npos) << out;
   pqxx::nontransaction tx(admin.raw());
   EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_database WHERE datname = " + tx.quote(scratch))[0][0]
                 .as<std::string>(),

@@ -1,6 +1,7 @@
 #include "scenarios/support/test_env.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -251,8 +252,10 @@ pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std:
   return r;
 }
 
-BackgroundCli::BackgroundCli(const std::vector<std::string>& args, const std::string& url) {
-  std::vector<std::string> argv = {HARNESS_CLI_PATH};
+BackgroundCli::BackgroundCli(const std::vector<std::string>& args, const std::string& url,
+                             const std::vector<std::string>& wrapper) {
+  std::vector<std::string> argv = wrapper;
+  argv.push_back(HARNESS_CLI_PATH);
   argv.insert(argv.end(), args.begin(), args.end());
   pg::ProcessOptions o;
   o.env = {{"DATABASE_URL", url}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
@@ -263,7 +266,7 @@ BackgroundCli::BackgroundCli(const std::vector<std::string>& args, const std::st
 
 BackgroundCli::~BackgroundCli() {
   if (!exited_ && pg::ProcessAlive(pid_)) {
-    kill(pid_, SIGKILL);
+    kill(getpgid(pid_) == pid_ ? -pid_ : pid_, SIGKILL);
     pg::WaitForExit(pid_, std::chrono::seconds(10));
   }
   std::error_code ec;

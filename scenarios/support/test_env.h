@@ -84,10 +84,16 @@ pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std:
 
 // The migration-harness binary started in the background, with the
 // environment RunCli gives it; stdout and stderr go to a temporary file.
+// With a `wrapper` (e.g. {"/usr/bin/timeout", "-s", "TERM", "600"}), that
+// command is started with the binary and its arguments after it, and pid()
+// is the wrapper's.
 class BackgroundCli {
  public:
-  BackgroundCli(const std::vector<std::string>& args, const std::string& url);
-  ~BackgroundCli();  // kills it if it still runs; removes the file
+  BackgroundCli(const std::vector<std::string>& args, const std::string& url,
+                const std::vector<std::string>& wrapper = {});
+  // Kills it if it still runs (its whole process group when it leads one of
+  // its own, as timeout does: the binary under it too); removes the file.
+  ~BackgroundCli();
   BackgroundCli(const BackgroundCli&) = delete;
   BackgroundCli& operator=(const BackgroundCli&) = delete;
   pid_t pid() const { return pid_; }
