@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
+#include "fixtures/any_schema.h"
 #include "fixtures/generator.h"
 #include "fixtures/shapes.h"
 #include "harness/cli/context.h"
@@ -25,6 +26,9 @@ struct GenerateOptions {
   std::uint64_t seed = 42;
   bool embeddings = false;
   std::string shape;  // empty: fill the database in the shape it has
+  bool any_schema = false;
+  long long rows_per_table = 100;
+  std::vector<std::string> table_rows;  // TABLE=N
 };
 
 // Tables, views and the like in public (BuildAt005's "empty" too), and
@@ -102,7 +106,59 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
                   "found there. Without it: the database's own shape")
       ->check(CLI::IsMember({"quickstart", "production"}))
       ->type_name("SHAPE");
-  return {sub, [opts, &g] {
+  auto any = sub->add_flag("--any-schema", opts->any_schema,
+                           "Fill every table of public from the catalog instead, whatever the "
+                           "schema (any revision): values fit each column's type, foreign keys "
+                           "(parents first), unique keys and CHECKs; rows a CHECK or key refuses "
+                           "are left out and counted");
+  sub->add_option("--rows-per-table", opts->rows_per_table, "With --any-schema: rows per table")
+      ->check(CLI::Range(0LL, 100'000'000LL))
+      ->capture_default_str()
+      ->needs(any);
+  sub->add_option("--table-rows", opts->table_rows,
+                  "With --any-schema: TABLE=N, rows for one table (repeatable)")
+      ->type_name("TABLE=N")
+      ->needs(any);
+  return {sub, [opts, &g, sub] {
+            if (opts->any_schema) {
+              for (const char* o : {"--repositories", "--chunks-per-repo", "--embeddings", "--shape"})
+                if (sub->count(o))
+                  throw UsageError(std::string(o) + " is for the code-search data; --any-schema "
+                                   "takes --rows-per-table and --table-rows");
+              fixtures::AnySchemaOptions ao;
+              ao.rows_per_table = opts->rows_per_table;
+              ao.seed = opts->seed;
+              for (const auto& tr : opts->table_rows) {
+                auto eq = tr.find('=');
+                long long n = -1;
+                try {
+                  if (eq != std::string::npos) n = std::stoll(tr.substr(eq + 1));
+                } catch (const std::exception&) {
+                }
+                if (eq == std::string::npos || eq == 0 || n < 0)
+                  throw UsageError("--table-rows takes TABLE=N (N >= 0), not " + tr);
+                ao.rows[tr.substr(0, eq)] = n;
+              }
+              auto conn = Connect(g);
+              auto r = fixtures::GenerateAnySchema(*conn, ao);
+              std::cout << fmt::format("Generated {} rows in {} tables from the catalog in {:.2f}s "
+                                       "(seed {}), parents first:\n",
+                                       r.Rows(), r.tables.size(), r.seconds, opts->seed);
+              for (const auto& t : r.tables) {
+                std::string notes;
+                if (t.rejected_by_check)
+                  notes += fmt::format("; {} refused by a CHECK, NOT NULL or foreign key", t.rejected_by_check);
+                if (t.rejected_by_unique)
+                  notes += fmt::format("; {} already taken by a unique key", t.rejected_by_unique);
+                if (!t.left_to_default.empty()) {
+                  std::string cols;
+                  for (const auto& c : t.left_to_default) cols += (cols.empty() ? "" : ", ") + c;
+                  notes += "; left to the server: " + cols;
+                }
+                std::cout << fmt::format("  {:<28} {:>8} rows{}\n", t.name, t.inserted, notes);
+              }
+              return 0;
+            }
             auto conn = Connect(g);
             if (!opts->shape.empty()) PrepareShape(*conn, g, inspect::ParseShape(opts->shape));
             fixtures::GeneratorOptions go;
