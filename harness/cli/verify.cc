@@ -10,6 +10,7 @@
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
 #include "harness/pg/files.h"
+#include "harness/verify/range.h"
 #include "harness/verify/rehearsal.h"
 
 namespace harness::cli {
@@ -25,6 +26,8 @@ struct VerifyCliOptions {
   long long forecast_rows = 0;
   std::string report_json;
   std::string junit;
+  std::string target;
+  long long rows_per_table = 1000;
 };
 }  // namespace
 
@@ -59,10 +62,26 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                   "Forecast the upgrade time at this many code_chunks (default: ten times the "
                   "rehearsed data)")
       ->check(CLI::Range(1LL, 100'000'000'000LL));
+  auto target = sub->add_option(
+      "--target", opts->target,
+      "Rehearse any revision instead of 002's checks: from the database's revision (without a "
+      "database: from REV's parent, on an embedded cluster filled from the catalog) up to REV "
+      "and back, with the checks every revision gets (what each step did to each table and the "
+      "locks it held, the rows it discards, an exact rollback, the kept rows back)");
+  sub->add_option("--rows-per-table", opts->rows_per_table,
+                  "With --target, embedded run: rows generated per table")
+      ->check(CLI::Range(0LL, 100'000'000LL))
+      ->capture_default_str()
+      ->needs(target);
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
-  return {sub, [opts, &g] {
+  return {sub, [opts, &g, sub] {
             engine::RevisionGraph graph = LoadGraph(g);
+            if (!opts->target.empty())
+              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo", "--forecast-rows", "--into-embedded"})
+                if (sub->count(o))
+                  throw UsageError(std::string(o) + " belongs to 002's rehearsal; with --target the "
+                                   "data is generated from the catalog (--rows-per-table, --seed)");
             verify::VerifyOptions vo;
             if (!g.database_url.empty()) vo.source = pg::Url::Parse(g.database_url);
             else if (opts->in_place)
@@ -105,7 +124,10 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             report::Rehearsal partial;
             std::optional<report::Rehearsal> r;
             try {
-              r = verify::Run(vo, graph, &partial);
+              if (!opts->target.empty())
+                r = verify::RunRange(vo, {opts->target, opts->rows_per_table}, graph, &partial);
+              else
+                r = verify::Run(vo, graph, &partial);
             } catch (const Error&) {
               // The reports still say how far it got and what failed; the
               // error itself follows on stderr, and stays the one reported.

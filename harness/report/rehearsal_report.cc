@@ -31,7 +31,7 @@ nlohmann::json StepsJson(const std::vector<engine::StepTiming>& steps) {
 
 std::string RehearsalText(const Rehearsal& r) {
   std::string out;
-  out += "Migration 002 rehearsal\n";
+  out += r.title + "\n";
   out += fmt::format("Target:  {}\n", r.target.empty()
                                           ? "none (verify stopped before it had a database)"
                                           : r.target);
@@ -40,7 +40,9 @@ std::string RehearsalText(const Rehearsal& r) {
     out += fmt::format("Schema:  {} shape ({})\n", r.shape,
                        r.shape == "production" ? "code_chunks -> code_files -> repositories"
                                                : "code_chunks -> repositories");
-  if (r.counted)
+  if (!r.data_line.empty())
+    out += "Data:    " + r.data_line + "\n";
+  else if (r.counted)
     out += fmt::format("Data:    {} repositories, {} code_chunks\n", r.repositories, r.chunks);
   else
     out += "Data:    not counted (verify stopped before it read the tables)\n";

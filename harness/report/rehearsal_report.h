@@ -24,6 +24,7 @@ struct Phase {
 };
 
 struct Rehearsal {
+  std::string title = "Migration 002 rehearsal";
   std::string target;  // where it ran, never with a password
   std::string server_version;
   std::string shape;  // "quickstart", "production"; empty until detected
@@ -36,6 +37,7 @@ struct Rehearsal {
   long long repositories = 0;
   long long chunks = 0;
   bool counted = false;  // the two counts were read (verify got that far)
+  std::string data_line;  // instead of the two counts (a rehearsal of another revision)
   // The upgrade time predicted at `rows` chunks from a linear fit per step
   // (report/forecast.h); rows == 0 when there is no forecast.
   struct Forecast {

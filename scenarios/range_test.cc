@@ -1,0 +1,120 @@
+// verify --target: any revision of any chain, with the checks every
+// revision gets. The test chain (scenarios/test_chain/, one kind of change
+// per revision) is rehearsed from t1 to its head in one run, and what the
+// rehearsal measured for each step is compared with what each revision is
+// known to do; a revision the expectations below do not cover fails the
+// test, so the chain cannot grow without them.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "fixtures/any_schema.h"
+#include "harness/engine/revision_graph.h"
+#include "harness/pg/connection.h"
+#include "harness/pg/disposable_database.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+std::filesystem::path TestChainDir() { return MigrationsDir().parent_path() / "scenarios" / "test_chain"; }
+
+// What each upgrade step does, as the rehearsal classifies it.
+const std::map<std::string, std::string> kExpectedUpgrade = {
+    {"t1", "catalog only"},
+    {"t2", "table rewrite"},
+    {"t3", "index build + full scan"},
+    {"t4", "catalog only"},
+    {"t5", "table rewrite"},
+    {"t6", "table rewrite"},
+};
+
+nlohmann::json RunVerify(const std::vector<std::string>& args, const std::string& url, int* exit_code,
+                         std::string* out) {
+  std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("range") + ".json";
+  std::vector<std::string> all = {"--migrations", TestChainDir().string(), "verify"};
+  all.insert(all.end(), args.begin(), args.end());
+  all.insert(all.end(), {"--report-json", json});
+  auto r = RunCli(all, url);
+  *exit_code = r.exit_code;
+  *out = r.out + r.err;
+  std::ifstream in(json);
+  nlohmann::json j = nlohmann::json::parse(in);
+  std::remove(json.c_str());
+  return j;
+}
+
+std::map<std::string, std::string> Details(const nlohmann::json& report, const std::string& suite) {
+  std::map<std::string, std::string> out;
+  for (const auto& s : report["suites"])
+    if (s["suite"] == suite)
+      for (const auto& c : s["checks"]) out[c["id"].get<std::string>()] = c["detail"].get<std::string>();
+  return out;
+}
+
+TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
+  auto chain = engine::RevisionGraph::LoadDirectory(TestChainDir());
+  for (engine::Position p = 1; p <= chain.head_position(); ++p)
+    ASSERT_TRUE(kExpectedUpgrade.count(chain.at(p).revision))
+        << "revision " << chain.at(p).revision << " of the test chain has no expected classification";
+
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
+  ASSERT_EQ(RunCli({"--migrations", TestChainDir().string(), "upgrade", "t1"}, db.url().text()).exit_code, 0);
+  {
+    pg::Connection conn(db.url());
+    fixtures::AnySchemaOptions o;
+    o.rows_per_table = 200;
+    fixtures::GenerateAnySchema(conn, o);
+  }
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "head"}, db.url().text(), &code, &out);
+  EXPECT_EQ(code, 1) << out;
+  auto steps = Details(report, "step effects");
+  for (engine::Position p = 2; p <= chain.head_position(); ++p) {
+    const std::string rev = chain.at(p).revision;
+    const std::string detail = steps["step." + rev + ".up.1"];
+    EXPECT_NE(detail.find(": " + kExpectedUpgrade.at(rev) + ";"), std::string::npos)
+        << rev << " expected " << kExpectedUpgrade.at(rev) << ", measured: " << detail;
+  }
+  EXPECT_NE(steps["step.t2.up.1"].find("rewrote events; AccessExclusiveLock on events, held "),
+            std::string::npos) << steps["step.t2.up.1"];
+  auto discarded = Details(report, "discarded rows");
+  EXPECT_EQ(discarded["discarded.table.audit_log"], "table audit_log dropped: 200 rows discarded");
+  auto rollback = Details(report, "rollback");
+  EXPECT_EQ(rollback["rollback.catalog_exact"], "Schema equals the one before the upgrade (empty diff)");
+  EXPECT_EQ(rollback["rollback.rows"], "Rows of the kept tables equal to before: accounts: values of balance differ");
+  EXPECT_EQ(rollback["rollback.discarded"],
+            "Tables the upgrade dropped come back empty: audit_log 200 rows only in a backup");
+  EXPECT_EQ(report["verdict"].get<std::string>().rfind("NOT READY: the rollback of t1 -> t6 is not exact: ", 0), 0u)
+      << report["verdict"];
+}
+
+// Without a database: from the target's parent, on an embedded cluster
+// filled from the catalog.
+TEST(VerifyTarget, AnEmbeddedRunOfARevisionThatDropsATableIsReadyAndCountsWhatItDiscards) {
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "t4", "--rows-per-table", "50"}, "", &code, &out);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_CONTAINS(out, "Migration rehearsal t3 -> t4");
+  EXPECT_CONTAINS(out, "• table audit_log dropped: 50 rows discarded");
+  EXPECT_CONTAINS(out, "READY: t3 -> t4 upgraded in");
+  EXPECT_CONTAINS(out, "; 50 rows of dropped tables come back only from a backup");
+  EXPECT_EQ(Details(report, "step effects")["step.t4.up.1"].find("t4 up 1/1 Drop audit_log: catalog only; dropped audit_log"), 0u);
+}
+
+TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
+  ASSERT_EQ(RunCli({"--migrations", TestChainDir().string(), "upgrade", "t2"}, db.url().text()).exit_code, 0);
+  auto r = RunCli({"--migrations", TestChainDir().string(), "verify", "--target", "t2"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "the database is at t2, not below --target t2");
+}
+
+}  // namespace
+}  // namespace harness::testing
