@@ -58,6 +58,23 @@ TEST(MigrationFile, ARecordStepIsTheEnginesOwnStep) {
   EXPECT_EQ(f.upgrade[1].name, "Committing and writing alembic_version");
 }
 
+TEST(MigrationFile, ChecksFollowTheDowngradeWithTheirQueries) {
+  MigrationFile f = Parse(
+      "--! revision: 006\n--! down_revision: 002\n--! upgrade\n--! step: Work\nSELECT 1;\n"
+      "--! downgrade\n--! step: Undo\nSELECT 2;\n"
+      "--! check pre: nothing negative\nSELECT id FROM t WHERE n < 0;\n"
+      "--! check post: all there\n-- a comment\nSELECT 1 WHERE false;\n");
+  ASSERT_EQ(f.downgrade.size(), 1u);
+  EXPECT_EQ(f.downgrade[0].sql, "SELECT 2;\n");
+  ASSERT_EQ(f.checks.size(), 2u);
+  EXPECT_EQ(f.checks[0].when, "pre");
+  EXPECT_EQ(f.checks[0].name, "nothing negative");
+  EXPECT_EQ(f.checks[0].sql, "SELECT id FROM t WHERE n < 0;\n");
+  EXPECT_EQ(f.checks[0].line, 9);
+  EXPECT_EQ(f.checks[1].when, "post");
+  EXPECT_EQ(f.checks[1].sql, "-- a comment\nSELECT 1 WHERE false;\n");
+}
+
 TEST(MigrationFile, EmptyDownRevisionIsBase) {
   EXPECT_FALSE(Parse(File("001", "")).down_revision.has_value());
 }
@@ -92,7 +109,11 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"TwoRevisions", "--! revision: 001\n--! revision: 002\n", "x.sql:2: a second `revision`"},
         Malformed{"SqlInRecordStep", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! record_step: r\nSELECT 2;\n"), "x.sql:9: SQL after `--! record_step:`"},
         Malformed{"StepAfterRecordStep", File("001", "", "--! upgrade\n--! record_step: r\n--! step: a\nSELECT 1;\n"), "x.sql:7: `--! record_step:` must be the last step"},
-        Malformed{"NoDowngradeSteps", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n"), "downgrade section has no"}),
+        Malformed{"NoDowngradeSteps", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n"), "downgrade section has no"},
+        Malformed{"CheckBeforeDowngrade", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! check post: c\nSELECT 1;\n"), "x.sql:8: checks come after the downgrade section"},
+        Malformed{"CheckAtAnotherTime", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check during: c\nSELECT 1;\n"), "x.sql:11: `--! check during:`: a check runs pre, post or rollback"},
+        Malformed{"CheckWithoutQuery", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\n-- nothing\n"), "x.sql:11: check 'c' has no query"},
+        Malformed{"StepAfterChecks", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\nSELECT 1;\n--! step: d\nSELECT 1;\n"), "x.sql:13: `--! step:` after the checks"}),
     [](const auto& p) { return std::string(p.param.name); });
 
 std::vector<MigrationFile> Files(std::vector<std::pair<std::string, std::string>> revs) {

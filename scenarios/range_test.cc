@@ -90,8 +90,18 @@ TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
   EXPECT_EQ(rollback["rollback.rows"], "Rows of the kept tables equal to before: accounts: values of balance differ");
   EXPECT_EQ(rollback["rollback.discarded"],
             "Tables the upgrade dropped come back empty: audit_log 200 rows only in a backup");
-  EXPECT_EQ(report["verdict"].get<std::string>().rfind("NOT READY: the rollback of t1 -> t6 is not exact: ", 0), 0u)
-      << report["verdict"];
+  auto pre = Details(report, "pre");
+  EXPECT_EQ(pre["pre.t6.balances are not negative"], "balances are not negative (t6)");
+  auto post = Details(report, "post");
+  EXPECT_EQ(post["post.t2.every event has a token"], "every event has a token (t2)");
+  EXPECT_EQ(post["post.t6.no balance lost a digit"].rfind("no balance lost a digit (t6): 200 row(s) fail it, e.g. (", 0), 0u)
+      << post["post.t6.no balance lost a digit"];
+  EXPECT_EQ(rollback["rollback.t2.events.token is gone"], "events.token is gone (t2)");
+  const std::string verdict = report["verdict"];
+  EXPECT_EQ(verdict.rfind("NOT READY: post check no balance lost a digit (t6): ", 0), 0u) << verdict;
+  EXPECT_NE(verdict.find("; the rollback of t1 -> t6 is not exact: Rows of the kept tables equal to before: "
+                         "accounts: values of balance differ"),
+            std::string::npos) << verdict;
 }
 
 // Without a database: from the target's parent, on an embedded cluster
@@ -106,6 +116,25 @@ TEST(VerifyTarget, AnEmbeddedRunOfARevisionThatDropsATableIsReadyAndCountsWhatIt
   EXPECT_CONTAINS(out, "READY: t3 -> t4 upgraded in");
   EXPECT_CONTAINS(out, "; 50 rows of dropped tables come back only from a backup");
   EXPECT_EQ(Details(report, "step effects")["step.t4.up.1"].find("t4 up 1/1 Drop audit_log: catalog only; dropped audit_log"), 0u);
+}
+
+// A pre check that fails stops the rehearsal before anything is migrated.
+TEST(VerifyTarget, AFailingPreCheckBlocksTheUpgrade) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
+  ASSERT_EQ(RunCli({"--migrations", TestChainDir().string(), "upgrade", "t5"}, db.url().text()).exit_code, 0);
+  {
+    pg::Connection conn(db.url());
+    pqxx::work tx(conn.raw());
+    tx.exec("INSERT INTO public.accounts (name, balance) VALUES ('overdrawn', -5)");
+    tx.commit();
+  }
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "t6"}, db.url().text(), &code, &out);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_CONTAINS(out, "✗ balances are not negative (t6): 1 row(s) fail it, e.g. (1, -5.0000)");
+  EXPECT_EQ(report["verdict"], "BLOCKED: a pre check of t5 -> t6 failed (see above); nothing was migrated");
+  EXPECT_EQ(report["upgrade_steps"].size(), 0u);
 }
 
 TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {

@@ -42,7 +42,7 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
                       "fix the file (format: migrations/README.md) or point --migrations at "
                       "another directory");
   };
-  enum class Section { kHeader, kUpgrade, kDowngrade } section = Section::kHeader;
+  enum class Section { kHeader, kUpgrade, kDowngrade, kChecks } section = Section::kHeader;
   bool saw_revision = false, saw_down = false, saw_message = false;
   std::vector<Step>* steps = nullptr;
   std::istringstream in(text);
@@ -56,6 +56,10 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
   while (std::getline(in, line)) {
     ++number;
     if (line.rfind("--!", 0) != 0) {
+      if (section == Section::kChecks) {
+        file.checks.back().sql += line + "\n";
+        continue;
+      }
       if (steps && !steps->empty() && steps->back().records_revision) {
         if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0)
           throw fail(number, "SQL after `--! record_step:` (the engine's own step has no SQL)");
@@ -106,8 +110,24 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       if (file.upgrade.empty()) throw fail(number, "the upgrade section has no `--! step:`");
       section = Section::kDowngrade;
       steps = &file.downgrade;
+    } else if (key.rfind("check ", 0) == 0) {
+      const std::string when = Trim(key.substr(6));
+      if (when != "pre" && when != "post" && when != "rollback")
+        throw fail(number, "`--! check " + when + ":`: a check runs pre, post or rollback");
+      if (section != Section::kDowngrade && section != Section::kChecks)
+        throw fail(number, "checks come after the downgrade section");
+      if (value.empty()) throw fail(number, "a check needs a name: `--! check " + when + ": NAME`");
+      if (section == Section::kDowngrade) {
+        close_step();
+        if (file.downgrade.empty()) throw fail(number, "the downgrade section has no `--! step:`");
+      } else if (OnlyCommentsOrBlank(file.checks.back().sql)) {
+        throw fail(file.checks.back().line, "check '" + file.checks.back().name + "' has no query");
+      }
+      section = Section::kChecks;
+      file.checks.push_back({when, value, {}, number});
     } else if (key == "step" || key == "record_step") {
       if (section == Section::kHeader) throw fail(number, "`--! " + key + ":` before `--! upgrade`");
+      if (section == Section::kChecks) throw fail(number, "`--! " + key + ":` after the checks");
       if (value.empty()) throw fail(number, "a step needs a name: `--! " + key + ": NAME`");
       if (!steps->empty() && steps->back().records_revision)
         throw fail(number, "`--! record_step:` must be the last step of its section");
@@ -118,8 +138,14 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
     }
   }
   if (!saw_revision) throw fail(number, "no `--! revision:` header");
-  if (section != Section::kDowngrade) throw fail(number, "no `--! downgrade` section");
-  close_step();
+  if (section != Section::kDowngrade && section != Section::kChecks)
+    throw fail(number, "no `--! downgrade` section");
+  if (section == Section::kChecks) {
+    if (OnlyCommentsOrBlank(file.checks.back().sql))
+      throw fail(file.checks.back().line, "check '" + file.checks.back().name + "' has no query");
+  } else {
+    close_step();
+  }
   if (file.downgrade.empty()) throw fail(number, "the downgrade section has no `--! step:`");
   return file;
 }

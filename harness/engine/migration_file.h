@@ -18,6 +18,16 @@ struct Step {
   bool records_revision = false;
 };
 
+// `--! check pre|post|rollback: NAME` after the downgrade section: a query
+// whose rows are the failures (none: the check passes), run read-only
+// before the upgrade, after it, or after the rollback of this revision.
+struct RevisionCheck {
+  std::string when;  // "pre", "post", "rollback"
+  std::string name;
+  std::string sql;
+  int line = 0;
+};
+
 struct MigrationFile {
   std::filesystem::path path;
   std::string revision;
@@ -25,6 +35,7 @@ struct MigrationFile {
   std::string message;
   std::vector<Step> upgrade;
   std::vector<Step> downgrade;
+  std::vector<RevisionCheck> checks;
   std::string content;  // the file as read, for hashing
 };
 

@@ -343,6 +343,44 @@ class RangeRunner {
                        "pass a --target above the database's revision");
   }
 
+  // The revisions' own checks (`--! check WHEN: NAME`, engine/migration_file.h)
+  // of the range: a query whose rows are the failures, run read-only.
+  std::vector<CheckResult> RevisionChecks(const std::string& when) {
+    std::vector<CheckResult> out;
+    for (engine::Position p = from_ + 1; p <= to_; ++p) {
+      const auto& file = graph_.at(p);
+      for (const auto& c : file.checks) {
+        if (c.when != when) continue;
+        const std::string id = fmt::format("{}.{}.{}", when, file.revision, c.name);
+        const std::string label = fmt::format("{} ({})", c.name, file.revision);
+        pg::Connection conn(*url_);
+        try {
+          pqxx::read_transaction tx(conn.raw());
+          pqxx::result rows = tx.exec(c.sql, c.name);
+          if (rows.empty()) {
+            out.push_back({id, Status::kPass, label});
+            continue;
+          }
+          std::string shown;
+          for (size_t i = 0; i < rows.size() && i < 3; ++i) {
+            std::string row;
+            for (const auto& f : rows[static_cast<int>(i)])
+              row += (row.empty() ? "" : ", ") + std::string(f.is_null() ? "NULL" : f.c_str());
+            shown += (shown.empty() ? "(" : "; (") + row.substr(0, 80) + ")";
+          }
+          out.push_back({id, Status::kFail,
+                         fmt::format("{}: {} row(s) fail it, e.g. {}", label, rows.size(), shown)});
+        } catch (const pqxx::sql_error& e) {
+          pg::ThrowIfInterrupted("the checks of " + file.revision);
+          std::string why = e.what();
+          if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+          out.push_back({id, Status::kFail, fmt::format("{}: the query failed: {}", label, why)});
+        }
+      }
+    }
+    return out;
+  }
+
   // Runs one direction with the per-step measurements.
   engine::RunReport Measured(pg::Connection& conn, engine::Direction dir, std::vector<StepEffect>& out) {
     engine::MigratorOptions mo = options_.migrator;
@@ -382,6 +420,20 @@ class RangeRunner {
       r_.data_line = fmt::format("{} rows in {} tables", rows, before.size());
       return r_.data_line;
     });
+    if (auto pre = RevisionChecks("pre"); !pre.empty()) {
+      SuiteResult suite{"pre", std::move(pre)};
+      Phase("the revisions' pre checks", [&] {
+        return fmt::format("{} of {} passed", suite.Count(Status::kPass), suite.Total());
+      });
+      r_.phases.back().ok = suite.ok();
+      r_.suites.push_back(suite);
+      if (!suite.ok()) {
+        r_.ready = false;
+        r_.exit_code = 1;
+        r_.verdict = "BLOCKED: a pre check of " + range + " failed (see above); nothing was migrated";
+        return;
+      }
+    }
     std::vector<StepEffect> up_effects, down_effects;
     Phase("upgrade " + range, [&] {
       auto up = Measured(conn, engine::Direction::kUpgrade, up_effects);
@@ -430,6 +482,14 @@ class RangeRunner {
       discarded.checks.push_back({"discarded.none", Status::kInfo, "no table or column dropped"});
     r_.suites.push_back(discarded);
 
+    SuiteResult post{"post", RevisionChecks("post")};
+    if (!post.checks.empty()) {
+      Phase("the revisions' post checks", [&] {
+        return fmt::format("{} of {} passed", post.Count(Status::kPass), post.Total());
+      });
+      r_.phases.back().ok = post.ok();
+      r_.suites.push_back(post);
+    }
     Phase("downgrade " + graph_.Name(to_) + " -> " + graph_.Name(from_), [&] {
       auto down = Measured(conn, engine::Direction::kDowngrade, down_effects);
       r_.downgrade_seconds = down.seconds;
@@ -495,6 +555,8 @@ class RangeRunner {
                                    "Tables the upgrade dropped come back empty: " + list +
                                        " rows only in a backup"});
       }
+      tx.commit();
+      for (auto& c : RevisionChecks("rollback")) rollback.checks.push_back(std::move(c));
       return fmt::format("{} of {} passed", rollback.Count(Status::kPass), rollback.Total());
     });
     r_.phases.back().ok = rollback.ok();
@@ -505,13 +567,21 @@ class RangeRunner {
     });
 
     const bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
-    r_.ready = rollback.ok() && in_budget;
+    r_.ready = rollback.ok() && post.ok() && in_budget;
     r_.exit_code = r_.ready ? 0 : 1;
+    std::vector<std::string> reasons;
+    for (const auto& c : post.checks)
+      if (c.status == Status::kFail) reasons.push_back("post check " + c.detail);
     if (!rollback.ok()) {
       std::string why;
       for (const auto& c : rollback.checks)
         if (c.status == Status::kFail) why += (why.empty() ? "" : "; ") + c.detail;
-      r_.verdict = fmt::format("NOT READY: the rollback of {} is not exact: {}", range, why);
+      reasons.push_back(fmt::format("the rollback of {} is not exact: {}", range, why));
+    }
+    if (!reasons.empty()) {
+      std::string all;
+      for (const auto& x : reasons) all += (all.empty() ? "" : "; ") + x;
+      r_.verdict = "NOT READY: " + all;
     } else if (!in_budget) {
       r_.verdict = fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget",
                                r_.upgrade_seconds, report::kBudgetSeconds);

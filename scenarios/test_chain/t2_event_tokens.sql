@@ -9,3 +9,10 @@ ALTER TABLE public.events ADD COLUMN token uuid NOT NULL DEFAULT pg_catalog.gen_
 --! downgrade
 --! step: Drop events.token
 ALTER TABLE public.events DROP COLUMN token;
+
+--! check post: every event has a token
+SELECT id FROM public.events WHERE token IS NULL;
+
+--! check rollback: events.token is gone
+SELECT attname FROM pg_catalog.pg_attribute
+ WHERE attrelid = 'public.events'::pg_catalog.regclass AND attname = 'token' AND NOT attisdropped;
