@@ -137,6 +137,26 @@ TEST(VerifyTarget, AFailingPreCheckBlocksTheUpgrade) {
   EXPECT_EQ(report["upgrade_steps"].size(), 0u);
 }
 
+// check --target runs a revision's own checks outside a rehearsal.
+TEST(CheckTarget, RunsTheChecksTheRevisionCarries) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
+  const std::string dir = TestChainDir().string(), url = db.url().text();
+  ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t5"}, url).exit_code, 0);
+  {
+    pg::Connection conn(db.url());
+    pqxx::work tx(conn.raw());
+    tx.exec("INSERT INTO public.accounts (name, balance) VALUES ('a', 1.2345)");
+    tx.commit();
+  }
+  auto pre = RunCli({"--migrations", dir, "check", "pre", "--target", "t6"}, url);
+  EXPECT_EQ(pre.exit_code, 0) << pre.out << pre.err;
+  EXPECT_CONTAINS(pre.out, "✓ balances are not negative (t6)\nAll pre-migration checks passed (1/1)");
+  ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t6"}, url).exit_code, 0);
+  auto post = RunCli({"--migrations", dir, "check", "post", "--target", "t6"}, url);
+  EXPECT_EQ(post.exit_code, 1) << post.out << post.err;
+  EXPECT_CONTAINS(post.out, "✗ no balance lost a digit (t6): 1 row(s) fail it, e.g. (1, 1.23)");
+}
+
 TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {
   pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
   ASSERT_EQ(RunCli({"--migrations", TestChainDir().string(), "upgrade", "t2"}, db.url().text()).exit_code, 0);

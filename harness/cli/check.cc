@@ -1,5 +1,7 @@
 // migration-harness check pre|post|rollback: the check suites of 002.
 #include <iostream>
+
+#include <fmt/format.h>
 #include <optional>
 
 #include "harness/checks/suites.h"
@@ -7,6 +9,7 @@
 #include "harness/error.h"
 #include "harness/pg/files.h"
 #include "harness/report/suite_report.h"
+#include "harness/verify/revision_checks.h"
 
 namespace harness::cli {
 
@@ -17,6 +20,7 @@ struct CheckOptions {
   std::string save_baseline;
   std::string baseline;
   std::string junit;
+  std::string target;
 };
 }  // namespace
 
@@ -35,6 +39,10 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
                   "With rollback: compare the catalog and the data with this FILE")
       ->check(CLI::ExistingFile);
   sub->add_option("--junit", opts->junit, "Also write the results as JUnit XML to FILE");
+  sub->add_option("--target", opts->target,
+                  "Instead of 002's suites, the checks a revision carries itself (`--! check "
+                  "pre|post|rollback: NAME` in its file): pre, those of every revision above the "
+                  "database's up to REV; post and rollback, those of REV");
   return {sub, [opts, &g] {
             if (!opts->save_baseline.empty() && opts->suite != "pre")
               throw UsageError("--save-baseline goes with `check pre`");
@@ -43,6 +51,34 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
             CheckOutputFiles({{"baseline", opts->save_baseline}, {"JUnit report", opts->junit}});
             engine::RevisionGraph graph = LoadGraph(g);
             auto conn = Connect(g);
+            if (!opts->target.empty()) {
+              if (!opts->save_baseline.empty() || !opts->baseline.empty())
+                throw UsageError("--save-baseline and --baseline go with 002's suites, not --target");
+              const engine::Position target = graph.ResolveRevision(opts->target);
+              if (target == 0) throw UsageError("check --target base: no revision carries checks there");
+              engine::Position from = target - 1;
+              if (opts->suite == "pre") from = engine::Migrator(*conn, graph, MigratorOptionsFrom(g)).Current();
+              checks::SuiteResult result{opts->suite, {}};
+              for (engine::Position p = from + 1; p <= target; ++p)
+                for (auto& c : verify::RunRevisionChecks(conn->url(), graph.at(p), opts->suite))
+                  result.checks.push_back(std::move(c));
+              if (result.checks.empty())
+                std::cout << fmt::format("No {} checks in revision{} {} (`--! check {}: NAME` in its file)\n",
+                                         opts->suite, from + 1 < target ? "s up to" : "",
+                                         graph.Name(target), opts->suite);
+              else if (opts->json)
+                std::cout << report::SuiteJson(result).dump(2) << "\n";
+              else
+                std::cout << report::SuiteText(result);
+              bool written = true;
+              if (!opts->junit.empty())
+                written &= WriteOutput("JUnit report", [&] {
+                  pg::WriteFileAtomically(opts->junit,
+                                          report::JUnitXml("migration-harness check " + opts->suite,
+                                                           report::JUnitCases(result)));
+                });
+              return ExitCodeAfterWrites(result.ok() ? 0 : static_cast<int>(ExitCode::kCheckFailed), written);
+            }
             pqxx::read_transaction tx(conn->raw());
             checks::SuiteResult result;
             std::optional<checks::Baseline> to_save;  // written after the results are shown

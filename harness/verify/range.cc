@@ -17,6 +17,7 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
+#include "harness/verify/revision_checks.h"
 
 namespace harness::verify {
 
@@ -347,37 +348,8 @@ class RangeRunner {
   // of the range: a query whose rows are the failures, run read-only.
   std::vector<CheckResult> RevisionChecks(const std::string& when) {
     std::vector<CheckResult> out;
-    for (engine::Position p = from_ + 1; p <= to_; ++p) {
-      const auto& file = graph_.at(p);
-      for (const auto& c : file.checks) {
-        if (c.when != when) continue;
-        const std::string id = fmt::format("{}.{}.{}", when, file.revision, c.name);
-        const std::string label = fmt::format("{} ({})", c.name, file.revision);
-        pg::Connection conn(*url_);
-        try {
-          pqxx::read_transaction tx(conn.raw());
-          pqxx::result rows = tx.exec(c.sql, c.name);
-          if (rows.empty()) {
-            out.push_back({id, Status::kPass, label});
-            continue;
-          }
-          std::string shown;
-          for (size_t i = 0; i < rows.size() && i < 3; ++i) {
-            std::string row;
-            for (const auto& f : rows[static_cast<int>(i)])
-              row += (row.empty() ? "" : ", ") + std::string(f.is_null() ? "NULL" : f.c_str());
-            shown += (shown.empty() ? "(" : "; (") + row.substr(0, 80) + ")";
-          }
-          out.push_back({id, Status::kFail,
-                         fmt::format("{}: {} row(s) fail it, e.g. {}", label, rows.size(), shown)});
-        } catch (const pqxx::sql_error& e) {
-          pg::ThrowIfInterrupted("the checks of " + file.revision);
-          std::string why = e.what();
-          if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
-          out.push_back({id, Status::kFail, fmt::format("{}: the query failed: {}", label, why)});
-        }
-      }
-    }
+    for (engine::Position p = from_ + 1; p <= to_; ++p)
+      for (auto& c : RunRevisionChecks(*url_, graph_.at(p), when)) out.push_back(std::move(c));
     return out;
   }
 
