@@ -228,7 +228,12 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         // A step's time is its SQL (and the commit, for the step that
         // commits), never the hooks' own queries.
         st.lock_wait_known = monitor != nullptr;
-        if (monitor) monitor->Begin();
+        if (monitor) {
+          monitor->Begin();
+          // The first Begin() may have waited for the monitor's connection:
+          // a signal that came meanwhile had no statement to cancel.
+          pg::ThrowIfInterrupted(where);
+        }
         auto t_step = Clock::now();
         if (steps[i].records_revision) {
           tx.exec(VersionUpdateSql(from_rev, to_rev));
