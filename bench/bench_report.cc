@@ -403,9 +403,9 @@ int main(int argc, char** argv) {
       auto c = [&](const char* k) { return r.counters.count(k) ? r.counters.at(k) : 0.0; };
       text += fmt::format(
           "  {:>9} chunks: tables locked {:>9} in all; longest read held up {:>9}, longest write "
-          "{:>9}\n",
+          "{:>9}; the upgrade waited {:>9} for their locks\n",
           rows, Seconds(c("lock_hold_s")), Seconds(c("reader_longest_s")),
-          Seconds(c("writer_longest_s")));
+          Seconds(c("writer_longest_s")), Seconds(c("lock_wait_s")));
       std::string locks;
       for (const auto& [i, seconds] : r.locks)
         locks += fmt::format("{}{}. {}", locks.empty() ? "" : ", ", i, Seconds(seconds));

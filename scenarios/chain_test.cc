@@ -12,7 +12,6 @@
 #include <thread>
 
 #include <pqxx/pqxx>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "fixtures/generator.h"
@@ -270,26 +269,6 @@ TEST_P(Migration002, UpgradeAtHeadIsANoOp) {
   EXPECT_TRUE(report.noop);
   EXPECT_TRUE(report.steps.empty());
 }
-
-// Everything logged (server NOTICEs included) while it is in scope; the
-// test environment's logger is put back at scope end.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>(
-        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
-    logger->set_level(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  std::string Text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
 
 // Rows of code_chunks the migration's own transaction UPDATEd, read from
 // pg_stat_xact_user_tables inside that transaction right after 002's step 4

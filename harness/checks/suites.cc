@@ -181,6 +181,34 @@ std::string ProjectIdRejected() {
       kProjectIdPattern);
 }
 
+// Autovacuum workers on the tables 002's step 1 locks (code_files on the
+// production shape), now. The table is read from the progress views, or,
+// where they hide it from a role without pg_read_all_stats, from the
+// worker's locks (pg_locks shows every session's). Databases cloned from one
+// template share table OIDs: only this database's locks count.
+constexpr const char* kAutovacuumOnLockedTables = R"SQL(
+SELECT a.pid, c.relname,
+       CASE WHEN pa.pid IS NOT NULL THEN 'analyzing' ELSE 'vacuuming' END AS doing,
+       coalesce(pv.phase, pa.phase) AS phase,
+       coalesce(a.query LIKE '%(to prevent wraparound)%', false) AS wraparound
+FROM pg_catalog.pg_stat_activity a
+LEFT JOIN pg_catalog.pg_stat_progress_vacuum pv ON pv.pid = a.pid
+LEFT JOIN pg_catalog.pg_stat_progress_analyze pa ON pa.pid = a.pid
+JOIN pg_catalog.pg_class c
+  ON c.oid = coalesce(pv.relid, pa.relid)
+  OR (pv.relid IS NULL AND pa.relid IS NULL AND c.oid IN (
+        SELECT l.relation FROM pg_catalog.pg_locks l
+        WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
+          AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                            WHERE datname = pg_catalog.current_database())))
+WHERE a.backend_type = 'autovacuum worker'
+  AND a.datname = pg_catalog.current_database()
+  AND c.relnamespace = 'public'::pg_catalog.regnamespace
+  AND c.relname IN ('repositories', 'code_files', 'code_chunks')
+  AND c.relkind IN ('r', 'p')
+ORDER BY c.relname, a.pid
+)SQL";
+
 CheckResult Pass(std::string id, std::string detail) {
   return {std::move(id), Status::kPass, std::move(detail)};
 }
@@ -410,6 +438,40 @@ std::vector<CheckResult> ForeignKeysCheck(pqxx::transaction_base& tx,
   return out;
 }
 
+// Step 1 of 002 locks repositories and code_chunks (and code_files) first
+// thing; an autovacuum worker on one of them holds a lock that conflicts,
+// so step 1 waits until deadlock_timeout, when PostgreSQL cancels the
+// worker (one that prevents wraparound is never cancelled: step 1 then
+// waits for it to finish, or for --lock-timeout). Said only when it is so.
+std::optional<CheckResult> AutovacuumNote(pqxx::transaction_base& tx, inspect::Shape shape) {
+  pqxx::result r = tx.exec(kAutovacuumOnLockedTables, "looking for autovacuum workers");
+  if (r.empty()) return std::nullopt;
+  std::string workers;
+  bool wraparound = false;
+  for (const auto& row : r) {
+    workers += fmt::format("{}{} {} (pid {}, phase {})", workers.empty() ? "" : "; ",
+                           row["doing"].c_str(), row["relname"].c_str(), row["pid"].c_str(),
+                           row["phase"].is_null() ? "not visible to this role"
+                                                  : row["phase"].c_str());
+    wraparound |= row["wraparound"].as<bool>();
+  }
+  const std::string deadlock_timeout =
+      tx.exec1("SELECT pg_catalog.current_setting('deadlock_timeout')")[0].as<std::string>();
+  return CheckResult{
+      "pre.autovacuum", Status::kInfo,
+      fmt::format("Autovacuum is at work on a table 002 locks: {}. Step 1 will wait for it {}; "
+                  "run `{}` before the window",
+                  workers,
+                  wraparound ? "to finish (a vacuum to prevent wraparound is never cancelled), "
+                               "or until --lock-timeout"
+                             : fmt::format("until deadlock_timeout ({}), after which PostgreSQL "
+                                           "cancels it",
+                                           deadlock_timeout),
+                  shape == inspect::Shape::kProduction
+                      ? "VACUUM ANALYZE repositories, code_files, code_chunks;"
+                      : "VACUUM ANALYZE repositories, code_chunks;")};
+}
+
 }  // namespace
 
 const std::vector<std::string>& TablesDroppedBy002() {
@@ -496,6 +558,7 @@ SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& opti
                       fmt::format("Rows that 002 discards with the 9 tables: {}{}; only a backup "
                                   "keeps them",
                                   total, per_table.empty() ? "" : " (" + per_table + ")")});
+  if (auto autovacuum = AutovacuumNote(tx, shape)) s.checks.push_back(std::move(*autovacuum));
   return s;
 }
 

@@ -1,14 +1,18 @@
 #include "harness/engine/migrator.h"
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "harness/engine/lock_wait_monitor.h"
 #include "harness/engine/version_table.h"
 #include "harness/error.h"
 #include "harness/pg/interrupt.h"
+#include "harness/pg/untrusted_text.h"
 
 namespace harness::engine {
 
@@ -39,14 +43,38 @@ std::string DescribeLockHolders(const pg::Url& url) {
     std::string out;
     for (const auto& r : tx.exec(kLockHoldersQuery)) {
       if (!out.empty()) out += "; ";
+      // The other session's state and query are its own text: shown, made
+      // safe to show (pg/untrusted_text.h).
       out += fmt::format("table {} is locked ({}) by pid {} ({}, query started {}: {})",
-                         r["relname"].c_str(), r["mode"].c_str(), r["pid"].c_str(),
-                         r["state"].c_str(), r["query_start"].c_str(), r["query"].c_str());
+                         pg::ShowUntrusted(r["relname"].c_str()), r["mode"].c_str(),
+                         r["pid"].c_str(), pg::ShowUntrusted(r["state"].c_str()),
+                         r["query_start"].c_str(), pg::ShowUntrusted(r["query"].c_str(), 120));
     }
     return out;
   } catch (const std::exception&) {
     return {};
   }
+}
+
+// What a step's interval of the monitor saw, added to the step (its SQL,
+// then its commit, are watched apart: the hook between is not the step's).
+void AddWait(StepTiming& st, const LockWait& w) {
+  st.lock_wait_known = st.lock_wait_known && w.known;
+  st.lock_wait_seconds += w.seconds;
+  for (const auto& b : w.blockers)
+    if (std::find(st.waited_for.begin(), st.waited_for.end(), b) == st.waited_for.end())
+      st.waited_for.push_back(b);
+}
+
+// ", waited 1.010s for a lock held by autovacuum worker pid 1234: ...", or
+// nothing when the step did not wait (or its wait was not watched: the
+// monitor said so once).
+std::string WaitNote(const StepTiming& st) {
+  if (st.lock_wait_seconds <= 0 && st.waited_for.empty()) return {};
+  std::string who;
+  for (const auto& b : st.waited_for) who += (who.empty() ? "" : "; ") + b;
+  return fmt::format(", waited {:.3f}s for a lock{}", st.lock_wait_seconds,
+                     who.empty() ? std::string() : " held by " + who);
 }
 
 }  // namespace
@@ -123,6 +151,11 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
     explicit QuietNotices(pg::Connection& c, bool quiet) : conn(c) { conn.set_quiet_notices(quiet); }
     ~QuietNotices() { conn.set_quiet_notices(false); }
   } quiet_notices(conn_, !options_.log_steps);
+  // Made once there is something to run (it connects while the first
+  // step's checks run); destroyed when the run ends, however it ends (it
+  // joins its thread and closes its connection).
+  std::unique_ptr<LockWaitMonitor> monitor;
+  double waited = 0;
   std::string where = "starting the migration";
   try {
     pqxx::work tx(conn_.raw());
@@ -155,6 +188,9 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       report.seconds = Since(t_start);
       return report;
     }
+    if (options_.watch_lock_waits)
+      monitor = std::make_unique<LockWaitMonitor>(conn_.url(), conn_.backend_pid(),
+                                                  !options_.log_steps);
     if (up && from == 0) RefuseUnrecordedSchema(tx, rows.has_value());
     if (!rows) tx.exec(kCreateVersionTable);
     bool committed = false;
@@ -172,8 +208,12 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       const std::string label = up ? "Step" : "Rollback Step";
       bool recorded = false;
       for (size_t i = 0; i < steps.size(); ++i) {
-        StepTiming st{file.revision, direction, static_cast<int>(i + 1),
-                      static_cast<int>(steps.size()), steps[i].name, 0};
+        StepTiming st;
+        st.revision = file.revision;
+        st.direction = direction;
+        st.index = static_cast<int>(i + 1);
+        st.count = static_cast<int>(steps.size());
+        st.name = steps[i].name;
         where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index,
                             st.count, st.name, file.path.filename().string(), steps[i].line);
         pg::ThrowIfInterrupted(where);
@@ -187,6 +227,13 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         pg::RefuseUntrustedCode(tx, conn_.url());
         // A step's time is its SQL (and the commit, for the step that
         // commits), never the hooks' own queries.
+        st.lock_wait_known = monitor != nullptr;
+        if (monitor) {
+          monitor->Begin();
+          // The first Begin() may have waited for the monitor's connection:
+          // a signal that came meanwhile had no statement to cancel.
+          pg::ThrowIfInterrupted(where);
+        }
         auto t_step = Clock::now();
         if (steps[i].records_revision) {
           tx.exec(VersionUpdateSql(from_rev, to_rev));
@@ -196,19 +243,23 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
           tx.exec(steps[i].sql, steps[i].name);
         }
         st.seconds = Since(t_step);
+        if (monitor) AddWait(st, monitor->End());
         // The hook runs before any commit, so a fault injected after the
         // last step still rolls everything back.
         if (options_.after_step) options_.after_step(st, tx);
         if (steps[i].records_revision && last) {
           where = "committing";
           pg::ThrowIfInterrupted(where);
+          if (monitor) monitor->Begin();
           auto t_commit = Clock::now();
           tx.commit();
           committed = true;
           st.seconds += Since(t_commit);
+          if (monitor) AddWait(st, monitor->End());
         }
-        spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s)", file.revision, label, st.index,
-                     st.count, st.seconds);
+        spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s){}", file.revision, label,
+                    st.index, st.count, st.seconds, WaitNote(st));
+        waited += st.lock_wait_seconds;
         report.steps.push_back(st);
       }
       if (!recorded) {
@@ -226,7 +277,9 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       tx.commit();
     }
     report.seconds = Since(t_start);
-    spdlog::log(level, "Now at {} ({:.3f}s in one transaction)", report.to, report.seconds);
+    spdlog::log(level, "Now at {} ({:.3f}s in one transaction{})", report.to, report.seconds,
+                waited > 0 ? fmt::format(", {:.3f}s of it waiting for locks", waited)
+                           : std::string());
     return report;
   } catch (const pqxx::sql_error& e) {
     pg::ThrowIfInterrupted(where);

@@ -4,6 +4,7 @@
 // with its duration, alembic_version written as Alembic does.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -23,7 +24,17 @@ struct StepTiming {
   int index = 0;  // 1-based
   int count = 0;
   std::string name;
-  double seconds = 0;
+  double seconds = 0;  // on the clock: its SQL (and the commit, for the step that commits)
+  // Of `seconds`, the time the step waited for a lock another session held
+  // (autovacuum, a user's transaction), and who held it, as
+  // LockWaitMonitor names them. lock_wait_known false: the wait could not
+  // be watched (see the log), and `seconds` may include one.
+  double lock_wait_seconds = 0;
+  bool lock_wait_known = false;
+  std::vector<std::string> waited_for;
+  // What the step itself took: its time less its lock wait. What a
+  // forecast may scale with the data; a wait depends on other sessions.
+  double work_seconds() const { return std::max(0.0, seconds - lock_wait_seconds); }
 };
 
 struct RunReport {
@@ -44,6 +55,9 @@ struct MigratorOptions {
   // false: revisions, steps and the server's NOTICE lines are logged at
   // debug level (a setup run that is not what the user is watching).
   bool log_steps = true;
+  // Watch each step's lock waits from a second connection
+  // (LockWaitMonitor); false: lock_wait_known stays false.
+  bool watch_lock_waits = true;
   // Called around each step, inside the migration's transaction: benchmarks
   // measure what a step touched, tests inject faults.
   std::function<void(const StepTiming&, pqxx::transaction_base&)> before_step;

@@ -1,5 +1,6 @@
 #include "harness/report/rehearsal_report.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include <fmt/format.h>
@@ -10,24 +11,73 @@ namespace harness::report {
 
 namespace {
 
+std::string Join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+// Each step's time on the clock, then how much of it it waited for a lock
+// and for whom: a wait is another session's doing, not the step's work.
 std::string StepTable(const std::vector<engine::StepTiming>& steps, const std::string& title) {
   if (steps.empty()) return {};
-  std::string out = title + "\n";
-  for (const auto& s : steps)
-    out += fmt::format("  {:>4} {:>2}/{:<2} {:<48} {:>9.3f}s\n", s.revision, s.index, s.count,
-                       s.name, s.seconds);
+  std::string out = fmt::format("{:<61} {:>10} {:>10}\n", title, "time", "lock wait");
+  for (const auto& s : steps) {
+    std::string wait = s.lock_wait_known ? fmt::format("{:.3f}s", s.lock_wait_seconds)
+                                         : std::string("unknown");
+    std::string line = fmt::format("  {:>4} {:>2}/{:<2} {:<48} {:>9.3f}s {:>10}", s.revision,
+                                   s.index, s.count, s.name, s.seconds, wait);
+    if (!s.waited_for.empty()) line += "  held by " + Join(s.waited_for, "; ");
+    out += line + "\n";
+  }
   return out;
 }
 
 nlohmann::json StepsJson(const std::vector<engine::StepTiming>& steps) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& s : steps)
-    out.push_back({{"revision", s.revision}, {"index", s.index}, {"count", s.count},
-                   {"name", s.name}, {"seconds", s.seconds}});
+    out.push_back({{"revision", s.revision},
+                   {"index", s.index},
+                   {"count", s.count},
+                   {"name", s.name},
+                   {"seconds", s.seconds},
+                   // null: not watched (the time may include a wait)
+                   {"lock_wait_seconds",
+                    s.lock_wait_known ? nlohmann::json(s.lock_wait_seconds) : nlohmann::json()},
+                   {"work_seconds", s.work_seconds()},
+                   {"waited_for", s.waited_for}});
   return out;
 }
 
 }  // namespace
+
+LockWaitSummary SummarizeLockWaits(const std::vector<engine::StepTiming>& steps) {
+  LockWaitSummary w;
+  for (const auto& s : steps) {
+    w.seconds += s.lock_wait_seconds;
+    w.unknown_steps += !s.lock_wait_known;
+    for (const auto& b : s.waited_for)
+      if (std::find(w.waited_for.begin(), w.waited_for.end(), b) == w.waited_for.end())
+        w.waited_for.push_back(b);
+    if (s.lock_wait_seconds > 0)
+      w.by_step += fmt::format("{}step {}: {:.3f}s", w.by_step.empty() ? "" : ", ", s.index,
+                               s.lock_wait_seconds);
+  }
+  return w;
+}
+
+std::string LockWaitSummary::Text() const {
+  std::string out;
+  if (seconds > 0)
+    out = fmt::format("{:.3f}s ({}){}", seconds, by_step,
+                      waited_for.empty() ? std::string()
+                                         : ", for locks held by " + Join(waited_for, "; "));
+  else
+    out = "none";
+  if (unknown_steps > 0)
+    out += fmt::format("; {} step(s) not watched (their times may include a wait)", unknown_steps);
+  return out;
+}
 
 std::string RehearsalText(const Rehearsal& r) {
   std::string out;
@@ -61,6 +111,9 @@ std::string RehearsalText(const Rehearsal& r) {
     out += fmt::format("\nBudget: upgrade {:.3f}s of {:.0f}s (FR-031), margin {:.1f}%\n",
                        r.upgrade_seconds, kBudgetSeconds,
                        100.0 * (kBudgetSeconds - r.upgrade_seconds) / kBudgetSeconds);
+  if (!r.upgrade_steps.empty())
+    out += fmt::format("Lock waits during the upgrade: {}; the forecast counts work time only\n",
+                       SummarizeLockWaits(r.upgrade_steps).Text());
   if (r.forecast.rows > 0)
     out += fmt::format(
         "Forecast: upgrade of {} chunks about {:.3f}s ({} the {:.0f}s budget); {}; fit {}\n",
@@ -84,7 +137,10 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
           {"code_chunks", r.counted ? nlohmann::json(r.chunks) : nlohmann::json()},
           {"phases", phases},
           {"suites", suites},
-          {"upgrade", {{"seconds", r.upgrade_seconds}, {"steps", StepsJson(r.upgrade_steps)}}},
+          {"upgrade",
+           {{"seconds", r.upgrade_seconds},
+            {"lock_wait_seconds", SummarizeLockWaits(r.upgrade_steps).seconds},
+            {"steps", StepsJson(r.upgrade_steps)}}},
           {"downgrade", {{"seconds", r.downgrade_seconds}, {"steps", StepsJson(r.downgrade_steps)}}},
           {"budget_seconds", kBudgetSeconds},
           {"forecast",

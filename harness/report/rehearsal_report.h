@@ -51,6 +51,19 @@ struct Rehearsal {
   std::string verdict;  // one line
 };
 
+// The lock waits of a run's steps, summed: how long, in which steps, for
+// whom, and how many steps were not watched (engine/lock_wait_monitor.h).
+struct LockWaitSummary {
+  double seconds = 0;
+  std::string by_step;  // "step 1: 1.010s"
+  std::vector<std::string> waited_for;
+  int unknown_steps = 0;
+  // "1.010s (step 1: 1.010s), for locks held by autovacuum worker pid ..."
+  // or "none"; then the steps not watched, if any.
+  std::string Text() const;
+};
+LockWaitSummary SummarizeLockWaits(const std::vector<engine::StepTiming>& steps);
+
 std::string RehearsalText(const Rehearsal& r);
 nlohmann::json RehearsalJson(const Rehearsal& r);
 std::string RehearsalJUnit(const Rehearsal& r);

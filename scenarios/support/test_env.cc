@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "fixtures/shapes.h"
@@ -297,6 +298,15 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
   }
   return true;
 }
+
+LogCapture::LogCapture() : previous_(spdlog::default_logger()) {
+  auto logger = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+  logger->set_level(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+LogCapture::~LogCapture() { spdlog::set_default_logger(previous_); }
 
 std::string JoinLines(const std::vector<std::string>& lines) {
   std::string out;

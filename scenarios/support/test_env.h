@@ -11,10 +11,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/logger.h>
 
 #include "harness/engine/revision_graph.h"
 #include "harness/inspect/catalog.h"
@@ -133,6 +135,21 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
 
 // Upgrades/downgrades in-process (quiet log), for setting a state up.
 void MigrateTo(const pg::Url& url, const std::string& revision);
+
+// Everything logged (server NOTICEs included) while it is in scope; the
+// test environment's logger is put back at scope end.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string Text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 // gtest printer for diffs: one line each.
 std::string JoinLines(const std::vector<std::string>& lines);
