@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -205,17 +206,29 @@ class Runner {
   }
 
   // Sessions on `dbname` other than this one: "pid 123 (psql, user app)".
+  // A session that has just closed (this run's own first connection, say)
+  // lingers while its backend exits, longer on a loaded machine: given up
+  // to 1 s to go before the others are named.
   static std::string OtherSessions(const pg::Url& admin, const std::string& dbname) {
     pg::Connection conn(admin, "migration-harness verify");
-    pqxx::read_transaction tx(conn.raw());
     std::string out;
-    for (const auto& r : tx.exec_params(
-             "SELECT pid, coalesce(nullif(application_name, ''), 'no application name'), "
-             "coalesce(usename::text, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 "
-             "AND pid <> pg_catalog.pg_backend_pid() ORDER BY pid",
-             dbname))
-      out += fmt::format("{}pid {} ({}, user {})", out.empty() ? "" : ", ", r[0].c_str(),
-                         r[1].c_str(), r[2].c_str());
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      if (attempt) {
+        pg::ThrowIfInterrupted("waiting for closing sessions on " + dbname);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      out.clear();
+      // Its own transaction each time: pg_stat_activity is read once per transaction.
+      pqxx::nontransaction tx(conn.raw());
+      for (const auto& r : tx.exec_params(
+               "SELECT pid, coalesce(nullif(application_name, ''), 'no application name'), "
+               "coalesce(usename::text, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 "
+               "AND pid <> pg_catalog.pg_backend_pid() ORDER BY pid",
+               dbname))
+        out += fmt::format("{}pid {} ({}, user {})", out.empty() ? "" : ", ", r[0].c_str(),
+                           r[1].c_str(), r[2].c_str());
+      if (out.empty()) break;
+    }
     return out;
   }
 
