@@ -58,15 +58,6 @@ std::vector<std::string> ShellBlocks(const std::string& heading) {
   return out;
 }
 
-std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDatabase& db) {
-  pg::Connection conn(db.url());
-  pqxx::read_transaction tx(conn.raw());
-  std::map<std::string, inspect::Fingerprint> out;
-  for (const auto& t : checks::TablesDroppedBy002())
-    out[t] = inspect::TakeFingerprint(tx, t, inspect::ColumnsOf(tx, t));
-  return out;
-}
-
 TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
   auto lines = ShellBlocks("## Deployment checklist (migration 002)");
   std::string commands;

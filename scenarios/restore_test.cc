@@ -137,15 +137,6 @@ TEST(RestoreDropped, AtRevision002ThereIsNothingToRestoreInto) {
   EXPECT_CONTAINS(r.err, "downgrade 005");
 }
 
-std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDatabase& db) {
-  pg::Connection conn(db.url());
-  pqxx::read_transaction tx(conn.raw());
-  std::map<std::string, inspect::Fingerprint> out;
-  for (const auto& t : checks::TablesDroppedBy002())
-    out[t] = inspect::TakeFingerprint(tx, t, inspect::ColumnsOf(tx, t));
-  return out;
-}
-
 class SlowRestoreDropped : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(BothShapes, SlowRestoreDropped,
                          ::testing::Values(Shape::kQuickstart, Shape::kProduction), ShapeTestName);

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fixtures/shapes.h"
+#include "harness/checks/suites.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/state_file.h"
@@ -311,6 +312,15 @@ LogCapture::~LogCapture() { spdlog::set_default_logger(previous_); }
 std::string JoinLines(const std::vector<std::string>& lines) {
   std::string out;
   for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDatabase& db) {
+  pg::Connection conn(db.url());
+  pqxx::read_transaction tx(conn.raw());
+  std::map<std::string, inspect::Fingerprint> out;
+  for (const auto& t : checks::TablesDroppedBy002())
+    out[t] = inspect::TakeFingerprint(tx, t, inspect::ColumnsOf(tx, t));
   return out;
 }
 

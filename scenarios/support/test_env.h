@@ -20,6 +20,7 @@
 
 #include "harness/engine/revision_graph.h"
 #include "harness/inspect/catalog.h"
+#include "harness/inspect/fingerprint.h"
 #include "harness/inspect/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/disposable_database.h"
@@ -153,5 +154,8 @@ class LogCapture {
 
 // gtest printer for diffs: one line each.
 std::string JoinLines(const std::vector<std::string>& lines);
+
+// Fingerprints of the nine tables 002 drops (every column), by name.
+std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDatabase& db);
 
 }  // namespace harness::testing
