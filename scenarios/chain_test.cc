@@ -223,12 +223,12 @@ TEST_P(Migration002, RefusesABlockingForeignKeyAndNamesIt) {
   InsertSample(db);
   db.Exec("ALTER TABLE tasks ADD COLUMN repo_id uuid CONSTRAINT tasks_repo_fk REFERENCES "
           "repositories(id)");
-  auto before = db.Snapshot();
+  const DatabaseState before = CaptureState(db);
   std::string what;
   EXPECT_EQ(UpgradeError(db, &what), ExitCode::kCheckFailed);
   EXPECT_NE(what.find("tasks_repo_fk"), std::string::npos) << what;
   EXPECT_NE(what.find("DROP CONSTRAINT"), std::string::npos) << what;
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  ExpectUnchanged(db, before);
   EXPECT_EQ(db.Revision(), "005");
 }
 
@@ -236,11 +236,11 @@ TEST_P(Migration002, RefusesOrphanedChunksWithTheirCount) {
   TestDatabase db = Database();
   InsertSample(db);
   db.Exec(SevenOrphansSql());
-  auto before = db.Snapshot();
+  const DatabaseState before = CaptureState(db);
   std::string what;
   EXPECT_EQ(UpgradeError(db, &what), ExitCode::kCheckFailed);
   EXPECT_NE(what.find("7 orphaned"), std::string::npos) << what;
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  ExpectUnchanged(db, before);
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), "13");
 }
 
@@ -419,13 +419,13 @@ TEST(Migration002Timing, AStepsTimeIncludesWhatItWaitedFor) {
 TEST_P(Migration002, AFailingStepLeavesNothingBehind) {
   TestDatabase db = Database();
   InsertSample(db);
-  auto before = db.Snapshot();
+  const DatabaseState before = CaptureState(db);
   engine::MigratorOptions o;
   o.after_step = [](const engine::StepTiming& s, pqxx::transaction_base&) {
     if (s.index == 6) throw std::runtime_error("injected fault after step 6");
   };
   EXPECT_THROW(Upgrade(db, o), std::runtime_error);
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  ExpectUnchanged(db, before);
   EXPECT_EQ(db.Revision(), "005");
 }
 

@@ -15,7 +15,6 @@
 
 #include "fixtures/generator.h"
 #include "harness/engine/migrator.h"
-#include "harness/inspect/fingerprint.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/process.h"
 #include "scenarios/support/test_env.h"
@@ -83,8 +82,13 @@ TEST(Cli, HistoryListsTheChainNewestFirst) {
 
 TEST(Cli, StampRecordsWithoutRunning) {
   TestDatabase db("005");
-  auto r = RunCliUnchanged(db, {"stamp", "003"}, 0);
+  const DatabaseState before = CaptureState(db);
+  auto r = RunCli({"stamp", "003"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(db.Revision(), "003");
+  // It wrote the revision and nothing else: stamped back, all is as it was.
+  ASSERT_EQ(RunCli({"stamp", "005"}, db.url().text()).exit_code, 0);
+  ExpectUnchanged(db, before);
 }
 
 TEST(Cli, SqlPrintsTheMigrationAndChangesNothing) {
@@ -214,7 +218,7 @@ TEST(CliBadInput, UnknownRevisionInTheDatabaseIsNamed) {
   EXPECT_CONTAINS(r.err, "the database is at revision 'f00ba4', which this chain does not know");
   EXPECT_CONTAINS(r.err, "stamp");
   EXPECT_EQ(db.Scalar("SELECT version_num FROM alembic_version"), "f00ba4");
-  EXPECT_EQ(RunCli({"current"}, db.url().text()).exit_code, 2);
+  RunCliUnchanged(db, {"current"}, 2);
 }
 
 TEST(CliBadInput, TwoRowsInAlembicVersion) {
@@ -273,9 +277,8 @@ TEST(CliBadInput, MalformedMigrationFileNamesFileAndLine) {
     broken << "--! revision: 003a\n--! down_revision: 003\n--! message: broken\n--! upgrade\n"
               "--! stepp: typo\n";
   }
-  auto r = RunCli({"upgrade", "head"}, db.url().text(), {{"HARNESS_MIGRATIONS", dir.string()}});
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2, {}, {{"HARNESS_MIGRATIONS", dir.string()}});
   fs::remove_all(dir);
-  EXPECT_EQ(r.exit_code, 2);
   EXPECT_CONTAINS(r.err, "003a_add_missing_work_item_columns.sql:5: unknown directive `--! stepp`");
   EXPECT_EQ(db.Revision(), "005");
 }
@@ -303,7 +306,7 @@ class CliLocks : public ::testing::TestWithParam<std::string> {};
 TEST_P(CliLocks, LockTimeoutNamesTheTableAndTheBlockingSession) {
   const std::string table = GetParam();
   TestDatabase db("005");
-  auto before = db.Snapshot();
+  const DatabaseState before = CaptureState(db);
   pg::Connection blocker(db.url());
   pqxx::work hold(blocker.raw());
   hold.exec("LOCK TABLE " + table + " IN ACCESS SHARE MODE");
@@ -318,7 +321,7 @@ TEST_P(CliLocks, LockTimeoutNamesTheTableAndTheBlockingSession) {
   EXPECT_CONTAINS(r.err, "query started ");
   EXPECT_LT(took, 30.0);
   EXPECT_EQ(db.Revision(), "005");
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  ExpectUnchanged(db, before);
 }
 
 INSTANTIATE_TEST_SUITE_P(CoreTables, CliLocks, ::testing::Values("repositories", "code_chunks"),
@@ -329,9 +332,8 @@ TEST(CliNoWait, NoWaitFailsFastWhileAnotherMigrationRuns) {
   pg::Connection other(db.url());
   pqxx::work hold(other.raw());
   hold.exec("SELECT pg_advisory_xact_lock(" + std::to_string(engine::kMigrationLockKey) + ")");
-  auto r = RunCli({"--no-wait", "upgrade", "head"}, db.url().text());
+  auto r = RunCliUnchanged(db, {"--no-wait", "upgrade", "head"}, 3);
   hold.abort();
-  EXPECT_EQ(r.exit_code, 3);
   EXPECT_CONTAINS(r.err, "another migration is running");
   EXPECT_EQ(db.Revision(), "005");
 }
@@ -342,7 +344,7 @@ class CliSignal : public ::testing::TestWithParam<int> {};
 TEST_P(CliSignal, CancelsRollsBackAndLeavesNoSession) {
   const int sig = GetParam();
   TestDatabase db("005");
-  auto before = db.Snapshot();
+  const DatabaseState before = CaptureState(db);
   pg::Connection blocker(db.url());
   pqxx::work hold(blocker.raw());
   hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
@@ -366,7 +368,7 @@ TEST_P(CliSignal, CancelsRollsBackAndLeavesNoSession) {
   EXPECT_CONTAINS(out, sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM");
   EXPECT_CONTAINS(out, "the database is as it was");
   EXPECT_EQ(db.Revision(), "005");
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
+  ExpectUnchanged(db, before);
   // The backend ends a moment after its client; give it up to 10 s. The
   // lock monitor's session ("migration-harness lock monitor") too.
   std::string sessions;
@@ -394,13 +396,7 @@ TEST_P(SlowCliSignal, CancelsTheValidationScanOfAMillionChunks) {
     go.chunks_per_repo = 1000;
     fixtures::Generate(conn, go);
   }
-  auto before = db.Snapshot();
-  std::string rows;
-  {
-    pg::Connection conn(db.url());
-    pqxx::read_transaction tx(conn.raw());
-    rows = inspect::TakeFingerprint(tx, "code_chunks").ToString();
-  }
+  const DatabaseState before = CaptureState(db);
   BackgroundCli cli({"upgrade", "head"}, db.url().text());
   pg::Connection side(db.url());
   bool scanning = WaitUntil(
@@ -425,10 +421,7 @@ TEST_P(SlowCliSignal, CancelsTheValidationScanOfAMillionChunks) {
   EXPECT_CONTAINS(out, "Step 8/10: Running validation checks");
   EXPECT_CONTAINS(out, "the database is as it was");
   EXPECT_EQ(db.Revision(), "005");
-  EXPECT_TRUE(inspect::Diff(before, db.Snapshot()).empty());
-  pg::Connection conn(db.url());
-  pqxx::read_transaction tx(conn.raw());
-  EXPECT_EQ(inspect::TakeFingerprint(tx, "code_chunks").ToString(), rows);
+  ExpectUnchanged(db, before);
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, SlowCliSignal, ::testing::Values(SIGINT, SIGTERM),
@@ -518,8 +511,10 @@ TEST_F(CliFiles, SaveBaselineThatFailsAfterTheChecksIsExit3AndKeepsThePreviousFi
   TestDatabase db("005");
   fs::path file = dir_ / "pre-002.json";
   Write(file, "previous\n");
+  const DatabaseState before = CaptureState(db);
   auto r = RunCliWithSmallFiles({"check", "pre", "--save-baseline", file.string()}, db.url().text());
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  ExpectUnchanged(db, before);
   EXPECT_CONTAINS(r.out, "All pre-migration checks passed");
   EXPECT_CONTAINS(r.err, "error: cannot write the baseline " + file.string() + ": writing " +
                              (dir_ / ".pre-002.json.").string());
@@ -539,8 +534,10 @@ TEST_F(CliFiles, SaveBaselineThatFailsAfterTheChecksIsExit3AndKeepsThePreviousFi
 TEST_F(CliFiles, AJUnitWriteErrorKeepsTheChecksOwnExitCode) {
   TestDatabase db("005");
   fs::path file = dir_ / "rollback.xml";
+  const DatabaseState before = CaptureState(db);
   auto r = RunCliWithSmallFiles({"check", "rollback", "--junit", file.string()}, db.url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // skipped checks: not a full pass
+  ExpectUnchanged(db, before);
   EXPECT_CONTAINS(r.out, "not a full pass");
   EXPECT_CONTAINS(r.err, "error: cannot write the JUnit report " + file.string());
   EXPECT_CONTAINS(r.err, "File too large");
@@ -608,7 +605,9 @@ TEST_F(CliFiles, LogFileIsReplacedWithTheWholeLogAlsoOnFailure) {
       << text;
   EXPECT_EQ(Others({"migration-002.log"}), "");
   EXPECT_EQ(db.Revision(), "002");
-  // A command that fails (a lock timeout, exit 3) still leaves its log.
+  // A command that fails (a lock timeout, exit 3) still leaves its log,
+  // and the database as it was.
+  const DatabaseState before = CaptureState(db);
   pg::Connection blocker(db.url());
   pqxx::work hold(blocker.raw());
   hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
@@ -617,6 +616,7 @@ TEST_F(CliFiles, LogFileIsReplacedWithTheWholeLogAlsoOnFailure) {
   hold.abort();
   EXPECT_EQ(bad.exit_code, 3) << bad.err;
   EXPECT_CONTAINS(bad.err, "lock timeout");
+  ExpectUnchanged(db, before);
   text = Read(log);
   EXPECT_CONTAINS(text, "Running downgrade 002 -> 005");
   EXPECT_EQ(text.find("Running upgrade 005 -> 002"), std::string::npos) << text;
@@ -630,8 +630,10 @@ TEST_F(CliFiles, VerifyReportWriteErrorAfterTheRehearsalIsExit3) {
   TestDatabase db("005");
   fs::path json = dir_ / "verify.json";
   Write(json, "previous\n");
+  const DatabaseState before = CaptureState(db);
   auto r = RunCliWithSmallFiles({"verify", "--report-json", json.string()}, db.url().text());
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  ExpectUnchanged(db, before);
   EXPECT_CONTAINS(r.out, "READY");
   EXPECT_CONTAINS(r.err, "error: cannot write the JSON report " + json.string() + ": writing " +
                              (dir_ / ".verify.json.").string());
@@ -646,8 +648,10 @@ TEST_F(CliFiles, VerifyStoppedByAnErrorKeepsItsCodeWhenTheReportsCannotBeWritten
   TestDatabase db("005");
   db.Exec("UPDATE alembic_version SET version_num = '9zz'");
   fs::path xml = dir_ / "verify.xml";
+  const DatabaseState before = CaptureState(db);
   auto r = RunCliWithSmallFiles({"verify", "--junit", xml.string()}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  ExpectUnchanged(db, before);
   EXPECT_CONTAINS(r.out, "FAILED: the database is at revision '9zz'");
   EXPECT_CONTAINS(r.err, "error: cannot write the JUnit report " + xml.string());
   EXPECT_CONTAINS(r.err, "File too large");

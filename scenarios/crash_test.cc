@@ -17,38 +17,12 @@
 #include "harness/engine/migrator.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
-#include "harness/inspect/fingerprint.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
 namespace {
-
-struct DatabaseState {
-  std::vector<std::string> catalog;  // Entries(), one line each
-  std::string rows;  // every table's fingerprint, one line each
-  std::string revision;
-};
-
-DatabaseState Capture(const pg::Url& url) {
-  pg::Connection conn(url);
-  pqxx::read_transaction tx(conn.raw());
-  DatabaseState s;
-  const inspect::CatalogSnapshot snapshot = inspect::TakeSnapshot(tx);
-  for (const auto& [key, value] : snapshot.Entries()) s.catalog.push_back(key + ": " + value);
-  for (const auto& [name, table] : snapshot.tables)
-    s.rows += name + ": " + inspect::TakeFingerprint(tx, name).ToString() + "\n";
-  pqxx::result v = tx.exec("SELECT string_agg(version_num, ',') FROM alembic_version");
-  s.revision = v[0][0].is_null() ? "<none>" : v[0][0].as<std::string>();
-  return s;
-}
-
-void ExpectSameState(const DatabaseState& before, const DatabaseState& after) {
-  EXPECT_EQ(after.revision, before.revision);
-  EXPECT_EQ(after.rows, before.rows);
-  EXPECT_EQ(after.catalog, before.catalog);
-}
 
 // A private cluster with one database of `shape` at `revision` holding
 // generated data.
@@ -150,7 +124,7 @@ TEST_P(CrashAfterStep, RecoveryLeavesTheRevisionWhole) {
   const CrashPoint& c = GetParam();
   const bool up = c.direction == engine::Direction::kUpgrade;
   CrashTarget t = MakeTarget(c.shape, up ? "005" : "002", 20, 50);
-  DatabaseState before = Capture(t.url);
+  const DatabaseState before = CaptureState(t.url);
   engine::MigratorOptions o;
   o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
     if (s.revision == "002" && s.direction == c.direction && s.index == c.step)
@@ -164,10 +138,10 @@ TEST_P(CrashAfterStep, RecoveryLeavesTheRevisionWhole) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kDatabase) << e.what();
   }
-  ExpectSameState(before, Capture(t.url));
+  ExpectUnchanged(t.url, before);
   // A clean run then succeeds.
   MigrateTo(t.url, up ? "head" : "005");
-  EXPECT_EQ(Capture(t.url).revision, up ? "002" : "005");
+  EXPECT_EQ(CaptureState(t.url).revision, up ? "002" : "005");
 }
 
 INSTANTIATE_TEST_SUITE_P(Migration002, CrashAfterStep, ::testing::ValuesIn(CrashPoints(true)),
@@ -179,7 +153,7 @@ INSTANTIATE_TEST_SUITE_P(SlowMigration002, CrashAfterStep, ::testing::ValuesIn(C
 // validate the CHECK constraint, under the real CLI.
 TEST(SlowCrash, MidValidationScanOfAMillionChunks) {
   CrashTarget t = MakeTarget(Shape::kQuickstart, "005", 1000, 1000);
-  DatabaseState before = Capture(t.url);
+  const DatabaseState before = CaptureState(t.url);
   // The CLI runs in a thread; this thread watches and crashes the server,
   // since the restarted server dies with the thread that started it.
   std::atomic<bool> finished{false};
@@ -209,9 +183,9 @@ TEST(SlowCrash, MidValidationScanOfAMillionChunks) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_CONTAINS(r.err, "Step 8/10: Running validation checks...");
   EXPECT_EQ(r.err.find("Step 8/10: Complete"), std::string::npos) << r.err;
-  ExpectSameState(before, Capture(t.url));
+  ExpectUnchanged(t.url, before);
   MigrateTo(t.url, "head");
-  EXPECT_EQ(Capture(t.url).revision, "002");
+  EXPECT_EQ(CaptureState(t.url).revision, "002");
 }
 
 }  // namespace

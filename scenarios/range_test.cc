@@ -72,8 +72,10 @@ TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
   }
   int code = 0;
   std::string out;
+  const DatabaseState before = CaptureState(db.url());
   auto report = RunVerify({"--target", "head"}, db.url().text(), &code, &out);
   EXPECT_EQ(code, 1) << out;
+  ExpectUnchanged(db.url(), before);
   auto steps = Details(report, "step effects");
   for (engine::Position p = 2; p <= chain.head_position(); ++p) {
     const std::string rev = chain.at(p).revision;
@@ -130,8 +132,10 @@ TEST(VerifyTarget, AFailingPreCheckBlocksTheUpgrade) {
   }
   int code = 0;
   std::string out;
+  const DatabaseState before = CaptureState(db.url());
   auto report = RunVerify({"--target", "t6"}, db.url().text(), &code, &out);
   EXPECT_EQ(code, 1) << out;
+  ExpectUnchanged(db.url(), before);
   EXPECT_CONTAINS(out, "✗ balances are not negative (t6): 1 row(s) fail it, e.g. (1, -5.0000)");
   EXPECT_EQ(report["verdict"], "BLOCKED: a pre check of t5 -> t6 failed (see above); nothing was migrated");
   EXPECT_EQ(report["upgrade_steps"].size(), 0u);
@@ -152,16 +156,20 @@ TEST(CheckTarget, RunsTheChecksTheRevisionCarries) {
   EXPECT_EQ(pre.exit_code, 0) << pre.out << pre.err;
   EXPECT_CONTAINS(pre.out, "✓ balances are not negative (t6)\nAll pre-migration checks passed (1/1)");
   ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t6"}, url).exit_code, 0);
+  const DatabaseState before = CaptureState(db.url());
   auto post = RunCli({"--migrations", dir, "check", "post", "--target", "t6"}, url);
   EXPECT_EQ(post.exit_code, 1) << post.out << post.err;
+  ExpectUnchanged(db.url(), before);
   EXPECT_CONTAINS(post.out, "✗ no balance lost a digit (t6): 1 row(s) fail it, e.g. (1, 1.23)");
 }
 
 TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {
   pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
   ASSERT_EQ(RunCli({"--migrations", TestChainDir().string(), "upgrade", "t2"}, db.url().text()).exit_code, 0);
+  const DatabaseState before = CaptureState(db.url());
   auto r = RunCli({"--migrations", TestChainDir().string(), "verify", "--target", "t2"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  ExpectUnchanged(db.url(), before);
   EXPECT_CONTAINS(r.err, "the database is at t2, not below --target t2");
 }
 

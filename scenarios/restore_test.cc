@@ -197,8 +197,8 @@ TEST_P(SlowRestoreDropped, ARealBackupBringsBackEveryRowOfTheNineTables) {
   EXPECT_CONTAINS(rollback.out, fmt::format("• Dropped tables' rows: tasks {}, ", before.at("tasks").rows));
   EXPECT_CONTAINS(rollback.out, fmt::format(": {} rows only in the backup", rows));
 
-  auto refused = RunCli({"restore-dropped", "--from", backup, "--baseline", stale}, as_owner);
-  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  auto refused =
+      RunCliUnchanged(db, {"restore-dropped", "--from", backup, "--baseline", stale}, 1, as_owner);
   EXPECT_CONTAINS(refused.err, "the backup's rows differ from the baseline: tasks: baseline");
   EXPECT_CONTAINS(refused.err, "nothing was restored");
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM tasks"), "0");

@@ -27,40 +27,11 @@
 #include "harness/error.h"
 #include "harness/pg/process.h"
 #include "harness/verify/rehearsal.h"
-#include "harness/inspect/fingerprint.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
 namespace {
-
-struct State {
-  inspect::CatalogSnapshot catalog;
-  std::string rows;  // every table's fingerprint, one line each
-  std::string revision;
-};
-
-State Capture(const TestDatabase& db) {
-  State s;
-  s.catalog = db.Snapshot();
-  pg::Connection conn(db.url());
-  pqxx::read_transaction tx(conn.raw());
-  for (const auto& [name, table] : s.catalog.tables)
-    s.rows += name + ": " + inspect::TakeFingerprint(tx, name).ToString() + "\n";
-  s.revision = db.Scalar("SELECT to_regclass('alembic_version') IS NULL") == "t"
-                   ? "<no table>"
-                   : db.Scalar("SELECT coalesce((SELECT string_agg(version_num, ',') FROM "
-                               "alembic_version), '<none>')");
-  return s;
-}
-
-void ExpectUnchanged(const TestDatabase& db, const State& before) {
-  State after = Capture(db);
-  EXPECT_TRUE(inspect::Diff(before.catalog, after.catalog).empty())
-      << JoinLines(inspect::Diff(before.catalog, after.catalog));
-  EXPECT_EQ(after.rows, before.rows);
-  EXPECT_EQ(after.revision, before.revision);
-}
 
 // Rows for a rehearsal on `shape`, 6 chunks either way: the quickstart's
 // sample (3 repositories), or 3 x 2 generated on the production shape, with
@@ -112,7 +83,7 @@ TEST_P(VerifyBothShapes, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
   const Shape shape = GetParam();
   TestDatabase db("005", shape);
   WriteSample(db, shape);
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   std::string junit = ::testing::TempDir() + pg::UniqueDatabaseName("junit") + ".xml";
   std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("report") + ".json";
   auto r = RunCli({"verify", "--junit", junit, "--report-json", json}, db.url().text());
@@ -156,7 +127,7 @@ TEST_P(VerifyBothShapes, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
 TEST(VerifyCopy, IntoEmbeddedCopiesWithPgDumpAndLeavesTheSourceUnchanged) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify", "--into-embedded"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   // Before copying: every extension the source uses (plpgsql, and vector
@@ -176,7 +147,7 @@ TEST(VerifyCopy, IntoEmbeddedCopiesWithPgDumpAndLeavesTheSourceUnchanged) {
 
 TEST(VerifyCopy, CloneRefusedWhileAnotherSessionIsConnectedSaysWhatToDo) {
   TestDatabase db("005");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   pg::Connection other(db.url());  // an application still connected
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
@@ -209,7 +180,7 @@ TEST_P(VerifyBothShapes, BlockingForeignKeyIsRefusedAndNamed) {
   const std::string kept = GetParam() == Shape::kProduction ? "code_files" : "repositories";
   db.Exec("ALTER TABLE deployment_events ADD COLUMN kept_id uuid CONSTRAINT deployment_kept_fk "
           "REFERENCES " + kept + "(id)");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "deployment_events.deployment_kept_fk -> " + kept);
@@ -232,7 +203,7 @@ TEST_P(VerifyBothShapes, OrphanedChunksAreRefusedWithCountAndSample) {
                 "INSERT INTO code_chunks (id, repository_id, file_path, content, start_line, "
                 "end_line) VALUES ('00000000-0000-0000-0000-0000000000ff', gen_random_uuid(), "
                 "'o.py', 'x', 1, 1)");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   const std::string whose = production ? "code file, or whose file's repository," : "repository";
@@ -271,7 +242,7 @@ TEST(VerifyEmbedded, TheProductionShapeIsReadyAndItsNotValidForeignKeysAreNamed)
 TEST(VerifyCopy, ASchemaOfNeitherShapeIsBlockedWithExitTwoAndTheReport) {
   TestDatabase db("005", Shape::kProduction);
   db.Exec("ALTER TABLE code_chunks DROP COLUMN code_file_id");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "Migration 002 rehearsal");
@@ -295,7 +266,7 @@ TEST(VerifyCopy, IntoEmbeddedRefusesAnExtensionTheEmbeddedServerLacksBeforeCopyi
           "pg_catalog.pg_extension)::oid, 'mh_absent_extension', r.oid, "
           "'public'::regnamespace, false, '1.0' FROM pg_catalog.pg_roles r WHERE r.rolname = "
           "current_user");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("ext") + ".json";
   auto r = RunCli({"verify", "--into-embedded", "--report-json", json}, db.url().text());
   auto report = TakeJson(json);
@@ -320,7 +291,7 @@ TEST(VerifyCopy, IntoEmbeddedRefusesAnExtensionTheEmbeddedServerLacksBeforeCopyi
 TEST(VerifyCopy, IntoEmbeddedRefusesAnotherVersionOfAnExtension) {
   TestDatabase db("005");
   db.Exec("UPDATE pg_catalog.pg_extension SET extversion = '0.9' WHERE extname = 'plpgsql'");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify", "--into-embedded"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "uses the extension(s) plpgsql 0.9 (here: 1.0)");
@@ -346,7 +317,7 @@ TEST(VerifyCli, AnUnknownShapeIsRefusedByTheParser) {
 TEST(VerifyCopy, UnknownRevisionIsRefused) {
   TestDatabase db("005");
   db.Exec("UPDATE alembic_version SET version_num = '9zz'");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "'9zz'");
@@ -355,15 +326,14 @@ TEST(VerifyCopy, UnknownRevisionIsRefused) {
 
 TEST(VerifyCopy, AlreadyMigratedIsRefused) {
   TestDatabase db("head");
-  auto r = RunCli({"verify"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  auto r = RunCliUnchanged(db, {"verify"}, 2);
   EXPECT_CONTAINS(r.err, "already applied");
 }
 
 TEST(VerifyCopy, NoVersionTableIsRefused) {
   TestDatabase db("005");
   db.Exec("DROP TABLE alembic_version");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "no alembic_version table");
@@ -376,9 +346,8 @@ TEST(VerifyCopy, ReportsAreWrittenWhenTheRehearsalStopsOnAnError) {
   TestDatabase db("005");
   db.Exec("UPDATE alembic_version SET version_num = '9zz'");
   std::string base = ::testing::TempDir() + pg::UniqueDatabaseName("failed");
-  auto r = RunCli({"verify", "--junit", base + ".xml", "--report-json", base + ".json"},
-                  db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  auto r =
+      RunCliUnchanged(db, {"verify", "--junit", base + ".xml", "--report-json", base + ".json"}, 2);
   EXPECT_CONTAINS(r.out, "✗ current revision");
   EXPECT_CONTAINS(r.out, "FAILED: the database is at revision '9zz'");
   std::ifstream xml_in(base + ".xml");
@@ -402,7 +371,7 @@ TEST_P(VerifyBothShapes, AnIndexBuiltBeforehandIsKeptAndTheRollbackSaysItRemoves
   WriteSample(db, GetParam());
   db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");
   db.Exec("CREATE INDEX idx_project_repository ON repositories (project_id, id)");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "already exists: kept");
@@ -417,7 +386,7 @@ TEST_P(VerifyBothShapes, AnIndexBuiltBeforehandIsKeptAndTheRollbackSaysItRemoves
 
 TEST(VerifyCopy, EarlierRevisionIsUpgradedTo005First) {
   TestDatabase db("003a");
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "upgrade to 005 first");
@@ -427,13 +396,9 @@ TEST(VerifyCopy, EarlierRevisionIsUpgradedTo005First) {
 TEST(VerifyCopy, AMissingCoreTableBlocksTheMigration) {
   TestDatabase db("005");
   db.Exec("DROP TABLE code_chunks");
-  State before;
-  before.catalog = db.Snapshot();
-  auto r = RunCli({"verify"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;  // not the schema 002 is for: bad input
+  auto r = RunCliUnchanged(db, {"verify"}, 2);  // not the schema 002 is for: bad input
   EXPECT_CONTAINS(r.out, "✗ Core tables exist: missing {code_chunks}");
   EXPECT_CONTAINS(r.out, "BLOCKED");
-  EXPECT_TRUE(inspect::Diff(before.catalog, db.Snapshot()).empty());
   EXPECT_EQ(db.Revision(), "005");
 }
 
@@ -442,7 +407,7 @@ TEST(VerifyCopy, AMissingCoreTableBlocksTheMigration) {
 TEST(VerifyCopy, AServerBelowTheMinimumIsRefusedBeforeAnythingRuns) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   verify::VerifyOptions o;
   o.source = db.url();
   o.in_place = true;  // even in place: nothing may change
@@ -462,6 +427,7 @@ TEST(VerifyCopy, AServerBelowTheMinimumIsRefusedBeforeAnythingRuns) {
 // pg_dump runs, not the embedded cluster's; nothing is started or copied.
 TEST(VerifyCopy, IntoEmbeddedChecksTheSourceServerVersionFirst) {
   TestDatabase db("005");
+  const DatabaseState before = CaptureState(db);
   verify::VerifyOptions o;
   o.source = db.url();
   o.into_embedded = true;
@@ -478,6 +444,7 @@ TEST(VerifyCopy, IntoEmbeddedChecksTheSourceServerVersionFirst) {
   EXPECT_EQ(partial.phases[0].name, "connect");
   EXPECT_FALSE(partial.phases[0].ok);
   EXPECT_EQ(partial.exit_code, 2);
+  ExpectUnchanged(db, before);
 }
 
 TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
@@ -485,7 +452,7 @@ TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
   db.Exec(fixtures::kQuickstartSampleSql);
   Role reader("NOCREATEDB");
   db.Exec("GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + reader.name());
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   std::string url = db.url().text() + " user=" + reader.name();
   auto r = RunCli({"verify"}, url);
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
@@ -504,7 +471,7 @@ TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
 TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   {
     pg::Connection blocker(db.url());
     pqxx::work hold(blocker.raw());
@@ -653,7 +620,7 @@ TEST(ScratchDatabases, TheCleanUpLeavesOtherRolesHostsAndLiveProcessesAlone) {
 TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   pg::Connection admin(TestServer().AdminUrl());
   BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text());
   // Find the scratch clone and hold a lock on it, so the upgrade waits.
@@ -701,7 +668,7 @@ pid_t ChildOf(pid_t parent) {
 TEST(VerifyCopy, StoppedByTimeoutItDropsTheScratchDatabase) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);
-  State before = Capture(db);
+  const DatabaseState before = CaptureState(db);
   pg::Connection admin(TestServer().AdminUrl());
   BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text(),
                     {"/usr/bin/timeout", "-s", "TERM", "600"});
@@ -745,7 +712,7 @@ TEST(VerifyReport, ForecastsTheUpgradeAtALargerSize) {
   std::remove(json_path.c_str());
   EXPECT_EQ(report["forecast"]["code_chunks"], 5000000);
   EXPECT_GT(report["forecast"]["upgrade_seconds"].get<double>(), 0.0);
-  EXPECT_EQ(RunCli({"verify", "--forecast-rows", "0"}, db.url().text()).exit_code, 2);
+  RunCliUnchanged(db, {"verify", "--forecast-rows", "0"}, 2);
 }
 
 }  // namespace

@@ -244,13 +244,87 @@ pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string
   return pg::RunProcess(argv, o);
 }
 
+namespace {
+
+DatabaseState ReadState(pqxx::connection& conn) {
+  pqxx::read_transaction tx(conn);
+  tx.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");  // one snapshot for all of it
+  tx.exec("SET LOCAL search_path = pg_catalog");
+  tx.exec("SET LOCAL lock_timeout = '30s'");
+  DatabaseState s;
+  s.catalog = inspect::TakeSnapshot(tx);
+  for (const auto& t : tx.exec(
+           "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+           "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+           "('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)' "
+           "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"")) {
+    const std::string name = tx.quote_name(t[0].c_str()) + "." + tx.quote_name(t[1].c_str());
+    auto f = tx.exec1("SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), "
+                      "0)::text FROM " + name + " t");
+    s.rows += name + ": " + f[0].c_str() + " rows, hash " + f[1].c_str() + "\n";
+  }
+  const bool has_table =
+      tx.exec1("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'alembic_version' AND "
+               "relkind IN ('r', 'p') AND relnamespace = 'public'::regnamespace")[0]
+          .as<int>() == 1;
+  s.revision = !has_table ? "<no table>"
+                          : tx.exec1("SELECT coalesce(string_agg(v, ',' ORDER BY v COLLATE \"C\"), "
+                                     "'<none>') FROM (SELECT coalesce(version_num::text, 'NULL') "
+                                     "AS v FROM public.alembic_version) a")[0]
+                                .as<std::string>();
+  return s;
+}
+
+}  // namespace
+
+DatabaseState CaptureState(const pg::Url& url) {
+  DatabaseState s;
+  int pid = 0;
+  {
+    pqxx::connection conn(pg::ConnectString(url));
+    pid = conn.backendpid();
+    s = ReadState(conn);
+  }
+  // The server ends the session a moment after the client leaves: waited
+  // for (from another database), so that a command run next (verify's
+  // clone) finds no other session on this one.
+  pqxx::connection other(pg::ConnectString(url.WithDatabase("postgres")));
+  const bool gone = WaitUntil(
+      [&] {
+        pqxx::nontransaction tx(other);
+        return tx.exec_params1("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = $1",
+                               pid)[0]
+                   .as<int>() == 0;
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE(gone) << "the session that read the database's state did not end";
+  return s;
+}
+
+DatabaseState CaptureState(const TestDatabase& db) { return CaptureState(db.url()); }
+
+void ExpectUnchanged(const pg::Url& url, const DatabaseState& before, const std::string& what) {
+  const std::string head = what.empty() ? std::string() : what + ": ";
+  DatabaseState after = CaptureState(url);
+  auto diff = inspect::Diff(before.catalog, after.catalog);
+  EXPECT_TRUE(diff.empty()) << head << "the catalog changed:\n" << JoinLines(diff);
+  EXPECT_EQ(after.revision, before.revision) << head << "alembic_version changed";
+  EXPECT_EQ(after.rows, before.rows) << head << "the rows changed";
+}
+
+void ExpectUnchanged(const TestDatabase& db, const DatabaseState& before, const std::string& what) {
+  ExpectUnchanged(db.url(), before, what);
+}
+
 pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
-                                  int exit_code) {
-  auto before = db.Snapshot();
-  auto r = RunCli(args, db.url().text());
-  EXPECT_EQ(r.exit_code, exit_code) << r.out << r.err;
-  auto diff = inspect::Diff(before, db.Snapshot());
-  EXPECT_TRUE(diff.empty()) << JoinLines(diff);
+                                  int exit_code, const std::string& url,
+                                  const std::map<std::string, std::string>& env) {
+  std::string command;
+  for (const auto& a : args) command += (command.empty() ? "" : " ") + a;
+  const DatabaseState before = CaptureState(db);
+  auto r = RunCli(args, url.empty() ? db.url().text() : url, env);
+  EXPECT_EQ(r.exit_code, exit_code) << command << "\n" << r.out << r.err;
+  ExpectUnchanged(db, before, command);
   return r;
 }
 

@@ -79,11 +79,36 @@ class TestDatabase {
 pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
                          const std::map<std::string, std::string>& env = {});
 
-// RunCli on `db`, expecting `exit_code` and the catalog as it was: what a
-// refusal, a --sql run or a no-op promises. Returns the result for the
-// test's own checks of the output.
+// What "the database as it was" compares: the catalog of `public`
+// (inspect::TakeSnapshot), the rows of alembic_version, and a fingerprint of
+// the rows of every table in every schema (a table added anywhere is a line
+// more). Read in one repeatable-read transaction through raw libpq with
+// search_path pg_catalog alone: a pg::Connection refuses a database holding
+// planted objects, and an overload planted in public must not run in the
+// test's own reads either. A lock held on a table makes it fail after 30 s.
+struct DatabaseState {
+  inspect::CatalogSnapshot catalog;
+  std::string rows;      // "schema.table: N rows, hash H", one line per table
+  std::string revision;  // alembic_version's rows, sorted; "<none>", "<no table>"
+};
+DatabaseState CaptureState(const pg::Url& url);
+DatabaseState CaptureState(const TestDatabase& db);
+
+// EXPECTs the database at `url` (or `db`) as it was in `before`: an empty
+// catalog diff, the same rows in every table, the same alembic_version.
+// `what` (the command, say) heads each failure.
+void ExpectUnchanged(const pg::Url& url, const DatabaseState& before, const std::string& what = {});
+void ExpectUnchanged(const TestDatabase& db, const DatabaseState& before,
+                     const std::string& what = {});
+
+// RunCli on `db`, expecting `exit_code` and the database as it was
+// (ExpectUnchanged): what a refusal, a --sql run or a no-op promises. The
+// command connects with `url` when given (another role's, say), else with
+// db.url(); `env` as for RunCli. Returns the result for the test's own
+// checks of the output.
 pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
-                                  int exit_code);
+                                  int exit_code, const std::string& url = {},
+                                  const std::map<std::string, std::string>& env = {});
 
 // The migration-harness binary started in the background, with the
 // environment RunCli gives it; stdout and stderr go to a temporary file.
