@@ -25,6 +25,7 @@ struct GlobalOptions {
   int lock_timeout_seconds = 10;
   bool no_wait = false;
   std::string migrations_dir;
+  std::string pg_bindir;  // the embedded cluster's server programs; empty: pg::FindServerBinDir
 };
 
 // A subcommand: its CLI11 node and what to run when it was chosen.

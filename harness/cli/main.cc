@@ -9,6 +9,7 @@
 
 #include "harness/cli/context.h"
 #include "harness/error.h"
+#include "harness/pg/cluster.h"
 #include "harness/pg/interrupt.h"
 
 namespace {
@@ -63,6 +64,22 @@ int main(int argc, char** argv) {
   app.add_option("--migrations", g.migrations_dir, "Directory of migration files")
       ->envname("HARNESS_MIGRATIONS")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--pg-bindir", g.pg_bindir,
+                 "The PostgreSQL server programs (initdb, pg_ctl, postgres) for the embedded "
+                 "cluster that verify starts (without a URL, or with --into-embedded), e.g. "
+                 "/usr/lib/postgresql/15/bin. Default: $HARNESS_PG_BINDIR, else the newest "
+                 "/usr/lib/postgresql/*/bin. pg_dump and pg_restore come from this directory when "
+                 "it has them, else from the newest /usr/lib/postgresql/*/bin")
+      ->check(CLI::Validator(
+          [](std::string& dir) {
+            try {
+              pg::FindServerBinDir(dir);
+              return std::string();
+            } catch (const Error& e) {
+              return std::string(e.what()) + " (" + e.hint() + ")";
+            }
+          },
+          "DIR"));
   app.footer(
       "Exit codes: 0 ok; 1 a check failed or the migration refused the data; 2 bad usage or "
       "input; 3 database error, or a file that could not be written after the run; 130 "

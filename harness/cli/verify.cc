@@ -95,6 +95,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             CheckOutputFiles({{"JSON report", opts->report_json}, {"JUnit report", opts->junit}});
             vo.in_place = opts->in_place;
             vo.into_embedded = opts->into_embedded;
+            vo.pg_bindir = g.pg_bindir;
             vo.repositories = opts->repositories;
             vo.chunks_per_repo = opts->chunks_per_repo;
             vo.seed = opts->seed;

@@ -20,7 +20,11 @@ SELECT c.relname, a.attname,
        row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS position,
        format_type(a.atttypid, a.atttypmod) AS type,
        coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr,
-       a.attnotnull
+       a.attnotnull,
+       -- PostgreSQL 18+: a NOT NULL may be NOT VALID (attnotnull is true for it too)
+       NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint n
+                   WHERE n.conrelid = a.attrelid AND n.contype = 'n' AND NOT n.convalidated
+                     AND n.conkey = ARRAY[a.attnum]) AS not_null_validated
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -37,6 +41,10 @@ SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid) AS definitio
 FROM pg_catalog.pg_constraint k
 JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 WHERE c.relnamespace = to_regnamespace($1) AND c.relname <> 'alembic_version'
+  -- PostgreSQL 18 also records each column's NOT NULL as a constraint
+  -- (contype 'n', named TABLE_COLUMN_not_null): the column's NOT NULL
+  -- already says it, as on every earlier version.
+  AND k.contype <> 'n'
 ORDER BY c.relname, k.conname
 )SQL";
 
@@ -149,6 +157,7 @@ CatalogSnapshot TakeSnapshot(pqxx::transaction_base& tx, const std::string& sche
     c.type = r["type"].as<std::string>();
     c.default_expr = r["default_expr"].as<std::string>();
     c.not_null = r["attnotnull"].as<bool>();
+    c.not_null_validated = r["not_null_validated"].as<bool>();
     s.tables[r["relname"].as<std::string>()].columns.push_back(c);
   }
   for (const auto& r : tx.exec_params(kConstraintsQuery, schema)) {
@@ -183,7 +192,10 @@ std::map<std::string, std::string> CatalogSnapshot::Entries() const {
     out["table " + name] = fmt::format("{} columns", t.columns.size());
     for (const auto& c : t.columns)
       out[fmt::format("column {}.{}", name, c.name)] =
-          fmt::format("#{} {}{}{}", c.position, c.type, c.not_null ? " NOT NULL" : "",
+          fmt::format("#{} {}{}{}", c.position, c.type,
+                      !c.not_null                ? ""
+                      : c.not_null_validated     ? " NOT NULL"
+                                                 : " NOT NULL (not validated)",
                       c.default_expr.empty() ? "" : " DEFAULT " + c.default_expr);
     for (const auto& k : t.constraints)
       out[fmt::format("constraint {}.{}", name, k.name)] =

@@ -3,7 +3,10 @@
 // indexes via pg_get_indexdef, other relations, extensions) and a readable
 // diff between two snapshots. "The downgrade is exact" means: empty diff.
 // CHECK expressions are compared in the planner's folded form (see
-// Constraint::normalized), everything else as the catalog prints it.
+// Constraint::normalized), everything else as the catalog prints it. The
+// same schema gives the same snapshot on PostgreSQL 14 to 18: NOT NULL is a
+// column's property (18's not-null constraints, contype 'n', are not listed
+// as constraints).
 #pragma once
 
 #include <map>
@@ -20,6 +23,7 @@ struct Column {
   std::string type;  // format_type, e.g. "character varying(50)"
   std::string default_expr;
   bool not_null = false;
+  bool not_null_validated = true;  // false: NOT NULL NOT VALID (PostgreSQL 18+)
 };
 
 struct Constraint {

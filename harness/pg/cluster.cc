@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/error.h"
+#include "harness/pg/connection.h"
 #include "harness/pg/files.h"
 #include "harness/pg/interrupt.h"
 #include "harness/pg/process.h"
@@ -248,33 +249,99 @@ Url ClusterAddress::UrlFor(const std::string& dbname) const {
                     " user=postgres dbname='" + dbname + "'");
 }
 
-fs::path FindServerBinDir(const std::string& preferred) {
-  auto usable = [](const fs::path& d) {
-    return fs::exists(d / "initdb") && fs::exists(d / "postgres");
-  };
-  if (!preferred.empty()) {
-    if (usable(preferred)) return preferred;
-    throw UsageError("no initdb/postgres in " + preferred);
+namespace {
+
+constexpr const char* kServerPrograms[] = {"initdb", "pg_ctl", "postgres"};
+constexpr const char* kClientPrograms[] = {"pg_dump", "pg_restore", "createdb"};
+
+// The programs of `names` that `dir` lacks (executable regular files or
+// symlinks to them), comma-separated; empty when it has them all.
+template <size_t N>
+std::string MissingPrograms(const fs::path& dir, const char* const (&names)[N]) {
+  std::string missing;
+  for (const char* name : names) {
+    const fs::path p = dir / name;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec) || access(p.c_str(), X_OK) != 0)
+      missing += (missing.empty() ? "" : ", ") + std::string(name);
   }
-  if (const char* env = std::getenv("HARNESS_PG_BINDIR"); env && *env) {
-    if (usable(env)) return env;
-    throw UsageError(std::string("HARNESS_PG_BINDIR=") + env + " holds no initdb/postgres");
-  }
+  return missing;
+}
+
+// The newest /usr/lib/postgresql/N/bin that holds every program of `names`.
+template <size_t N>
+fs::path NewestDebianBinDir(const char* const (&names)[N]) {
   fs::path best;
   int best_version = 0;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
     int v = std::atoi(entry.path().filename().c_str());
-    if (v > best_version && usable(entry.path() / "bin")) {
+    if (v > best_version && MissingPrograms(entry.path() / "bin", names).empty()) {
       best_version = v;
       best = entry.path() / "bin";
     }
   }
-  if (best.empty())
-    throw UsageError("PostgreSQL server programs (initdb, postgres) not found",
-                     "install them with: apt-get install postgresql-15 (scripts/test does this), "
-                     "or set HARNESS_PG_BINDIR");
   return best;
+}
+
+}  // namespace
+
+fs::path FindServerBinDir(const std::string& preferred) {
+  const std::string hint =
+      "a PostgreSQL server's bin directory holds initdb, pg_ctl and postgres: e.g. "
+      "/usr/lib/postgresql/15/bin (apt-get install postgresql-15), or build/pg-matrix/MAJOR/bin "
+      "as scripts/pg-matrix makes it";
+  if (!preferred.empty()) {
+    if (std::string missing = MissingPrograms(preferred, kServerPrograms); !missing.empty())
+      throw UsageError("the PostgreSQL server directory " + preferred + " has no " + missing, hint);
+    return preferred;
+  }
+  if (const char* env = std::getenv("HARNESS_PG_BINDIR"); env && *env) {
+    if (std::string missing = MissingPrograms(env, kServerPrograms); !missing.empty())
+      throw UsageError(std::string("HARNESS_PG_BINDIR=") + env + " has no " + missing, hint);
+    return env;
+  }
+  fs::path best = NewestDebianBinDir(kServerPrograms);
+  if (best.empty())
+    throw UsageError("PostgreSQL server programs (initdb, pg_ctl, postgres) not found",
+                     "install them with: apt-get install postgresql-15 (scripts/test does this), "
+                     "or pass --pg-bindir DIR or set HARNESS_PG_BINDIR");
+  return best;
+}
+
+fs::path FindClientBinDir(const fs::path& server_bin_dir) {
+  if (!server_bin_dir.empty() && MissingPrograms(server_bin_dir, kClientPrograms).empty())
+    return server_bin_dir;
+  if (const char* env = std::getenv("HARNESS_PG_BINDIR");
+      env && *env && MissingPrograms(env, kClientPrograms).empty())
+    return env;
+  fs::path best = NewestDebianBinDir(kClientPrograms);
+  if (best.empty())
+    throw UsageError("PostgreSQL client programs (pg_dump, pg_restore, createdb) not found" +
+                         (server_bin_dir.empty() ? std::string()
+                                                 : " in " + server_bin_dir.string() +
+                                                       " nor in /usr/lib/postgresql/*/bin"),
+                     "install them with: apt-get install postgresql-client-15");
+  return best;
+}
+
+ProgramVersion ReadProgramVersion(const fs::path& program) {
+  ProcessOptions po;
+  po.timeout = std::chrono::seconds(30);
+  po.env["LC_MESSAGES"] = "C";
+  po.unset_env = {"LC_ALL"};
+  auto r = RunProcess({program.string(), "--version"}, po);
+  // "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+  const std::string marker = "(PostgreSQL) ";
+  const size_t at = r.out.find(marker);
+  if (r.exit_code != 0 || at == std::string::npos)
+    throw DatabaseError(program.string() + " --version did not say its version (exit " +
+                        std::to_string(r.exit_code) + "): " + r.err + r.out);
+  ProgramVersion v;
+  v.text = r.out.substr(at + marker.size());
+  v.text = v.text.substr(0, v.text.find_first_of(" \n"));
+  v.major = std::atoi(v.text.c_str());
+  return v;
 }
 
 void EmbeddedCluster::ReapStale(const fs::path& parent) {
@@ -480,6 +547,32 @@ std::string EmbeddedCluster::OutOfSpaceHint() const {
 double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& dbname,
                                          int lock_wait_seconds) {
   auto t0 = std::chrono::steady_clock::now();
+  const fs::path client = FindClientBinDir(bin_dir_);
+  const ProgramVersion pg_dump = ReadProgramVersion(client / "pg_dump");
+  int source_version = 0;  // server_version_num: 180004
+  {
+    Connection conn(source, "migration-harness copy");
+    source_version = conn.raw().server_version();
+  }
+  const std::string source_text =
+      std::to_string(source_version / 10000) + "." + std::to_string(source_version % 10000);
+  if (source_version / 10000 > pg_dump.major)
+    throw UsageError(
+        "the source server runs PostgreSQL " + source_text + ", newer than the local pg_dump " +
+            pg_dump.text + " (" + (client / "pg_dump").string() +
+            "), which cannot dump a server of a later major version; nothing was copied",
+        "install the client programs of PostgreSQL " + std::to_string(source_version / 10000) +
+            " or later on this machine (Debian: postgresql-client-" +
+            std::to_string(source_version / 10000) +
+            ", into /usr/lib/postgresql/" + std::to_string(source_version / 10000) +
+            "/bin, where the harness looks), or leave out "
+            "--into-embedded (verify then clones the database on its own server)");
+  if (const int embedded = std::atoi(version_.c_str()); embedded < source_version / 10000)
+    spdlog::warn("the embedded PostgreSQL {} is older than the source's {}: the copy may use "
+                 "what the older server lacks (pick a newer one with --pg-bindir)",
+                 version_, source_text);
+  spdlog::info("copying with the local client programs in {} (pg_dump {}; source server {})",
+               client.string(), pg_dump.text, source_text);
   const std::string dump = (dir_ / (dbname + ".dump")).string();
   ProcessOptions po;
   po.timeout = std::chrono::hours(6);
@@ -490,7 +583,7 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   po.unset_env.push_back("LC_ALL");
   // Uncompressed: the dump is a temporary file here, and compressing a
   // million chunks would take longer than the restore.
-  std::vector<std::string> dump_argv = {(bin_dir_ / "pg_dump").string(), "--format=custom",
+  std::vector<std::string> dump_argv = {(client / "pg_dump").string(), "--format=custom",
                                         "--compress=0", "--no-owner", "--no-acl", "--file", dump};
   // pg_dump's shared table locks wait behind an exclusive one forever
   // unless told otherwise: the same limit as the migration's lock_timeout.
@@ -506,18 +599,16 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   if (d.exit_code != 0)
     throw DatabaseError("pg_dump of " + source.Describe() + " failed: " + Redact(d.err, source),
                         OutOfSpace(d.err) ? OutOfSpaceHint()
-                                          : "check that the user may read every table, that no "
-                                            "session holds an exclusive lock on one, and that the "
-                                            "server's major version is not newer than the "
-                                            "embedded one (" + version_ + ")");
-  auto c = RunProcess({(bin_dir_ / "createdb").string(), "--host", address_.socket_dir, "--port",
+                                          : "check that the user may read every table and that "
+                                            "no session holds an exclusive lock on one");
+  auto c = RunProcess({(client / "createdb").string(), "--host", address_.socket_dir, "--port",
                        std::to_string(address_.port), "--username", "postgres", "--template",
                        "template0", dbname},
                       po);
   if (c.exit_code != 0) throw DatabaseError("createdb in the embedded cluster failed: " + c.err);
   // One transaction: all or nothing, and with wal_level=minimal the tables
   // it creates are loaded without WAL.
-  auto r = RunProcess({(bin_dir_ / "pg_restore").string(), "--no-owner", "--no-acl",
+  auto r = RunProcess({(client / "pg_restore").string(), "--no-owner", "--no-acl",
                        "--single-transaction", "--exit-on-error", "--host", address_.socket_dir,
                        "--port", std::to_string(address_.port), "--username", "postgres",
                        "--dbname", dbname, dump},

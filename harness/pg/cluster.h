@@ -29,7 +29,10 @@
 namespace harness::pg {
 
 struct ClusterOptions {
-  std::string bin_dir;      // empty: $HARNESS_PG_BINDIR, else the newest /usr/lib/postgresql/*/bin
+  // The server programs (initdb, pg_ctl, postgres); empty: FindServerBinDir's
+  // default. The client programs CopyDatabaseFrom runs come from
+  // FindClientBinDir(bin_dir).
+  std::string bin_dir;
   std::string parent_dir;   // empty: DefaultClusterParent(); see the top of this file
   std::chrono::seconds start_timeout{60};
   std::map<std::string, std::string> settings;  // extra postgresql.conf settings
@@ -64,6 +67,10 @@ class EmbeddedCluster {
 
   // Copies database `source` (any server) into a new database `dbname` of
   // this cluster with pg_dump and pg_restore; the source is only read.
+  // These are the local client programs (FindClientBinDir): a source
+  // server of a newer major version than them is refused (UsageError,
+  // naming both versions) before anything is copied, since pg_dump cannot
+  // dump it.
   // pg_dump waits at most `lock_wait_seconds` for a table lock (0: forever).
   // Returns the seconds it took.
   double CopyDatabaseFrom(const Url& source, const std::string& dbname, int lock_wait_seconds = 0);
@@ -117,7 +124,25 @@ std::filesystem::path DefaultClusterParent();
 // cannot be resolved). Only names it; Start() creates and checks it.
 std::filesystem::path PrivateClusterDir(const std::filesystem::path& parent);
 
-// The directory holding initdb/postgres, or throws saying what to install.
+// The directory holding the server programs initdb, pg_ctl and postgres:
+// `preferred` (the CLI's --pg-bindir) when given, else $HARNESS_PG_BINDIR,
+// else the newest /usr/lib/postgresql/*/bin. Throws UsageError naming the
+// directory and the programs it lacks, or saying what to install.
 std::filesystem::path FindServerBinDir(const std::string& preferred = {});
+
+// The directory holding the client programs pg_dump, pg_restore and
+// createdb: `server_bin_dir` when it holds them (Debian's do), else
+// $HARNESS_PG_BINDIR when it does, else the newest /usr/lib/postgresql/*/bin
+// that does (a server-only directory, such as scripts/pg-matrix's, holds
+// none). Throws UsageError when none does.
+std::filesystem::path FindClientBinDir(const std::filesystem::path& server_bin_dir = {});
+
+// What `PROGRAM --version` says: "pg_dump (PostgreSQL) 15.18 (Debian ...)"
+// gives {15, "15.18"}.
+struct ProgramVersion {
+  int major = 0;
+  std::string text;
+};
+ProgramVersion ReadProgramVersion(const std::filesystem::path& program);
 
 }  // namespace harness::pg

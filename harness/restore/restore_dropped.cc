@@ -124,7 +124,7 @@ std::string ReadBackup(const RestoreOptions& o, const std::vector<std::string>& 
   if (!fs::is_regular_file(o.backup, ec))
     throw UsageError("cannot read the backup " + o.backup + ": not a file",
                      "--from takes the file `pg_dump -Fc` wrote before the upgrade");
-  fs::path bin = o.bin_dir.empty() ? pg::FindServerBinDir() : fs::path(o.bin_dir);
+  fs::path bin = o.bin_dir.empty() ? pg::FindClientBinDir() : fs::path(o.bin_dir);
   std::vector<std::string> argv = {(bin / "pg_restore").string(), "--data-only", "--file=-"};
   for (const auto& t : tables) argv.push_back("--table=" + t);
   for (const auto& s : sequences) argv.push_back("--table=" + s.name);

@@ -22,6 +22,9 @@ struct VerifyOptions {
   std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
   bool in_place = false;          // work on `source` itself
   bool into_embedded = false;     // copy `source` into the embedded cluster (pg_dump/pg_restore)
+  // The embedded cluster's server programs (--pg-bindir); empty: $HARNESS_PG_BINDIR, else the
+  // newest /usr/lib/postgresql/*/bin (pg::FindServerBinDir).
+  std::string pg_bindir;
   // Embedded run: the schema built at 005 (a source database's own shape
   // is detected).
   inspect::Shape shape = inspect::Shape::kQuickstart;

@@ -383,6 +383,20 @@ LogCapture::LogCapture() : previous_(spdlog::default_logger()) {
 
 LogCapture::~LogCapture() { spdlog::set_default_logger(previous_); }
 
+std::string WhyLocalPgDumpCannotDumpTestServer() {
+  static const std::string why = [] {
+    const auto pg_dump = pg::FindClientBinDir() / "pg_dump";
+    const pg::ProgramVersion client = pg::ReadProgramVersion(pg_dump);
+    pg::Connection conn(TestServer().AdminUrl());
+    const int server = conn.raw().server_version();
+    if (server / 10000 <= client.major) return std::string();
+    return fmt::format("the test server runs PostgreSQL {}.{}, newer than the local pg_dump {} "
+                       "({}), which cannot dump it",
+                       server / 10000, server % 10000, client.text, pg_dump.string());
+  }();
+  return why;
+}
+
 std::string JoinLines(const std::vector<std::string>& lines) {
   std::string out;
   for (const auto& l : lines) out += l + "\n";

@@ -35,6 +35,13 @@ namespace harness::testing {
 // The cluster for this process.
 const pg::ClusterAddress& TestServer();
 
+// Empty when the local pg_dump (pg::FindClientBinDir) can dump the test
+// server; else why not, for GTEST_SKIP: the server's major version is newer,
+// as when scripts/pg-matrix runs the tests on PostgreSQL 16 to 18 with
+// Debian's 15 client programs. verify --into-embedded then refuses before
+// copying (pg_bindir_test.cc tests that refusal on every version).
+std::string WhyLocalPgDumpCannotDumpTestServer();
+
 // The chain in the source tree's migrations/.
 const engine::RevisionGraph& Chain();
 std::filesystem::path MigrationsDir();
