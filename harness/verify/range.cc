@@ -287,7 +287,9 @@ class RangeRunner {
     if (!options_.source) {
       from_ = to_ - 1;
       Phase("start embedded PostgreSQL", [&] {
-        cluster_ = pg::EmbeddedCluster::Start({.bin_dir = options_.pg_bindir});
+        pg::ClusterOptions co;
+        co.bin_dir = options_.pg_bindir;
+        cluster_ = pg::EmbeddedCluster::Start(co);
         r_.server_version = cluster_->server_version();
         return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
       });

@@ -104,7 +104,9 @@ class Runner {
   void PrepareTarget() {
     if (!options_.source) {
       Phase("start embedded PostgreSQL", [&] {
-        cluster_ = pg::EmbeddedCluster::Start({.bin_dir = options_.pg_bindir});
+        pg::ClusterOptions co;
+        co.bin_dir = options_.pg_bindir;
+        cluster_ = pg::EmbeddedCluster::Start(co);
         return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
       });
       Phase("build a database at 005", [&] {
@@ -149,7 +151,9 @@ class Runner {
     }
     if (options_.into_embedded) {
       Phase("start embedded PostgreSQL", [&] {
-        cluster_ = pg::EmbeddedCluster::Start({.bin_dir = options_.pg_bindir});
+        pg::ClusterOptions co;
+        co.bin_dir = options_.pg_bindir;
+        cluster_ = pg::EmbeddedCluster::Start(co);
         return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
       });
       Phase("check the source's extensions", [&] { return RequireExtensions(source); });
