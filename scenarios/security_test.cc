@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include <cstdio>
 #include <regex>
 
 #include "fixtures/quickstart_sample.h"
@@ -196,6 +197,33 @@ TEST(HostileTableCode, ATriggerOnATableTheToolWritesIsRefused) {
   }
   EXPECT_FALSE(app.IsSuperuser());
   EXPECT_EQ(Revision(db), "005");
+}
+
+// The commands that write other tables than the core ones check those too:
+// restore-dropped the nine it fills, generate every table of public.
+TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  const std::string backup = ::testing::TempDir() + pg::UniqueDatabaseName("hostile") + ".dump";
+  auto dump = pg::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom",
+                              "--file", backup, "--dbname", db.url().text()});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  Role app("NOSUPERUSER");
+  PlantAsTableOwner(db, app, "tasks",
+                    "CREATE SCHEMA appfn; "
+                    "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$BEGIN %E RETURN NULL; END$$; "
+                    "CREATE TRIGGER t AFTER INSERT ON public.tasks "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"restore-dropped", "--from", backup},
+        {"generate", "--any-schema", "--rows-per-table", "5"},
+        {"generate", "--repositories", "2", "--chunks-per-repo", "2"}}) {
+    auto r = RunCliUnchanged(db, args, 2);
+    EXPECT_CONTAINS(r.err, "trigger t on table tasks runs appfn.x()");
+  }
+  std::remove(backup.c_str());
+  EXPECT_FALSE(app.IsSuperuser());
 }
 
 TEST(HostileTableCode, AFunctionInACheckOfACoreTableIsRefused) {

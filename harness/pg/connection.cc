@@ -70,7 +70,7 @@ constexpr const char* kUntrustedTableCode = R"SQL(
 WITH written AS (
   SELECT c.oid FROM pg_catalog.pg_class c
   WHERE c.relnamespace = 'public'::pg_catalog.regnamespace
-    AND c.relname IN ('alembic_version', 'repositories', 'code_files', 'code_chunks')
+    AND (pg_catalog.cardinality($1::pg_catalog.text[]) = 0 OR c.relname = ANY ($1::pg_catalog.text[]))
 ), parts AS (
   SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass AS classid, t.oid AS objid
     FROM pg_catalog.pg_trigger t WHERE t.tgrelid IN (SELECT oid FROM written)
@@ -163,7 +163,22 @@ void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url) {
             fix + ") and revoke CREATE on the schema from roles that should not have it; if "
                   "they are yours and safe, make a superuser their owner");
   }
-  r = tx.exec(kUntrustedTableCode, "looking for code that runs when the tool writes a table");
+  RefuseUntrustedTableCode(tx, url, {"alembic_version", "repositories", "code_files", "code_chunks"});
+}
+
+void RefuseUntrustedTableCode(pqxx::transaction_base& tx, const Url& url,
+                              const std::vector<std::string>& tables) {
+  std::string names = "{";
+  for (const auto& t : tables) {  // an array literal: each name quoted, \ and " escaped
+    names += names.size() > 1 ? ",\"" : "\"";
+    for (char c : t) {
+      if (c == '"' || c == '\\') names += '\\';
+      names += c;
+    }
+    names += '"';
+  }
+  names += "}";
+  pqxx::result r = tx.exec_params(kUntrustedTableCode, names);
   if (!r.empty()) {
     std::string found;
     for (const auto& row : r)

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "harness/error.h"
 #include "harness/pg/url.h"
@@ -62,6 +63,10 @@ inline constexpr const char* kSearchPath = "SET search_path = pg_catalog, public
 // core table (trigger, rule, CHECK, default, index expression). Run by
 // every Connection on connect, and by the migrator before every step.
 void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url);
+// The second half for the tables of public a command writes besides those
+// (restore-dropped's nine; empty: every table of public, for generate).
+void RefuseUntrustedTableCode(pqxx::transaction_base& tx, const Url& url,
+                              const std::vector<std::string>& tables);
 
 // Turns a server error into a harness error: SQLSTATE class MHR (the
 // migration refused the data) and MHV (its own validation failed) are exit

@@ -375,6 +375,9 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
   for (const auto& t : nine) locked += (locked.empty() ? "public." : ", public.") + tx.quote_name(t);
   // Nobody writes into them while they are filled and compared.
   tx.exec("LOCK TABLE " + locked + " IN SHARE ROW EXCLUSIVE MODE");
+  // Code that runs when they are written (a trigger, a CHECK or default
+  // calling a function) must not be another role's, run with our rights.
+  pg::RefuseUntrustedTableCode(tx, conn.url(), nine);
 
   std::vector<std::string> not_empty;
   for (const auto& t : nine)
