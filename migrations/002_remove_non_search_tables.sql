@@ -1,6 +1,7 @@
 --! revision: 002
 --! down_revision: 005
 --! message: Remove non-search tables and add project_id columns
+--! prebuilt: column repositories.project_id, column code_chunks.project_id, constraint repositories.check_repositories_project_id, constraint code_chunks.check_code_chunks_project_id, index repositories.idx_project_repository
 
 -- Every statement is idempotent: after `stamp 005` on a migrated database,
 -- the upgrade runs again, succeeds and changes nothing (FR-016).
@@ -1049,3 +1050,650 @@ END
 $$;
 -- Last, where an operator reading the log looks.
 DO $$ BEGIN RAISE WARNING 'Data in dropped tables NOT restored. Restore from backup if needed.'; END $$;
+
+-- ---------------------------------------------------------------------------
+-- The quickstart's validation tests (migrations/README.md, "Checks"): run by
+-- `check pre|post|rollback` and `verify`, read-only. Each query gives the
+-- lines of its check: `passed` (true, false; NULL for an information) and
+-- `detail`, the words the quickstart prints. Parts that depend on the
+-- schema's shape or on a column that may not exist are run through
+-- query_to_xml, so that the query itself always compiles.
+
+--! gate pre: core_tables
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+core AS (
+    SELECT pg_catalog.array_to_string(ARRAY(
+             SELECT t FROM pg_catalog.unnest(ARRAY['repositories', 'code_chunks']) t
+              WHERE to_regclass('public.' || t) IS NULL), ',') AS missing,
+           pg_catalog.array_to_string(ARRAY(
+             SELECT format('public.%s is not a table (relkind %s)', c.relname, c.relkind)
+               FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace
+                AND c.relname IN ('repositories', 'code_files', 'code_chunks')
+                AND c.relkind NOT IN ('r', 'p') ORDER BY 1), ', ') AS not_tables,
+           (SELECT count(*) FROM pg_catalog.pg_attribute
+             WHERE attrelid = to_regclass('public.code_chunks')
+               AND attname IN ('repository_id', 'code_file_id') AND attnum > 0 AND NOT attisdropped) AS links
+)
+SELECT missing = '' AND not_tables = '' AND links = 1 AS passed,
+       CASE WHEN missing <> '' THEN 'Core tables exist: missing {' || missing || '}'
+            WHEN not_tables <> '' THEN 'Core tables exist: ' || not_tables
+            WHEN links = 0 THEN 'Core tables exist: code_chunks has neither repository_id nor code_file_id'
+            WHEN links = 2 THEN 'Core tables exist: code_chunks has both repository_id and code_file_id, '
+                                'so 002 cannot tell which one leads to a chunk''s repository'
+            WHEN production THEN 'Core tables exist (repositories, code_files, code_chunks: the production shape)'
+            ELSE 'Core tables exist (repositories, code_chunks)' END AS detail
+  FROM core, shape;
+
+--! gate post: core_tables
+-- The pre gate's conditions, with no line when they hold: the quickstart's
+-- eight post checks. (The checks below read code_files: never a view.)
+WITH core AS (
+    SELECT pg_catalog.array_to_string(ARRAY(
+             SELECT t FROM pg_catalog.unnest(ARRAY['repositories', 'code_chunks']) t
+              WHERE to_regclass('public.' || t) IS NULL), ',') AS missing,
+           pg_catalog.array_to_string(ARRAY(
+             SELECT format('public.%s is not a table (relkind %s)', c.relname, c.relkind)
+               FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace
+                AND c.relname IN ('repositories', 'code_files', 'code_chunks')
+                AND c.relkind NOT IN ('r', 'p') ORDER BY 1), ', ') AS not_tables,
+           (SELECT count(*) FROM pg_catalog.pg_attribute
+             WHERE attrelid = to_regclass('public.code_chunks')
+               AND attname IN ('repository_id', 'code_file_id') AND attnum > 0 AND NOT attisdropped) AS links
+)
+SELECT false AS passed,
+       CASE WHEN missing <> '' THEN 'Core tables exist: missing {' || missing || '}'
+            WHEN not_tables <> '' THEN 'Core tables exist: ' || not_tables
+            WHEN links = 0 THEN 'Core tables exist: code_chunks has neither repository_id nor code_file_id'
+            ELSE 'Core tables exist: code_chunks has both repository_id and code_file_id, '
+                 'so 002 cannot tell which one leads to a chunk''s repository' END AS detail
+  FROM core
+ WHERE NOT (missing = '' AND not_tables = '' AND links = 1);
+
+--! check pre: no_blocking_foreign_keys
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+fk AS (
+    SELECT src.relname AS source, k.conname, dst.relname AS target,
+           format('ALTER TABLE public.%I DROP CONSTRAINT %I;', src.relname, k.conname) AS fix
+      FROM pg_catalog.pg_constraint k
+      JOIN pg_catalog.pg_class src ON src.oid = k.conrelid
+      JOIN pg_catalog.pg_class dst ON dst.oid = k.confrelid
+     WHERE k.contype = 'f'
+       AND src.relnamespace = 'public'::regnamespace
+       AND dst.oid IN (to_regclass('public.repositories'), to_regclass('public.code_files'),
+                       to_regclass('public.code_chunks'))
+       AND src.relname = ANY (ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])
+)
+SELECT n = 0 AS passed,
+       CASE WHEN n = 0 AND production
+              THEN 'No foreign keys found from dropped tables to repositories/code_files/code_chunks'
+            WHEN n = 0 THEN 'No foreign keys found from dropped tables to repositories/code_chunks'
+            ELSE 'Foreign keys from dropped tables block 002: ' || what || ' (drop them first: ' || fixes || ')'
+       END AS detail
+  FROM shape,
+       (SELECT count(*) AS n,
+               string_agg(format('%s.%s -> %s', source, conname, target), ', ' ORDER BY source, conname) AS what,
+               string_agg(fix, ' ' ORDER BY source, conname) AS fixes
+          FROM fk) a;
+
+--! check pre: dependent_objects
+-- Everything outside the nine tables that depends on them (step 2 runs the
+-- same query): what DROP TABLE would drop with them, followed through
+-- automatic and internal dependencies, then every normal dependency on one
+-- of those from an object that is not among them. `restored` marks the
+-- production shape's four task links into tasks (step 2 drops them by
+-- name, the rollback restores them); anything else is refused, `remove`
+-- being the statement that removes it. Foreign keys cloned onto
+-- partitions follow their parent. No line when there is none.
+WITH RECURSIVE shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+dropped(classid, objid) AS (
+    SELECT 'pg_catalog.pg_class'::regclass, c.oid
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+       AND c.relname = ANY (ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])
+    UNION
+    SELECT d.classid, d.objid
+      FROM pg_catalog.pg_depend d
+      JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
+     WHERE d.deptype IN ('a', 'i')
+), dependent AS (
+    SELECT DISTINCT d.classid, d.objid, d.objsubid
+      FROM pg_catalog.pg_depend d
+      JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
+     WHERE d.deptype = 'n'
+       AND NOT EXISTS (SELECT 1 FROM dropped y WHERE y.classid = d.classid AND y.objid = d.objid)
+), found AS (
+SELECT coalesce((SELECT pg_catalog.pg_describe_object('pg_catalog.pg_class'::regclass, rw.ev_class, 0)
+                   FROM pg_catalog.pg_rewrite rw
+                  WHERE dep.classid = 'pg_catalog.pg_rewrite'::regclass AND rw.oid = dep.objid
+                    AND rw.rulename = '_RETURN'),
+                pg_catalog.pg_describe_object(dep.classid, dep.objid, dep.objsubid)) AS what,
+       coalesce(k.contype = 'f' AND k.conparentid = 0 AND (SELECT production FROM shape)
+                AND (k.conrelid, k.conname::text) IN (
+                      SELECT to_regclass('public.' || v.tab), v.con
+                        FROM (VALUES ('task_branch_links', 'fk_task_branch_links_task_id_tasks'),
+                                     ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
+                                     ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
+                                     ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con))
+                -- NOT VALID after a rollback, until the rows are back.
+                AND pg_catalog.regexp_replace(pg_catalog.pg_get_constraintdef(k.oid), ' NOT VALID$', '') =
+                    'FOREIGN KEY (task_id) REFERENCES tasks(id)', false) AS restored,
+       coalesce(k.contype = 'f' AND k.conparentid <> 0, false) AS clone,
+       coalesce((SELECT format('%I.%I -> %I.%I', sn.nspname, src.relname, dn.nspname, dst.relname)
+                   FROM pg_catalog.pg_class src
+                   JOIN pg_catalog.pg_namespace sn ON sn.oid = src.relnamespace
+                   JOIN pg_catalog.pg_class dst ON dst.oid = k.confrelid
+                   JOIN pg_catalog.pg_namespace dn ON dn.oid = dst.relnamespace
+                  WHERE src.oid = k.conrelid), '') AS link,
+       coalesce(quote_ident(k.conname::text), '') AS conname,
+       CASE
+         WHEN dep.classid = 'pg_catalog.pg_rewrite'::regclass THEN
+           (SELECT CASE WHEN rw.rulename = '_RETURN' AND v.relkind = 'm'
+                          THEN format('DROP MATERIALIZED VIEW %I.%I;', vn.nspname, v.relname)
+                        WHEN rw.rulename = '_RETURN'
+                          THEN format('DROP VIEW %I.%I;', vn.nspname, v.relname)
+                        ELSE format('DROP RULE %I ON %I.%I;', rw.rulename, vn.nspname, v.relname) END
+              FROM pg_catalog.pg_rewrite rw JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class
+              JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
+             WHERE rw.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_proc'::regclass THEN
+           (SELECT format('DROP %s %I.%I(%s);', CASE p.prokind WHEN 'p' THEN 'PROCEDURE'
+                          WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+                          pn.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))
+              FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+             WHERE p.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objsubid > 0 THEN
+           (SELECT format(CASE WHEN c.relkind = 'c' THEN 'ALTER TYPE %I.%I DROP ATTRIBUTE %I;'
+                               ELSE 'ALTER TABLE %I.%I DROP COLUMN %I;' END,
+                          cn.nspname, c.relname, a.attname)
+              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = dep.objsubid
+             WHERE c.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_attrdef'::regclass THEN
+           (SELECT format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT;', cn.nspname, c.relname, a.attname)
+              FROM pg_catalog.pg_attrdef ad
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+              JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid
+              JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+             WHERE ad.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_constraint'::regclass THEN
+           (SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I;', cn.nspname, c.relname, k.conname)
+              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+             WHERE c.oid = k.conrelid)
+         WHEN dep.classid = 'pg_catalog.pg_trigger'::regclass THEN
+           (SELECT format('DROP TRIGGER %I ON %I.%I;', tg.tgname, cn.nspname, c.relname)
+              FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
+              JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace WHERE tg.oid = dep.objid)
+         WHEN dep.classid = 'pg_catalog.pg_policy'::regclass THEN
+           (SELECT format('DROP POLICY %I ON %I.%I;', p.polname, cn.nspname, c.relname)
+              FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+              JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace WHERE p.oid = dep.objid)
+         ELSE format('remove or change %s', pg_catalog.pg_describe_object(dep.classid, dep.objid, dep.objsubid))
+       END AS remove
+  FROM dependent dep
+  LEFT JOIN pg_catalog.pg_constraint k
+         ON dep.classid = 'pg_catalog.pg_constraint'::regclass AND k.oid = dep.objid
+), summary AS (
+    SELECT count(*) FILTER (WHERE NOT restored) AS refused_count,
+           count(*) FILTER (WHERE restored) AS restored_count,
+           string_agg(what, ', ' ORDER BY what) FILTER (WHERE NOT restored) AS refused,
+           string_agg(remove, ' ' ORDER BY what) FILTER (WHERE NOT restored) AS removes,
+           CASE WHEN count(*) FILTER (WHERE restored) = 0 THEN ''
+                ELSE format('%s foreign key(s) from kept tables that 002 drops by name and its rollback '
+                            'restores (NOT VALID where their rows then reference nothing): %s',
+                            count(*) FILTER (WHERE restored),
+                            string_agg(link || '.' || conname, ', ' ORDER BY what) FILTER (WHERE restored))
+           END AS keys
+      FROM found WHERE NOT clone
+)
+SELECT refused_count = 0 AS passed,
+       CASE WHEN refused_count = 0 THEN 'Objects that depend on the 9 tables: ' || keys
+            ELSE format('Objects outside the 9 tables depend on them and block 002: %s; remove them first '
+                        '(save their definitions if they are still wanted; the rollback cannot bring them '
+                        'back): %s%s', refused, removes,
+                        CASE WHEN keys = '' THEN '' ELSE '; also found ' || keys END)
+       END AS detail
+  FROM summary
+ WHERE refused_count + restored_count > 0;
+
+--! check pre: functions_naming_dropped_tables
+-- pg_depend does not see into function bodies: a trigger on a kept table
+-- whose function names one of the nine fails once they are gone. Said
+-- only when there is one.
+WITH nine(t) AS (SELECT pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])),
+hit AS (
+    SELECT format('trigger %I on %I.%I runs %I.%I()', tg.tgname, n.nspname, c.relname,
+                  pn.nspname, p.proname) AS what,
+           pg_catalog.array_to_string(ARRAY(
+             SELECT t FROM nine WHERE p.prosrc OPERATOR(pg_catalog.~*) ('\m' || t || '\M') ORDER BY 1), ', ') AS names
+      FROM pg_catalog.pg_trigger tg
+      JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_proc p ON p.oid = tg.tgfoid
+      JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+     WHERE NOT tg.tgisinternal
+       AND NOT (c.relnamespace = 'public'::regnamespace AND c.relname IN (SELECT t FROM nine))
+       AND EXISTS (SELECT 1 FROM nine WHERE p.prosrc OPERATOR(pg_catalog.~*) ('\m' || t || '\M'))
+)
+SELECT NULL::boolean AS passed,
+       'Trigger functions on kept tables that name a table 002 drops (their bodies are not in the '
+       'catalog''s dependencies: read them, they fail once the tables are gone): '
+       || string_agg(what || ' (names ' || names || ')', '; ' ORDER BY what) AS detail
+  FROM hit
+HAVING count(*) > 0;
+
+--! check pre: existing_project_id
+-- 002 keeps a project_id column, CHECK or index that exists before it runs
+-- (built beforehand, or by hand) when it is what 002 would build, and
+-- refuses it otherwise: the same rules, run here on the data as it is, so
+-- that `check pre` fails where the upgrade would. Only listed when one of
+-- those objects exists.
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+col AS (
+    SELECT w.ord, w.tab, w.want, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
+           coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr
+      FROM (VALUES (1, 'repositories', '''default''::character varying'), (2, 'code_chunks', '')) w(ord, tab, want)
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = to_regclass('public.' || w.tab) AND a.attname = 'project_id'
+       AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+), rejected AS (
+    SELECT ord, tab, (xpath('/row/n/text()', x))[1]::text::bigint AS n,
+           coalesce((xpath('/row/sample/text()', x))[1]::text, '') AS sample
+      FROM (SELECT ord, tab,
+                   query_to_xml(format('SELECT count(*) AS n, (SELECT string_agg(quote_nullable(v), '', '') '
+                                       'FROM (SELECT DISTINCT project_id AS v FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50) '
+                                       'ORDER BY 1 LIMIT 5) s) AS sample FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)',
+                                       tab), false, true, '') AS x
+              FROM col) r
+), con AS (
+    SELECT w.ord, w.tab, w.name, pg_get_constraintdef(k.oid) AS def
+      FROM (VALUES (3, 'repositories', 'check_repositories_project_id'),
+                   (4, 'code_chunks', 'check_code_chunks_project_id')) w(ord, tab, name)
+      JOIN pg_catalog.pg_constraint k ON k.conrelid = to_regclass('public.' || w.tab) AND k.conname = w.name
+), idx AS (
+    SELECT pg_get_indexdef(i.indexrelid) AS def, i.indisvalid AS valid
+      FROM pg_catalog.pg_index i
+     WHERE i.indexrelid = to_regclass('public.idx_project_repository')
+       AND i.indrelid = to_regclass('public.repositories')
+), mismatched AS (
+    -- A chunk whose project_id differs from its repository's is kept as
+    -- it is, and `check post` then fails its data integrity check.
+    SELECT production,
+           (xpath('/row/n/text()', query_to_xml(
+              'SELECT count(*) AS n FROM '
+              || CASE WHEN production THEN 'public.code_chunks c JOIN public.code_files f ON f.id = c.code_file_id JOIN public.repositories r ON r.id = f.repository_id' ELSE 'public.code_chunks c JOIN public.repositories r ON r.id = c.repository_id' END
+              || ' WHERE c.project_id IS DISTINCT FROM r.project_id', false, true, '')))[1]::text::bigint AS n
+      FROM shape WHERE (SELECT count(*) FROM col) = 2
+), found AS (
+    SELECT ord, tab || '.project_id' AS name FROM col
+    UNION ALL SELECT ord, name FROM con
+    UNION ALL SELECT 5, 'idx_project_repository' FROM idx
+), problem AS (
+    SELECT ord * 10 + 1 AS ord,
+           format('%s.project_id is %s, not %s', tab,
+                  type || CASE WHEN not_null THEN ', NOT NULL' ELSE ', NULL' END
+                       || CASE WHEN default_expr = '' THEN ', no default' ELSE ', DEFAULT ' || default_expr END,
+                  CASE WHEN tab = 'repositories'
+                       THEN 'character varying(50), NOT NULL, DEFAULT ''default''::character varying'
+                       ELSE 'character varying(50), NOT NULL, no default' END) AS text
+      FROM col WHERE NOT (type = 'character varying(50)' AND not_null AND default_expr = want)
+    UNION ALL
+    SELECT ord * 10 + 2,
+           format('%s row(s) of %s have a project_id that the CHECK rejects (e.g. %s); list them with: '
+                  'SELECT id, project_id FROM public.%s WHERE %s;', n, tab, sample, tab,
+                  'NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND '
+                  'pg_catalog.char_length(project_id) <= 50)')
+      FROM rejected WHERE n > 0
+    UNION ALL
+    SELECT ord * 10,
+           format('constraint %s on %s exists with another definition: %s; drop it: '
+                  'ALTER TABLE public.%s DROP CONSTRAINT %s;', name, tab, def, tab, name)
+      FROM con WHERE pg_catalog.regexp_replace(def, ' NOT VALID$', '') <> 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) AND (char_length((project_id)::text) <= 50)))'
+    UNION ALL
+    SELECT 50, format('index idx_project_repository is %s%s; drop it: DROP INDEX CONCURRENTLY '
+                      'public.idx_project_repository;', def, CASE WHEN valid THEN '' ELSE ' (INVALID)' END)
+      FROM idx WHERE NOT valid OR NOT def LIKE '%USING btree (project_id, id)'
+    UNION ALL
+    SELECT 60, format('%s code_chunks have a project_id other than their repository''s (check post would '
+                      'fail); align them: %s', n,
+                      CASE WHEN production
+                           THEN 'UPDATE public.code_chunks c SET project_id = r.project_id FROM '
+                                'public.code_files f JOIN public.repositories r ON r.id = f.repository_id '
+                                'WHERE f.id = c.code_file_id AND c.project_id IS DISTINCT FROM r.project_id;'
+                           ELSE 'UPDATE public.code_chunks c SET project_id = r.project_id FROM '
+                                'public.repositories r WHERE r.id = c.repository_id AND c.project_id IS '
+                                'DISTINCT FROM r.project_id;' END)
+      FROM mismatched WHERE n > 0
+)
+SELECT NOT EXISTS (SELECT 1 FROM problem) AS passed,
+       CASE WHEN NOT EXISTS (SELECT 1 FROM problem)
+            THEN 'Objects of 002 built beforehand are what 002 builds ('
+                 || (SELECT string_agg(name, ', ' ORDER BY ord) FROM found) || ': kept)'
+            ELSE 'Objects of 002 built beforehand would make the upgrade refuse: '
+                 || (SELECT string_agg(text, '; ' ORDER BY ord) FROM problem)
+       END AS detail
+ WHERE EXISTS (SELECT 1 FROM found);
+
+--! check pre: rows_to_discard
+SELECT NULL::boolean AS passed,
+       format('Rows that 002 discards with the 9 tables: %s%s; only a backup keeps them',
+              coalesce(sum(n), 0),
+              coalesce(' (' || string_agg(t || ' ' || n, ', ' ORDER BY ord) FILTER (WHERE n > 0) || ')', '')) AS detail
+  FROM (SELECT t, ord,
+               (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM public.%I', t),
+                                                    false, true, '')))[1]::text::bigint AS n
+          FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) WITH ORDINALITY u(t, ord)
+         WHERE to_regclass('public.' || t) IS NOT NULL) c;
+
+--! check pre: autovacuum
+-- Step 1 locks repositories and code_chunks (and code_files) first thing;
+-- an autovacuum worker on one of them holds a lock that conflicts, so
+-- step 1 waits until deadlock_timeout, when PostgreSQL cancels the worker
+-- (one that prevents wraparound is never cancelled: step 1 then waits for
+-- it to finish, or for --lock-timeout). Said only when it is so. The table
+-- is read from the progress views, or, where they hide it from a role
+-- without pg_read_all_stats, from the worker's locks (pg_locks shows every
+-- session's). Databases cloned from one template share table OIDs: only
+-- this database's locks count.
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+worker AS (
+    SELECT a.pid, c.relname,
+           CASE WHEN pa.pid IS NOT NULL THEN 'analyzing' ELSE 'vacuuming' END AS doing,
+           coalesce(pv.phase, pa.phase) AS phase,
+           coalesce(a.query LIKE '%(to prevent wraparound)%', false) AS wraparound
+      FROM pg_catalog.pg_stat_activity a
+      LEFT JOIN pg_catalog.pg_stat_progress_vacuum pv ON pv.pid = a.pid
+      LEFT JOIN pg_catalog.pg_stat_progress_analyze pa ON pa.pid = a.pid
+      JOIN pg_catalog.pg_class c
+        ON c.oid = coalesce(pv.relid, pa.relid)
+        OR (pv.relid IS NULL AND pa.relid IS NULL AND c.oid IN (
+              SELECT l.relation FROM pg_catalog.pg_locks l
+               WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
+                 AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                                    WHERE datname = pg_catalog.current_database())))
+     WHERE a.backend_type = 'autovacuum worker'
+       AND a.datname = pg_catalog.current_database()
+       AND c.relnamespace = 'public'::pg_catalog.regnamespace
+       AND c.relname IN ('repositories', 'code_files', 'code_chunks')
+       AND c.relkind IN ('r', 'p')
+)
+SELECT NULL::boolean AS passed,
+       'Autovacuum is at work on a table 002 locks: '
+       || string_agg(format('%s %s (pid %s, phase %s)', doing, relname, pid,
+                            coalesce(phase, 'not visible to this role')), '; ' ORDER BY relname, pid)
+       || '. Step 1 will wait for it '
+       || CASE WHEN bool_or(wraparound)
+               THEN 'to finish (a vacuum to prevent wraparound is never cancelled), or until --lock-timeout'
+               ELSE format('until deadlock_timeout (%s), after which PostgreSQL cancels it',
+                           pg_catalog.current_setting('deadlock_timeout')) END
+       || '; run `'
+       || CASE WHEN (SELECT production FROM shape) THEN 'VACUUM ANALYZE repositories, code_files, code_chunks;'
+               ELSE 'VACUUM ANALYZE repositories, code_chunks;' END
+       || '` before the window' AS detail
+  FROM worker
+HAVING count(*) > 0;
+
+--! check post: repositories_project_id
+SELECT coalesce(ok, false) AS passed,
+       'project_id column exists in repositories (VARCHAR(50), NOT NULL, DEFAULT ''default'')'
+       || CASE WHEN ok THEN '' ELSE ': ' || coalesce('found ' || found, 'no such column') END AS detail
+  FROM (SELECT NULL) one
+  LEFT JOIN LATERAL (
+    SELECT type = 'character varying(50)' AND not_null AND default_expr = '''default''::character varying' AS ok,
+           type || CASE WHEN not_null THEN ', NOT NULL' ELSE ', NULL' END
+                || CASE WHEN default_expr = '' THEN ', no default' ELSE ', DEFAULT ' || default_expr END AS found
+      FROM (SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
+                   coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr
+              FROM pg_catalog.pg_attribute a
+              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             WHERE a.attrelid = to_regclass('public.repositories') AND a.attname = 'project_id'
+               AND a.attnum > 0 AND NOT a.attisdropped) c) x ON true;
+
+--! check post: code_chunks_project_id
+SELECT coalesce(ok, false) AS passed,
+       'project_id column exists in code_chunks (VARCHAR(50), NOT NULL)'
+       || CASE WHEN ok THEN '' ELSE ': ' || coalesce('found ' || found, 'no such column') END AS detail
+  FROM (SELECT NULL) one
+  LEFT JOIN LATERAL (
+    SELECT type = 'character varying(50)' AND not_null AND default_expr = '' AS ok,
+           type || CASE WHEN not_null THEN ', NOT NULL' ELSE ', NULL' END
+                || CASE WHEN default_expr = '' THEN ', no default' ELSE ', DEFAULT ' || default_expr END AS found
+      FROM (SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
+                   coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS default_expr
+              FROM pg_catalog.pg_attribute a
+              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             WHERE a.attrelid = to_regclass('public.code_chunks') AND a.attname = 'project_id'
+               AND a.attnum > 0 AND NOT a.attisdropped) c) x ON true;
+
+--! check post: check_constraints
+WITH k AS (
+    SELECT w.ord, w.name, c.oid IS NOT NULL AS found, pg_get_constraintdef(c.oid) AS def,
+           c.convalidated AS validated
+      FROM (VALUES (1, 'repositories', 'check_repositories_project_id'),
+                   (2, 'code_chunks', 'check_code_chunks_project_id')) w(ord, tab, name)
+      LEFT JOIN pg_catalog.pg_constraint c ON c.conrelid = to_regclass('public.' || w.tab) AND c.conname = w.name
+), judged AS (
+    SELECT ord, found,
+           CASE WHEN NOT found THEN name || ' missing'
+                WHEN pg_catalog.regexp_replace(def, ' NOT VALID$', '') <> 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) AND (char_length((project_id)::text) <= 50)))' THEN name || ' is ' || def
+                WHEN NOT validated THEN name || ' not validated' END AS problem
+      FROM k
+)
+SELECT count(*) FILTER (WHERE problem IS NULL) = 2 AS passed,
+       CASE WHEN count(*) FILTER (WHERE problem IS NULL) = 2
+            THEN 'CHECK constraints exist and are validated (2 found)'
+            ELSE format('CHECK constraints exist and are validated: %s found (%s)', count(*) FILTER (WHERE found),
+                        string_agg(problem, '; ' ORDER BY ord)) END AS detail
+  FROM judged;
+
+--! check post: performance_index
+SELECT coalesce(ok, false) AS passed,
+       'Performance index exists (idx_project_repository)'
+       || CASE WHEN ok THEN ''
+               ELSE ': ' || coalesce('found ' || def || CASE WHEN valid THEN '' ELSE ' (INVALID)' END, 'not found')
+          END AS detail
+  FROM (SELECT NULL) one
+  LEFT JOIN LATERAL (
+    SELECT pg_get_indexdef(i.indexrelid) AS def, i.indisvalid AS valid,
+           i.indisvalid AND pg_catalog.strpos(pg_get_indexdef(i.indexrelid), '(project_id, id)') > 0 AS ok
+      FROM pg_catalog.pg_index i
+     WHERE i.indexrelid = to_regclass('public.idx_project_repository')
+       AND i.indrelid = to_regclass('public.repositories')) x ON true;
+
+--! check post: unused_tables_dropped
+SELECT count(*) = 0 AS passed,
+       CASE WHEN count(*) = 0 THEN 'Unused tables dropped (0 of 9 tables found)'
+            ELSE format('Unused tables dropped: %s of 9 tables still exist ({%s})', count(*),
+                        string_agg(t, ',' ORDER BY ord)) END AS detail
+  FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) WITH ORDINALITY u(t, ord)
+ WHERE to_regclass('public.' || t) IS NOT NULL;
+
+--! check post: data_integrity
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+cols AS (
+    SELECT count(*) = 2 AS both_present FROM pg_catalog.pg_attribute
+     WHERE attrelid IN (to_regclass('public.repositories'), to_regclass('public.code_chunks'))
+       AND attname = 'project_id' AND attnum > 0 AND NOT attisdropped
+), m AS (
+    SELECT both_present,
+           CASE WHEN both_present THEN (xpath('/row/n/text()', query_to_xml(
+                  'SELECT count(*) AS n FROM '
+                  || CASE WHEN production THEN 'public.code_chunks c JOIN public.code_files f ON f.id = c.code_file_id JOIN public.repositories r ON r.id = f.repository_id' ELSE 'public.code_chunks c JOIN public.repositories r ON r.id = c.repository_id' END
+                  || ' WHERE c.project_id IS DISTINCT FROM r.project_id', false, true, '')))[1]::text::bigint
+           END AS n
+      FROM shape, cols
+)
+SELECT coalesce(n = 0, false) AS passed,
+       CASE WHEN NOT both_present THEN 'Data integrity check: cannot run without both project_id columns'
+            WHEN n = 0 THEN 'Data integrity check (all code_chunks have matching repository project_id)'
+            ELSE format('Data integrity check: %s code_chunks differ from their repository''s project_id', n)
+       END AS detail
+  FROM m;
+
+--! check post: pattern_validation
+WITH cols AS (
+    SELECT count(*) = 2 AS both_present FROM pg_catalog.pg_attribute
+     WHERE attrelid IN (to_regclass('public.repositories'), to_regclass('public.code_chunks'))
+       AND attname = 'project_id' AND attnum > 0 AND NOT attisdropped
+), m AS (
+    SELECT both_present, (xpath('/row/r/text()', x))[1]::text::bigint AS r,
+           (xpath('/row/c/text()', x))[1]::text::bigint AS c
+      FROM (SELECT both_present,
+                   CASE WHEN both_present THEN query_to_xml(
+                     'SELECT (SELECT count(*) FROM public.repositories WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)) AS r, '
+                     '(SELECT count(*) FROM public.code_chunks WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)) AS c', false, true, '') END AS x
+              FROM cols) q
+)
+SELECT coalesce(r + c = 0, false) AS passed,
+       CASE WHEN NOT both_present THEN 'Pattern validation: cannot run without both project_id columns'
+            WHEN r + c = 0 THEN 'Pattern validation (all project_id values match ^[a-z0-9]+(-[a-z0-9]+)*$, 1-50 characters)'
+            ELSE format('Pattern validation: %s repositories and %s code_chunks have a project_id outside %s',
+                        r, c, '^[a-z0-9]+(-[a-z0-9]+)*$') END AS detail
+  FROM m;
+
+--! check pre, post: no_orphaned_chunks
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through code_files.
+    SELECT to_regclass('public.code_files') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                          AND attnum > 0 AND NOT attisdropped) AS production
+),
+orphans AS (
+    SELECT production, orphaned,
+           query_to_xml('SELECT count(*) AS n, string_agg(id::text, '', '') FILTER (WHERE rn <= 5) AS sample '
+                        'FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn FROM public.code_chunks c '
+                        'WHERE ' || orphaned || ') o', false, true, '') AS x
+      FROM (SELECT production,
+                   CASE WHEN production
+                        THEN 'NOT EXISTS (SELECT 1 FROM public.code_files f JOIN public.repositories r '
+                             'ON r.id = f.repository_id WHERE f.id = c.code_file_id)'
+                        ELSE 'NOT EXISTS (SELECT 1 FROM public.repositories r WHERE r.id = c.repository_id)'
+                   END AS orphaned
+              FROM shape) s
+), counted AS (
+    SELECT production, orphaned, (xpath('/row/n/text()', x))[1]::text::bigint AS n,
+           coalesce((xpath('/row/sample/text()', x))[1]::text, '') AS sample
+      FROM orphans
+)
+SELECT n = 0 AS passed,
+       CASE WHEN n = 0 THEN 'No orphaned code_chunks'
+            ELSE format('No orphaned code_chunks: found %s chunk(s) whose %s does not exist (e.g. %s); '
+                        'delete them or restore their %s: DELETE FROM public.code_chunks c WHERE %s;',
+                        n, CASE WHEN production THEN 'code file, or whose file''s repository,' ELSE 'repository' END,
+                        sample, CASE WHEN production THEN 'files and repositories' ELSE 'repositories' END,
+                        orphaned)
+       END AS detail
+  FROM counted;
+
+--! check rollback: columns_removed
+SELECT n = 0 AS passed,
+       CASE WHEN n = 0 THEN 'project_id columns removed (0 columns found)'
+            ELSE format('project_id columns removed: %s still present', n) END AS detail
+  FROM (SELECT count(*) AS n FROM pg_catalog.pg_attribute
+         WHERE attrelid IN (to_regclass('public.repositories'), to_regclass('public.code_chunks'))
+           AND attname = 'project_id' AND attnum > 0 AND NOT attisdropped) c;
+
+--! check rollback: constraints_removed
+SELECT n = 0 AS passed,
+       CASE WHEN n = 0 THEN 'CHECK constraints removed (0 constraints found)'
+            ELSE format('CHECK constraints removed: %s still present', n) END AS detail
+  FROM (SELECT count(*) AS n FROM pg_catalog.pg_constraint
+         WHERE (conrelid = to_regclass('public.repositories') AND conname = 'check_repositories_project_id')
+            OR (conrelid = to_regclass('public.code_chunks') AND conname = 'check_code_chunks_project_id')) c;
+
+--! check rollback: index_removed
+SELECT n = 0 AS passed,
+       CASE WHEN n = 0 THEN 'Performance index removed (idx_project_repository not found)'
+            ELSE 'Performance index removed: idx_project_repository still exists' END AS detail
+  FROM (SELECT count(*) AS n FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid = to_regclass('public.repositories') AND c.relname = 'idx_project_repository') c;
+
+--! check rollback: tables_restored
+SELECT count(*) = 9 AS passed,
+       CASE WHEN count(*) = 9 THEN 'Dropped tables restored (9 tables found)'
+            ELSE format('Dropped tables restored: %s of 9 found', count(*)) END AS detail
+  FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) t
+ WHERE to_regclass('public.' || t) IS NOT NULL;
+
+--! check rollback: foreign_keys_restored
+-- The production shape's foreign keys into tasks: each must be back, NOT
+-- VALID where their rows reference tasks that came back empty. No line on
+-- the quickstart's shape, which has none of those tables.
+WITH k AS (
+    SELECT w.ord, w.tab, w.name, c.oid IS NOT NULL AS present, coalesce(c.convalidated, false) AS validated
+      FROM (VALUES (1, 'task_branch_links', 'fk_task_branch_links_task_id_tasks'),
+                   (2, 'task_commit_links', 'fk_task_commit_links_task_id_tasks'),
+                   (3, 'task_planning_references', 'fk_task_planning_references_task_id_tasks'),
+                   (4, 'task_status_history', 'fk_task_status_history_task_id_tasks')) w(ord, tab, name)
+      LEFT JOIN pg_catalog.pg_constraint c ON c.conrelid = to_regclass('public.' || w.tab) AND c.conname = w.name
+     WHERE to_regclass('public.' || w.tab) IS NOT NULL
+)
+SELECT count(*) FILTER (WHERE NOT present) = 0 AS passed,
+       CASE WHEN count(*) FILTER (WHERE NOT present) = 0
+            THEN format('Foreign keys into tasks that 002 dropped are restored (%s of %s%s)',
+                        count(*) FILTER (WHERE present), count(*),
+                        CASE WHEN count(*) FILTER (WHERE present AND NOT validated) = 0 THEN ', all validated'
+                             ELSE format(', %s NOT VALID: the 9 tables come back empty',
+                                         count(*) FILTER (WHERE present AND NOT validated)) END)
+            ELSE format('Foreign keys into tasks that 002 dropped are restored: %s missing (%s)',
+                        count(*) FILTER (WHERE NOT present),
+                        string_agg(tab || '.' || name, ', ' ORDER BY ord) FILTER (WHERE NOT present)) END AS detail
+  FROM k
+HAVING count(*) > 0;
+
+--! check rollback: not_valid
+-- One information per foreign key restored NOT VALID, with the way to finish.
+SELECT NULL::boolean AS passed, name AS key,
+       format('Restored NOT VALID: %s.%s (%s row(s) reference tasks that are gone; `migration-harness '
+              'restore-dropped` reloads tasks from the backup and validates it; by hand: ALTER TABLE %s '
+              'VALIDATE CONSTRAINT %s;)', tab, name,
+              (xpath('/row/n/text()', query_to_xml(format(
+                 'SELECT count(*) AS n FROM public.%I s WHERE s.task_id IS NOT NULL AND NOT EXISTS '
+                 '(SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)', tab), false, true, '')))[1]::text,
+              tab, name) AS detail
+  FROM (VALUES (1, 'task_branch_links', 'fk_task_branch_links_task_id_tasks'),
+               (2, 'task_commit_links', 'fk_task_commit_links_task_id_tasks'),
+               (3, 'task_planning_references', 'fk_task_planning_references_task_id_tasks'),
+               (4, 'task_status_history', 'fk_task_status_history_task_id_tasks')) w(ord, tab, name)
+  JOIN pg_catalog.pg_constraint c ON c.conrelid = to_regclass('public.' || w.tab) AND c.conname = w.name
+ WHERE NOT c.convalidated
+ ORDER BY ord;

@@ -75,6 +75,26 @@ TEST(MigrationFile, ChecksFollowTheDowngradeWithTheirQueries) {
   EXPECT_EQ(f.checks[1].sql, "-- a comment\nSELECT 1 WHERE false;\n");
 }
 
+TEST(MigrationFile, OneCheckHeaderMayServeSeveralSuitesAndAGateStops) {
+  MigrationFile f = Parse(
+      "--! revision: 006\n--! down_revision: 002\n"
+      "--! prebuilt: column t.c, index t.t_idx\n"
+      "--! upgrade\n--! step: Work\nSELECT 1;\n--! downgrade\n--! step: Undo\nSELECT 2;\n"
+      "--! gate pre: schema\nSELECT false AS passed, 'no' AS detail;\n"
+      "--! check pre, post: both\nSELECT 1 WHERE false;\n");
+  EXPECT_EQ(f.prebuilt, (std::vector<std::string>{"column t.c", "index t.t_idx"}));
+  ASSERT_EQ(f.checks.size(), 3u);
+  EXPECT_TRUE(f.checks[0].gate);
+  EXPECT_EQ(f.checks[0].when, "pre");
+  for (int i : {1, 2}) {
+    EXPECT_FALSE(f.checks[i].gate);
+    EXPECT_EQ(f.checks[i].name, "both");
+    EXPECT_EQ(f.checks[i].sql, "SELECT 1 WHERE false;\n");
+  }
+  EXPECT_EQ(f.checks[1].when, "pre");
+  EXPECT_EQ(f.checks[2].when, "post");
+}
+
 TEST(MigrationFile, EmptyDownRevisionIsBase) {
   EXPECT_FALSE(Parse(File("001", "")).down_revision.has_value());
 }
@@ -113,6 +133,9 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"CheckBeforeDowngrade", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! check post: c\nSELECT 1;\n"), "x.sql:8: checks come after the downgrade section"},
         Malformed{"CheckAtAnotherTime", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check during: c\nSELECT 1;\n"), "x.sql:11: `--! check during:`: a check runs pre, post or rollback"},
         Malformed{"CheckWithoutQuery", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\n-- nothing\n"), "x.sql:11: check 'c' has no query"},
+        Malformed{"SameCheckTwice", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\nSELECT 1;\n--! gate pre, post: c\nSELECT 1;\n"), "x.sql:13: a second post check named 'c' (line 11)"},
+        Malformed{"PrebuiltOfAnUnknownKind", "--! revision: 001\n--! down_revision:\n--! prebuilt: view v.x\n", "x.sql:3: prebuilt object 'view v.x' must be"},
+        Malformed{"PrebuiltAfterTheHeader", File("001", "", "--! upgrade\n--! prebuilt: index t.i\n"), "x.sql:6: header directive 'prebuilt' after the header"},
         Malformed{"StepAfterChecks", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\nSELECT 1;\n--! step: d\nSELECT 1;\n"), "x.sql:13: `--! step:` after the checks"}),
     [](const auto& p) { return std::string(p.param.name); });
 

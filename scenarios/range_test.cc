@@ -154,13 +154,42 @@ TEST(CheckTarget, RunsTheChecksTheRevisionCarries) {
   }
   auto pre = RunCli({"--migrations", dir, "check", "pre", "--target", "t6"}, url);
   EXPECT_EQ(pre.exit_code, 0) << pre.out << pre.err;
-  EXPECT_CONTAINS(pre.out, "✓ balances are not negative (t6)\nAll pre-migration checks passed (1/1)");
+  EXPECT_CONTAINS(pre.out, "✓ balances are not negative (t6)\n✓ Current revision is t5 (t5 or earlier)\n"
+                          "All pre-migration checks passed (2/2)");
   ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t6"}, url).exit_code, 0);
   const DatabaseState before = CaptureState(db.url());
   auto post = RunCli({"--migrations", dir, "check", "post", "--target", "t6"}, url);
   EXPECT_EQ(post.exit_code, 1) << post.out << post.err;
   ExpectUnchanged(db.url(), before);
   EXPECT_CONTAINS(post.out, "✗ no balance lost a digit (t6): 1 row(s) fail it, e.g. (1, 1.23)");
+}
+
+// A check in the verdict form prints its own words; a gate that fails
+// stops the suite (the revision check never runs) with exit 2.
+TEST(CheckTarget, AVerdictFormCheckSpeaksForItselfAndAGateStops) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
+  const std::string dir = TestChainDir().string(), url = db.url().text();
+  ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t3"}, url).exit_code, 0);
+  auto post = RunCli({"--migrations", dir, "check", "post", "--target", "t3", "--json"}, url);
+  EXPECT_EQ(post.exit_code, 0) << post.out << post.err;
+  auto j = nlohmann::json::parse(post.out);
+  ASSERT_EQ(j["checks"].size(), 1u) << post.out;
+  EXPECT_EQ(j["checks"][0]["id"], "post.kind index");
+  EXPECT_EQ(j["checks"][0]["detail"], "idx_events_kind is valid");
+  ASSERT_EQ(RunCli({"--migrations", dir, "downgrade", "t2"}, url).exit_code, 0);
+  {
+    pg::Connection conn(db.url());
+    pqxx::work tx(conn.raw());
+    tx.exec("ALTER TABLE public.events RENAME TO events_real; "
+            "CREATE VIEW public.events AS SELECT * FROM public.events_real");
+    tx.commit();
+  }
+  const DatabaseState before = CaptureState(db.url());
+  auto pre = RunCli({"--migrations", dir, "check", "pre", "--target", "t3"}, url);
+  EXPECT_EQ(pre.exit_code, 2) << pre.out << pre.err;
+  ExpectUnchanged(db.url(), before);
+  EXPECT_CONTAINS(pre.out, "✗ public.events is not a table: t3 indexes a table\n");
+  EXPECT_EQ(pre.out.find("Current revision"), std::string::npos) << pre.out;
 }
 
 TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {

@@ -19,6 +19,9 @@ struct CheckResult {
 struct SuiteResult {
   std::string suite;  // "pre", "post", "rollback"
   std::vector<CheckResult> checks;
+  // A gate failed (`--! gate`): the schema is not the one the revisions
+  // know, and the suite's other checks did not run.
+  bool stopped = false;
 
   int Count(Status s) const {
     int n = 0;

@@ -1,5 +1,9 @@
-// The pre, post and rollback check suites of migration 002 (the
-// quickstart's validation tests). Checks only read: they never migrate.
+// The pre, post and rollback check suites of a revision range: the checks
+// every revision gets (the revision the database is at; after a rollback,
+// the catalog and every table's rows against a baseline) and the checks each
+// revision carries in its own file (`--! check`, revision_checks.h), which
+// are what makes 002's suites the quickstart's. Checks only read: they never
+// migrate.
 #pragma once
 
 #include <map>
@@ -12,58 +16,63 @@
 #include <pqxx/pqxx>
 
 #include "harness/checks/check_result.h"
+#include "harness/engine/revision_graph.h"
 #include "harness/inspect/fingerprint.h"
 
 namespace harness::checks {
 
-// The tables migration 002 drops, in the order the quickstart lists them.
-const std::vector<std::string>& TablesDroppedBy002();
+// The revisions above `from` up to `to` (positions in `graph`).
+struct Range {
+  const engine::RevisionGraph* graph = nullptr;
+  engine::Position from = 0, to = 0;
+  // "005 -> 002"
+  std::string Name() const;
+  // The revision the range starts from ("005"; "<base>").
+  std::string FromName() const;
+};
+// The target's parent up to the target; `target` is an id or head (throws
+// UsageError for base or an unknown id).
+Range RangeTo(const engine::RevisionGraph& graph, const std::string& target);
 
-// The project_id pattern the CHECK constraints enforce (with length <= 50).
-inline constexpr const char* kProjectIdPattern = "^[a-z0-9]+(-[a-z0-9]+)*$";
+// The revision recorded in alembic_version: "005", "<none>", "2 rows".
+// A NULL version_num is refused, as the engine refuses it (UsageError).
+std::string RecordedRevision(pqxx::transaction_base& tx);
 
-// The rollback suite's info lines for foreign keys it found restored NOT
-// VALID: this prefix, then the constraint's name.
-inline constexpr const char* kNotValidPrefix = "rollback.not_valid.";
-
-// A table's columns (in order, as fingerprinted) and its rows' fingerprint.
+// A table's columns (in order, as fingerprinted), its rows' fingerprint and
+// its oid: a rollback that drops and recreates a table gives it another.
 struct TableData {
   std::vector<std::string> columns;
   inspect::Fingerprint fingerprint;
+  long long oid = 0;  // 0: not recorded (a baseline file of format 1)
+  // Format 1 named the tables 002 drops instead of recording oids.
+  bool recorded_as_dropped = false;
 };
 
 // What the rollback suite compares against: recorded before the upgrade.
 struct Baseline {
+  std::string revision;                        // the database's, when recorded
   std::map<std::string, std::string> catalog;  // inspect::CatalogSnapshot::Entries()
-  std::vector<std::string> repository_columns;
-  std::vector<std::string> chunk_columns;
-  inspect::Fingerprint repositories;
-  inspect::Fingerprint code_chunks;
-  // Objects of 002 found before the upgrade ("repositories.project_id",
-  // "repositories.idx_project_repository"): left out of the catalog and the
+  // Every table of public but alembic_version (partitions counted in their
+  // parent), without the prebuilt columns.
+  std::map<std::string, TableData> tables;
+  // Objects the range's revisions declare `--! prebuilt:` found before the
+  // upgrade ("repositories.project_id"): left out of the catalog and the
   // fingerprints, since the rollback removes them.
   std::vector<std::string> prebuilt;
-  // The tables 002 drops (those present) and every other table of public
-  // but the two core tables and alembic_version: the rollback brings the
-  // first back empty (their rows are in the backup) and must leave the
-  // second untouched. Absent from a file written before they were
-  // recorded (`recorded_tables` false): those checks are then skipped.
-  std::map<std::string, TableData> dropped;
-  std::map<std::string, TableData> kept;
+  // False for a format-1 file written before every table was recorded: it
+  // holds the two core tables only, and the other tables' check is skipped.
   bool recorded_tables = true;
 };
-Baseline TakeBaseline(pqxx::transaction_base& tx);
+Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range);
 nlohmann::json BaselineToJson(const Baseline& b);
 Baseline BaselineFromJson(const nlohmann::json& j);  // throws UsageError on a bad file
 void SaveBaseline(const Baseline& b, const std::string& path);
 Baseline LoadBaseline(const std::string& path);
 
-// The tables other than 002's nine, the two core tables and
-// alembic_version in public (partitions are counted in their parent).
-std::vector<std::string> KeptTables(pqxx::transaction_base& tx);
-
-// The dropped tables' rows now against the baseline: which match, which are
-// empty where the baseline had rows (only in the backup), which differ.
+// The baseline's tables that the round trip dropped and recreated (their oid
+// changed), now against the baseline: which match, which came back empty
+// where the baseline had rows (only in the backup), which differ. In the
+// baseline's order of creation (oid).
 struct DroppedRows {
   std::vector<std::pair<std::string, long long>> only_in_backup;  // table, baseline rows
   struct Difference {
@@ -85,14 +94,15 @@ DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& basel
 // The rollback suite's line for the dropped tables' rows.
 inline constexpr const char* kDroppedRowsId = "rollback.dropped_tables_data";
 
-struct PreCheckOptions {
-  // Revisions from which 002 may run: 005 and everything before it.
-  std::vector<std::string> acceptable_revisions = {"001", "003", "003a", "003b", "005"};
-};
-
-SuiteResult RunPreChecks(pqxx::transaction_base& tx, const PreCheckOptions& options = {});
-SuiteResult RunPostChecks(pqxx::transaction_base& tx);
-// Without a baseline the data and catalog checks are reported as skipped.
-SuiteResult RunRollbackChecks(pqxx::transaction_base& tx, const std::optional<Baseline>& baseline);
+// The suites. A gate of the revisions' (`--! gate`) that fails stops its
+// suite (SuiteResult::stopped). The rollback suite without a baseline
+// reports its data and catalog checks as skipped. `known_not_valid`, if
+// given, receives the foreign keys the rollback restored NOT VALID: the
+// catalog diff's one known difference, named in its line.
+SuiteResult RunPreSuite(pqxx::transaction_base& tx, const Range& range);
+SuiteResult RunPostSuite(pqxx::transaction_base& tx, const Range& range);
+SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
+                             const std::optional<Baseline>& baseline,
+                             std::vector<std::string>* known_not_valid = nullptr);
 
 }  // namespace harness::checks

@@ -1,5 +1,6 @@
 #include "harness/engine/migration_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -33,6 +34,7 @@ bool OnlyCommentsOrBlank(const std::string& sql) {
 
 MigrationFile ParseMigration(const std::string& text, const std::filesystem::path& path) {
   static const std::regex kRevision("^[A-Za-z0-9_]{1,32}$");
+  static const std::regex kPrebuilt("^(column|constraint|index) [a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$");
   MigrationFile file;
   file.path = path;
   file.content = text;
@@ -57,7 +59,9 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
     ++number;
     if (line.rfind("--!", 0) != 0) {
       if (section == Section::kChecks) {
-        file.checks.back().sql += line + "\n";
+        // One header may name several suites: each gets the query.
+        for (auto it = file.checks.rbegin(); it != file.checks.rend() && it->line == file.checks.back().line; ++it)
+          it->sql += line + "\n";
         continue;
       }
       if (steps && !steps->empty() && steps->back().records_revision) {
@@ -98,6 +102,18 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
         file.message = value;
         saw_message = true;
       }
+    } else if (key == "prebuilt") {
+      if (section != Section::kHeader) throw fail(number, "header directive 'prebuilt' after the header");
+      std::istringstream items(value);
+      std::string item;
+      while (std::getline(items, item, ',')) {
+        item = Trim(item);
+        if (!std::regex_match(item, kPrebuilt))
+          throw fail(number, "prebuilt object '" + item +
+                                 "' must be `column|constraint|index TABLE.NAME`");
+        file.prebuilt.push_back(item);
+      }
+      if (file.prebuilt.empty()) throw fail(number, "`--! prebuilt:` names no object");
     } else if (key == "upgrade") {
       if (section != Section::kHeader) throw fail(number, "`--! upgrade` must come once, before `--! downgrade`");
       if (!saw_revision) throw fail(number, "no `--! revision:` in the header");
@@ -110,21 +126,35 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       if (file.upgrade.empty()) throw fail(number, "the upgrade section has no `--! step:`");
       section = Section::kDowngrade;
       steps = &file.downgrade;
-    } else if (key.rfind("check ", 0) == 0) {
-      const std::string when = Trim(key.substr(6));
-      if (when != "pre" && when != "post" && when != "rollback")
-        throw fail(number, "`--! check " + when + ":`: a check runs pre, post or rollback");
+    } else if (key.rfind("check ", 0) == 0 || key.rfind("gate ", 0) == 0) {
+      const bool gate = key.rfind("gate ", 0) == 0;
+      const std::string kind = gate ? "gate" : "check";
+      std::vector<std::string> whens;
+      std::istringstream list(key.substr(kind.size() + 1));
+      for (std::string when; std::getline(list, when, ',');) {
+        when = Trim(when);
+        if (when != "pre" && when != "post" && when != "rollback")
+          throw fail(number, "`--! " + kind + " " + when + ":`: a check runs pre, post or rollback");
+        if (std::find(whens.begin(), whens.end(), when) != whens.end())
+          throw fail(number, "`--! " + kind + "`: " + when + " named twice");
+        whens.push_back(when);
+      }
       if (section != Section::kDowngrade && section != Section::kChecks)
         throw fail(number, "checks come after the downgrade section");
-      if (value.empty()) throw fail(number, "a check needs a name: `--! check " + when + ": NAME`");
+      if (value.empty()) throw fail(number, "a check needs a name: `--! " + kind + " " + whens[0] + ": NAME`");
       if (section == Section::kDowngrade) {
         close_step();
         if (file.downgrade.empty()) throw fail(number, "the downgrade section has no `--! step:`");
       } else if (OnlyCommentsOrBlank(file.checks.back().sql)) {
         throw fail(file.checks.back().line, "check '" + file.checks.back().name + "' has no query");
       }
+      for (const auto& when : whens)
+        for (const auto& c : file.checks)
+          if (c.when == when && c.name == value)
+            throw fail(number, "a second " + when + " check named '" + value + "' (line " +
+                                   std::to_string(c.line) + ")");
       section = Section::kChecks;
-      file.checks.push_back({when, value, {}, number});
+      for (const auto& when : whens) file.checks.push_back({when, value, {}, number, gate});
     } else if (key == "step" || key == "record_step") {
       if (section == Section::kHeader) throw fail(number, "`--! " + key + ":` before `--! upgrade`");
       if (section == Section::kChecks) throw fail(number, "`--! " + key + ":` after the checks");

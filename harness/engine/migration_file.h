@@ -18,14 +18,22 @@ struct Step {
   bool records_revision = false;
 };
 
-// `--! check pre|post|rollback: NAME` after the downgrade section: a query
-// whose rows are the failures (none: the check passes), run read-only
-// before the upgrade, after it, or after the rollback of this revision.
+// `--! check pre|post|rollback: NAME` after the downgrade section, run
+// read-only before the upgrade, after it, or after the rollback of this
+// revision (checks/revision_checks.h). One query, in one of two forms:
+//   - any columns: its rows are the failures (none: the check passes);
+//   - columns `passed` (boolean) and `detail` (text), and optionally `key`:
+//     each row is one line of the suite, passed (true), failed (false) or
+//     an information (NULL), its id WHEN.NAME[.KEY]; no row, no line.
+// `--! check pre, post: NAME` gives both suites the query. `--! gate WHEN:
+// NAME` is a check that stops its suite when it fails: the schema is not
+// the one the revision knows (bad input, exit code 2).
 struct RevisionCheck {
   std::string when;  // "pre", "post", "rollback"
   std::string name;
   std::string sql;
   int line = 0;
+  bool gate = false;
 };
 
 struct MigrationFile {
@@ -36,6 +44,11 @@ struct MigrationFile {
   std::vector<Step> upgrade;
   std::vector<Step> downgrade;
   std::vector<RevisionCheck> checks;
+  // `--! prebuilt: KIND TABLE.NAME, ...` in the header: objects this
+  // revision creates that may exist before it runs (built beforehand) and
+  // that its rollback removes; a baseline leaves them out of what it
+  // compares ("column repositories.project_id", "index repositories.idx").
+  std::vector<std::string> prebuilt;
   std::string content;  // the file as read, for hashing
 };
 

@@ -341,8 +341,16 @@ std::vector<std::string> DependencyOrder(pqxx::transaction_base& tx,
   return order;
 }
 
+const std::vector<std::string>& TablesDroppedBy002() {
+  static const std::vector<std::string> tables = {
+      "tasks",           "vendor_extractors",     "deployment_events",
+      "project_configuration", "future_enhancements", "work_item_dependencies",
+      "vendor_deployment_links", "work_item_deployment_links", "archived_work_items"};
+  return tables;
+}
+
 RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
-  const std::vector<std::string>& nine = checks::TablesDroppedBy002();
+  const std::vector<std::string>& nine = TablesDroppedBy002();
   RestoreReport report;
   pqxx::work tx(conn.raw());
   if (o.lock_timeout_seconds > 0)

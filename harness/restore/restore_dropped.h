@@ -17,6 +17,10 @@
 
 namespace harness::restore {
 
+// The tables migration 002 drops, in the order the quickstart lists them:
+// what this command restores.
+const std::vector<std::string>& TablesDroppedBy002();
+
 // One table's rows in pg_restore's plain output: the COPY line's names and
 // the data lines (COPY text format), as written.
 struct CopyBlock {

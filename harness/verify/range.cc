@@ -17,7 +17,8 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
-#include "harness/verify/revision_checks.h"
+#include "harness/checks/revision_checks.h"
+#include "harness/checks/suites.h"
 
 namespace harness::verify {
 
@@ -346,13 +347,19 @@ class RangeRunner {
                        "pass a --target above the database's revision");
   }
 
-  // The revisions' own checks (`--! check WHEN: NAME`, engine/migration_file.h)
-  // of the range: a query whose rows are the failures, run read-only.
-  std::vector<CheckResult> RevisionChecks(const std::string& when) {
-    std::vector<CheckResult> out;
+  // A suite of the range (checks/suites.h), read-only: pre and post with
+  // the checks every revision gets; rollback, the revisions' own only
+  // (this rehearsal compares the catalog and the rows itself, below).
+  SuiteResult RangeSuite(const std::string& when) {
+    pg::Connection conn(*url_);
+    pqxx::read_transaction tx(conn.raw());
+    const checks::Range range{&graph_, from_, to_};
+    if (when == "pre") return checks::RunPreSuite(tx, range);
+    if (when == "post") return checks::RunPostSuite(tx, range);
+    SuiteResult s{when, {}};
     for (engine::Position p = from_ + 1; p <= to_; ++p)
-      for (auto& c : RunRevisionChecks(*url_, graph_.at(p), when)) out.push_back(std::move(c));
-    return out;
+      if (!checks::RunRevisionChecks(tx, graph_.at(p), when, s)) break;
+    return s;
   }
 
   // Runs one direction with the per-step measurements.
@@ -394,17 +401,20 @@ class RangeRunner {
       r_.data_line = fmt::format("{} rows in {} tables", rows, before.size());
       return r_.data_line;
     });
-    if (auto pre = RevisionChecks("pre"); !pre.empty()) {
-      SuiteResult suite{"pre", std::move(pre)};
-      Phase("the revisions' pre checks", [&] {
+    {
+      SuiteResult suite;
+      Phase("pre-migration checks", [&] {
+        suite = RangeSuite("pre");
         return fmt::format("{} of {} passed", suite.Count(Status::kPass), suite.Total());
       });
       r_.phases.back().ok = suite.ok();
       r_.suites.push_back(suite);
       if (!suite.ok()) {
         r_.ready = false;
-        r_.exit_code = 1;
-        r_.verdict = "BLOCKED: a pre check of " + range + " failed (see above); nothing was migrated";
+        r_.exit_code = suite.stopped ? 2 : 1;
+        r_.verdict = suite.stopped
+                         ? "BLOCKED: this is not the schema " + range + " knows (see the failed pre check); nothing was migrated"
+                         : "BLOCKED: a pre check of " + range + " failed (see above); nothing was migrated";
         return;
       }
     }
@@ -456,14 +466,13 @@ class RangeRunner {
       discarded.checks.push_back({"discarded.none", Status::kInfo, "no table or column dropped"});
     r_.suites.push_back(discarded);
 
-    SuiteResult post{"post", RevisionChecks("post")};
-    if (!post.checks.empty()) {
-      Phase("the revisions' post checks", [&] {
-        return fmt::format("{} of {} passed", post.Count(Status::kPass), post.Total());
-      });
-      r_.phases.back().ok = post.ok();
-      r_.suites.push_back(post);
-    }
+    SuiteResult post;
+    Phase("post-migration checks", [&] {
+      post = RangeSuite("post");
+      return fmt::format("{} of {} passed", post.Count(Status::kPass), post.Total());
+    });
+    r_.phases.back().ok = post.ok();
+    if (!post.checks.empty()) r_.suites.push_back(post);
     Phase("downgrade " + graph_.Name(to_) + " -> " + graph_.Name(from_), [&] {
       auto down = Measured(conn, engine::Direction::kDowngrade, down_effects);
       r_.downgrade_seconds = down.seconds;
@@ -530,7 +539,7 @@ class RangeRunner {
                                        " rows only in a backup"});
       }
       tx.commit();
-      for (auto& c : RevisionChecks("rollback")) rollback.checks.push_back(std::move(c));
+      for (auto& c : RangeSuite("rollback").checks) rollback.checks.push_back(std::move(c));
       return fmt::format("{} of {} passed", rollback.Count(Status::kPass), rollback.Total());
     });
     r_.phases.back().ok = rollback.ok();

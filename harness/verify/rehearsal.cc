@@ -30,7 +30,8 @@ using Clock = std::chrono::steady_clock;
 
 class Runner {
  public:
-  Runner(const VerifyOptions& o, const engine::RevisionGraph& g) : options_(o), graph_(g) {}
+  Runner(const VerifyOptions& o, const engine::RevisionGraph& g)
+      : options_(o), graph_(g), range_(checks::RangeTo(g, "head")) {}
 
   Rehearsal Go(Rehearsal* partial) {
     try {
@@ -325,8 +326,8 @@ class Runner {
       r_.server_version = tx.exec1("SHOW server_version")[0].as<std::string>();
       if (num < options_.minimum_server_version)
         throw UsageError(fmt::format("the server runs PostgreSQL {} (server_version_num {}); "
-                                     "migration 002 needs {} or later",
-                                     r_.server_version, num,
+                                     "migration {} needs {} or later",
+                                     r_.server_version, num, range_.graph->Name(range_.to),
                                      options_.minimum_server_version / 10000),
                          "upgrade the server first; nothing was changed");
       return "PostgreSQL " + r_.server_version + " at " + url.Describe();
@@ -336,26 +337,25 @@ class Runner {
   void Rehearse() {
     if (!options_.source) ConnectPhase(*url_);
     pg::Connection conn(*url_);
-    auto p005 = graph_.Find("005");
-    if (!p005) throw UsageError("the chain has no revision 005");
+    const std::string from = range_.FromName(), to = range_.graph->Name(range_.to);
     engine::Position current = 0;
     Phase("current revision", [&] {
       auto pos = MakeMigrator(conn).CurrentIfVersioned();
       if (!pos)
         throw UsageError("the database has no alembic_version table: it was never migrated by "
                          "Alembic or by this tool",
-                         "if its schema is that of revision 005, record it with "
-                         "`migration-harness stamp 005` on the copy, then verify again");
+                         "if its schema is that of revision " + from + ", record it with "
+                         "`migration-harness stamp " + from + "` on the copy, then verify again");
       current = *pos;
-      if (current > *p005)
-        throw UsageError("the database is at " + graph_.Name(current) +
-                         ", past 005: migration 002 is already applied");
+      if (current > range_.from)
+        throw UsageError("the database is at " + graph_.Name(current) + ", past " + from +
+                         ": migration " + to + " is already applied");
       return graph_.Name(current);
     });
-    if (current < *p005) {
-      Phase("upgrade to 005 first", [&] {
-        auto rep = MakeMigrator(conn).Upgrade("005");
-        return fmt::format("{} -> 005 in {:.3f}s", rep.from, rep.seconds);
+    if (current < range_.from) {
+      Phase("upgrade to " + from + " first", [&] {
+        auto rep = MakeMigrator(conn).Upgrade(from);
+        return fmt::format("{} -> {} in {:.3f}s", rep.from, from, rep.seconds);
       });
     }
     {
@@ -370,7 +370,8 @@ class Runner {
       } catch (const Error& e) {
         FailPhase("schema shape", e.what());
         Verdict(false, static_cast<int>(e.code()),
-                std::string("BLOCKED: migration 002 does not know this schema: ") + e.what());
+                fmt::format("BLOCKED: migration {} does not know this schema: {}",
+                            range_.graph->Name(range_.to), e.what()));
         return;
       }
       for (auto [table, count] : {std::pair{"repositories", &r_.repositories},
@@ -380,51 +381,48 @@ class Runner {
       r_.counted = true;
     }
     checks::SuiteResult pre =
-        Suite("pre-migration checks", [](auto& tx) { return checks::RunPreChecks(tx); });
+        Suite("pre-migration checks", [&](auto& tx) { return checks::RunPreSuite(tx, range_); });
     if (!pre.ok()) {
-      // A missing core table means this is not the codebase-search schema:
-      // bad input (2), not data that blocks the migration (1).
-      bool wrong_schema = false;
-      for (const auto& c : pre.checks)
-        wrong_schema |= c.id == "pre.core_tables" && c.status == checks::Status::kFail;
-      Verdict(false, wrong_schema ? 2 : 1,
-              wrong_schema ? "BLOCKED: this is not the codebase-search schema at 005 (a core table "
-                             "is missing; see the pre-migration checks)"
-                           : "BLOCKED: the data or schema blocks migration 002 (see the failed "
-                             "pre-migration checks)");
+      // A gate that failed (a missing core table) means this is not the
+      // schema the revision knows: bad input (2), not data that blocks
+      // the migration (1).
+      Verdict(false, pre.stopped ? 2 : 1,
+              pre.stopped ? fmt::format("BLOCKED: this is not the schema {} knows at {} (see the "
+                                        "failed pre-migration check)",
+                                        to, from)
+                          : fmt::format("BLOCKED: the data or schema blocks migration {} (see the "
+                                        "failed pre-migration checks)",
+                                        to));
       return;
     }
     checks::Baseline baseline;
     Phase("record baseline (catalog and fingerprints)", [&] {
       pqxx::read_transaction tx(conn.raw());
-      baseline = checks::TakeBaseline(tx);
+      baseline = checks::TakeBaseline(tx, range_);
       std::string prebuilt;
       for (const auto& n : baseline.prebuilt) prebuilt += (prebuilt.empty() ? "" : ", ") + n;
-      long long dropped = 0, kept = 0;
-      for (const auto& [t, d] : baseline.dropped) dropped += d.fingerprint.rows;
-      for (const auto& [t, d] : baseline.kept) kept += d.fingerprint.rows;
-      return fmt::format("repositories {}, code_chunks {}, {} rows in {} tables 002 drops, {} rows "
-                         "in {} other tables{}",
-                         baseline.repositories.rows, baseline.code_chunks.rows, dropped,
-                         baseline.dropped.size(), kept, baseline.kept.size(),
+      long long rows = 0;
+      for (const auto& [t, d] : baseline.tables) rows += d.fingerprint.rows;
+      return fmt::format("{} rows in {} tables{}", rows, baseline.tables.size(),
                          prebuilt.empty() ? "" : "; built beforehand, not compared: " + prebuilt);
     });
     engine::RunReport up;
+    const std::string up_name = fmt::format("upgrade {} -> {}", from, to);
     try {
-      Phase("upgrade 005 -> 002", [&] {
-        up = MakeMigrator(conn).Upgrade("head");
+      Phase(up_name, [&] {
+        up = MakeMigrator(conn).Upgrade(to);
         r_.upgrade_seconds = up.seconds;
         r_.upgrade_steps = up.steps;
         return fmt::format("{:.3f}s in one transaction", up.seconds);
       });
     } catch (const Error& e) {
       if (e.code() != ExitCode::kCheckFailed) throw;
-      FailPhase("upgrade 005 -> 002", e.what());
-      Verdict(false, 1, std::string("BLOCKED: migration 002 refused the data: ") + e.what());
+      FailPhase(up_name, e.what());
+      Verdict(false, 1, fmt::format("BLOCKED: migration {} refused the data: {}", to, e.what()));
       return;
     }
     checks::SuiteResult post =
-        Suite("post-migration checks", [](auto& tx) { return checks::RunPostChecks(tx); });
+        Suite("post-migration checks", [&](auto& tx) { return checks::RunPostSuite(tx, range_); });
     inspect::CatalogSnapshot migrated;
     inspect::Fingerprint migrated_chunks;
     {
@@ -433,10 +431,10 @@ class Runner {
       migrated_chunks = inspect::TakeFingerprint(tx, "code_chunks");
     }
     bool idempotent = true;
-    Phase("idempotent re-run (stamp 005, upgrade again)", [&] {
+    Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", from), [&] {
       auto m = QuietMigrator(conn);
-      m.Stamp("005");
-      m.Upgrade("head");
+      m.Stamp(from);
+      m.Upgrade(to);
       pqxx::read_transaction tx(conn.raw());
       auto diff = inspect::Diff(migrated, inspect::TakeSnapshot(tx));
       bool same_rows = inspect::TakeFingerprint(tx, "code_chunks") == migrated_chunks;
@@ -446,22 +444,24 @@ class Runner {
                                       same_rows ? "" : " and the code_chunks rows");
     });
     if (!idempotent) r_.phases.back().ok = false;
-    Phase("downgrade 002 -> 005", [&] {
-      auto down = MakeMigrator(conn).Downgrade("005");
+    Phase(fmt::format("downgrade {} -> {}", to, from), [&] {
+      auto down = MakeMigrator(conn).Downgrade(from);
       r_.downgrade_seconds = down.seconds;
       r_.downgrade_steps = down.steps;
       return fmt::format("{:.3f}s in one transaction", down.seconds);
     });
-    checks::SuiteResult rollback = Suite(
-        "rollback checks", [&](auto& tx) { return checks::RunRollbackChecks(tx, baseline); });
+    std::vector<std::string> known_not_valid;
+    checks::SuiteResult rollback = Suite("rollback checks", [&](auto& tx) {
+      return checks::RunRollbackSuite(tx, range_, baseline, &known_not_valid);
+    });
     checks::DroppedRows dropped_rows;
     {
       pqxx::read_transaction tx(conn.raw());
       dropped_rows = checks::CompareDroppedRows(tx, baseline);
     }
     engine::RunReport again;
-    Phase("final upgrade 005 -> 002", [&] {
-      again = QuietMigrator(conn).Upgrade("head");
+    Phase(fmt::format("final upgrade {} -> {}", from, to), [&] {
+      again = QuietMigrator(conn).Upgrade(to);
       return fmt::format("{:.3f}s", again.seconds);
     });
     Forecast(up, again);
@@ -469,13 +469,12 @@ class Runner {
     bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
     // Foreign keys the rollback restored NOT VALID (their rows reference
     // rows that only a backup brings back): the verdict says so.
-    int not_valid = 0;
-    for (const auto& c : rollback.checks) not_valid += c.id.starts_with(checks::kNotValidPrefix);
+    const size_t not_valid = known_not_valid.size();
     if (ok && in_budget)
       Verdict(true, 0,
-              fmt::format("READY: migration 002 upgraded in {:.3f}s and rolled back {}in "
+              fmt::format("READY: migration {} upgraded in {:.3f}s and rolled back {}in "
                           "{:.3f}s on {} repositories and {} chunks{}",
-                          r_.upgrade_seconds,
+                          to, r_.upgrade_seconds,
                           not_valid ? fmt::format("(exactly, but for {} foreign key(s) restored "
                                                   "NOT VALID: see the rollback checks) ",
                                                   not_valid)
@@ -513,7 +512,7 @@ class Runner {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
       fixtures::BuildAt005(empty.url(), shape_, graph_);
       pg::Connection conn(empty.url());
-      return QuietMigrator(conn).Upgrade("head").steps;
+      return QuietMigrator(conn).Upgrade(range_.graph->Name(range_.to)).steps;
     } catch (const Error& e) {
       spdlog::warn("verify: no empty database for the forecast ({}); fitting through the origin",
                    e.what());
@@ -541,7 +540,7 @@ class Runner {
     auto add = [&](const std::vector<engine::StepTiming>& steps, double at) {
       double total = 0;
       for (const auto& s : steps)
-        if (s.revision == "002") {
+        if (s.revision == range_.graph->Name(range_.to)) {
           per_step[s.index].push_back({at, s.work_seconds()});
           total += s.work_seconds();
           unwatched += !s.lock_wait_known;
@@ -585,6 +584,7 @@ class Runner {
 
   const VerifyOptions& options_;
   const engine::RevisionGraph& graph_;
+  const checks::Range range_;  // the parent of head to head
   Rehearsal r_;
   std::unique_ptr<pg::EmbeddedCluster> cluster_;
   std::unique_ptr<pg::DisposableDatabase> db_;  // declared after cluster_: dropped first

@@ -20,6 +20,7 @@
 #include "harness/checks/suites.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
+#include "harness/restore/restore_dropped.h"
 #include "scenarios/support/state_file.h"
 
 namespace harness::testing {
@@ -407,7 +408,7 @@ std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDataba
   pg::Connection conn(db.url());
   pqxx::read_transaction tx(conn.raw());
   std::map<std::string, inspect::Fingerprint> out;
-  for (const auto& t : checks::TablesDroppedBy002())
+  for (const auto& t : restore::TablesDroppedBy002())
     out[t] = inspect::TakeFingerprint(tx, t, inspect::ColumnsOf(tx, t));
   return out;
 }

@@ -1,0 +1,27 @@
+// A revision's own checks (`--! check|gate WHEN: NAME`, see
+// engine/migration_file.h), run in the caller's read-only transaction, each
+// in a savepoint of its own: a query that fails is a failed check naming the
+// error, and the next one still runs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "harness/checks/check_result.h"
+#include "harness/engine/migration_file.h"
+
+namespace harness::checks {
+
+// The checks of `file` that run `when`, appended to `suite`. A query whose
+// rows are the failures gives one line, id "WHEN.REVISION.NAME", detail
+// "NAME (REVISION)" and the first three failing rows; a query of columns
+// `passed` and `detail` (and `key`) gives one line per row, id
+// "WHEN.NAME[.KEY]", its detail as written. A gate that fails stops there
+// (suite.stopped). An interrupt throws (exit 130). Returns false when
+// stopped.
+bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& file,
+                       const std::string& when, SuiteResult& suite);
+
+}  // namespace harness::checks
