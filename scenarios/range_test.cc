@@ -87,6 +87,9 @@ TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
             std::string::npos) << steps["step.t2.up.1"];
   auto discarded = Details(report, "discarded rows");
   EXPECT_EQ(discarded["discarded.table.audit_log"], "table audit_log dropped: 200 rows discarded");
+  EXPECT_EQ(discarded["dependents.audit_log"],
+            "table audit_log: view public.audit_summary depended on it (a plain DROP refuses while "
+            "they exist, SQLSTATE 2BP01); the upgrade dropped them too");
   auto rollback = Details(report, "rollback");
   EXPECT_EQ(rollback["rollback.catalog_exact"], "Schema equals the one before the upgrade (empty diff)");
   EXPECT_EQ(rollback["rollback.rows"], "Rows of the kept tables equal to before: accounts: values of balance differ");

@@ -93,6 +93,63 @@ TableData ReadTable(pqxx::transaction_base& tx, const std::string& table,
   return d;
 }
 
+// ---- what depends on a table ----------------------------------------------
+
+// Objects outside a table of public that depend on it or one of its
+// columns (pg_depend, normal dependencies): a view, a foreign key from
+// another table, a function's default... A plain DROP TABLE or DROP COLUMN
+// refuses while one exists (SQLSTATE 2BP01); CASCADE drops it too.
+// Followed through what the table owns (its indexes, constraints, types).
+constexpr const char* kDependents = R"SQL(
+WITH RECURSIVE owned(tab, classid, objid) AS (
+    SELECT c.relname::text, 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = 'public'::pg_catalog.regnamespace AND c.relkind IN ('r', 'p')
+       AND NOT c.relispartition
+    UNION
+    SELECT o.tab, d.classid, d.objid
+      FROM pg_catalog.pg_depend d JOIN owned o ON d.refclassid = o.classid AND d.refobjid = o.objid
+     WHERE d.deptype IN ('a', 'i')
+)
+SELECT DISTINCT o.tab,
+       coalesce((SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                  WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND a.attrelid = d.refobjid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0), '') AS col,
+       d.classid::pg_catalog.regclass::text AS catalog, d.objid::bigint AS objid,
+       coalesce((SELECT 'view ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(v.relname)
+                   FROM pg_catalog.pg_rewrite rw JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class
+                   JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+                  WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND rw.oid = d.objid
+                    AND rw.rulename = '_RETURN'),
+                pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)) AS what
+  FROM pg_catalog.pg_depend d JOIN owned o ON d.refclassid = o.classid AND d.refobjid = o.objid
+ WHERE d.deptype = 'n'
+   AND NOT EXISTS (SELECT 1 FROM owned y WHERE y.tab = o.tab AND y.classid = d.classid AND y.objid = d.objid)
+ ORDER BY 1, 2, 5
+)SQL";
+
+struct Dependent {
+  std::string table, column;  // column: empty when on the table as a whole
+  std::string catalog;        // "pg_rewrite", "pg_constraint", ...
+  long long objid = 0;
+  std::string what;           // "view public.audit_summary"
+};
+
+std::vector<Dependent> ReadDependents(pqxx::transaction_base& tx) {
+  std::vector<Dependent> out;
+  for (const auto& r : tx.exec(kDependents))
+    out.push_back({r["tab"].as<std::string>(), r["col"].as<std::string>(), r["catalog"].as<std::string>(),
+                   r["objid"].as<long long>(), r["what"].as<std::string>()});
+  return out;
+}
+
+bool StillExists(pqxx::transaction_base& tx, const Dependent& d) {
+  // catalog is a regclass's text, read from pg_depend: a system catalog.
+  return !tx.exec_params("SELECT 1 FROM pg_catalog." + tx.quote_name(d.catalog) + " WHERE oid = $1",
+                         d.objid)
+              .empty();
+}
+
 // ---- what each step did ---------------------------------------------------
 
 struct Relation {
@@ -389,10 +446,12 @@ class RangeRunner {
     const std::string range = graph_.Name(from_) + " -> " + graph_.Name(to_);
     r_.title = "Migration rehearsal " + range;
     std::map<std::string, TableData> before;
+    std::vector<Dependent> dependents;
     inspect::CatalogSnapshot catalog_before;
     Phase("record the schema and the rows", [&] {
       pqxx::read_transaction tx(conn.raw());
       catalog_before = inspect::TakeSnapshot(tx);
+      dependents = ReadDependents(tx);
       long long rows = 0;
       for (const auto& t : PublicTables(tx)) {
         before[t] = ReadTable(tx, t);
@@ -458,6 +517,38 @@ class RangeRunner {
                                                   t, cols)});
         }
       }
+      // What depended on a table or column the upgrade dropped: a plain
+      // DROP refuses it; the upgrade dropped it too (CASCADE), or first.
+      auto report_dependents = [&](const std::string& table, const std::string& column) {
+        std::vector<std::string> gone, kept, all;
+        std::set<std::pair<std::string, long long>> seen;
+        for (const auto& d : dependents) {
+          if (d.table != table || (!column.empty() && d.column != column)) continue;
+          if (!seen.insert({d.catalog, d.objid}).second) continue;
+          (StillExists(tx, d) ? kept : gone).push_back(d.what);
+          all.push_back(d.what);
+        }
+        if (gone.empty() && kept.empty()) return;
+        auto list = [](const std::vector<std::string>& v) {
+          std::string out;
+          for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+          return out;
+        };
+        const std::string what = column.empty() ? "table " + table : "column " + table + "." + column;
+        discarded.checks.push_back(
+            {"dependents." + (column.empty() ? table : table + "." + column), Status::kInfo,
+             fmt::format("{}: {} depended on it (a plain DROP refuses while they exist, SQLSTATE "
+                         "2BP01); {}",
+                         what, list(all),
+                         kept.empty()   ? std::string("the upgrade dropped them too")
+                         : gone.empty() ? std::string("still there after the upgrade")
+                                        : "the upgrade dropped " + list(gone) + "; still there: " + list(kept))});
+      };
+      for (const auto& t : dropped_tables) report_dependents(t, "");
+      for (const auto& [t, d] : before)
+        if (!dropped_tables.count(t))
+          for (const auto& c : d.columns)
+            if (!after_up[t].sums.count(c)) report_dependents(t, c);
       long long columns = std::count_if(discarded.checks.begin(), discarded.checks.end(),
                                         [](const CheckResult& c) { return c.id.starts_with("discarded.column."); });
       return fmt::format("{} table(s) and {} column(s) dropped", dropped_tables.size(), columns);
@@ -469,7 +560,8 @@ class RangeRunner {
     SuiteResult post;
     Phase("post-migration checks", [&] {
       post = RangeSuite("post");
-      return fmt::format("{} of {} passed", post.Count(Status::kPass), post.Total());
+      return post.Total() ? fmt::format("{} of {} passed", post.Count(Status::kPass), post.Total())
+                          : std::string("none in the range (`--! check post` in a revision's file)");
     });
     r_.phases.back().ok = post.ok();
     if (!post.checks.empty()) r_.suites.push_back(post);

@@ -20,9 +20,11 @@ CREATE TABLE public.audit_log (
     id serial PRIMARY KEY,
     note text
 );
+CREATE VIEW public.audit_summary AS SELECT count(*) AS notes FROM public.audit_log;
 
 --! downgrade
 --! step: Drop the tables
+DROP VIEW public.audit_summary;
 DROP TABLE public.audit_log;
 DROP TABLE public.events;
 DROP TABLE public.accounts;

@@ -4,7 +4,8 @@
 
 --! upgrade
 --! step: Drop audit_log
-DROP TABLE public.audit_log;
+-- CASCADE: the view audit_summary goes with it (verify names it).
+DROP TABLE public.audit_log CASCADE;
 
 --! downgrade
 --! step: Recreate audit_log (empty)
@@ -12,3 +13,4 @@ CREATE TABLE public.audit_log (
     id serial PRIMARY KEY,
     note text
 );
+CREATE VIEW public.audit_summary AS SELECT count(*) AS notes FROM public.audit_log;
