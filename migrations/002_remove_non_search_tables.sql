@@ -1,6 +1,7 @@
 --! revision: 002
 --! down_revision: 005
 --! message: Remove non-search tables and add project_id columns
+--! idempotent
 --! prebuilt: column repositories.project_id, column code_chunks.project_id, constraint repositories.check_repositories_project_id, constraint code_chunks.check_code_chunks_project_id, index repositories.idx_project_repository
 
 -- Every statement is idempotent: after `stamp 005` on a migrated database,

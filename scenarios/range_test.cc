@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -34,9 +35,9 @@ const std::map<std::string, std::string> kExpectedUpgrade = {
 };
 
 nlohmann::json RunVerify(const std::vector<std::string>& args, const std::string& url, int* exit_code,
-                         std::string* out) {
+                         std::string* out, const std::filesystem::path& chain = TestChainDir()) {
   std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("range") + ".json";
-  std::vector<std::string> all = {"--migrations", TestChainDir().string(), "verify"};
+  std::vector<std::string> all = {"--migrations", chain.string(), "verify"};
   all.insert(all.end(), args.begin(), args.end());
   all.insert(all.end(), {"--report-json", json});
   auto r = RunCli(all, url);
@@ -142,6 +143,71 @@ TEST(VerifyTarget, AFailingPreCheckBlocksTheUpgrade) {
   EXPECT_CONTAINS(out, "✗ balances are not negative (t6): 1 row(s) fail it, e.g. (1, -5.0000)");
   EXPECT_EQ(report["verdict"], "BLOCKED: a pre check of t5 -> t6 failed (see above); nothing was migrated");
   EXPECT_EQ(report["upgrade_steps"].size(), 0u);
+}
+
+// `verify --target REV` for every revision of the service's chain, from the
+// parsed chain: a revision added later is rehearsed without editing this
+// test. The revision above 005 (002) gets the code-search data; any other,
+// data generated from the catalog. Each is READY: exact rollback, rows back.
+class VerifyEachRevision : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VerifyEachRevision, IsReadyOnAnEmbeddedCluster) {
+  const bool code_search = Chain().Name(Chain().ResolveRevision(GetParam()) - 1) == "005";
+  std::vector<std::string> args = {"verify", "--target", GetParam()};
+  if (code_search)
+    args.insert(args.end(), {"--repositories", "5", "--chunks-per-repo", "5"});
+  else
+    args.insert(args.end(), {"--rows-per-table", "30"});
+  auto r = RunCli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "READY: ");
+  EXPECT_CONTAINS(r.out, code_search ? "Migration " + GetParam() + " rehearsal"
+                                     : "Migration rehearsal " + Chain().Name(Chain().ResolveRevision(GetParam()) - 1) +
+                                           " -> " + GetParam());
+}
+
+std::vector<std::string> EveryRevisionOfTheChain() {
+  std::vector<std::string> out;
+  for (const auto& f : Chain().chain()) out.push_back(f.revision);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryRevision, VerifyEachRevision, ::testing::ValuesIn(EveryRevisionOfTheChain()),
+                         [](const auto& p) { return "Revision" + p.param; });
+
+// A revision that says it is idempotent is run twice; one whose second run
+// changes rows is NOT READY, naming them.
+TEST(VerifyTarget, ARevisionThatSaysItIsIdempotentIsRunTwice) {
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "t3", "--rows-per-table", "50"}, "", &code, &out);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_CONTAINS(out, "✓ idempotent re-run (stamp t2, upgrade again)");
+  EXPECT_CONTAINS(out, "second run changed nothing");
+
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / pg::UniqueDatabaseName("chain");
+  std::filesystem::create_directories(dir);
+  for (const auto& f : std::filesystem::directory_iterator(TestChainDir()))
+    if (f.path().extension() == ".sql") std::filesystem::copy(f.path(), dir / f.path().filename());
+  std::string text;
+  {
+    std::ifstream in(dir / "t3_event_kind_index.sql");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string create = "CREATE INDEX IF NOT EXISTS idx_events_kind ON public.events (kind);\n";
+  ASSERT_NE(text.find(create), std::string::npos);
+  text.replace(text.find(create), create.size(),
+               create + "UPDATE public.events SET weight = coalesce(weight, 0) + 1;\n");
+  std::ofstream(dir / "t3_event_kind_index.sql") << text;
+  int bad_code = 0;
+  std::string bad_out;
+  auto bad = RunVerify({"--target", "t3", "--rows-per-table", "50"}, "", &bad_code, &bad_out, dir);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(bad_code, 1) << bad_out;
+  EXPECT_CONTAINS(bad_out, "✗ idempotent re-run (stamp t2, upgrade again)");
+  EXPECT_CONTAINS(bad["verdict"].get<std::string>(),
+                  "t2 -> t3 says it is idempotent, but its second run changed the rows of events");
 }
 
 // check --target runs a revision's own checks outside a rehearsal.

@@ -4,8 +4,10 @@
 #include <iostream>
 #include <optional>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "fixtures/shapes.h"
 #include "harness/cli/context.h"
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
@@ -62,26 +64,41 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                   "Forecast the upgrade time at this many code_chunks (default: ten times the "
                   "rehearsed data)")
       ->check(CLI::Range(1LL, 100'000'000'000LL));
-  auto target = sub->add_option(
+  sub->add_option(
       "--target", opts->target,
-      "Rehearse any revision instead of 002's checks: from the database's revision (without a "
-      "database: from REV's parent, on an embedded cluster filled from the catalog) up to REV "
-      "and back, with the checks every revision gets (what each step did to each table and the "
-      "locks it held, the rows it discards, an exact rollback, the kept rows back)");
+      "The revision to rehearse (default: head): from the database's revision (without a "
+      "database: from REV's parent, on an embedded cluster) up to REV and back, with the checks "
+      "every revision gets and its own. The revision above 005 (002) is rehearsed on the "
+      "code-search data (--shape, --repositories, --chunks-per-repo); any other, on data "
+      "generated from the catalog (--rows-per-table), with what each step did to each table, "
+      "the locks it held and the rows it discards")
+      ->default_str("head");
   sub->add_option("--rows-per-table", opts->rows_per_table,
-                  "With --target, embedded run: rows generated per table")
+                  "Embedded run of a revision other than 002: rows generated per table")
       ->check(CLI::Range(0LL, 100'000'000LL))
-      ->capture_default_str()
-      ->needs(target);
+      ->capture_default_str();
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
   return {sub, [opts, &g, sub] {
             engine::RevisionGraph graph = LoadGraph(g);
-            if (!opts->target.empty())
+            const std::string target = opts->target.empty() ? "head" : opts->target;
+            const engine::Position to = graph.ResolveRevision(target);
+            if (to == 0)
+              throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
+            // The revision above the code-search data's: its rehearsal, on
+            // that data; any other: the rehearsal of any range.
+            const bool code_search = graph.Name(to - 1) == fixtures::kCodeSearchRevision;
+            if (!code_search)
               for (const char* o : {"--shape", "--repositories", "--chunks-per-repo", "--forecast-rows", "--into-embedded"})
                 if (sub->count(o))
-                  throw UsageError(std::string(o) + " belongs to 002's rehearsal; with --target the "
-                                   "data is generated from the catalog (--rows-per-table, --seed)");
+                  throw UsageError(fmt::format("{} belongs to the rehearsal of {} (the revision above {}, on "
+                                               "the code-search data); {} gets data generated from the "
+                                               "catalog (--rows-per-table, --seed)",
+                                               o, graph.Name(to), fixtures::kCodeSearchRevision, graph.Name(to)));
+            if (code_search && sub->count("--rows-per-table"))
+              throw UsageError(fmt::format("--rows-per-table is for revisions other than {}, whose rehearsal "
+                                           "uses the code-search data (--repositories, --chunks-per-repo)",
+                                           graph.Name(to)));
             verify::VerifyOptions vo;
             if (!g.database_url.empty()) vo.source = pg::Url::Parse(g.database_url);
             else if (opts->in_place)
@@ -125,10 +142,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             report::Rehearsal partial;
             std::optional<report::Rehearsal> r;
             try {
-              if (!opts->target.empty())
-                r = verify::RunRange(vo, {opts->target, opts->rows_per_table}, graph, &partial);
-              else
+              vo.target = target;
+              if (code_search)
                 r = verify::Run(vo, graph, &partial);
+              else
+                r = verify::RunRange(vo, {target, opts->rows_per_table}, graph, &partial);
             } catch (const Error&) {
               // The reports still say how far it got and what failed; the
               // error itself follows on stderr, and stays the one reported.

@@ -102,6 +102,10 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
         file.message = value;
         saw_message = true;
       }
+    } else if (key == "idempotent") {
+      if (section != Section::kHeader) throw fail(number, "header directive 'idempotent' after the header");
+      if (!value.empty()) throw fail(number, "`--! idempotent` takes no value");
+      file.idempotent = true;
     } else if (key == "prebuilt") {
       if (section != Section::kHeader) throw fail(number, "header directive 'prebuilt' after the header");
       std::istringstream items(value);

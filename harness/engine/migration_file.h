@@ -49,6 +49,10 @@ struct MigrationFile {
   // that its rollback removes; a baseline leaves them out of what it
   // compares ("column repositories.project_id", "index repositories.idx").
   std::vector<std::string> prebuilt;
+  // `--! idempotent` in the header: run again on its own result (after
+  // `stamp` of its parent) it succeeds and changes nothing; `verify`
+  // proves it.
+  bool idempotent = false;
   std::string content;  // the file as read, for hashing
 };
 

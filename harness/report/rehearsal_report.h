@@ -24,7 +24,7 @@ struct Phase {
 };
 
 struct Rehearsal {
-  std::string title = "Migration 002 rehearsal";
+  std::string title = "Migration rehearsal";
   std::string target;  // where it ran, never with a password
   std::string server_version;
   std::string shape;  // "quickstart", "production"; empty until detected

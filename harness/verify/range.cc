@@ -333,6 +333,9 @@ class RangeRunner {
     *partial = r_;
   }
 
+  // The range's start as the engine takes it: "base" below the first revision.
+  std::string FromTarget() const { return from_ == 0 ? std::string("base") : graph_.Name(from_); }
+
   engine::Migrator Quiet(pg::Connection& conn) {
     engine::MigratorOptions quiet = options_.migrator;
     quiet.log_steps = false;
@@ -429,7 +432,7 @@ class RangeRunner {
     };
     engine::Migrator m(conn, graph_, mo);
     engine::RunReport rep = dir == engine::Direction::kUpgrade ? m.Upgrade(graph_.Name(to_))
-                                                               : m.Downgrade(graph_.Name(from_));
+                                                               : m.Downgrade(FromTarget());
     // A lock is held from the step that took it to the commit.
     for (size_t i = 0; i < out.size(); ++i) {
       const size_t at = i < rep.steps.size() ? i : rep.steps.size();
@@ -565,6 +568,42 @@ class RangeRunner {
     });
     r_.phases.back().ok = post.ok();
     if (!post.checks.empty()) r_.suites.push_back(post);
+    // Where every revision of the range says it is idempotent (`--!
+    // idempotent`): run again on its own result, it must change nothing.
+    std::string second_run_changed;
+    bool idempotent_range = true;
+    for (engine::Position p = from_ + 1; p <= to_; ++p) idempotent_range &= graph_.at(p).idempotent;
+    if (idempotent_range) {
+      Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", graph_.Name(from_)), [&] {
+        inspect::CatalogSnapshot first;
+        std::map<std::string, TableData> rows;
+        {
+          pqxx::read_transaction tx(conn.raw());
+          first = inspect::TakeSnapshot(tx);
+          for (const auto& t : PublicTables(tx)) rows[t] = ReadTable(tx, t);
+        }
+        auto m = Quiet(conn);
+        m.Stamp(FromTarget());
+        m.Upgrade(graph_.Name(to_));
+        pqxx::read_transaction tx(conn.raw());
+        const auto diff = inspect::Diff(first, inspect::TakeSnapshot(tx));
+        std::vector<std::string> changed;
+        for (const auto& [t, d] : rows) {
+          TableData now = ReadTable(tx, t, &d.key);
+          if (now.rows != d.rows || now.sums != d.sums) changed.push_back(t);
+        }
+        if (!diff.empty())
+          second_run_changed = fmt::format("{} catalog entries (first: {})", diff.size(), diff.front());
+        if (!changed.empty()) {
+          std::string list;
+          for (const auto& t : changed) list += (list.empty() ? "" : ", ") + t;
+          second_run_changed += (second_run_changed.empty() ? "" : " and ") + std::string("the rows of ") + list;
+        }
+        return second_run_changed.empty() ? std::string("second run changed nothing")
+                                          : "second run changed " + second_run_changed;
+      });
+      r_.phases.back().ok = second_run_changed.empty();
+    }
     Phase("downgrade " + graph_.Name(to_) + " -> " + graph_.Name(from_), [&] {
       auto down = Measured(conn, engine::Direction::kDowngrade, down_effects);
       r_.downgrade_seconds = down.seconds;
@@ -642,11 +681,14 @@ class RangeRunner {
     });
 
     const bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
-    r_.ready = rollback.ok() && post.ok() && in_budget;
+    r_.ready = rollback.ok() && post.ok() && in_budget && second_run_changed.empty();
     r_.exit_code = r_.ready ? 0 : 1;
     std::vector<std::string> reasons;
     for (const auto& c : post.checks)
       if (c.status == Status::kFail) reasons.push_back("post check " + c.detail);
+    if (!second_run_changed.empty())
+      reasons.push_back(fmt::format("{} says it is idempotent, but its second run changed {}", range,
+                                    second_run_changed));
     if (!rollback.ok()) {
       std::string why;
       for (const auto& c : rollback.checks)

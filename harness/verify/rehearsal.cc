@@ -31,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 class Runner {
  public:
   Runner(const VerifyOptions& o, const engine::RevisionGraph& g)
-      : options_(o), graph_(g), range_(checks::RangeTo(g, "head")) {}
+      : options_(o), graph_(g), range_(checks::RangeTo(g, o.target)) {}
 
   Rehearsal Go(Rehearsal* partial) {
     try {
@@ -338,6 +338,7 @@ class Runner {
     if (!options_.source) ConnectPhase(*url_);
     pg::Connection conn(*url_);
     const std::string from = range_.FromName(), to = range_.graph->Name(range_.to);
+    r_.title = "Migration " + to + " rehearsal";
     engine::Position current = 0;
     Phase("current revision", [&] {
       auto pos = MakeMigrator(conn).CurrentIfVersioned();
@@ -431,7 +432,7 @@ class Runner {
       migrated_chunks = inspect::TakeFingerprint(tx, "code_chunks");
     }
     bool idempotent = true;
-    Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", from), [&] {
+    if (range_.graph->at(range_.to).idempotent) Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", from), [&] {
       auto m = QuietMigrator(conn);
       m.Stamp(from);
       m.Upgrade(to);
@@ -584,7 +585,7 @@ class Runner {
 
   const VerifyOptions& options_;
   const engine::RevisionGraph& graph_;
-  const checks::Range range_;  // the parent of head to head
+  const checks::Range range_;  // the target's parent to the target
   Rehearsal r_;
   std::unique_ptr<pg::EmbeddedCluster> cluster_;
   std::unique_ptr<pg::DisposableDatabase> db_;  // declared after cluster_: dropped first

@@ -19,6 +19,9 @@
 namespace harness::verify {
 
 struct VerifyOptions {
+  // The revision rehearsed (Run: the one above the code-search data's,
+  // fixtures::kCodeSearchRevision): an id or head.
+  std::string target = "head";
   std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
   bool in_place = false;          // work on `source` itself
   bool into_embedded = false;     // copy `source` into the embedded cluster (pg_dump/pg_restore)

@@ -1,10 +1,11 @@
 --! revision: t3
 --! down_revision: t2
 --! message: Index events by kind
+--! idempotent
 
 --! upgrade
 --! step: Create idx_events_kind
-CREATE INDEX idx_events_kind ON public.events (kind);
+CREATE INDEX IF NOT EXISTS idx_events_kind ON public.events (kind);
 
 --! downgrade
 --! step: Drop idx_events_kind
