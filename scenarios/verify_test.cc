@@ -102,6 +102,24 @@ TEST_P(VerifyBothShapes, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
     EXPECT_CONTAINS(r.out, "rolled back (exactly, but for 4 foreign key(s) restored NOT VALID");
     EXPECT_EQ(NotValidChecks(report), kTaskLinksNotValid);
   }
+  // The checks every revision gets, measured on the server: what each step
+  // of 002 did, what it discarded, what depended on the tables it drops.
+  std::map<std::string, std::string> effect, discarded;
+  for (const auto& s : report["suites"])
+    for (const auto& c : s["checks"]) {
+      if (s["suite"] == "step effects") effect[c["id"]] = c["detail"];
+      if (s["suite"] == "discarded rows") discarded[c["id"]] = c["detail"];
+    }
+  EXPECT_CONTAINS(effect["step.002.up.6"], "Creating performance index: index build + full scan; built "
+                                           "idx_project_repository; scanned repositories");
+  EXPECT_CONTAINS(effect["step.002.up.8"], "Running validation checks: full scan; scanned code_chunks");
+  EXPECT_CONTAINS(effect["step.002.up.1"], "catalog only; AccessExclusiveLock on ");
+  EXPECT_CONTAINS(effect["step.002.down.5"], "created tasks");
+  EXPECT_EQ(discarded["discarded.table.tasks"],
+            "table tasks dropped: " + db.Scalar("SELECT count(*) FROM tasks") + " rows discarded");
+  EXPECT_CONTAINS(discarded["dependents.vendor_extractors"],
+                  "constraint vendor_deployment_links_vendor_id_fkey on table vendor_deployment_links "
+                  "depended on it");
   // The rehearsed upgrade and rollback log their steps; the re-run, the
   // final upgrade and the forecast's measurement only with -v.
   EXPECT_CONTAINS(r.err, "Running upgrade 005 -> 002");

@@ -61,8 +61,8 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   sub->add_option("--seed", opts->seed, "Embedded run: generator seed")->capture_default_str();
   sub->add_option("--forecast-rows", opts->forecast_rows,
-                  "Forecast the upgrade time at this many code_chunks (default: ten times the "
-                  "rehearsed data)")
+                  "Forecast the upgrade time at this many code_chunks (002), or rows in all "
+                  "tables (any other revision); default: ten times the rehearsed data")
       ->check(CLI::Range(1LL, 100'000'000'000LL));
   sub->add_option(
       "--target", opts->target,
@@ -89,7 +89,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             // that data; any other: the rehearsal of any range.
             const bool code_search = graph.Name(to - 1) == fixtures::kCodeSearchRevision;
             if (!code_search)
-              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo", "--forecast-rows", "--into-embedded"})
+              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo", "--into-embedded"})
                 if (sub->count(o))
                   throw UsageError(fmt::format("{} belongs to the rehearsal of {} (the revision above {}, on "
                                                "the code-search data); {} gets data generated from the "

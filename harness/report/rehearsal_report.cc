@@ -101,9 +101,12 @@ std::string RehearsalText(const Rehearsal& r) {
   for (const auto& p : r.phases)
     out += fmt::format("{} {:<46} {:>9.3f}s  {}\n", p.ok ? "✓" : "✗", p.name, p.seconds, p.detail);
   for (const auto& s : r.suites) {
-    std::string title = SuiteTitle(s.suite);
+    // The measurements are information, not checks.
+    std::string title = s.suite == "step effects"     ? std::string("What each step did (measured on the server)")
+                        : s.suite == "discarded rows" ? std::string("What the upgrade discarded")
+                                                      : SuiteTitle(s.suite) + " checks";
     title[0] = static_cast<char>(std::toupper(title[0]));
-    out += "\n" + title + " checks\n" + SuiteText(s);
+    out += "\n" + title + "\n" + SuiteText(s);
   }
   out += "\n" + StepTable(r.upgrade_steps, "Upgrade steps");
   out += StepTable(r.downgrade_steps, "Rollback steps");
@@ -116,8 +119,8 @@ std::string RehearsalText(const Rehearsal& r) {
                        SummarizeLockWaits(r.upgrade_steps).Text());
   if (r.forecast.rows > 0)
     out += fmt::format(
-        "Forecast: upgrade of {} chunks about {:.3f}s ({} the {:.0f}s budget); {}; fit {}\n",
-        r.forecast.rows, r.forecast.seconds,
+        "Forecast: upgrade of {} {} about {:.3f}s ({} the {:.0f}s budget); {}; fit {}\n",
+        r.forecast.rows, r.forecast.unit, r.forecast.seconds,
         r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds, r.forecast.basis,
         r.forecast.fit);
   out += "\n" + r.verdict + "\n";
@@ -145,7 +148,8 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
           {"budget_seconds", kBudgetSeconds},
           {"forecast",
            r.forecast.rows > 0
-               ? nlohmann::json{{"code_chunks", r.forecast.rows},
+               ? nlohmann::json{{r.forecast.unit == "chunks" ? "code_chunks" : "rows", r.forecast.rows},
+                                {"unit", r.forecast.unit},
                                 {"upgrade_seconds", r.forecast.seconds},
                                 {"basis", r.forecast.basis},
                                 {"fit", r.forecast.fit}}

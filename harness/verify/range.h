@@ -15,6 +15,7 @@
 
 #include <string>
 
+#include "harness/verify/effects.h"
 #include "harness/verify/rehearsal.h"
 
 namespace harness::verify {
@@ -23,12 +24,6 @@ struct RangeOptions {
   std::string target;  // a revision id, or head
   long long rows_per_table = 1000;  // embedded run: rows the generator writes per table
 };
-
-// The step classifications, as the rehearsal's "steps" suite names them.
-inline constexpr const char* kCatalogOnly = "catalog only";
-inline constexpr const char* kRewrite = "table rewrite";
-inline constexpr const char* kFullScan = "full scan";
-inline constexpr const char* kIndexBuild = "index build";
 
 // Throws like Run (rehearsal.h): bad input 2, database errors 3, interrupts 130.
 Rehearsal RunRange(const VerifyOptions& options, const RangeOptions& range,

@@ -21,6 +21,7 @@
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
 #include "harness/report/forecast.h"
+#include "harness/verify/effects.h"
 
 namespace harness::verify {
 
@@ -397,9 +398,11 @@ class Runner {
       return;
     }
     checks::Baseline baseline;
+    Recorded recorded;  // every column's values, and what depends on each table
     Phase("record baseline (catalog and fingerprints)", [&] {
       pqxx::read_transaction tx(conn.raw());
       baseline = checks::TakeBaseline(tx, range_);
+      recorded = verify::Record(tx);
       std::string prebuilt;
       for (const auto& n : baseline.prebuilt) prebuilt += (prebuilt.empty() ? "" : ", ") + n;
       long long rows = 0;
@@ -408,10 +411,11 @@ class Runner {
                          prebuilt.empty() ? "" : "; built beforehand, not compared: " + prebuilt);
     });
     engine::RunReport up;
+    std::vector<StepEffect> up_effects, down_effects;
     const std::string up_name = fmt::format("upgrade {} -> {}", from, to);
     try {
       Phase(up_name, [&] {
-        up = MakeMigrator(conn).Upgrade(to);
+        up = MeasuredRun(conn, graph_, options_.migrator, engine::Direction::kUpgrade, to, up_effects);
         r_.upgrade_seconds = up.seconds;
         r_.upgrade_steps = up.steps;
         return fmt::format("{:.3f}s in one transaction", up.seconds);
@@ -422,31 +426,27 @@ class Runner {
       Verdict(false, 1, fmt::format("BLOCKED: migration {} refused the data: {}", to, e.what()));
       return;
     }
+    Discarded discarded;
+    Phase("count what the upgrade discarded", [&] {
+      pqxx::read_transaction tx(conn.raw());
+      discarded = CountDiscarded(tx, recorded);
+      return fmt::format("{} table(s) and {} column(s) dropped", discarded.tables.size(), discarded.columns);
+    });
     checks::SuiteResult post =
         Suite("post-migration checks", [&](auto& tx) { return checks::RunPostSuite(tx, range_); });
-    inspect::CatalogSnapshot migrated;
-    inspect::Fingerprint migrated_chunks;
-    {
-      pqxx::read_transaction tx(conn.raw());
-      migrated = inspect::TakeSnapshot(tx);
-      migrated_chunks = inspect::TakeFingerprint(tx, "code_chunks");
-    }
+    r_.suites.push_back(discarded.suite);
     bool idempotent = true;
-    if (range_.graph->at(range_.to).idempotent) Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", from), [&] {
-      auto m = QuietMigrator(conn);
-      m.Stamp(from);
-      m.Upgrade(to);
-      pqxx::read_transaction tx(conn.raw());
-      auto diff = inspect::Diff(migrated, inspect::TakeSnapshot(tx));
-      bool same_rows = inspect::TakeFingerprint(tx, "code_chunks") == migrated_chunks;
-      idempotent = diff.empty() && same_rows;
-      return idempotent ? std::string("second run changed nothing")
-                        : fmt::format("second run changed {} catalog entries{}", diff.size(),
-                                      same_rows ? "" : " and the code_chunks rows");
-    });
+    if (range_.graph->at(range_.to).idempotent)
+      Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", from), [&] {
+        engine::MigratorOptions quiet = options_.migrator;
+        quiet.log_steps = false;
+        const std::string changed = SecondRunChanges(conn, graph_, quiet, from, to);
+        idempotent = changed.empty();
+        return idempotent ? std::string("second run changed nothing") : "second run changed " + changed;
+      });
     if (!idempotent) r_.phases.back().ok = false;
     Phase(fmt::format("downgrade {} -> {}", to, from), [&] {
-      auto down = MakeMigrator(conn).Downgrade(from);
+      auto down = MeasuredRun(conn, graph_, options_.migrator, engine::Direction::kDowngrade, from, down_effects);
       r_.downgrade_seconds = down.seconds;
       r_.downgrade_steps = down.steps;
       return fmt::format("{:.3f}s in one transaction", down.seconds);
@@ -455,6 +455,7 @@ class Runner {
     checks::SuiteResult rollback = Suite("rollback checks", [&](auto& tx) {
       return checks::RunRollbackSuite(tx, range_, baseline, &known_not_valid);
     });
+    r_.suites.push_back(StepEffectsSuite(up_effects, down_effects));
     checks::DroppedRows dropped_rows;
     {
       pqxx::read_transaction tx(conn.raw());
@@ -535,52 +536,8 @@ class Runner {
       return empty ? fmt::format("{} steps timed", empty->size())
                    : std::string("no empty database here: the forecast scales every step");
     });
-    std::map<int, std::vector<report::Sample>> per_step;
-    std::vector<report::Sample> totals;
-    int unwatched = 0;
-    auto add = [&](const std::vector<engine::StepTiming>& steps, double at) {
-      double total = 0;
-      for (const auto& s : steps)
-        if (s.revision == range_.graph->Name(range_.to)) {
-          per_step[s.index].push_back({at, s.work_seconds()});
-          total += s.work_seconds();
-          unwatched += !s.lock_wait_known;
-        }
-      totals.push_back({at, total});
-    };
-    if (empty) add(*empty, 0);
-    add(first.steps, static_cast<double>(r_.chunks));
-    add(second.steps, static_cast<double>(r_.chunks));
-    // More rows never take less time: a step whose line falls (noise on a
-    // small database, the empty run the slower one) is forecast at what it
-    // took here, and no step below that when forecasting a larger size.
-    double predicted = 0;
-    for (const auto& [index, samples] : per_step) {
-      double here = 0;
-      int n = 0;
-      for (const auto& x : samples)
-        if (x.rows == static_cast<double>(r_.chunks)) {
-          here += x.seconds;
-          ++n;
-        }
-      here = n ? here / n : 0;
-      const report::LinearFit fit = report::FitLinear(samples);
-      double at = fit.slope >= 0 ? fit.Predict(static_cast<double>(rows)) : here;
-      if (rows >= r_.chunks) at = std::max(at, here);
-      predicted += std::max(0.0, at);
-    }
-    r_.forecast.rows = rows;
-    r_.forecast.seconds = predicted;
-    r_.forecast.basis =
-        fmt::format("work time, lock waits excluded{}; ",
-                    unwatched ? fmt::format(" (but {} step run(s) not watched, counted whole)",
-                                            unwatched)
-                              : std::string()) +
-        (empty ? fmt::format("a line per step through 0 and {} chunks (two sizes: a rough "
-                             "line; a step never below its time here)",
-                             r_.chunks)
-               : fmt::format("every step scaled from {} chunks", r_.chunks));
-    r_.forecast.fit = report::FitLinear(totals).Describe();
+    r_.forecast = ForecastUpgrade(empty, {&first, &second}, {range_.graph->Name(range_.to)},
+                                  static_cast<double>(r_.chunks), rows, "chunks");
   }
 
   const VerifyOptions& options_;
