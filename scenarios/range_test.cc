@@ -261,6 +261,30 @@ TEST(CheckTarget, AVerdictFormCheckSpeaksForItselfAndAGateStops) {
   EXPECT_EQ(pre.out.find("Current revision"), std::string::npos) << pre.out;
 }
 
+// Any revision is rehearsed where 002's is: here on a copy in the embedded
+// cluster (pg_dump, pg_restore), the source only read.
+TEST(VerifyTarget, IntoEmbeddedRehearsesACopyAndLeavesTheSourceUnchanged) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
+  const std::string dir = TestChainDir().string(), url = db.url().text();
+  ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t2"}, url).exit_code, 0);
+  {
+    pg::Connection conn(db.url());
+    fixtures::AnySchemaOptions o;
+    o.rows_per_table = 40;
+    fixtures::GenerateAnySchema(conn, o);
+  }
+  const DatabaseState before = CaptureState(db.url());
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "t3", "--into-embedded"}, url, &code, &out);
+  EXPECT_EQ(code, 0) << out;
+  ExpectUnchanged(db.url(), before);
+  EXPECT_CONTAINS(out, "copied into the embedded cluster");
+  EXPECT_CONTAINS(out, "READY: t2 -> t3 upgraded in");
+  EXPECT_CONTAINS(out, "Forecast: upgrade of ");
+  EXPECT_EQ(report["forecast"]["unit"], "rows");
+}
+
 TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {
   pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
   ASSERT_EQ(RunCli({"--migrations", TestChainDir().string(), "upgrade", "t2"}, db.url().text()).exit_code, 0);

@@ -89,7 +89,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             // that data; any other: the rehearsal of any range.
             const bool code_search = graph.Name(to - 1) == fixtures::kCodeSearchRevision;
             if (!code_search)
-              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo", "--into-embedded"})
+              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo"})
                 if (sub->count(o))
                   throw UsageError(fmt::format("{} belongs to the rehearsal of {} (the revision above {}, on "
                                                "the code-search data); {} gets data generated from the "

@@ -20,6 +20,7 @@
 #include "harness/checks/revision_checks.h"
 #include "harness/checks/suites.h"
 #include "harness/verify/effects.h"
+#include "harness/verify/runner_base.h"
 
 namespace harness::verify {
 
@@ -32,90 +33,27 @@ using checks::SuiteResult;
 
 // ---- the rehearsal ----------------------------------------------------------
 
-class RangeRunner {
+class RangeRunner : public RunnerBase {
  public:
   RangeRunner(const VerifyOptions& o, const RangeOptions& range, const engine::RevisionGraph& g)
-      : options_(o), range_(range), graph_(g) {}
-
-  Rehearsal Go(Rehearsal* partial) {
-    try {
-      Prepare();
-      Rehearse();
-    } catch (const Error& e) {
-      Record(e, partial);
-      throw;
-    } catch (const pqxx::sql_error& e) {
-      try {
-        pg::ThrowIfInterrupted(running_);
-      } catch (const Error& interrupted) {
-        Record(interrupted, partial);
-        throw;
-      }
-      Error converted = pg::FromSqlError(e, "verify: " + running_);
-      Record(converted, partial);
-      throw converted;
-    }
-    return std::move(r_);
-  }
+      : RunnerBase(o, g), range_(range) {}
 
  private:
-  template <typename Fn>
-  void Phase(const std::string& name, Fn&& fn) {
-    pg::ThrowIfInterrupted(name);
-    spdlog::info("verify: {}...", name);
-    if (options_.on_phase_start) options_.on_phase_start(name);
-    running_ = name;
-    auto t0 = Clock::now();
-    std::string detail;
-    try {
-      detail = fn();
-    } catch (...) {
-      if (options_.on_phase_end) options_.on_phase_end();
-      throw;
-    }
-    if (options_.on_phase_end) options_.on_phase_end();
-    double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    r_.phases.push_back({name, s, true, detail});
-    spdlog::info("verify: {}: {} ({:.3f}s)", name, detail, s);
-  }
-
-  void Record(const Error& e, Rehearsal* partial) {
-    if (!partial) return;
-    r_.phases.push_back({running_.empty() ? "the rehearsal" : running_, 0, false, e.what()});
-    r_.ready = false;
-    r_.exit_code = static_cast<int>(e.code());
-    r_.verdict = fmt::format("{}: {}", e.code() == ExitCode::kInterrupted ? "INTERRUPTED" : "FAILED",
-                             e.what());
-    *partial = r_;
-  }
-
   // The range's start as the engine takes it: "base" below the first revision.
   std::string FromTarget() const { return from_ == 0 ? std::string("base") : graph_.Name(from_); }
 
-  engine::Migrator Quiet(pg::Connection& conn) {
-    engine::MigratorOptions quiet = options_.migrator;
-    quiet.log_steps = false;
-    return engine::Migrator(conn, graph_, quiet);
-  }
-
-  void Prepare() {
+  void PrepareTarget() override {
     to_ = graph_.ResolveRevision(range_.target);
     if (to_ == 0) throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
     if (!options_.source) {
       from_ = to_ - 1;
-      Phase("start embedded PostgreSQL", [&] {
-        pg::ClusterOptions co;
-        co.bin_dir = options_.pg_bindir;
-        cluster_ = pg::EmbeddedCluster::Start(co);
-        r_.server_version = cluster_->server_version();
-        return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
-      });
+      StartEmbedded();
       Phase("build a database at " + graph_.Name(from_), [&] {
         db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0", "mh_verify");
         url_ = db_->url();
         if (from_ > 0) {
           pg::Connection conn(*url_);
-          Quiet(conn).Upgrade(graph_.Name(from_));
+          QuietMigrator(conn).Upgrade(graph_.Name(from_));
         }
         return fmt::format("upgraded <base> -> {}", graph_.Name(from_));
       });
@@ -132,35 +70,16 @@ class RangeRunner {
                               graph_.Name(from_), options_.seed);
       return;
     }
-    const pg::Url& source = *options_.source;
-    r_.target = source.Describe();
-    if (options_.in_place) {
-      url_ = source;
-      r_.target += " (in place: this database is migrated)";
-    } else {
-      Phase("clone the database on its server", [&] {
-        const pg::Url admin = source.WithDatabase("postgres");
-        pg::ReapAbandonedDatabases(admin, "mh_verify");
-        try {
-          db_ = std::make_unique<pg::DisposableDatabase>(admin, source.dbname(), "mh_verify");
-        } catch (const Error& e) {
-          if (e.code() == ExitCode::kInterrupted) throw;
-          throw DatabaseError("cannot clone " + source.Describe() + " into a scratch database: " + e.what(),
-                              "CREATE DATABASE ... TEMPLATE needs the CREATEDB right and no other "
-                              "session on the source database; or --in-place on a restored copy");
-        }
-        url_ = db_->url();
-        return "scratch database " + db_->name();
-      });
-      r_.target += " (scratch clone; the source is not changed)";
+    // The source's revision first: nothing is cloned for a range it is past.
+    {
+      pg::Connection conn(*options_.source);
+      from_ = engine::Migrator(conn, graph_, options_.migrator).Current();
     }
-    pg::Connection conn(*url_);
-    r_.server_version = pqxx::nontransaction(conn.raw()).exec("SHOW server_version")[0][0].as<std::string>();
-    from_ = engine::Migrator(conn, graph_, options_.migrator).Current();
     if (from_ >= to_)
       throw UsageError(fmt::format("the database is at {}, not below --target {}: nothing to rehearse",
                                    graph_.Name(from_), graph_.Name(to_)),
                        "pass a --target above the database's revision");
+    PrepareSource(*options_.source, graph_.Name(to_));
   }
 
   // A suite of the range (checks/suites.h), read-only: pre and post with
@@ -182,15 +101,13 @@ class RangeRunner {
   // to this one (the embedded cluster, or the source's server where a
   // scratch clone was made; never in place): each step's fixed cost.
   std::optional<std::vector<engine::StepTiming>> EmptyUpgradeSteps() {
-    std::optional<pg::Url> admin;
-    if (cluster_) admin = cluster_->AdminUrl();
-    else if (options_.source && !options_.in_place) admin = options_.source->WithDatabase("postgres");
+    const std::optional<pg::Url> admin = AdminUrl();
     if (!admin) return std::nullopt;
     try {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
       pg::Connection conn(empty.url());
-      if (from_ > 0) Quiet(conn).Upgrade(graph_.Name(from_));
-      return Quiet(conn).Upgrade(graph_.Name(to_)).steps;
+      if (from_ > 0) QuietMigrator(conn).Upgrade(graph_.Name(from_));
+      return QuietMigrator(conn).Upgrade(graph_.Name(to_)).steps;
     } catch (const Error& e) {
       if (e.code() == ExitCode::kInterrupted) throw;
       spdlog::warn("verify: no empty database for the forecast ({}); scaling every step", e.what());
@@ -203,7 +120,7 @@ class RangeRunner {
                        dir == engine::Direction::kUpgrade ? graph_.Name(to_) : FromTarget(), out);
   }
 
-  void Rehearse() {
+  void Rehearse() override {
     pg::Connection conn(*url_);
     const std::string range = graph_.Name(from_) + " -> " + graph_.Name(to_);
     r_.title = "Migration rehearsal " + range;
@@ -268,9 +185,7 @@ class RangeRunner {
     for (engine::Position p = from_ + 1; p <= to_; ++p) idempotent_range &= graph_.at(p).idempotent;
     if (idempotent_range) {
       Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", graph_.Name(from_)), [&] {
-        engine::MigratorOptions quiet = options_.migrator;
-        quiet.log_steps = false;
-        second_run_changed = SecondRunChanges(conn, graph_, quiet, FromTarget(), graph_.Name(to_));
+        second_run_changed = SecondRunChanges(conn, graph_, QuietOptions(), FromTarget(), graph_.Name(to_));
         return second_run_changed.empty() ? std::string("second run changed nothing")
                                           : "second run changed " + second_run_changed;
       });
@@ -342,7 +257,7 @@ class RangeRunner {
     r_.suites.push_back(rollback);
     engine::RunReport again;
     Phase("final upgrade " + range, [&] {
-      again = Quiet(conn).Upgrade(graph_.Name(to_));
+      again = QuietMigrator(conn).Upgrade(graph_.Name(to_));
       return fmt::format("{:.3f}s", again.seconds);
     });
     // The upgrade at a larger size: a line per step through an empty
@@ -393,15 +308,8 @@ class RangeRunner {
     }
   }
 
-  const VerifyOptions& options_;
   const RangeOptions& range_;
-  const engine::RevisionGraph& graph_;
-  Rehearsal r_;
-  std::unique_ptr<pg::EmbeddedCluster> cluster_;
-  std::unique_ptr<pg::DisposableDatabase> db_;
-  std::optional<pg::Url> url_;
   engine::Position from_ = 0, to_ = 0;
-  std::string running_;
 };
 
 }  // namespace
