@@ -102,6 +102,7 @@ std::map<std::string, Result> Results(const json& j) {
     if (b.value("run_type", "iteration") != "iteration") continue;
     std::smatch m;
     std::string name = b.at("name");
+    if (name.rfind("BM_Revision", 0) == 0) continue;  // RevisionResults()
     if (!std::regex_search(name, m, kName)) continue;
     Result r;
     r.family = m[1];
@@ -128,6 +129,30 @@ std::map<std::string, Result> Results(const json& j) {
 }
 
 std::map<std::string, Result> Load(const std::string& path) { return Results(ReadJson(path)); }
+
+// Every revision of the chain, up and down ("BM_RevisionUp/003a/1000": rows
+// per table): revision -> rows -> {up, down} seconds, in chain order.
+struct RevisionTimes {
+  std::vector<std::string> order;
+  std::map<std::string, std::map<long long, std::pair<double, double>>> times;
+};
+RevisionTimes RevisionResults(const json& j) {
+  RevisionTimes out;
+  static const std::regex kName(R"(^BM_Revision(Up|Down)/([A-Za-z0-9_]+)/(\d+)$)");
+  for (const auto& b : j.at("benchmarks")) {
+    if (!b.is_object() || b.value("run_type", "iteration") != "iteration") continue;
+    std::smatch m;
+    std::string name = b.at("name");
+    // Manual time, iterations fixed: "BM_RevisionUp/003a/1000/iterations:3/manual_time".
+    if (auto slash = name.find("/iterations:"); slash != std::string::npos) name.resize(slash);
+    if (!std::regex_match(name, m, kName)) continue;
+    const std::string rev = m[2];
+    if (!out.times.count(rev)) out.order.push_back(rev);
+    auto& t = out.times[rev][std::stoll(m[3])];
+    (m[1] == "Up" ? t.first : t.second) = ToSeconds(b.at("real_time").get<double>(), b.value("time_unit", "ns"));
+  }
+  return out;
+}
 
 std::string Seconds(double s) {
   return s < 1 ? fmt::format("{:.1f} ms", s * 1000) : fmt::format("{:.2f} s", s);
@@ -294,6 +319,15 @@ int main(int argc, char** argv) {
   for (const auto& [key, r] : results)
     text += fmt::format("{:<51} {:>10} {:>13}\n", key, Seconds(r.seconds),
                         r.rows_per_s > 0 ? fmt::format("{:.0f}", r.rows_per_s) : "");
+  // The chain's revisions, from the parsed chain (migration_bench).
+  const RevisionTimes revisions = RevisionResults(raw);
+  if (!revisions.order.empty()) {
+    text += "\nEvery revision of the chain, on data generated from the catalog (work time)\n";
+    text += fmt::format("  {:<10} {:>14} {:>10} {:>10}\n", "revision", "rows per table", "up", "down");
+    for (const auto& rev : revisions.order)
+      for (const auto& [rows, t] : revisions.times.at(rev))
+        text += fmt::format("  {:<10} {:>14} {:>10} {:>10}\n", rev, rows, Seconds(t.first), Seconds(t.second));
+  }
 
   // Every figure below is per shape; a shape that was not run is left out.
   const std::vector<std::string> shapes = {"quickstart", "production"};

@@ -31,6 +31,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench/service_002.h"
+#include "fixtures/any_schema.h"
 #include "fixtures/generator.h"
 #include "fixtures/live_traffic.h"
 #include "fixtures/shapes.h"
@@ -359,6 +360,63 @@ void BM_ClusterStart(benchmark::State& state) {
   }
 }
 
+// ---- every revision of the chain ------------------------------------------
+
+// Rows per table for the revision benchmarks: HARNESS_BENCH_REVISION_ROWS
+// (comma-separated), default 1000 and 10000; iterations of each:
+// HARNESS_BENCH_REVISION_ITERATIONS, default 3.
+std::vector<long long> RevisionRows() {
+  const char* env = std::getenv("HARNESS_BENCH_REVISION_ROWS");
+  std::string text = env && *env ? env : "1000,10000";
+  std::vector<long long> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+// The database at `position` of the chain with `rows` per table generated
+// from the catalog at the revision's parent (then upgraded to `position`,
+// when it is the revision itself), made once.
+std::string MakeRevisionTemplate(engine::Position parent, engine::Position position, long long rows) {
+  const std::string name = fmt::format("bench_rev_{}_{}_{}", g_graph->Name(parent) == "<base>" ? "base" : g_graph->Name(parent),
+                                       g_graph->Name(position), rows);
+  static std::map<std::string, bool> made;
+  if (made[name]) return name;
+  const std::string tpl = CloneDatabase("template0", name);
+  pg::Connection conn(g_cluster->UrlFor(tpl));
+  engine::MigratorOptions quiet;
+  quiet.log_steps = false;
+  if (parent > 0) engine::Migrator(conn, *g_graph, quiet).Upgrade(g_graph->Name(parent));
+  fixtures::AnySchemaOptions ao;
+  ao.rows_per_table = rows;
+  fixtures::GenerateAnySchema(conn, ao);
+  if (position > parent) engine::Migrator(conn, *g_graph, quiet).Upgrade(g_graph->Name(position));
+  made[name] = true;
+  return tpl;
+}
+
+// One revision of the chain up (from its parent) or down (to it), on data
+// generated from the catalog: the benchmarks follow the parsed chain, so a
+// revision added later is measured without a line of C++.
+void BM_Revision(benchmark::State& state, engine::Position position, bool down) {
+  const long long rows = state.range(0);
+  const engine::Position parent = position - 1;
+  const std::string tpl = MakeRevisionTemplate(parent, down ? position : parent, rows);
+  for (auto _ : state) {
+    pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_run");
+    pg::Connection conn(db.url());
+    engine::MigratorOptions o;
+    o.log_steps = false;
+    engine::Migrator m(conn, *g_graph, o);
+    engine::RunReport r = down ? m.Downgrade(parent == 0 ? std::string("base") : g_graph->Name(parent))
+                               : m.Upgrade(g_graph->Name(position));
+    double total = 0;
+    for (const auto& s : r.steps) total += s.work_seconds();
+    state.SetIterationTime(total);
+  }
+  state.counters["rows_per_table"] = static_cast<double>(rows);
+}
+
 void Register() {
   auto sizes = Sizes();
   auto with_sizes = [&](benchmark::internal::Benchmark* b, int iterations) {
@@ -390,6 +448,17 @@ void Register() {
     if (c.shape != Shape::kProduction) continue;
     with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c), 3);
   }
+  // Every revision of the chain, up and down: "BM_RevisionUp/003a/1000"
+  // (rows per table).
+  for (engine::Position p = 1; p <= g_graph->head_position(); ++p)
+    for (bool down : {false, true}) {
+      auto* b = benchmark::RegisterBenchmark(
+          fmt::format("{}/{}", down ? "BM_RevisionDown" : "BM_RevisionUp", g_graph->Name(p)).c_str(),
+          BM_Revision, p, down);
+      for (long long rows : RevisionRows()) b->Arg(rows);
+      const char* iterations = std::getenv("HARNESS_BENCH_REVISION_ITERATIONS");
+      b->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(iterations && *iterations ? std::stoi(iterations) : 3);
+    }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures/any_schema.h"
+#include "fixtures/generator.h"
 #include "harness/engine/revision_graph.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
@@ -147,23 +148,37 @@ TEST(VerifyTarget, AFailingPreCheckBlocksTheUpgrade) {
 
 // `verify --target REV` for every revision of the service's chain, from the
 // parsed chain: a revision added later is rehearsed without editing this
-// test. The revision above 005 (002) gets the code-search data; any other,
-// data generated from the catalog. Each is READY: exact rollback, rows back.
+// test. On a scratch clone of a database at REV's parent on the test
+// server: the revision above 005 (002) on the code-search data; any other
+// on data generated from the catalog. Each is READY: exact rollback, rows
+// back, the source unchanged.
 class VerifyEachRevision : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(VerifyEachRevision, IsReadyOnAnEmbeddedCluster) {
-  const bool code_search = Chain().Name(Chain().ResolveRevision(GetParam()) - 1) == "005";
-  std::vector<std::string> args = {"verify", "--target", GetParam()};
-  if (code_search)
-    args.insert(args.end(), {"--repositories", "5", "--chunks-per-repo", "5"});
-  else
-    args.insert(args.end(), {"--rows-per-table", "30"});
-  auto r = RunCli(args);
+TEST_P(VerifyEachRevision, IsReadyOnAScratchCloneOfItsParent) {
+  const engine::Position p = Chain().ResolveRevision(GetParam());
+  const std::string parent = p > 1 ? Chain().Name(p - 1) : std::string("base");
+  const bool code_search = Chain().Name(p - 1) == "005";
+  TestDatabase db(parent);
+  {
+    pg::Connection conn(db.url());
+    if (code_search) {
+      fixtures::GeneratorOptions go;
+      go.repositories = 5;
+      go.chunks_per_repo = 5;
+      fixtures::Generate(conn, go);
+    } else if (p > 1) {
+      fixtures::AnySchemaOptions o;
+      o.rows_per_table = 30;
+      fixtures::GenerateAnySchema(conn, o);
+    }
+  }
+  const DatabaseState before = CaptureState(db.url());
+  auto r = RunCli({"verify", "--target", GetParam()}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  ExpectUnchanged(db.url(), before);
   EXPECT_CONTAINS(r.out, "READY: ");
   EXPECT_CONTAINS(r.out, code_search ? "Migration " + GetParam() + " rehearsal"
-                                     : "Migration rehearsal " + Chain().Name(Chain().ResolveRevision(GetParam()) - 1) +
-                                           " -> " + GetParam());
+                                     : "Migration rehearsal " + Chain().Name(p - 1) + " -> " + GetParam());
 }
 
 std::vector<std::string> EveryRevisionOfTheChain() {

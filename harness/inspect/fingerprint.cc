@@ -12,7 +12,7 @@ Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const std::string& table
     row += ")";
   }
   pqxx::result r = tx.exec("SELECT count(*), coalesce(sum(hashtextextended(" + row +
-                           "::text, 0)::numeric), 0)::text FROM " + tx.quote_name(table) + " t");
+                           "::text, 0)::numeric), 0)::text FROM public." + tx.quote_name(table) + " t");
   if (r.size() != 1) throw std::logic_error("fingerprint query returned no row");
   return Fingerprint{r[0][0].as<long long>(), r[0][1].as<std::string>()};
 }
@@ -20,7 +20,8 @@ Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const std::string& table
 std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const std::string& table) {
   std::vector<std::string> out;
   for (const auto& r : tx.exec_params(
-           "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
+           "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = "
+           "pg_catalog.to_regclass('public.' || pg_catalog.quote_ident($1)) AND attnum > 0 "
            "AND NOT attisdropped ORDER BY attnum",
            table))
     out.push_back(r[0].as<std::string>());

@@ -19,7 +19,9 @@ struct Fingerprint {
   std::string ToString() const { return std::to_string(rows) + " rows, hash " + hash_sum; }
 };
 
-// Fingerprint of `table` over `columns` (all columns when empty), in
+// Fingerprint of the table public.`table` (a name, never qualified: a
+// table of public named like one of pg_catalog's is still public's) over
+// `columns` (all columns when empty), in
 // column-list order, so a column added later does not change it.
 Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const std::string& table,
                             const std::vector<std::string>& columns = {});
