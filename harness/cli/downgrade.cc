@@ -14,7 +14,7 @@ Command setup_downgrade(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<DowngradeOptions>();
   CLI::App* sub = app.add_subcommand("downgrade", "Downgrade the database to a revision");
   sub->add_option("target", opts->target,
-                  "base, an id (e.g. 005), or -N revisions below the current one")
+                  "base, an id (e.g. 003a), or -N revisions below the current one")
       ->required();
   sub->add_flag("--sql", opts->sql, "Print the SQL the downgrade would run; change nothing");
   return {sub, [opts, &g] {

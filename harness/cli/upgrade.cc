@@ -14,7 +14,7 @@ Command setup_upgrade(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<UpgradeOptions>();
   CLI::App* sub = app.add_subcommand("upgrade", "Upgrade the database to a revision (default: head)");
   sub->add_option("target", opts->target,
-                  "head, an id (e.g. 005), or +N revisions above the current one")
+                  "head, an id (e.g. 003a), or +N revisions above the current one")
       ->capture_default_str();
   sub->add_flag("--sql", opts->sql, "Print the SQL the upgrade would run; change nothing");
   return {sub, [opts, &g] {

@@ -37,12 +37,13 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<VerifyCliOptions>();
   CLI::App* sub = app.add_subcommand(
       "verify",
-      "Rehearse migration 002: pre-checks, timed upgrade, post-checks, idempotent re-run, timed "
-      "rollback, rollback checks, re-upgrade. With a URL it works on a scratch clone of that "
-      "database (never the database itself unless --in-place); without one, on an embedded "
-      "PostgreSQL with generated data.");
+      "Rehearse a migration (--target, default head): pre-checks, timed upgrade, what each step "
+      "did on the server, post-checks, idempotent re-run, timed rollback, rollback checks, "
+      "re-upgrade, forecast, verdict. With a URL it works on a scratch clone of that database "
+      "(never the database itself unless --in-place); without one, on an embedded PostgreSQL "
+      "with generated data.");
   sub->add_flag("--in-place", opts->in_place,
-                "Work on the given database itself (it ends migrated to 002)");
+                "Work on the given database itself (it ends migrated to the target)");
   sub->add_flag("--into-embedded", opts->into_embedded,
                 "Copy the given database with pg_dump/pg_restore into an embedded PostgreSQL and "
                 "rehearse there (when the server refuses a clone)")

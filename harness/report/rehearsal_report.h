@@ -45,7 +45,7 @@ struct Rehearsal {
     double seconds = 0;
     std::string basis;  // what the fit stands on
     std::string fit;    // LinearFit::Describe() of the total
-    std::string unit = "chunks";  // what `rows` counts: 002's code_chunks, or every table's rows
+    std::string unit = "chunks";  // what `rows` counts: code_chunks, or every table's rows
   } forecast;
   bool ready = false;
   int exit_code = 0;

@@ -40,14 +40,14 @@ class Runner : public RunnerBase {
   void PrepareTarget() override {
     if (!options_.source) {
       StartEmbedded();
-      Phase("build a database at 005", [&] {
+      Phase("build a database at " + range_.FromName(), [&] {
         db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0",
                                                        "mh_verify");
         url_ = db_->url();
         fixtures::BuildAt005(*url_, options_.shape, graph_);
         return options_.shape == inspect::Shape::kProduction
-                   ? std::string("the production schema at 005 (the service's own chain)")
-                   : std::string("upgraded <base> -> 005");
+                   ? "the production schema at " + range_.FromName() + " (the service's own chain)"
+                   : "upgraded <base> -> " + range_.FromName();
       });
       Phase("generate data", [&] {
         pg::Connection conn(*url_);
@@ -57,11 +57,11 @@ class Runner : public RunnerBase {
         go.seed = options_.seed;
         go.progress = options_.progress;
         auto rep = fixtures::Generate(conn, go);
-        return fmt::format("{} repositories, {}{} chunks, {} rows in the tables 002 drops{} "
+        return fmt::format("{} repositories, {}{} chunks, {} rows in the tables {} drops{} "
                            "({:.0f} rows/s, {:.0f} chunks/s)",
                            rep.repositories,
                            rep.files ? fmt::format("{} code files, ", rep.files) : "", rep.chunks,
-                           rep.other_rows,
+                           rep.other_rows, range_.graph->Name(range_.to),
                            rep.kept_rows ? fmt::format(", {} in the other kept tables",
                                                        rep.kept_rows)
                                          : "",
