@@ -58,6 +58,38 @@ std::vector<std::string> ShellBlocks(const std::string& heading) {
   return out;
 }
 
+// "Rehearsing your own next migration": the revision file the README
+// writes, added to a copy of the chain, is READY under `verify` as it
+// stands, its own check and its idempotent re-run included.
+TEST(Readme, YourNextMigrationIsRehearsedAsWritten) {
+  auto lines = ShellBlocks("## Rehearsing your own next migration");
+  std::string file, name;
+  bool in_file = false;
+  for (const auto& l : lines) {
+    if (in_file && l == "SQL") in_file = false;
+    else if (in_file) file += l + "\n";
+    else if (l.starts_with("cat > migrations/") && l.ends_with(" <<'SQL'")) {
+      in_file = true;
+      name = l.substr(std::string("cat > migrations/").size());
+      name.resize(name.find(' '));
+    }
+  }
+  ASSERT_FALSE(name.empty()) << "no `cat > migrations/FILE <<'SQL'` in the section";
+  ASSERT_NE(file.find("--! check post:"), std::string::npos) << file;
+  const fs::path dir = fs::path(::testing::TempDir()) / pg::UniqueDatabaseName("readme_chain");
+  fs::create_directories(dir);
+  for (const auto& f : fs::directory_iterator(MigrationsDir()))
+    if (f.path().extension() == ".sql") fs::copy(f.path(), dir / f.path().filename());
+  std::ofstream(dir / name) << file;
+  auto r = RunCli({"verify"}, "", {{"HARNESS_MIGRATIONS", dir.string()}});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "Migration rehearsal 002 -> 006");
+  EXPECT_CONTAINS(r.out, "✓ no job without its repository (006)");
+  EXPECT_CONTAINS(r.out, "✓ idempotent re-run (stamp 002, upgrade again)");
+  EXPECT_CONTAINS(r.out, "READY: 002 -> 006 upgraded in");
+}
+
 TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
   auto lines = ShellBlocks("## Deployment checklist (migration 002)");
   std::string commands;
