@@ -49,14 +49,18 @@ using inspect::Shape;
 std::unique_ptr<pg::EmbeddedCluster> g_cluster;
 std::unique_ptr<engine::RevisionGraph> g_graph;
 
-std::vector<long long> Sizes() {
-  const char* env = std::getenv("HARNESS_BENCH_SIZES");
-  std::string text = env && *env ? env : "10000,100000,1000000";
+// A comma-separated list of numbers from the environment variable `name`,
+// or from `fallback` when it is unset or empty.
+std::vector<long long> NumbersFromEnv(const char* name, const char* fallback) {
+  const char* env = std::getenv(name);
+  std::string text = env && *env ? env : fallback;
   std::vector<long long> out;
   std::stringstream ss(text);
   for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
   return out;
 }
+
+std::vector<long long> Sizes() { return NumbersFromEnv("HARNESS_BENCH_SIZES", "10000,100000,1000000"); }
 
 // Repositories x chunks per repository for a chunk count.
 fixtures::GeneratorOptions Layout(long long chunks) {
@@ -365,32 +369,23 @@ void BM_ClusterStart(benchmark::State& state) {
 // Rows per table for the revision benchmarks: HARNESS_BENCH_REVISION_ROWS
 // (comma-separated), default 1000 and 10000; iterations of each:
 // HARNESS_BENCH_REVISION_ITERATIONS, default 3.
-std::vector<long long> RevisionRows() {
-  const char* env = std::getenv("HARNESS_BENCH_REVISION_ROWS");
-  std::string text = env && *env ? env : "1000,10000";
-  std::vector<long long> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
+std::vector<long long> RevisionRows() { return NumbersFromEnv("HARNESS_BENCH_REVISION_ROWS", "1000,10000"); }
 
-// The database at `position` of the chain with `rows` per table generated
-// from the catalog at the revision's parent (then upgraded to `position`,
-// when it is the revision itself), made once.
-std::string MakeRevisionTemplate(engine::Position parent, engine::Position position, long long rows) {
-  const std::string name = fmt::format("bench_rev_{}_{}_{}", g_graph->Name(parent) == "<base>" ? "base" : g_graph->Name(parent),
-                                       g_graph->Name(position), rows);
+// The database at `position` of the chain (base: 0) with `rows` per table
+// generated from its catalog, made once: the start of the upgrade to the
+// next revision and of the downgrade of this one.
+std::string MakeRevisionTemplate(engine::Position position, long long rows) {
+  const std::string name = fmt::format("bench_rev_{}_{}", position == 0 ? "base" : g_graph->Name(position), rows);
   static std::map<std::string, bool> made;
   if (made[name]) return name;
   const std::string tpl = CloneDatabase("template0", name);
   pg::Connection conn(g_cluster->UrlFor(tpl));
   engine::MigratorOptions quiet;
   quiet.log_steps = false;
-  if (parent > 0) engine::Migrator(conn, *g_graph, quiet).Upgrade(g_graph->Name(parent));
+  if (position > 0) engine::Migrator(conn, *g_graph, quiet).Upgrade(g_graph->Name(position));
   fixtures::AnySchemaOptions ao;
   ao.rows_per_table = rows;
   fixtures::GenerateAnySchema(conn, ao);
-  if (position > parent) engine::Migrator(conn, *g_graph, quiet).Upgrade(g_graph->Name(position));
   made[name] = true;
   return tpl;
 }
@@ -401,7 +396,7 @@ std::string MakeRevisionTemplate(engine::Position parent, engine::Position posit
 void BM_Revision(benchmark::State& state, engine::Position position, bool down) {
   const long long rows = state.range(0);
   const engine::Position parent = position - 1;
-  const std::string tpl = MakeRevisionTemplate(parent, down ? position : parent, rows);
+  const std::string tpl = MakeRevisionTemplate(down ? position : parent, rows);
   for (auto _ : state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_run");
     pg::Connection conn(db.url());
@@ -456,8 +451,8 @@ void Register() {
           fmt::format("{}/{}", down ? "BM_RevisionDown" : "BM_RevisionUp", g_graph->Name(p)).c_str(),
           BM_Revision, p, down);
       for (long long rows : RevisionRows()) b->Arg(rows);
-      const char* iterations = std::getenv("HARNESS_BENCH_REVISION_ITERATIONS");
-      b->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(iterations && *iterations ? std::stoi(iterations) : 3);
+      b->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(
+          NumbersFromEnv("HARNESS_BENCH_REVISION_ITERATIONS", "3").at(0));
     }
 }
 

@@ -31,6 +31,9 @@ bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& fil
     const size_t first = suite.checks.size();
     try {
       pqxx::subtransaction sub(tx, "check");
+      // A query shared by several suites (`--! check pre, post:`) reads
+      // which one runs it here.
+      sub.exec_params("SELECT pg_catalog.set_config('migration_harness.check_when', $1, true)", when);
       pqxx::result rows = sub.exec(c.sql, c.name);
       sub.commit();
       if (IsVerdictForm(rows)) {

@@ -20,7 +20,8 @@ namespace harness::checks {
 // `passed` and `detail` (and `key`) gives one line per row, id
 // "WHEN.NAME[.KEY]", its detail as written. A gate that fails stops there
 // (suite.stopped). An interrupt throws (exit 130). Returns false when
-// stopped.
+// stopped. The setting migration_harness.check_when holds WHEN while the
+// query runs (current_setting), for a query several suites share.
 bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& file,
                        const std::string& when, SuiteResult& suite);
 
