@@ -1061,48 +1061,69 @@ DO $$ BEGIN RAISE WARNING 'Data in dropped tables NOT restored. Restore from bac
 -- query_to_xml, so that the query itself always compiles.
 
 --! gate pre, post: core_tables
--- After the upgrade, no line when they hold: the quickstart's eight post
--- checks. (The checks read code_files: never through a view.)
-WITH shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
-),
-core AS (
-    SELECT pg_catalog.array_to_string(ARRAY(
-             SELECT t FROM pg_catalog.unnest(ARRAY['repositories', 'code_chunks']) t
-              WHERE to_regclass('public.' || t) IS NULL), ',') AS missing,
+-- The schema 002 knows (README "Supported schemas"), by the rules of its
+-- step 1: the core tables exist and are tables (a view would run its
+-- owner's code when a check reads it), and a chunk reaches its repository
+-- either through code_chunks.repository_id (the quickstart's shape) or
+-- through code_chunks.code_file_id -> code_files.repository_id (the
+-- production shape), with an id column on each table. After the upgrade,
+-- no line when they hold: the quickstart's eight post checks.
+WITH col AS (
+    SELECT c.relname || '.' || a.attname AS name
+      FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+     WHERE c.relnamespace = 'public'::regnamespace
+       AND c.relname IN ('repositories', 'code_chunks', 'code_files')
+       AND a.attname IN ('id', 'repository_id', 'code_file_id') AND a.attnum > 0 AND NOT a.attisdropped
+), core AS (
+    SELECT ARRAY(SELECT t FROM pg_catalog.unnest(ARRAY['repositories', 'code_chunks']) t
+                  WHERE to_regclass('public.' || t) IS NULL) AS missing_tables,
            pg_catalog.array_to_string(ARRAY(
              SELECT format('public.%s is not a table (relkind %s)', c.relname, c.relkind)
                FROM pg_catalog.pg_class c
               WHERE c.relnamespace = 'public'::regnamespace
                 AND c.relname IN ('repositories', 'code_files', 'code_chunks')
                 AND c.relkind NOT IN ('r', 'p') ORDER BY 1), ', ') AS not_tables,
-           (SELECT count(*) FROM pg_catalog.pg_attribute
-             WHERE attrelid = to_regclass('public.code_chunks')
-               AND attname IN ('repository_id', 'code_file_id') AND attnum > 0 AND NOT attisdropped) AS links
+           EXISTS (SELECT 1 FROM col WHERE name = 'code_chunks.repository_id') AS direct,
+           EXISTS (SELECT 1 FROM col WHERE name = 'code_chunks.code_file_id') AS via_file,
+           to_regclass('public.code_files') IS NOT NULL AS files
+), judged AS (
+    SELECT *,
+           ARRAY(SELECT m FROM pg_catalog.unnest(
+                   ARRAY['repositories.id', 'code_chunks.id']
+                   || CASE WHEN via_file AND NOT direct AND NOT files THEN ARRAY['table code_files']
+                           WHEN via_file AND NOT direct THEN ARRAY['code_files.id', 'code_files.repository_id']
+                           ELSE ARRAY[]::text[] END) m
+                  WHERE m LIKE 'table %' OR m NOT IN (SELECT name FROM col)) AS missing
+      FROM core
+), verdict AS (
+    SELECT *,
+           CASE WHEN cardinality(missing_tables) > 0 AND pg_catalog.current_setting('migration_harness.check_when') = 'pre'
+                  THEN 'missing {' || pg_catalog.array_to_string(missing_tables, ',') || '}'
+                WHEN cardinality(missing_tables) > 0
+                  THEN 'missing ' || pg_catalog.array_to_string(missing_tables, ', ')
+                WHEN not_tables <> '' THEN not_tables
+                WHEN direct AND via_file
+                  THEN 'code_chunks has both repository_id and code_file_id, so 002 cannot tell which one '
+                       'leads to a chunk''s repository'
+                WHEN NOT direct AND NOT via_file THEN 'code_chunks has neither repository_id nor code_file_id'
+                WHEN cardinality(missing) > 0 THEN 'missing: ' || pg_catalog.array_to_string(missing, ', ')
+           END AS problem
+      FROM judged
 )
-SELECT missing = '' AND not_tables = '' AND links = 1 AS passed,
-       CASE WHEN missing <> '' THEN 'Core tables exist: missing {' || missing || '}'
-            WHEN not_tables <> '' THEN 'Core tables exist: ' || not_tables
-            WHEN links = 0 THEN 'Core tables exist: code_chunks has neither repository_id nor code_file_id'
-            WHEN links = 2 THEN 'Core tables exist: code_chunks has both repository_id and code_file_id, '
-                                'so 002 cannot tell which one leads to a chunk''s repository'
-            WHEN production THEN 'Core tables exist (repositories, code_files, code_chunks: the production shape)'
+SELECT problem IS NULL AS passed,
+       CASE WHEN problem IS NOT NULL THEN 'Core tables exist: ' || problem
+            WHEN via_file THEN 'Core tables exist (repositories, code_files, code_chunks: the production shape)'
             ELSE 'Core tables exist (repositories, code_chunks)' END AS detail
-  FROM core, shape
- WHERE pg_catalog.current_setting('migration_harness.check_when') = 'pre'
-    OR NOT (missing = '' AND not_tables = '' AND links = 1);
+  FROM verdict
+ WHERE pg_catalog.current_setting('migration_harness.check_when') = 'pre' OR problem IS NOT NULL;
 
 --! check pre: no_blocking_foreign_keys
 WITH shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
 ),
 fk AS (
     SELECT src.relname AS source, k.conname, dst.relname AS target,
@@ -1138,11 +1159,11 @@ SELECT n = 0 AS passed,
 -- being the statement that removes it. Foreign keys cloned onto
 -- partitions follow their parent. No line when there is none.
 WITH RECURSIVE shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
 ),
 dropped(classid, objid) AS (
     SELECT 'pg_catalog.pg_class'::regclass, c.oid
@@ -1280,6 +1301,41 @@ SELECT NULL::boolean AS passed,
   FROM hit
 HAVING count(*) > 0;
 
+--! check pre: no_orphaned_chunks
+WITH shape AS (
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
+),
+orphans AS (
+    SELECT production, orphaned,
+           query_to_xml('SELECT count(*) AS n, string_agg(id::text, '', '') FILTER (WHERE rn <= 5) AS sample '
+                        'FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn FROM public.code_chunks c '
+                        'WHERE ' || orphaned || ') o', false, true, '') AS x
+      FROM (SELECT production,
+                   CASE WHEN production
+                        THEN 'NOT EXISTS (SELECT 1 FROM public.code_files f JOIN public.repositories r '
+                             'ON r.id = f.repository_id WHERE f.id = c.code_file_id)'
+                        ELSE 'NOT EXISTS (SELECT 1 FROM public.repositories r WHERE r.id = c.repository_id)'
+                   END AS orphaned
+              FROM shape) s
+), counted AS (
+    SELECT production, orphaned, (xpath('/row/n/text()', x))[1]::text::bigint AS n,
+           coalesce((xpath('/row/sample/text()', x))[1]::text, '') AS sample
+      FROM orphans
+)
+SELECT n = 0 AS passed,
+       CASE WHEN n = 0 THEN 'No orphaned code_chunks'
+            ELSE format('No orphaned code_chunks: found %s chunk(s) whose %s does not exist (e.g. %s); '
+                        'delete them or restore their %s: DELETE FROM public.code_chunks c WHERE %s;',
+                        n, CASE WHEN production THEN 'code file, or whose file''s repository,' ELSE 'repository' END,
+                        sample, CASE WHEN production THEN 'files and repositories' ELSE 'repositories' END,
+                        orphaned)
+       END AS detail
+  FROM counted;
+
 --! check pre: existing_project_id
 -- 002 keeps a project_id column, CHECK or index that exists before it runs
 -- (built beforehand, or by hand) when it is what 002 would build, and
@@ -1287,11 +1343,11 @@ HAVING count(*) > 0;
 -- that `check pre` fails where the upgrade would. Only listed when one of
 -- those objects exists.
 WITH shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
 ),
 col AS (
     SELECT w.ord, w.tab, w.want, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
@@ -1303,9 +1359,10 @@ col AS (
       LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 ), rejected AS (
     SELECT ord, tab, (xpath('/row/n/text()', x))[1]::text::bigint AS n,
-           coalesce((xpath('/row/sample/text()', x))[1]::text, '') AS sample
+           coalesce(convert_from(decode((xpath('/row/sample/text()', x))[1]::text, 'base64'), 'UTF8'), '') AS sample
       FROM (SELECT ord, tab,
-                   query_to_xml(format('SELECT count(*) AS n, (SELECT string_agg(quote_nullable(v), '', '') '
+                   -- The sample goes through XML as base64: a value is any text.
+                   query_to_xml(format('SELECT count(*) AS n, (SELECT encode(convert_to(string_agg(quote_nullable(v), '', ''), ''UTF8''), ''base64'') '
                                        'FROM (SELECT DISTINCT project_id AS v FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50) '
                                        'ORDER BY 1 LIMIT 5) s) AS sample FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)',
                                        tab), false, true, '') AS x
@@ -1388,7 +1445,9 @@ SELECT NULL::boolean AS passed,
                (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM public.%I', t),
                                                     false, true, '')))[1]::text::bigint AS n
           FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) WITH ORDINALITY u(t, ord)
-         WHERE to_regclass('public.' || t) IS NOT NULL) c;
+         -- Tables only: counting a view's rows would run its owner's code.
+         WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class k
+                        WHERE k.oid = to_regclass('public.' || t) AND k.relkind IN ('r', 'p'))) c;
 
 --! check pre: autovacuum
 -- Step 1 locks repositories and code_chunks (and code_files) first thing;
@@ -1401,11 +1460,11 @@ SELECT NULL::boolean AS passed,
 -- session's). Databases cloned from one template share table OIDs: only
 -- this database's locks count.
 WITH shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
 ),
 worker AS (
     SELECT a.pid, c.relname,
@@ -1521,11 +1580,11 @@ SELECT count(*) = 0 AS passed,
 
 --! check post: data_integrity
 WITH shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
 ),
 cols AS (
     SELECT count(*) = 2 AS both_present FROM pg_catalog.pg_attribute
@@ -1568,13 +1627,13 @@ SELECT coalesce(r + c = 0, false) AS passed,
                         r, c, '^[a-z0-9]+(-[a-z0-9]+)*$') END AS detail
   FROM m;
 
---! check pre, post: no_orphaned_chunks
+--! check post: no_orphaned_chunks
 WITH shape AS (
-    -- The production shape: a chunk reaches its repository through code_files.
-    SELECT to_regclass('public.code_files') IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                        WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                          AND attnum > 0 AND NOT attisdropped) AS production
+    -- The production shape: a chunk reaches its repository through
+    -- code_files (the gate has made sure the rest of that shape is there).
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
+                      AND attnum > 0 AND NOT attisdropped) AS production
 ),
 orphans AS (
     SELECT production, orphaned,
@@ -1644,7 +1703,8 @@ WITH k AS (
                    (3, 'task_planning_references', 'fk_task_planning_references_task_id_tasks'),
                    (4, 'task_status_history', 'fk_task_status_history_task_id_tasks')) w(ord, tab, name)
       LEFT JOIN pg_catalog.pg_constraint c ON c.conrelid = to_regclass('public.' || w.tab) AND c.conname = w.name
-     WHERE to_regclass('public.' || w.tab) IS NOT NULL
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class k
+                    WHERE k.oid = to_regclass('public.' || w.tab) AND k.relkind IN ('r', 'p'))
 )
 SELECT count(*) FILTER (WHERE NOT present) = 0 AS passed,
        CASE WHEN count(*) FILTER (WHERE NOT present) = 0
@@ -1665,9 +1725,13 @@ SELECT NULL::boolean AS passed, name AS key,
        format('Restored NOT VALID: %s.%s (%s row(s) reference tasks that are gone; `migration-harness '
               'restore-dropped` reloads tasks from the backup and validates it; by hand: ALTER TABLE %s '
               'VALIDATE CONSTRAINT %s;)', tab, name,
-              (xpath('/row/n/text()', query_to_xml(format(
-                 'SELECT count(*) AS n FROM public.%I s WHERE s.task_id IS NOT NULL AND NOT EXISTS '
-                 '(SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)', tab), false, true, '')))[1]::text,
+              -- Read only where tasks is a table (a view would run its owner's code).
+              CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class k
+                                 WHERE k.oid = to_regclass('public.tasks') AND k.relkind IN ('r', 'p'))
+                   THEN (xpath('/row/n/text()', query_to_xml(format(
+                          'SELECT count(*) AS n FROM public.%I s WHERE s.task_id IS NOT NULL AND NOT EXISTS '
+                          '(SELECT 1 FROM public.tasks t WHERE t.id = s.task_id)', tab), false, true, '')))[1]::text
+                   ELSE 'an unknown number of (tasks is not a table)' END,
               tab, name) AS detail
   FROM (VALUES (1, 'task_branch_links', 'fk_task_branch_links_task_id_tasks'),
                (2, 'task_commit_links', 'fk_task_commit_links_task_id_tasks'),

@@ -293,6 +293,36 @@ TEST_P(Scenario4RollbackChecks, ABaselineFileCatchesChangedData) {
   EXPECT_CONTAINS(r.out, "✗ code_chunks data preserved: baseline 6 rows");
 }
 
+// Below 005, check pre runs the checks of every revision up to 002, and
+// the revision line still names the parent of the target.
+TEST(CheckPre, BelowTheParentTheRevisionLineNamesTheParent) {
+  TestDatabase db("003");
+  const DatabaseState before = CaptureState(db);
+  auto r = RunCli({"check", "pre"}, db.url().text());
+  ExpectUnchanged(db, before);
+  EXPECT_CONTAINS(r.out, "✓ Current revision is 003 (005 or earlier)");
+}
+
+// A baseline recorded on another database (a restored copy) cannot tell a
+// table the rollback recreated by its oid: every table is compared by its
+// rows, and the suite says so; the nine tables that came back empty fail.
+TEST(BaselineFile, RecordedOnAnotherDatabaseEveryTableIsComparedByItsRows) {
+  TestDatabase source("005");
+  source.Exec(fixtures::kQuickstartSampleSql);
+  source.Exec("INSERT INTO tasks (title, version) VALUES ('a task', 1)");
+  std::string file = ::testing::TempDir() + pg::UniqueDatabaseName("baseline") + ".json";
+  ASSERT_EQ(RunCli({"check", "pre", "--save-baseline", file}, source.url().text()).exit_code, 0);
+  pg::DisposableDatabase copy(TestServer().AdminUrl(), source.name(), "mh_copy");
+  ASSERT_EQ(RunCli({"upgrade", "head"}, copy.url().text()).exit_code, 0);
+  ASSERT_EQ(RunCli({"downgrade", "-1"}, copy.url().text()).exit_code, 0);
+  auto r = RunCli({"check", "rollback", "--baseline", file}, copy.url().text());
+  std::remove(file.c_str());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "• The baseline was recorded on " + source.name());
+  EXPECT_CONTAINS(r.out, "✗ tasks data preserved: baseline 1 rows");
+  EXPECT_CONTAINS(r.out, "✓ repositories data preserved (3 rows, fingerprint matches baseline)");
+}
+
 // A baseline file written before the dropped and kept tables were recorded
 // still loads; their check is skipped, saying why, never passed.
 TEST(BaselineFile, WithoutTheTablesTheirCheckIsSkippedAndSaysWhy) {

@@ -279,6 +279,7 @@ TEST(CheckTarget, AVerdictFormCheckSpeaksForItselfAndAGateStops) {
 // Any revision is rehearsed where 002's is: here on a copy in the embedded
 // cluster (pg_dump, pg_restore), the source only read.
 TEST(VerifyTarget, IntoEmbeddedRehearsesACopyAndLeavesTheSourceUnchanged) {
+  if (const std::string why = WhyLocalPgDumpCannotDumpTestServer(); !why.empty()) GTEST_SKIP() << why;
   pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_range");
   const std::string dir = TestChainDir().string(), url = db.url().text();
   ASSERT_EQ(RunCli({"--migrations", dir, "upgrade", "t2"}, url).exit_code, 0);

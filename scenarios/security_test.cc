@@ -226,6 +226,27 @@ TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) 
   EXPECT_FALSE(app.IsSuperuser());
 }
 
+// The checks count the rows of the tables 002 drops: one replaced by a view
+// that calls its owner's function is never read (reading it would run that
+// function with the tool's rights), by check pre nor by verify.
+TEST(HostileTableCode, AViewInPlaceOfATable002DropsIsNeverRead) {
+  TestDatabase db("005");
+  db.Exec(fixtures::kQuickstartSampleSql);
+  Role app("NOSUPERUSER");
+  db.Exec("GRANT CREATE ON SCHEMA public TO " + app.name());
+  PlantAsTableOwner(db, app, "archived_work_items",
+                    "CREATE SCHEMA appfn; "
+                    "CREATE FUNCTION appfn.x() RETURNS SETOF integer LANGUAGE plpgsql "
+                    "AS $$BEGIN %E RETURN; END$$; "
+                    "DROP TABLE public.archived_work_items; "
+                    "CREATE VIEW public.archived_work_items AS SELECT * FROM appfn.x() AS id");
+  auto pre = RunCliUnchanged(db, {"check", "pre"}, 0);
+  EXPECT_CONTAINS(pre.out, "• Rows that 002 discards with the 9 tables: ");
+  EXPECT_FALSE(app.IsSuperuser());
+  auto verify = RunCli({"verify"}, db.url().text());
+  EXPECT_FALSE(app.IsSuperuser()) << verify.out << verify.err;
+}
+
 TEST(HostileTableCode, AFunctionInACheckOfACoreTableIsRefused) {
   TestDatabase db("005");
   db.Exec(fixtures::kQuickstartSampleSql);

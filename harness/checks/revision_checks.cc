@@ -63,8 +63,16 @@ bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& fil
       pg::ThrowIfInterrupted("the checks of " + file.revision);
       std::string why = e.what();
       if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+      suite.checks.resize(first);
       suite.checks.push_back({fmt::format("{}.{}.{}", when, file.revision, c.name), Status::kFail,
                               fmt::format("{}: the query failed: {}", label, why)});
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const std::exception& e) {
+      // A result the forms cannot read (a `passed` that is not a boolean).
+      suite.checks.resize(first);
+      suite.checks.push_back({fmt::format("{}.{}.{}", when, file.revision, c.name), Status::kFail,
+                              fmt::format("{}: its result cannot be read: {}", label, e.what())});
     }
     if (c.gate) {
       bool failed = false;

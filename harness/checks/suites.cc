@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -117,9 +118,17 @@ Range RangeTo(const engine::RevisionGraph& graph, const std::string& target) {
 
 // ---- the baseline ----------------------------------------------------------
 
+std::string DatabaseIdentity(pqxx::transaction_base& tx) {
+  pqxx::row r = tx.exec1(
+      "SELECT pg_catalog.current_database(), d.oid::bigint FROM pg_catalog.pg_database d "
+      "WHERE d.datname = pg_catalog.current_database()");
+  return fmt::format("{} (oid {})", r[0].as<std::string>(), r[1].as<long long>());
+}
+
 Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range) {
   Baseline b;
   b.revision = RecordedRevision(tx);
+  b.database = DatabaseIdentity(tx);
   b.catalog = inspect::TakeSnapshot(tx).Entries();
   // Objects a revision of the range may find built beforehand (an index
   // built CONCURRENTLY before the window needs its column): the rollback
@@ -156,8 +165,8 @@ nlohmann::json BaselineToJson(const Baseline& b) {
                     {"columns", d.columns},
                     {"rows", d.fingerprint.rows},
                     {"hash_sum", d.fingerprint.hash_sum}};
-  return {{"format", kBaselineFormat}, {"revision", b.revision}, {"catalog", b.catalog},
-          {"prebuilt", b.prebuilt},    {"tables", tables}};
+  return {{"format", kBaselineFormat}, {"revision", b.revision}, {"database", b.database},
+          {"catalog", b.catalog},      {"prebuilt", b.prebuilt},  {"tables", tables}};
 }
 
 Baseline BaselineFromJson(const nlohmann::json& j) {
@@ -170,6 +179,7 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
     b.prebuilt = j.value("prebuilt", std::vector<std::string>{});
     if (j.at("format") == kBaselineFormat) {
       b.revision = j.value("revision", std::string());
+      b.database = j.value("database", std::string());
       for (const auto& [name, t] : j.at("tables").items())
         b.tables[name] = {t.at("columns").get<std::vector<std::string>>(), fingerprint(t),
                           t.at("oid").get<long long>(), false};
@@ -238,11 +248,32 @@ std::string DroppedRows::DifferingText(const std::string& now) const {
   return out;
 }
 
-DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline) {
+namespace {
+
+// The baseline's tables the round trip dropped and recreated: their oid
+// changed (on the database the baseline was recorded on), or `tables`.
+std::set<std::string> RecreatedTables(pqxx::transaction_base& tx, const Baseline& baseline,
+                                      const std::vector<std::string>* tables) {
+  std::set<std::string> out;
+  if (tables) {
+    for (const auto& t : *tables)
+      if (baseline.tables.count(t) && OidOf(tx, t) != 0) out.insert(t);
+    return out;
+  }
+  if (!baseline.database.empty() && baseline.database != DatabaseIdentity(tx)) return out;
+  for (const auto& [table, want] : baseline.tables)
+    if (Recreated(want, OidOf(tx, table))) out.insert(table);
+  return out;
+}
+
+}  // namespace
+
+DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline,
+                               const std::vector<std::string>* tables) {
   DroppedRows d;
+  const std::set<std::string> recreated = RecreatedTables(tx, baseline, tables);
   for (const auto& [table, want] : InOrder(baseline)) {
-    const long long oid = OidOf(tx, table);
-    if (oid == 0 || !Recreated(*want, oid)) continue;  // gone, or kept: the rollback suite says which
+    if (!recreated.count(table)) continue;  // kept, or gone: the rollback suite says which
     const inspect::Fingerprint& was = want->fingerprint;
     inspect::Fingerprint now = inspect::TakeFingerprint(tx, table, want->columns);
     if (now == was) {
@@ -262,15 +293,17 @@ DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& basel
 SuiteResult RunPreSuite(pqxx::transaction_base& tx, const Range& range) {
   SuiteResult s{"pre", {}};
   if (!RevisionChecks(tx, range, "pre", s)) return s;
-  // The range applies on top of its first revision's parent, or below it.
+  // The target applies on top of its parent, or below it (the upgrade
+  // then runs the revisions between).
   const std::string revision = RecordedRevision(tx);
-  const auto at = revision == "<none>" && range.from == 0 ? std::optional<engine::Position>(0)
-                                                          : range.graph->Find(revision);
-  s.checks.push_back(Check(at && *at <= range.from, "pre.revision",
+  const engine::Position parent = range.to - 1;
+  const auto at = revision == "<none>" && parent == 0 ? std::optional<engine::Position>(0)
+                                                      : range.graph->Find(revision);
+  s.checks.push_back(Check(at && *at <= parent, "pre.revision",
                            fmt::format("Current revision is {} ({} or earlier)", revision,
-                                       range.FromName()),
+                                       range.graph->Name(parent)),
                            fmt::format("Current revision is {} or earlier: found {}",
-                                       range.FromName(), revision)));
+                                       range.graph->Name(parent), revision)));
   return s;
 }
 
@@ -299,6 +332,12 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
   // of the downgrade only: rows missing there are a named, counted
   // difference (info, a backup has them), not a failure of the rollback;
   // rows that are there but differ from the baseline are a failure.
+  const std::set<std::string> recreated = RecreatedTables(tx, *baseline, nullptr);
+  if (!baseline->database.empty() && baseline->database != DatabaseIdentity(tx))
+    s.checks.push_back({"rollback.other_database", Status::kInfo,
+                        fmt::format("The baseline was recorded on {}, this is {}: every table is compared "
+                                    "by its rows (a table the rollback recreated, empty, fails its line)",
+                                    baseline->database, DatabaseIdentity(tx))});
   if (baseline->recorded_tables) {
     DroppedRows d = CompareDroppedRows(tx, *baseline);
     if (!d.differing.empty()) {
@@ -325,7 +364,7 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
   // columns the baseline fingerprinted.
   for (const auto& [table, want] : InOrder(*baseline)) {
     const long long oid = OidOf(tx, table);
-    if (Recreated(*want, oid)) continue;
+    if (recreated.count(table)) continue;
     const std::string id = fmt::format("rollback.{}_data", table);
     if (oid == 0) {
       s.checks.push_back(Fail(id, table + " data preserved: the table is gone"));
@@ -350,7 +389,8 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
   auto now = cat.Entries();
   std::vector<std::string> known;
   for (auto& [key, is] : now) {
-    if (!key.starts_with("constraint ") || !is.ends_with(kNotValidSuffix)) continue;
+    if (!key.starts_with("constraint ") || !is.starts_with("foreign key ") || !is.ends_with(kNotValidSuffix))
+      continue;
     auto was = baseline->catalog.find(key);
     if (was == baseline->catalog.end()) continue;
     if (is.substr(0, is.size() - kNotValidSuffix.size()) != was->second) continue;

@@ -51,6 +51,10 @@ struct TableData {
 // What the rollback suite compares against: recorded before the upgrade.
 struct Baseline {
   std::string revision;                        // the database's, when recorded
+  // "codebase (oid 16384)": the database it was recorded on. Oids tell a
+  // table the rollback recreated only there; elsewhere (a restored copy)
+  // every table is compared by its rows. Empty in older files: the same.
+  std::string database;
   std::map<std::string, std::string> catalog;  // inspect::CatalogSnapshot::Entries()
   // Every table of public but alembic_version (partitions counted in their
   // parent), without the prebuilt columns.
@@ -89,7 +93,12 @@ struct DroppedRows {
   // when only the fingerprints differ), for each, joined by "; ".
   std::string DifferingText(const std::string& now = "now") const;
 };
-DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline);
+// `tables`: compare these as the dropped ones (restore-dropped's nine),
+// instead of those whose oid changed.
+DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& baseline,
+                               const std::vector<std::string>* tables = nullptr);
+// The database `tx` reads, as Baseline::database names it.
+std::string DatabaseIdentity(pqxx::transaction_base& tx);
 
 // The rollback suite's line for the dropped tables' rows.
 inline constexpr const char* kDroppedRowsId = "rollback.dropped_tables_data";

@@ -8,6 +8,7 @@
 #include "harness/checks/suites.h"
 #include "harness/cli/context.h"
 #include "harness/error.h"
+#include "harness/pg/connection.h"
 #include "harness/pg/files.h"
 #include "harness/report/suite_report.h"
 
@@ -54,6 +55,9 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
             checks::Range range = checks::RangeTo(graph, opts->target.empty() ? "head" : opts->target);
             auto conn = Connect(g);
             pqxx::read_transaction tx(conn->raw());
+            // The checks' SQL runs with this transaction's search path: code
+            // planted since the connection was made must not run either.
+            pg::RefuseUntrustedCode(tx, conn->url());
             // Before the upgrade: the checks of every revision it will apply
             // (an unknown revision is the pre suite's to report).
             if (opts->suite == "pre")

@@ -393,7 +393,7 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
       not_empty.push_back(t);
   if (!not_empty.empty()) {
     if (o.baseline) {
-      auto d = checks::CompareDroppedRows(tx, *o.baseline);
+      auto d = checks::CompareDroppedRows(tx, *o.baseline, &nine);
       if (d.differing.empty() && d.only_in_backup.empty()) report.already_restored = true;
     }
     if (!report.already_restored) {
@@ -440,7 +440,7 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
       report.sequences.push_back(fmt::format("{} = {}", s.name, s.value));
     }
     if (o.baseline) {
-      auto d = checks::CompareDroppedRows(tx, *o.baseline);
+      auto d = checks::CompareDroppedRows(tx, *o.baseline, &nine);
       if (!d.differing.empty() || !d.only_in_backup.empty()) {
         std::string what = d.DifferingText("the backup");
         for (const auto& [t, rows] : d.only_in_backup)

@@ -88,6 +88,7 @@ class RangeRunner : public RunnerBase {
   SuiteResult RangeSuite(const std::string& when) {
     pg::Connection conn(*url_);
     pqxx::read_transaction tx(conn.raw());
+    pg::RefuseUntrustedCode(tx, *url_);
     const checks::Range range{&graph_, from_, to_};
     if (when == "pre") return checks::RunPreSuite(tx, range);
     if (when == "post") return checks::RunPostSuite(tx, range);
