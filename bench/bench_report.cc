@@ -473,16 +473,47 @@ int main(int argc, char** argv) {
     for (const std::string& shape : shapes) {
       std::vector<Sample> total = totals("BM_Upgrade002", shape);
       if (total.empty()) continue;
-      text += fmt::format("\nForecast at {:.0f} chunks, {} shape (linear fit of time against rows)\n",
+      text += fmt::format("\nForecast at {:.0f} chunks, {} shape (a model per step, from what it did: constant "
+                          "for the catalog, else a line that never falls)\n",
                           forecast_rows, shape);
+      // What each step did, at the largest size measured.
+      const auto sizes = sizes_of("BM_Upgrade002", shape);
+      const Result* largest = find("BM_Upgrade002", shape, sizes.back());
+      auto catalog_only = [&](int i) {
+        auto k = largest->kinds.find(i);
+        return k != largest->kinds.end() && k->second == "catalog";
+      };
+      double sum = 0;
+      std::string unreliable;
       for (const auto& [i, samples] : upgrade_steps[shape]) {
-        LinearFit fit = FitLinear(samples);
-        text += fmt::format("  {}. {:<42} {:>9}   fit {}\n", i, step_name(i),
-                            Seconds(std::max(0.0, fit.Predict(forecast_rows))), fit.Describe());
+        const harness::report::StepFit fit = harness::report::FitStep(samples, catalog_only(i));
+        sum += fit.Predict(forecast_rows);
+        if (!fit.unreliable.empty()) unreliable += (unreliable.empty() ? "" : ", ") + std::to_string(i);
+        text += fmt::format("  {}. {:<42} {:>9}   {}\n", i, step_name(i), Seconds(fit.Predict(forecast_rows)),
+                            fit.Describe());
       }
-      LinearFit fit = FitLinear(total);
-      forecast[shape] = std::max(0.0, fit.Predict(forecast_rows));
-      text += fmt::format("  total upgrade {:>40}   fit {}\n", Seconds(forecast[shape]), fit.Describe());
+      // The total is the steps' sum: never less than any of them.
+      forecast[shape] = sum;
+      text += fmt::format("  total upgrade {:>40}   the steps' sum; a line through the totals: {}\n",
+                          Seconds(sum), FitLinear(total).Describe());
+      if (!unreliable.empty())
+        text += "  UNRELIABLE: the fit of step(s) " + unreliable + " (see above); measure more sizes\n";
+      // The forecast's own error: from the smaller sizes to the largest, measured.
+      if (sizes.size() >= 3) {
+        double predicted = 0;
+        for (const auto& [i, samples] : upgrade_steps[shape]) {
+          std::vector<Sample> smaller;
+          for (const auto& x : samples)
+            if (x.rows < static_cast<double>(sizes.back())) smaller.push_back(x);
+          if (!smaller.empty())
+            predicted += harness::report::FitStep(smaller, catalog_only(i)).Predict(static_cast<double>(sizes.back()));
+        }
+        const double measured = largest->seconds;
+        text += fmt::format("  forecast error: from the smaller sizes to {} chunks, {} forecast against {} "
+                            "measured ({:+.0f}%)\n",
+                            sizes.back(), Seconds(predicted), Seconds(measured),
+                            measured > 0 ? 100 * (predicted - measured) / measured : 0.0);
+      }
     }
   }
   int over_budget = 0;
