@@ -128,7 +128,6 @@ TEST(PgBindir, ReadsTheVersionAProgramSays) {
 // 13 (and records any other call) stands for the local one.
 TEST(PgBindir, IntoEmbeddedRefusesASourceNewerThanTheLocalPgDump) {
   TestDatabase db("005");
-  auto before = db.Snapshot();
   BinDir dir;
   LinkServerPrograms(dir);
   const fs::path client = pg::FindClientBinDir();
@@ -137,15 +136,12 @@ TEST(PgBindir, IntoEmbeddedRefusesASourceNewerThanTheLocalPgDump) {
   const fs::path called = dir.path() / "called";
   dir.Script("pg_dump", "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 13.22'; "
                         "exit 0; fi\necho \"$@\" >> '" + called.string() + "'\nexit 1\n");
-  auto r = RunCli({"--pg-bindir", dir.str(), "verify", "--into-embedded"}, db.url().text());
-  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  auto r = RunCliUnchanged(db, {"--pg-bindir", dir.str(), "verify", "--into-embedded"}, 2);
   EXPECT_CONTAINS(r.err, "the source server runs PostgreSQL " + ServerVersionOf(db.url()) +
                              ", newer than the local pg_dump 13.22 (" +
                              (dir.path() / "pg_dump").string() + ")");
   EXPECT_CONTAINS(r.err, "leave out --into-embedded");
   EXPECT_FALSE(fs::exists(called)) << "pg_dump ran to copy";
-  auto diff = inspect::Diff(before, db.Snapshot());
-  EXPECT_TRUE(diff.empty()) << JoinLines(diff);
 }
 
 }  // namespace

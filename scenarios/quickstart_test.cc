@@ -315,9 +315,11 @@ TEST(BaselineFile, RecordedOnAnotherDatabaseEveryTableIsComparedByItsRows) {
   pg::DisposableDatabase copy(TestServer().AdminUrl(), source.name(), "mh_copy");
   ASSERT_EQ(RunCli({"upgrade", "head"}, copy.url().text()).exit_code, 0);
   ASSERT_EQ(RunCli({"downgrade", "-1"}, copy.url().text()).exit_code, 0);
+  const DatabaseState before = CaptureState(copy.url());
   auto r = RunCli({"check", "rollback", "--baseline", file}, copy.url().text());
   std::remove(file.c_str());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  ExpectUnchanged(copy.url(), before, "check rollback --baseline");
   EXPECT_CONTAINS(r.out, "• The baseline was recorded on " + source.name());
   EXPECT_CONTAINS(r.out, "✗ tasks data preserved: baseline 1 rows");
   EXPECT_CONTAINS(r.out, "✓ repositories data preserved (3 rows, fingerprint matches baseline)");
