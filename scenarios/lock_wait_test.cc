@@ -219,6 +219,7 @@ int ThreadsOfThisProcess() {
 // error: the monitor's thread is joined and its session closed with it.
 TEST(LockWait, TheMonitorEndsWithARunThatFails) {
   TestDatabase db("005");
+  const DatabaseState before = CaptureState(db);
   const int threads = ThreadsOfThisProcess();
   std::string error;
   {
@@ -235,6 +236,7 @@ TEST(LockWait, TheMonitorEndsWithARunThatFails) {
     holder.Release();
   }
   EXPECT_CONTAINS(error, "a lock was not granted within --lock-timeout 1s");
+  ExpectUnchanged(db, before);
   EXPECT_EQ(ThreadsOfThisProcess(), threads);
   // Its backend ends a moment after the connection is closed.
   EXPECT_TRUE(WaitUntil(
