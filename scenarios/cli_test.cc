@@ -311,7 +311,7 @@ TEST_P(CliLocks, LockTimeoutNamesTheTableAndTheBlockingSession) {
   pqxx::work hold(blocker.raw());
   hold.exec("LOCK TABLE " + table + " IN ACCESS SHARE MODE");
   auto t0 = std::chrono::steady_clock::now();
-  auto r = RunCli({"--lock-timeout", "1", "upgrade", "head"}, db.url().text());
+  auto r = RunCli({"--lock-timeout", "0.3", "upgrade", "head"}, db.url().text());
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   hold.abort();
   EXPECT_EQ(r.exit_code, 3) << r.err;
@@ -613,7 +613,7 @@ TEST_F(CliFiles, LogFileIsReplacedWithTheWholeLogAlsoOnFailure) {
   pg::Connection blocker(db.url());
   pqxx::work hold(blocker.raw());
   hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
-  auto bad = RunCli({"--lock-timeout", "1", "--log-file", log.string(), "downgrade", "-1"},
+  auto bad = RunCli({"--lock-timeout", "0.3", "--log-file", log.string(), "downgrade", "-1"},
                     db.url().text());
   hold.abort();
   EXPECT_EQ(bad.exit_code, 3) << bad.err;

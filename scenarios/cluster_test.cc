@@ -321,7 +321,8 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
       << stop.out;
 
   ctest.Kill();  // the ctest run ends
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // The keeper looks for its ctest every 200 ms: three looks.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
   EXPECT_TRUE(ProcessAlive(k.keeper));
   EXPECT_TRUE(DatabaseExists(k.AdminUrl(), "mh_kept_for_inspection"));
 
@@ -697,6 +698,15 @@ TEST(ConnectTimeout, TheDefaultIsAddedUnlessTheUrlOrTheEnvironmentSetsOne) {
   EXPECT_EQ(ConnectString(Url::Parse("postgresql://someone@127.0.0.1:5/nothing")),
             "postgresql://someone@127.0.0.1:5/nothing");
   ::unsetenv("PGCONNECT_TIMEOUT");
+}
+
+// --lock-timeout takes fractions of a second; a positive one never becomes
+// 0 (which PostgreSQL reads as "wait forever").
+TEST(ConnectTimeout, LockTimeoutsAreWholeMillisecondsAndNeverZero) {
+  EXPECT_EQ(harness::pg::PgDuration(10), "10000ms");
+  EXPECT_EQ(harness::pg::PgDuration(0.3), "300ms");
+  EXPECT_EQ(harness::pg::PgDuration(0.0004), "1ms");
+  EXPECT_EQ(harness::pg::PgDuration(0), "0ms");
 }
 
 // A server that never answers: both forms give up after the timeout (1 s

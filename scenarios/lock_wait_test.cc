@@ -226,7 +226,7 @@ TEST(LockWait, TheMonitorEndsWithARunThatFails) {
     LockHolder holder(db.url(), kAccessShare, 60s);
     pg::Connection conn(db.url());
     engine::MigratorOptions o;
-    o.lock_timeout_seconds = 1;
+    o.lock_timeout_seconds = 0.3;
     try {
       engine::Migrator(conn, Chain(), o).Upgrade("head");
     } catch (const Error& e) {
@@ -235,7 +235,7 @@ TEST(LockWait, TheMonitorEndsWithARunThatFails) {
     EXPECT_EQ(ThreadsOfThisProcess(), threads + 1) << "the holder's thread, and no monitor";
     holder.Release();
   }
-  EXPECT_CONTAINS(error, "a lock was not granted within --lock-timeout 1s");
+  EXPECT_CONTAINS(error, "a lock was not granted within --lock-timeout 0.3s");
   ExpectUnchanged(db, before);
   EXPECT_EQ(ThreadsOfThisProcess(), threads);
   // Its backend ends a moment after the connection is closed.

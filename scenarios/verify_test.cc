@@ -502,7 +502,7 @@ TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
     pqxx::work hold(blocker.raw());
     hold.exec("LOCK TABLE code_chunks IN ACCESS SHARE MODE");
     auto t0 = std::chrono::steady_clock::now();
-    auto r = RunCli({"--lock-timeout", "1", "verify", "--in-place"}, db.url().text());
+    auto r = RunCli({"--lock-timeout", "0.3", "verify", "--in-place"}, db.url().text());
     double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
     EXPECT_CONTAINS(r.err, "table code_chunks is locked");
@@ -516,7 +516,7 @@ TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
     pg::Connection blocker(db.url());
     pqxx::work hold(blocker.raw());
     hold.exec("LOCK TABLE repositories IN ACCESS EXCLUSIVE MODE");
-    auto r = RunCli({"--lock-timeout", "1", "verify", "--into-embedded"}, db.url().text());
+    auto r = RunCli({"--lock-timeout", "0.3", "verify", "--into-embedded"}, db.url().text());
     EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
     EXPECT_CONTAINS(r.err, "pg_dump");
     EXPECT_CONTAINS(r.err, "repositories");

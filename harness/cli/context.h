@@ -22,7 +22,7 @@ struct GlobalOptions {
   std::string database_url;
   int verbosity = 0;
   std::string log_file;
-  int lock_timeout_seconds = 10;
+  double lock_timeout_seconds = 10;
   bool no_wait = false;
   std::string migrations_dir;
   std::string pg_bindir;  // the embedded cluster's server programs; empty: pg::FindServerBinDir

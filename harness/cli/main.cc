@@ -56,8 +56,9 @@ int main(int argc, char** argv) {
                  ".NAME.XXXXXX next to it and renamed to NAME when the command ends; a killed "
                  "run leaves that temporary file behind");
   app.add_option("--lock-timeout", g.lock_timeout_seconds,
-                 "Seconds to wait for a table lock before giving up (0: wait forever)")
-      ->check(CLI::Range(0, 86400))
+                 "Seconds to wait for a table lock before giving up, fractions allowed (0.5); "
+                 "0: wait forever")
+      ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   app.add_flag("--no-wait", g.no_wait,
                "Fail at once when another migration is running, instead of queueing behind it");

@@ -170,7 +170,8 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       tx.exec("SET LOCAL lock_timeout = 0");
       tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
     }
-    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
+    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}'",
+                        pg::PgDuration(options_.lock_timeout_seconds)));
     for (const auto& [name, value] : options_.settings)
       tx.exec("SELECT set_config(" + tx.quote(name) + ", " + tx.quote(value) + ", true)");
 
@@ -288,7 +289,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       Error base = pg::FromSqlError(e, where);
       throw DatabaseError(
           std::string(base.what()) + ": a lock was not granted within --lock-timeout " +
-              std::to_string(options_.lock_timeout_seconds) + "s" +
+              fmt::format("{}s", options_.lock_timeout_seconds) +
               (holders.empty() ? "" : "; " + holders),
           "nothing was changed; retry when those sessions are done (or stop them), or raise "
           "--lock-timeout");
@@ -309,7 +310,8 @@ std::string Migrator::Stamp(const std::string& target) {
   try {
     pqxx::work tx(conn_.raw());
     tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
-    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", options_.lock_timeout_seconds));
+    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}'",
+                        pg::PgDuration(options_.lock_timeout_seconds)));
     std::optional<std::vector<std::string>> rows;
     try {
       rows = ReadVersionRows(tx);
@@ -332,7 +334,7 @@ std::string Migrator::Stamp(const std::string& target) {
 }
 
 std::string RenderSql(const RevisionGraph& graph, Direction direction, Position from,
-                      Position to, int lock_timeout_seconds) {
+                      Position to, double lock_timeout_seconds) {
   std::ostringstream out;
   const bool up = direction == Direction::kUpgrade;
   if (from == to) {
@@ -345,7 +347,7 @@ std::string RenderSql(const RevisionGraph& graph, Direction direction, Position 
   // The search_path every run of the tool uses; never "$user".
   out << "SET LOCAL search_path = pg_catalog, public;\n";
   out << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ");\n";
-  out << "SET LOCAL lock_timeout = '" << lock_timeout_seconds << "s';\n\n";
+  out << "SET LOCAL lock_timeout = '" << pg::PgDuration(lock_timeout_seconds) << "';\n\n";
   out << kCreateVersionTable << ";\n\n";
   for (Position p = from; p != to; p += up ? 1 : -1) {
     const MigrationFile& file = graph.at(up ? p + 1 : p);

@@ -47,7 +47,7 @@ struct RunReport {
 };
 
 struct MigratorOptions {
-  int lock_timeout_seconds = 10;  // 0: wait forever
+  double lock_timeout_seconds = 10;  // 0: wait forever
   bool wait_for_migration_lock = true;  // false: fail at once when another runner holds it
   // Session settings for the migration transaction (SET LOCAL), e.g.
   // migration_harness.force_update_path=on to take 002's UPDATE path.
@@ -98,6 +98,6 @@ class Migrator {
 
 // The SQL a run from `from` to `to` would execute, for --sql; runs nothing.
 std::string RenderSql(const RevisionGraph& graph, Direction direction, Position from,
-                      Position to, int lock_timeout_seconds);
+                      Position to, double lock_timeout_seconds);
 
 }  // namespace harness::engine

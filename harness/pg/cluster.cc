@@ -545,7 +545,7 @@ std::string EmbeddedCluster::OutOfSpaceHint() const {
 }
 
 double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& dbname,
-                                         int lock_wait_seconds) {
+                                         double lock_wait_seconds) {
   auto t0 = std::chrono::steady_clock::now();
   const fs::path client = FindClientBinDir(bin_dir_);
   const ProgramVersion pg_dump = ReadProgramVersion(client / "pg_dump");
@@ -588,7 +588,7 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   // pg_dump's shared table locks wait behind an exclusive one forever
   // unless told otherwise: the same limit as the migration's lock_timeout.
   if (lock_wait_seconds > 0)
-    dump_argv.push_back("--lock-wait-timeout=" + std::to_string(lock_wait_seconds) + "s");
+    dump_argv.push_back("--lock-wait-timeout=" + PgDuration(lock_wait_seconds));
   // The password stays off the command line, which every user can read in
   // the process list: pg_dump gets it in its own environment only.
   dump_argv.insert(dump_argv.end(), {"--dbname", source.ConnInfo({}, /*with_password=*/false)});

@@ -73,7 +73,8 @@ class EmbeddedCluster {
   // dump it.
   // pg_dump waits at most `lock_wait_seconds` for a table lock (0: forever).
   // Returns the seconds it took.
-  double CopyDatabaseFrom(const Url& source, const std::string& dbname, int lock_wait_seconds = 0);
+  double CopyDatabaseFrom(const Url& source, const std::string& dbname,
+                          double lock_wait_seconds = 0);
 
   // Immediate shutdown (like a crash: no checkpoint), then start again on the
   // same data directory; used to prove a migration is all-or-nothing. Call

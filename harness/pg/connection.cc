@@ -1,5 +1,6 @@
 #include "harness/pg/connection.h"
 
+#include <cmath>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -204,6 +205,12 @@ void Connection::Cancel() noexcept {
     conn_->cancel_query();
   } catch (...) {
   }
+}
+
+std::string PgDuration(double seconds) {
+  long long ms = std::llround(seconds * 1000.0);
+  if (seconds > 0 && ms == 0) ms = 1;
+  return fmt::format("{}ms", ms);
 }
 
 Error FromSqlError(const pqxx::sql_error& e, const std::string& where) {

@@ -74,6 +74,11 @@ void RefuseUntrustedTableCode(pqxx::transaction_base& tx, const Url& url,
 // `where` says what was running.
 Error FromSqlError(const pqxx::sql_error& e, const std::string& where);
 
+// A timeout in seconds as a PostgreSQL duration in whole milliseconds
+// ("1500ms"), for lock_timeout and pg_dump's --lock-wait-timeout; a positive
+// timeout never rounds down to 0 (which means wait forever).
+std::string PgDuration(double seconds);
+
 // Runs a query that must return exactly one row; a wrong shape fails loudly.
 pqxx::row ExecOne(pqxx::transaction_base& tx, const std::string& sql, const std::string& what);
 

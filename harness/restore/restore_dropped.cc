@@ -354,7 +354,7 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
   RestoreReport report;
   pqxx::work tx(conn.raw());
   if (o.lock_timeout_seconds > 0)
-    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}s'", o.lock_timeout_seconds));
+    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}'", pg::PgDuration(o.lock_timeout_seconds)));
 
   std::vector<std::string> missing;
   for (const auto& t : nine)

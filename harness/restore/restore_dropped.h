@@ -61,7 +61,7 @@ std::vector<std::string> DependencyOrder(pqxx::transaction_base& tx,
 struct RestoreOptions {
   std::string backup;  // a pg_dump -Fc (custom format) file
   std::optional<checks::Baseline> baseline;
-  int lock_timeout_seconds = 10;  // 0: wait forever
+  double lock_timeout_seconds = 10;  // 0: wait forever
   std::string bin_dir;            // where pg_restore is; empty: pg::FindClientBinDir()
 };
 
