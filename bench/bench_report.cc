@@ -50,6 +50,7 @@ struct Result {
   double seconds = 0;  // per iteration
   double rows_per_s = 0;
   std::map<int, double> steps;       // step index -> seconds
+  std::map<int, double> step_mins;   // step index -> seconds of the fastest iteration (when recorded)
   std::map<int, double> locks;       // step index -> seconds the tables were locked
   std::map<std::string, double> counters;
   std::map<int, std::string> kinds;  // step index -> rewrite / scan / catalog
@@ -99,6 +100,7 @@ std::map<std::string, Result> Results(const json& j) {
   std::map<std::string, Result> out;
   static const std::regex kName(R"(^([A-Za-z0-9_]+)(?:/(quickstart|production))?(?:/(\d+))?)");
   static const std::regex kStep(R"(^step(\d+)_s$)");
+  static const std::regex kStepMin(R"(^step(\d+)_min_s$)");
   static const std::regex kLock(R"(^lock(\d+)_s$)");
   for (const auto& b : j.at("benchmarks")) {
     if (!b.is_object()) throw std::runtime_error("not a Google Benchmark JSON (a benchmark is not an object)");
@@ -119,6 +121,7 @@ std::map<std::string, Result> Results(const json& j) {
       std::smatch sm;
       std::string key = it.key();
       if (std::regex_match(key, sm, kStep)) r.steps[std::stoi(sm[1])] = it.value().get<double>();
+      else if (std::regex_match(key, sm, kStepMin)) r.step_mins[std::stoi(sm[1])] = it.value().get<double>();
       else if (std::regex_match(key, sm, kLock)) r.locks[std::stoi(sm[1])] = it.value().get<double>();
       else if (it.value().is_number()) r.counters[key] = it.value().get<double>();
     }
@@ -177,6 +180,8 @@ std::string Seconds(double s) {
 struct Series {
   std::string name;
   std::vector<Sample> points;
+  int color = -1;       // index into the palette; -1: the series' own position
+  bool dashed = false;  // the baseline's figures
 };
 
 std::string Escape(const std::string& s) {
@@ -185,8 +190,58 @@ std::string Escape(const std::string& s) {
   return out;
 }
 
-std::string Svg(const std::vector<Series>& series) {
-  const double W = 760, H = 420, L = 70, R = 230, T = 20, B = 50;
+// One table of the HTML report: the figures of one section of the text
+// report, in columns.
+struct HtmlTable {
+  std::string title;
+  std::vector<std::string> head;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;  // paragraphs under the table
+};
+
+// A cell: figures right-aligned (not in a label column: revision 001),
+// verdicts marked.
+std::string HtmlCell(const char* tag, const std::string& v, bool label = false) {
+  std::string cls;
+  if (label) {
+  } else if (v == "SLOWER" || v == "EXCEEDED" || v.rfind("UNRELIABLE", 0) == 0) cls = "bad";
+  else if (v == "within" || v == "as before") cls = "good";
+  else if (static const std::regex kFigure(R"(^[+-]?x?[0-9][0-9.,]*(e[+-]?[0-9]+)?( ?(ms|s|%|chunks))?$)");
+           std::regex_match(v, kFigure))
+    cls = "num";
+  return fmt::format("<{0}{1}>{2}</{0}>", tag, cls.empty() ? "" : " class=\"" + cls + "\"", Escape(v));
+}
+
+std::string RenderTable(const HtmlTable& t) {
+  std::string out = "<h2>" + Escape(t.title) + "</h2>\n<table>\n<thead><tr>";
+  for (const auto& h : t.head) out += HtmlCell("th", h);
+  out += "</tr></thead>\n<tbody>\n";
+  // The first column names the row, unless it is a size or a step number.
+  const bool first_is_label = !t.head.empty() && t.head[0] != "chunks" && t.head[0] != "#";
+  for (const auto& row : t.rows) {
+    out += "<tr>";
+    for (size_t i = 0; i < row.size(); ++i) out += HtmlCell("td", row[i], i == 0 && first_is_label);
+    out += "</tr>\n";
+  }
+  out += "</tbody>\n</table>\n";
+  for (const auto& n : t.notes) out += "<p>" + Escape(n) + "</p>\n";
+  return out;
+}
+
+// 1000 -> "1K", 1e7 -> "10M": the chart's axis.
+std::string RowsLabel(double rows) {
+  if (rows >= 1e9) return fmt::format("{:g}G", rows / 1e9);
+  if (rows >= 1e6) return fmt::format("{:g}M", rows / 1e6);
+  if (rows >= 1e3) return fmt::format("{:g}K", rows / 1e3);
+  return fmt::format("{:g}", rows);
+}
+
+// A log-log chart of time against rows, its legend under the plot: one
+// line per series, the chart as tall as its legend needs, so that no name
+// is ever cut off.
+std::string Svg(const std::vector<Series>& series, const std::string& x_label) {
+  const double W = 760, L = 70, R = 20, T = 20, plot_h = 330, B = 50, line_h = 18;
+  const double H = T + plot_h + B + line_h * static_cast<double>(series.size()) + 10;
   double xmin = 1e300, xmax = 0, ymin = 1e300, ymax = 0;
   for (const auto& s : series)
     for (const auto& p : s.points) {
@@ -201,29 +256,31 @@ std::string Svg(const std::vector<Series>& series) {
   double ly0 = std::floor(std::log10(ymin)), ly1 = std::ceil(std::log10(ymax));
   if (lx1 == lx0) lx1 += 1;
   if (ly1 == ly0) ly1 += 1;
+  const double bottom = T + plot_h;
   auto X = [&](double v) { return L + (std::log10(v) - lx0) / (lx1 - lx0) * (W - L - R); };
-  auto Y = [&](double v) { return H - B - (std::log10(v) - ly0) / (ly1 - ly0) * (H - T - B); };
+  auto Y = [&](double v) { return bottom - (std::log10(v) - ly0) / (ly1 - ly0) * plot_h; };
   std::string out = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
-      "font-size=\"11\">\n",
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n",
       W, H);
   for (double e = lx0; e <= lx1; ++e)
     out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#ddd\"/><text x=\"{0}\" "
-                       "y=\"{3}\" text-anchor=\"middle\">1e{4}</text>\n",
-                       X(std::pow(10, e)), T, H - B, H - B + 15, e);
+                       "y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+                       X(std::pow(10, e)), T, bottom, bottom + 15, RowsLabel(std::pow(10, e)));
   for (double e = ly0; e <= ly1; ++e)
     out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#ddd\"/><text x=\"{3}\" "
                        "y=\"{4}\" text-anchor=\"end\">{5}</text>\n",
                        L, Y(std::pow(10, e)), W - R, L - 5, Y(std::pow(10, e)) + 4, Seconds(std::pow(10, e)));
-  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">rows (code_chunks)</text>\n",
-                     (L + W - R) / 2, H - 10);
+  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", (L + W - R) / 2,
+                     bottom + 34, Escape(x_label));
   const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   int i = 0;
   for (const auto& s : series) {
-    const char* c = colors[i % 10];
-    // Past ten series the colours come round again, dashed.
-    const char* dash = i >= 10 ? " stroke-dasharray=\"6,3\"" : "";
+    const int ci = s.color >= 0 ? s.color : i;
+    const char* c = colors[ci % 10];
+    // Past ten colours they come round again, dashed; the baseline is dashed.
+    const char* dash = s.dashed || ci >= 10 ? " stroke-dasharray=\"6,3\"" : "";
     std::string pts;
     for (const auto& p : s.points)
       if (p.rows > 0 && p.seconds > 0) pts += fmt::format("{:.1f},{:.1f} ", X(p.rows), Y(p.seconds));
@@ -232,10 +289,10 @@ std::string Svg(const std::vector<Series>& series) {
     for (const auto& p : s.points)
       if (p.rows > 0 && p.seconds > 0)
         out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", X(p.rows), Y(p.seconds), c);
+    const double ly = bottom + B + line_h * i;
     out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"{}/>"
-                       "<text x=\"{}\" y=\"{}\">{}</text>\n",
-                       W - R + 8, T + 16 * i + 5, W - R + 22, T + 16 * i + 5, c, dash, W - R + 27,
-                       T + 16 * i + 9, Escape(s.name));
+                       "<text class=\"legend\" x=\"{}\" y=\"{}\">{}</text>\n",
+                       L, ly, L + 24, ly, c, dash, L + 30, ly + 4, Escape(s.name));
     ++i;
   }
   return out + "</svg>\n";
@@ -335,17 +392,26 @@ int main(int argc, char** argv) {
 
   std::string text = fmt::format("Migration 002 timing report\n\n{:<51} {:>10} {:>13}\n", "Benchmark", "time",
                                  "rows/s");
-  for (const auto& [key, r] : results)
-    text += fmt::format("{:<51} {:>10} {:>13}\n", key, Seconds(r.seconds),
-                        r.rows_per_s > 0 ? fmt::format("{:.0f}", r.rows_per_s) : "");
+  // The HTML report: the same sections as tables.
+  std::vector<HtmlTable> tables;
+  tables.push_back({"Benchmarks (time per iteration)", {"benchmark", "time", "rows/s"}, {}, {}});
+  for (const auto& [key, r] : results) {
+    const std::string rate = r.rows_per_s > 0 ? fmt::format("{:.0f}", r.rows_per_s) : "";
+    text += fmt::format("{:<51} {:>10} {:>13}\n", key, Seconds(r.seconds), rate);
+    tables.back().rows.push_back({key, Seconds(r.seconds), rate});
+  }
   // The chain's revisions, from the parsed chain (migration_bench).
   const RevisionTimes revisions = RevisionResults(raw);
   if (!revisions.order.empty()) {
-    text += "\nEvery revision of the chain, on data generated from the catalog (work time)\n";
+    const std::string title = "Every revision of the chain, on data generated from the catalog (work time)";
+    text += "\n" + title + "\n";
     text += fmt::format("  {:<10} {:>14} {:>10} {:>10}\n", "revision", "rows per table", "up", "down");
+    tables.push_back({title, {"revision", "rows per table", "up", "down"}, {}, {}});
     for (const auto& rev : revisions.order)
-      for (const auto& [rows, t] : revisions.times.at(rev))
+      for (const auto& [rows, t] : revisions.times.at(rev)) {
         text += fmt::format("  {:<10} {:>14} {:>10} {:>10}\n", rev, rows, Seconds(t.first), Seconds(t.second));
+        tables.back().rows.push_back({rev, std::to_string(rows), Seconds(t.first), Seconds(t.second)});
+      }
   }
 
   // Every figure below is per shape; a shape that was not run is left out.
@@ -379,13 +445,18 @@ int main(int argc, char** argv) {
       const Result* ours = find("BM_Upgrade002", rival.shape, rows);
       const Result* theirs = find(rival.family, rival.shape, rows);
       if (!theirs || theirs->seconds <= 0) continue;
-      if (!header) text += "\n" + rival.title + "\n";
+      if (!header) {
+        text += "\n" + rival.title + "\n";
+        tables.push_back({rival.title, {"chunks", "ours", rival.name, "ours as a share of it", "faster"}, {}, {}});
+      }
       header = true;
       double ratio = ours->seconds / theirs->seconds;
       text += fmt::format("  {:>9} chunks: ours {:>9}, {} {:>9}: ours takes {:.1f}% of its time ({:.1f}x "
                           "faster)\n",
                           rows, Seconds(ours->seconds), rival.name, Seconds(theirs->seconds), 100 * ratio,
                           1 / ratio);
+      tables.back().rows.push_back({std::to_string(rows), Seconds(ours->seconds), Seconds(theirs->seconds),
+                                    fmt::format("{:.1f}%", 100 * ratio), fmt::format("x{:.1f}", 1 / ratio)});
     }
   }
 
@@ -399,15 +470,24 @@ int main(int argc, char** argv) {
         per_step[i].push_back({static_cast<double>(rows), s});
     if (per_step.empty()) return per_step;
     text += "\n" + title + " (seconds; what the step did to the tables)\n";
+    HtmlTable table{title + " (what the step did to the tables: catalog only, a scan, a rewrite...)",
+                    {"#", "step"},
+                    {},
+                    {}};
+    for (long long rows : sizes) table.head.insert(table.head.end(), {fmt::format("{} chunks", rows), "did"});
     for (const auto& [i, samples] : per_step) {
       std::string line = fmt::format("  {}. {:<42}", i, name_of(i));
+      std::vector<std::string> row = {std::to_string(i), name_of(i)};
       for (const Sample& sample : samples) {
         const Result& r = *find(family, shape, static_cast<long long>(sample.rows));
         auto kind = r.kinds.count(i) ? r.kinds.at(i) : "?";
         line += fmt::format(" {:>9} {:<26}", Seconds(sample.seconds), kind);
+        row.insert(row.end(), {Seconds(sample.seconds), kind});
       }
       text += line + "\n";
+      table.rows.push_back(row);
     }
+    tables.push_back(table);
     return per_step;
   };
   auto totals = [&](const std::string& family, const std::string& shape) {
@@ -422,26 +502,52 @@ int main(int argc, char** argv) {
                : "step " + std::to_string(i);
   };
 
-  std::vector<Series> series;
   std::map<std::string, std::map<int, std::vector<Sample>>> upgrade_steps;  // shape -> step -> samples
   for (const std::string& shape : shapes)
     upgrade_steps[shape] =
         step_table("Upgrade steps, " + shape + " shape", "BM_Upgrade002", shape, step_name);
   step_table("The service's own 002 by step, production shape", "BM_Upgrade002ServiceApproach", "production",
              service_step_name);
-  // The chart: the quickstart shape's steps (the chart the report always had), then each approach's total.
-  for (const auto& [i, samples] : upgrade_steps["quickstart"])
-    series.push_back({fmt::format("{}. {}", i, step_name(i)), samples});
-  const std::vector<std::tuple<std::string, std::string, std::string>> charted = {
-      {"BM_Upgrade002", "quickstart", "upgrade, quickstart"},
-      {"BM_Downgrade002", "quickstart", "rollback, quickstart"},
-      {"BM_Upgrade002QuickstartApproach", "quickstart", "quickstart's approach"},
-      {"BM_Upgrade002", "production", "upgrade, production"},
-      {"BM_Downgrade002", "production", "rollback, production"},
-      {"BM_Upgrade002ServiceApproach", "production", "service's 002, production"},
+
+  // The first chart: our upgrade against the rival approach of each shape,
+  // and against the baseline's upgrade. The baseline was measured on
+  // another machine, or this one at another time: its times are scaled by
+  // the calibration probe of both runs, as the gate compares them.
+  std::vector<Series> versus;
+  std::string versus_note;
+  const Result* calibrate_now = results.count("BM_Calibrate") ? &results.at("BM_Calibrate") : nullptr;
+  const Result* calibrate_base = base.count("BM_Calibrate") ? &base.at("BM_Calibrate") : nullptr;
+  const bool scaled = calibrate_now && calibrate_base && calibrate_now->seconds > 0 && calibrate_base->seconds > 0;
+  const double scale = scaled ? calibrate_now->seconds / calibrate_base->seconds : 1;
+  if (!baseline_path.empty())
+    versus_note = scaled ? fmt::format("The baseline's times are scaled by this run's calibration probe over "
+                                       "the baseline's (x{:.2f}), as the gate compares them.",
+                                       scale)
+                         : "The baseline has no calibration probe (BM_Calibrate) to scale it by: not charted.";
+  struct Versus {
+    std::string shape, rival_family, rival_name;
+    int color, rival_color;
   };
-  for (const auto& [family, shape, name] : charted)
-    if (auto points = totals(family, shape); !points.empty()) series.push_back({name, points});
+  for (const Versus& v : {Versus{"quickstart", "BM_Upgrade002QuickstartApproach", "the quickstart's approach", 0, 1},
+                          Versus{"production", "BM_Upgrade002ServiceApproach", "the service's own 002", 2, 3}}) {
+    std::vector<Sample> ours = totals("BM_Upgrade002", v.shape);
+    if (ours.empty()) continue;
+    versus.push_back({"our 002, " + v.shape + " shape", ours, v.color, false});
+    if (auto theirs = totals(v.rival_family, v.shape); !theirs.empty())
+      versus.push_back({v.rival_name + ", " + v.shape + " shape (same run)", theirs, v.rival_color, false});
+    if (scaled) {
+      std::vector<Sample> was;
+      for (const auto& [key, r] : base)
+        if (r.family == "BM_Upgrade002" && r.shape == v.shape && r.rows)
+          was.push_back({static_cast<double>(r.rows), r.seconds * scale});
+      std::sort(was.begin(), was.end(), [](const Sample& a, const Sample& b) { return a.rows < b.rows; });
+      if (!was.empty()) versus.push_back({"our 002, " + v.shape + " shape, baseline (scaled)", was, v.color, true});
+    }
+  }
+  // The second: each step of the quickstart shape's upgrade.
+  std::vector<Series> steps_chart;
+  for (const auto& [i, samples] : upgrade_steps["quickstart"])
+    steps_chart.push_back({fmt::format("{}. {}", i, step_name(i)), samples});
 
   {
     bool header = false;
@@ -449,8 +555,14 @@ int main(int argc, char** argv) {
       if (r.family != "BM_UpgradeUnderTraffic") continue;
       const long long rows = r.rows;
       if (!header) {
-        text += "\nLive traffic during the upgrade, " + r.shape +
-                " shape (a reader and a writer on both tables)\n";
+        const std::string title =
+            "Live traffic during the upgrade, " + r.shape + " shape (a reader and a writer on both tables)";
+        text += "\n" + title + "\n";
+        tables.push_back({title,
+                          {"chunks", "tables locked in all", "longest read held up", "longest write held up",
+                           "the upgrade waited for their locks", "lock-hold per step"},
+                          {},
+                          {}});
         header = true;
       }
       auto c = [&](const char* k) { return r.counters.count(k) ? r.counters.at(k) : 0.0; };
@@ -463,6 +575,8 @@ int main(int argc, char** argv) {
       for (const auto& [i, seconds] : r.locks)
         locks += fmt::format("{}{}. {}", locks.empty() ? "" : ", ", i, Seconds(seconds));
       text += "             lock-hold per step: " + locks + "\n";
+      tables.back().rows.push_back({std::to_string(rows), Seconds(c("lock_hold_s")), Seconds(c("reader_longest_s")),
+                                    Seconds(c("writer_longest_s")), Seconds(c("lock_wait_s")), locks});
     }
   }
 
@@ -473,46 +587,68 @@ int main(int argc, char** argv) {
     for (const std::string& shape : shapes) {
       std::vector<Sample> total = totals("BM_Upgrade002", shape);
       if (total.empty()) continue;
-      text += fmt::format("\nForecast at {:.0f} chunks, {} shape (a model per step, from what it did: constant "
-                          "for the catalog, else a line that never falls)\n",
-                          forecast_rows, shape);
-      // What each step did, at the largest size measured.
+      const std::string title = fmt::format(
+          "Forecast at {:.0f} chunks, {} shape (a model per step, from what it did: constant for the catalog, n "
+          "log n for an index build, else a line that never falls; fitted to each size's fastest iteration)",
+          forecast_rows, shape);
+      text += "\n" + title + "\n";
+      tables.push_back({title, {"#", "step", "forecast", "model"}, {}, {}});
+      HtmlTable& table = tables.back();
+      // What each step did, at the largest size measured, chooses its model.
       const auto sizes = sizes_of("BM_Upgrade002", shape);
       const Result* largest = find("BM_Upgrade002", shape, sizes.back());
-      auto catalog_only = [&](int i) {
+      auto model_of = [&](int i) {
         auto k = largest->kinds.find(i);
-        return k != largest->kinds.end() && k->second == "catalog";
+        return harness::report::ModelOf(k == largest->kinds.end() ? "" : k->second);
       };
+      // Each size's fastest iteration per step (a results file from before
+      // those were recorded: the mean).
+      std::map<int, std::vector<Sample>> fastest;
+      for (long long rows : sizes) {
+        const Result& r = *find("BM_Upgrade002", shape, rows);
+        for (const auto& [i, seconds] : r.step_mins.empty() ? r.steps : r.step_mins)
+          fastest[i].push_back({static_cast<double>(rows), seconds});
+      }
       double sum = 0;
       std::string unreliable;
-      for (const auto& [i, samples] : upgrade_steps[shape]) {
-        const harness::report::StepFit fit = harness::report::FitStep(samples, catalog_only(i));
+      for (const auto& [i, samples] : fastest) {
+        const harness::report::StepFit fit = harness::report::FitStep(samples, model_of(i));
         sum += fit.Predict(forecast_rows);
         if (!fit.unreliable.empty()) unreliable += (unreliable.empty() ? "" : ", ") + std::to_string(i);
         text += fmt::format("  {}. {:<42} {:>9}   {}\n", i, step_name(i), Seconds(fit.Predict(forecast_rows)),
                             fit.Describe());
+        table.rows.push_back({std::to_string(i), step_name(i), Seconds(fit.Predict(forecast_rows)), fit.Describe()});
       }
       // The total is the steps' sum: never less than any of them.
       forecast[shape] = sum;
       text += fmt::format("  total upgrade {:>40}   the steps' sum; a line through the totals: {}\n",
                           Seconds(sum), FitLinear(total).Describe());
-      if (!unreliable.empty())
-        text += "  UNRELIABLE: the fit of step(s) " + unreliable + " (see above); measure more sizes\n";
-      // The forecast's own error: from the smaller sizes to the largest, measured.
+      table.rows.push_back({"", "total upgrade", Seconds(sum),
+                            "the steps' sum; a line through the totals: " + FitLinear(total).Describe()});
+      if (!unreliable.empty()) {
+        const std::string note = "UNRELIABLE: the fit of step(s) " + unreliable + " (see above); measure more sizes";
+        text += "  " + note + "\n";
+        table.notes.push_back(note);
+      }
+      // The forecast's own error: from the smaller sizes to the largest,
+      // against the largest's fastest iteration.
       if (sizes.size() >= 3) {
         double predicted = 0;
-        for (const auto& [i, samples] : upgrade_steps[shape]) {
+        for (const auto& [i, samples] : fastest) {
           std::vector<Sample> smaller;
           for (const auto& x : samples)
             if (x.rows < static_cast<double>(sizes.back())) smaller.push_back(x);
           if (!smaller.empty())
-            predicted += harness::report::FitStep(smaller, catalog_only(i)).Predict(static_cast<double>(sizes.back()));
+            predicted += harness::report::FitStep(smaller, model_of(i)).Predict(static_cast<double>(sizes.back()));
         }
-        const double measured = largest->seconds;
-        text += fmt::format("  forecast error: from the smaller sizes to {} chunks, {} forecast against {} "
-                            "measured ({:+.0f}%)\n",
-                            sizes.back(), Seconds(predicted), Seconds(measured),
-                            measured > 0 ? 100 * (predicted - measured) / measured : 0.0);
+        const double measured = largest->counters.count("min_s") ? largest->counters.at("min_s") : largest->seconds;
+        const std::string note =
+            fmt::format("forecast error: from the smaller sizes to {} chunks, {} forecast against {} "
+                        "measured ({:+.0f}%)",
+                        sizes.back(), Seconds(predicted), Seconds(measured),
+                        measured > 0 ? 100 * (predicted - measured) / measured : 0.0);
+        text += "  " + note + "\n";
+        table.notes.push_back(note);
       }
     }
   }
@@ -523,7 +659,14 @@ int main(int argc, char** argv) {
     for (const std::string& shape : shapes) {
       std::vector<Sample> total = totals("BM_Upgrade002", shape);
       if (total.empty()) continue;
-      if (!header) text += fmt::format("\nBudget {:.0f} s (FR-031), our upgrade\n", budget);
+      if (!header) {
+        text += fmt::format("\nBudget {:.0f} s (FR-031), our upgrade\n", budget);
+        tables.push_back({fmt::format("Budget {:.0f} s (FR-031), our upgrade", budget),
+                          {"shape", "chunks (slowest measured)", "measured", "verdict", "forecast at", "forecast",
+                           "verdict"},
+                          {},
+                          {}});
+      }
       header = true;
       // The slowest measured size, which is the largest one unless timings were noisy.
       const Sample& worst = *std::max_element(
@@ -532,12 +675,18 @@ int main(int argc, char** argv) {
       std::string line = fmt::format("  {:<10} {:>9} chunks {:>9}: {}", shape,
                                      static_cast<long long>(worst.rows), Seconds(worst.seconds),
                                      over ? "EXCEEDED" : "within");
+      std::vector<std::string> row = {shape, std::to_string(static_cast<long long>(worst.rows)),
+                                      Seconds(worst.seconds), over ? "EXCEEDED" : "within", "", "", ""};
       if (forecast.count(shape)) {
         bool forecast_over = forecast[shape] >= budget;
         over = over || forecast_over;
         line += fmt::format("; forecast at {:.0f} chunks {:>9}: {}", forecast_rows, Seconds(forecast[shape]),
                             forecast_over ? "EXCEEDED" : "within");
+        row[4] = fmt::format("{:.0f} chunks", forecast_rows);
+        row[5] = Seconds(forecast[shape]);
+        row[6] = forecast_over ? "EXCEEDED" : "within";
       }
+      tables.back().rows.push_back(row);
       over_budget += over;
       text += line + "\n";
     }
@@ -552,6 +701,13 @@ int main(int argc, char** argv) {
     text += fmt::format("\nAgainst the baseline {} (each as a ratio to its reference in the same run; flagged "
                         "when that ratio grew more than {:.0f}%)\n",
                         baseline_path, threshold);
+    tables.push_back({fmt::format("Against the baseline {} (each as a ratio to its reference in the same run; "
+                                  "flagged when that ratio grew more than {:.0f}%)",
+                                  baseline_path, threshold),
+                      {"benchmark", "ratio now", "ratio in the baseline", "reference (same run)", "change", ""},
+                      {},
+                      {}});
+    HtmlTable& table = tables.back();
     std::string no_reference;
     for (const auto& [key, r] : results) {
       auto it = base.find(key);
@@ -571,24 +727,42 @@ int main(int argc, char** argv) {
       flagged += slow;
       text += fmt::format("  {:<51} {:>7.3f} vs {:>7.3f} of {}  x{:.2f}{}\n", key, now, was, ref_key, change,
                           slow ? "  SLOWER" : "");
+      table.rows.push_back({key, fmt::format("{:.3f}", now), fmt::format("{:.3f}", was), ref_key,
+                            fmt::format("x{:.2f}", change), slow ? "SLOWER" : "as before"});
     }
-    if (flagged == 0) text += "  nothing slower than the threshold\n";
+    auto note = [&](const std::string& line) {
+      text += "  " + line + "\n";
+      table.notes.push_back(line);
+    };
+    if (flagged == 0) note("nothing slower than the threshold");
     if (!no_reference.empty())
-      text += "  no reference in both runs, not compared: " + no_reference +
-              " (a baseline without BM_Calibrate: refresh it with bench/run --refresh-baseline)\n";
+      note("no reference in both runs, not compared: " + no_reference +
+           " (a baseline without BM_Calibrate: refresh it with bench/run --refresh-baseline)");
     std::string missing;
     for (const auto& [key, r] : results)
       if (!base.count(key)) missing += (missing.empty() ? "" : ", ") + key;
-    if (!missing.empty()) text += "  not in the baseline, not compared: " + missing + "\n";
+    if (!missing.empty()) note("not in the baseline, not compared: " + missing);
   }
   std::cout << text;
   if (!html_path.empty()) {
-    write(html_path,
-          "<!doctype html><html><head><meta charset=\"utf-8\"><title>Migration 002 timing report</title>"
-          "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}</style>"
-          "</head><body><h1>Migration 002 timing report</h1>\n<h2>Time against rows, per step "
-          "(log-log)</h2>\n" +
-              Svg(series) + "<h2>Figures</h2><pre>" + Escape(text) + "</pre></body></html>\n");
+    std::string html =
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Migration 002 timing report</title>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:70em}"
+        "table{border-collapse:collapse;margin:0.5em 0 1em}"
+        "th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}"
+        "th{background:#f0f0f0}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}"
+        "td.bad{color:#b00;font-weight:bold}td.good{color:#070}h2{font-size:1.15em;margin-top:1.5em}"
+        "</style></head><body><h1>Migration 002 timing report</h1>\n";
+    if (!versus.empty()) {
+      html += "<h2>Our upgrade against the other approach and the baseline (time against chunks, log-log)</h2>\n" +
+              Svg(versus, "chunks (code_chunks rows)");
+      if (!versus_note.empty()) html += "<p>" + Escape(versus_note) + "</p>\n";
+    }
+    if (!steps_chart.empty())
+      html += "<h2>Each step of our upgrade, quickstart shape (time against chunks, log-log)</h2>\n" +
+              Svg(steps_chart, "chunks (code_chunks rows)");
+    for (const HtmlTable& t : tables) html += RenderTable(t);
+    write(html_path, html + "</body></html>\n");
   }
   if (gate && (flagged > 0 || over_budget > 0)) {
     if (flagged > 0)

@@ -120,34 +120,41 @@ std::string MakeTemplate(Shape shape, long long chunks, bool upgraded) {
   return name;
 }
 
-// What a step did to each table: a new relfilenode means a rewrite; having
-// updated at least half of its rows means an update of every row (a new
-// version of each, in place); reading at least half of its blocks (and more
-// than a handful) means a scan; otherwise the step touched the catalog only.
-// Reported as e.g. "scan-code_chunks" or "update-code_chunks+repositories".
-// code_files exists on the production shape only.
+// What a step did to each table: a new relfilenode means a rewrite; a new
+// index with pages of its own, an index build (a sort of the table's rows);
+// having updated at least half of its rows means an update of every row (a
+// new version of each, in place); reading at least half of its blocks (and
+// more than a handful) means a scan; otherwise the step touched the catalog
+// only. Reported as e.g. "scan-code_chunks", "index-repositories" or
+// "update-code_chunks+repositories". code_files exists on the production
+// shape only.
 struct TableProbe {
   long long filenode = 0;
   long long blocks_read = 0;
   long long tuples_updated = 0;
+  long long index_pages = 0;  // pages of the table's indexes
+  long long indexes = 0;
 };
 using Probe = std::map<std::string, TableProbe>;
 
 Probe ReadProbe(pqxx::transaction_base& tx) {
   Probe out;
   for (const auto& r : tx.exec(
-           "SELECT relname, pg_relation_filenode(oid), pg_stat_get_xact_blocks_fetched(oid), "
-           "pg_stat_get_xact_tuples_updated(oid) "
-           "FROM pg_class WHERE relname IN ('repositories', 'code_files', 'code_chunks') "
+           "SELECT relname, pg_relation_filenode(c.oid), pg_stat_get_xact_blocks_fetched(c.oid), "
+           "pg_stat_get_xact_tuples_updated(c.oid), "
+           "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid), "
+           "(SELECT coalesce(sum(pg_relation_size(i.indexrelid) / 8192), 0) FROM pg_index i "
+           " WHERE i.indrelid = c.oid) "
+           "FROM pg_class c WHERE relname IN ('repositories', 'code_files', 'code_chunks') "
            "AND relkind = 'r' AND relnamespace = 'public'::regnamespace"))
-    out[r[0].as<std::string>()] = {r[1].as<long long>(), r[2].as<long long>(),
-                                   r[3].as<long long>()};
+    out[r[0].as<std::string>()] = {r[1].as<long long>(), r[2].as<long long>(), r[3].as<long long>(),
+                                   r[5].as<long long>(), r[4].as<long long>()};
   return out;
 }
 
 std::string Classify(pqxx::transaction_base& tx, const Probe& before) {
   Probe after = ReadProbe(tx);
-  std::string rewritten, updated, scanned;
+  std::string rewritten, indexed, updated, scanned;
   auto add = [](std::string& list, const std::string& table) {
     list += (list.empty() ? "" : "+") + table;
   };
@@ -161,29 +168,38 @@ std::string Classify(pqxx::transaction_base& tx, const Probe& before) {
     long long pages = size[0].as<long long>(), rows = size[1].as<long long>();
     const TableProbe& a = it->second;
     if (a.filenode != b.filenode) add(rewritten, table);
+    else if (a.indexes > b.indexes && a.index_pages - b.index_pages > 1) add(indexed, table);
     else if (a.tuples_updated - b.tuples_updated >= std::max<long long>(rows / 2, 1))
       add(updated, table);
     else if (a.blocks_read - b.blocks_read >= std::max<long long>(pages / 2, 8))
       add(scanned, table);
   }
   if (!rewritten.empty()) return "rewrite-" + rewritten;
+  if (!indexed.empty()) return "index-" + indexed;
   if (!updated.empty()) return "update-" + updated;
   if (!scanned.empty()) return "scan-" + scanned;
   return "catalog";
 }
 
 // Per-step seconds and what each step did, over a benchmark's iterations:
-// counters step<N>_s (mean seconds) and the label "1:catalog 2:scan-...".
+// counters step<N>_s (mean seconds), step<N>_min_s (the fastest iteration's:
+// the least disturbed by other work on the machine, which the forecast
+// fits) and the label "1:catalog 2:scan-...".
 class StepLog {
  public:
   void Before(pqxx::transaction_base& tx) { before_ = ReadProbe(tx); }
   void After(int step, pqxx::transaction_base& tx) { kinds_[step] = Classify(tx, before_); }
-  void Add(int step, double seconds) { seconds_[step] += seconds; }
+  void Add(int step, double seconds) {
+    seconds_[step] += seconds;
+    auto [it, first] = min_.emplace(step, seconds);
+    if (!first) it->second = std::min(it->second, seconds);
+  }
 
   void Report(benchmark::State& state, long long chunks) const {
     std::string label;
     for (const auto& [i, seconds] : seconds_) {
       state.counters[fmt::format("step{}_s", i)] = seconds / static_cast<double>(state.iterations());
+      state.counters[fmt::format("step{}_min_s", i)] = min_.at(i);
       label += fmt::format("{}{}:{}", label.empty() ? "" : " ", i, kinds_.at(i));
     }
     state.counters["rows"] = static_cast<double>(chunks);
@@ -196,6 +212,7 @@ class StepLog {
  private:
   Probe before_;
   std::map<int, double> seconds_;
+  std::map<int, double> min_;
   std::map<int, std::string> kinds_;
 };
 
@@ -243,6 +260,7 @@ void RunMigration(benchmark::State& state, MigrationCase c) {
   const long long chunks = state.range(0);
   const std::string tpl = MakeTemplate(c.shape, chunks, c.downgrade);
   StepLog log;
+  double fastest = 0;
   for (auto _ : state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_run");
     pg::Connection conn(db.url());
@@ -272,8 +290,10 @@ void RunMigration(benchmark::State& state, MigrationCase c) {
       }
     }
     state.SetIterationTime(total);
+    fastest = fastest > 0 ? std::min(fastest, total) : total;
   }
   log.Report(state, chunks);
+  state.counters["min_s"] = fastest;  // the fastest iteration (the forecast's error is measured on it)
 }
 
 // Each shape's approaches side by side, in this order, at every size.

@@ -3,6 +3,9 @@
 // cannot be trusted.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "harness/report/forecast.h"
 
 namespace harness::testing {
@@ -41,6 +44,41 @@ TEST(ForecastModel, FewerThanThreeSizesOrABadFitIsUnreliable) {
       << bent.unreliable;
   // Points under 10 ms are timer noise, not a bad fit.
   EXPECT_EQ(FitStep({{10'000, 0.001}, {100'000, 0.004}, {1'000'000, 0.030}}, false).unreliable, "");
+}
+
+// A line that would start below zero (the largest size dominates a least-
+// squares fit) goes through the origin: no step takes negative time, and
+// the smaller sizes are no longer forecast at nothing.
+TEST(ForecastModel, ALineNeverStartsBelowZero) {
+  auto fit = FitStep({{100'000, 0.050}, {1'000'000, 0.44}, {10'000'000, 5.9}}, report::StepModel::kLinear);
+  EXPECT_EQ(fit.line.intercept, 0.0);
+  EXPECT_GT(fit.Predict(100'000), 0.04);
+  EXPECT_NEAR(fit.Predict(10'000'000), 5.9, 0.1);
+}
+
+// The model follows what the step did: the benchmark's classification.
+TEST(ForecastModel, WhatAStepDidChoosesItsModel) {
+  EXPECT_EQ(report::ModelOf("catalog"), report::StepModel::kConstant);
+  EXPECT_EQ(report::ModelOf("index-repositories"), report::StepModel::kNLogN);
+  EXPECT_EQ(report::ModelOf("scan-code_chunks"), report::StepModel::kLinear);
+  EXPECT_EQ(report::ModelOf("rewrite-code_chunks"), report::StepModel::kLinear);
+  EXPECT_EQ(report::ModelOf("update-code_chunks+repositories"), report::StepModel::kLinear);
+  EXPECT_EQ(report::ModelOf(""), report::StepModel::kLinear);  // not classified: never constant
+}
+
+// An index build sorts: measured on n log n, it is forecast on n log n,
+// above what a line through the same points says.
+TEST(ForecastModel, AnIndexBuildGrowsAsNLogN) {
+  auto cost = [](double n) { return 0.002 + 5e-9 * n * std::log2(n); };
+  std::vector<Sample> measured;
+  for (double n : {10'000.0, 100'000.0, 1'000'000.0}) measured.push_back({n, cost(n)});
+  auto fit = FitStep(measured, report::StepModel::kNLogN);
+  EXPECT_FALSE(fit.constant);
+  EXPECT_NEAR(fit.Predict(10'000'000), cost(10'000'000), 1e-6);
+  EXPECT_EQ(fit.unreliable, "");
+  EXPECT_NE(fit.Describe().find("n log n: "), std::string::npos) << fit.Describe();
+  auto line = FitStep(measured, report::StepModel::kLinear);
+  EXPECT_LT(line.Predict(10'000'000), fit.Predict(10'000'000));
 }
 
 }  // namespace

@@ -28,21 +28,37 @@ struct LinearFit {
 // Needs at least one point; with one, the line goes through the origin.
 LinearFit FitLinear(const std::vector<Sample>& samples);
 
-// A step's model, chosen from what it did to the tables: a step that only
-// touches the catalog costs the same at any size (constant: the mean); any
-// other grows with the rows (a line, its slope never below zero: more rows
-// never take less time, a falling line being noise). `unreliable` says why
-// the forecast should not be trusted, empty when it can: fewer than three
-// sizes measured, or a line that misses a measured point of 10 ms or more
-// (shorter ones are timer noise) by more than `max_error` (relative).
+// A step's model, chosen from what it did to the tables (as classified by
+// the benchmark: "catalog", "index-TABLE", "scan-TABLE", "rewrite-TABLE"...):
+// a step that only touches the catalog costs the same at any size
+// (constant: the mean); an index build sorts, n log n; anything else reads
+// or writes every row, a line, through the origin when the best line would
+// start below zero. A fitted slope never falls below zero (more
+// rows never take less time; a falling fit is noise, and the step is taken
+// as constant). `unreliable` says why the forecast should not be trusted,
+// empty when it can: fewer than three sizes measured, or a fit that misses
+// a measured point of 10 ms or more (shorter ones are timer noise) by more
+// than `max_error` (relative).
+enum class StepModel { kConstant, kLinear, kNLogN };
+StepModel ModelOf(const std::string& kind);
+const char* ModelName(StepModel model);
+
 struct StepFit {
+  StepModel model = StepModel::kLinear;
+  // Through (x, seconds), x being the rows (linear) or rows * log2(rows)
+  // (n log n); slope 0 when constant.
   LinearFit line;
   bool constant = false;
   std::string unreliable;
-  double Predict(double rows) const { return std::max(0.0, line.Predict(rows)); }
-  // "constant 0.0021 s" / "0.0021 s + 6.5e-07 s/row (...)", then "; unreliable: ..."
+  double Predict(double rows) const;
+  // "constant 0.0021 s" / "0.0021 s + 6.5e-07 s/row (...)" / "0.0021 s +
+  // 3.1e-08 s per row*log2(rows) (...)", then "; unreliable: ..."
   std::string Describe() const;
 };
-StepFit FitStep(const std::vector<Sample>& samples, bool catalog_only, double max_error = 0.25);
+StepFit FitStep(const std::vector<Sample>& samples, StepModel model, double max_error = 0.25);
+// The old form: catalog-only or a line.
+inline StepFit FitStep(const std::vector<Sample>& samples, bool catalog_only, double max_error = 0.25) {
+  return FitStep(samples, catalog_only ? StepModel::kConstant : StepModel::kLinear, max_error);
+}
 
 }  // namespace harness::report

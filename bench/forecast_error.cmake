@@ -1,0 +1,69 @@
+# The forecast measured against reality: migration_bench runs our upgrade
+# on both shapes at three sizes (HARNESS_FORECAST_SIZES, default 10K, 100K
+# and 1M chunks), bench-report forecasts the largest from the two smaller
+# ones, step by step, and this fails when that forecast misses the
+# measured largest by more than MAX_ERROR percent (default 25) on a shape.
+#
+#   cmake -DMIGRATION_BENCH=... -DBENCH_REPORT=... -DOUT_DIR=... [-DMAX_ERROR=25] -P forecast_error.cmake
+#
+# At 10M chunks (HARNESS_FORECAST_SIZES=100000,1000000,10000000) the data
+# outgrow a tmpfs of 24 GiB with their clones: point HARNESS_CLUSTER_PARENT
+# at a disk directory every user can enter (/var/tmp).
+foreach(var MIGRATION_BENCH BENCH_REPORT OUT_DIR)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "forecast_error.cmake: pass -D${var}=...")
+  endif()
+endforeach()
+if(NOT DEFINED MAX_ERROR)
+  set(MAX_ERROR 25)
+endif()
+set(sizes "$ENV{HARNESS_FORECAST_SIZES}")
+if(sizes STREQUAL "")
+  set(sizes "10000,100000,1000000")
+endif()
+string(REPLACE "," ";" size_list "${sizes}")
+list(LENGTH size_list n_sizes)
+if(n_sizes LESS 3)
+  message(FATAL_ERROR "HARNESS_FORECAST_SIZES=${sizes}: the error needs three sizes or more")
+endif()
+file(MAKE_DIRECTORY "${OUT_DIR}")
+set(json "${OUT_DIR}/forecast.json")
+file(REMOVE "${json}")
+
+execute_process(COMMAND "${CMAKE_COMMAND}" -E env "HARNESS_BENCH_SIZES=${sizes}"
+                        "${MIGRATION_BENCH}" "--benchmark_filter=^BM_Upgrade002/"
+                        "--benchmark_out=${json}" --benchmark_out_format=json
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "migration_bench exited ${rc}:\n${out}\n${err}")
+endif()
+list(GET size_list -1 largest)
+math(EXPR forecast_rows "${largest} * 10")
+execute_process(COMMAND "${BENCH_REPORT}" "${json}" --forecast-rows ${forecast_rows}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE report ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "bench-report exited ${rc}: ${err}")
+endif()
+message(STATUS "${report}")
+
+set(failed "")
+foreach(shape quickstart production)
+  string(FIND "${report}" "Forecast at ${forecast_rows} chunks, ${shape} shape" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "no forecast for the ${shape} shape in the report")
+  endif()
+  string(SUBSTRING "${report}" ${at} -1 section)
+  if(NOT section MATCHES "forecast error: from the smaller sizes to ${largest} chunks, ([^\n]*) measured \\(([+-]?[0-9]+)%\\)")
+    message(FATAL_ERROR "no forecast error for the ${shape} shape in the report")
+  endif()
+  set(what "${CMAKE_MATCH_1} measured")
+  set(error ${CMAKE_MATCH_2})
+  string(REGEX REPLACE "^[+-]" "" magnitude "${error}")
+  message(STATUS "forecast error, ${shape} shape, at ${largest} chunks: ${error}% (${what})")
+  if(magnitude GREATER MAX_ERROR)
+    string(APPEND failed " ${shape} ${error}%")
+  endif()
+endforeach()
+if(failed)
+  message(FATAL_ERROR "the forecast missed the measured ${largest} chunks by more than ${MAX_ERROR}%:${failed}")
+endif()
