@@ -68,7 +68,7 @@ TEST(Budget, DefaultEmbeddedRehearsalAndItsForecastFitFiveMinutes) {
 // stands on what it measured; the forecast, from two sizes, informs.)
 TEST(Budget, ADeliberatelySlowRevisionIsForecastOverTheBudget) {
   std::string out;
-  auto report = VerifyForecast({"--migrations", (MigrationsDir().parent_path() / "scenarios" / "budget_chain").string()},
+  auto report = VerifyForecast({"--migrations", (SourceDir() / "scenarios" / "budget_chain").string()},
                                0, &out);
   const double forecast = report["forecast"]["upgrade_seconds"];
   std::printf("slow revision forecast at %lld rows: %.1f s\n", BudgetRows(), forecast);

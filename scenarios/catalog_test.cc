@@ -107,7 +107,7 @@ TEST(CatalogDiff, SeesColumnsDefaultsNullabilityIndexesAndValidation) {
 
 // The golden files live beside this test; found from the migrations
 // directory the build passes in (both are in the source tree).
-std::filesystem::path GoldenDir() { return MigrationsDir().parent_path() / "scenarios" / "golden"; }
+std::filesystem::path GoldenDir() { return SourceDir() / "scenarios" / "golden"; }
 
 // catalog_<name>.txt; `name` is the revision, prefixed with "production_"
 // for that shape.

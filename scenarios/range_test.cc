@@ -23,7 +23,7 @@
 namespace harness::testing {
 namespace {
 
-std::filesystem::path TestChainDir() { return MigrationsDir().parent_path() / "scenarios" / "test_chain"; }
+std::filesystem::path TestChainDir() { return SourceDir() / "scenarios" / "test_chain"; }
 
 // What each upgrade step does, as the rehearsal classifies it.
 const std::map<std::string, std::string> kExpectedUpgrade = {

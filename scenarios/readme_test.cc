@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 // The lines of the `sh` blocks of the README section `heading`, in order,
 // each dedented by its fence's indentation.
 std::vector<std::string> ShellBlocks(const std::string& heading) {
-  std::ifstream in(MigrationsDir().parent_path() / "README.md");
+  std::ifstream in(SourceDir() / "README.md");
   std::vector<std::string> out;
   std::string line;
   bool in_section = false, in_block = false;

@@ -68,7 +68,14 @@ const pg::ClusterAddress& TestServer() {
   return address;
 }
 
-std::filesystem::path MigrationsDir() { return HARNESS_TEST_MIGRATIONS_DIR; }
+std::filesystem::path MigrationsDir() {
+  if (const char* dir = std::getenv("HARNESS_TEST_MIGRATIONS"); dir && *dir) return dir;
+  return HARNESS_TEST_MIGRATIONS_DIR;
+}
+
+std::filesystem::path SourceDir() {
+  return std::filesystem::path(HARNESS_TEST_MIGRATIONS_DIR).parent_path();
+}
 
 const engine::RevisionGraph& Chain() {
   static const engine::RevisionGraph graph = engine::RevisionGraph::LoadDirectory(MigrationsDir());

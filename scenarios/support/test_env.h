@@ -42,9 +42,14 @@ const pg::ClusterAddress& TestServer();
 // copying (pg_bindir_test.cc tests that refusal on every version).
 std::string WhyLocalPgDumpCannotDumpTestServer();
 
-// The chain in the source tree's migrations/.
+// The chain the tests run: the source tree's migrations/, or the directory
+// in HARNESS_TEST_MIGRATIONS (scripts/mutants runs the tests on a mutated
+// copy that way, without rebuilding them). Every test and every CLI run of
+// a test takes its migrations from here.
 const engine::RevisionGraph& Chain();
 std::filesystem::path MigrationsDir();
+// The source tree (README.md, scenarios/golden, the test chains).
+std::filesystem::path SourceDir();
 
 using inspect::Shape;
 
