@@ -249,5 +249,15 @@ TEST(ProductionShape, ASchemaOfNeitherShapeIsRefusedWithExitTwo) {
   EXPECT_CONTAINS(up.err, "code_chunks has neither repository_id nor code_file_id");
 }
 
+// Both links at once: 002 cannot tell which one leads to the repository, so
+// it takes neither shape (the production shape's code_file_id alone is not
+// enough).
+TEST(ProductionShape, ASchemaWithBothLinksIsRefusedWithExitTwo) {
+  TestDatabase db("005", Shape::kProduction);
+  db.Exec("ALTER TABLE code_chunks ADD COLUMN repository_id uuid");
+  auto up = RunCliUnchanged(db, {"upgrade", "head"}, 2);
+  EXPECT_CONTAINS(up.err, "code_chunks has both repository_id and code_file_id");
+}
+
 }  // namespace
 }  // namespace harness::testing
