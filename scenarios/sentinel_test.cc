@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -180,43 +182,59 @@ std::string GeneratedTemplate(Shape shape) {
   return name;
 }
 
-class EveryColumn : public ::testing::TestWithParam<ColumnCase> {};
+
+// The database the cases of a shape share (one process runs them all: ctest
+// test Sentinel.EveryColumn), and its baseline. Each case changes its column
+// in a transaction it rolls back, and runs the rollback suite inside it.
+struct Shared {
+  std::unique_ptr<pg::DisposableDatabase> db;
+  checks::Baseline baseline;
+};
+std::map<Shape, Shared>& SharedMap() {
+  static std::map<Shape, Shared> shared;
+  return shared;
+}
+Shared& SharedFor(Shape shape) {
+  Shared& s = SharedMap()[shape];
+  if (!s.db) {
+    s.db = std::make_unique<pg::DisposableDatabase>(TestServer().AdminUrl(), GeneratedTemplate(shape),
+                                                    "mh_sentinel");
+    pg::Connection conn(s.db->url());
+    pqxx::read_transaction tx(conn.raw());
+    s.baseline = checks::TakeBaseline(tx, checks::RangeTo(Chain(), "head"));
+  }
+  return s;
+}
+
+class EveryColumn : public ::testing::TestWithParam<ColumnCase> {
+ protected:
+  // Dropped while the server is still there (a test program run by hand
+  // stops its own cluster at exit).
+  static void TearDownTestSuite() { SharedMap().clear(); }
+};
 INSTANTIATE_TEST_SUITE_P(Sentinel, EveryColumn, ::testing::ValuesIn(AllColumns()), ColumnCaseName);
 
 TEST_P(EveryColumn, AChangeToItIsCaughtByTheRollbackSuite) {
   const ColumnCase& c = GetParam();
-  pg::DisposableDatabase db(TestServer().AdminUrl(), GeneratedTemplate(c.shape), "mh_sentinel");
-  checks::Baseline baseline;
-  {
-    pg::Connection conn(db.url());
-    pqxx::read_transaction tx(conn.raw());
-    baseline = checks::TakeBaseline(tx, checks::RangeTo(Chain(), "head"));
-  }
-  ASSERT_TRUE(baseline.tables.count(c.table)) << c.table << " is not in the baseline";
-  {
-    pg::Connection conn(db.url());
-    pqxx::work tx(conn.raw());
-    ASSERT_NE(tx.exec("SELECT count(*) FROM " + tx.quote_name(c.table))[0][0].as<long long>(), 0)
-        << c.table << " has no rows to change: the generator left it empty";
-    const std::string q = tx.quote_name(c.column);
-    // One row; the foreign keys' triggers off (a changed key is still a
-    // change), and the table's CHECKs out of the way of a changed value.
-    tx.exec("SET LOCAL session_replication_role = replica");
-    for (const auto& row : tx.exec_params(
-             "SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'", c.table))
-      tx.exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", tx.quote_name(c.table),
-                          tx.quote_name(row[0].as<std::string>())));
-    auto r = tx.exec(fmt::format("UPDATE {0} SET {1} = {2} WHERE ctid = (SELECT ctid FROM {0} LIMIT 1)",
-                                 tx.quote_name(c.table), q, ChangedValue(q, c.type)));
-    ASSERT_EQ(r.affected_rows(), 1);
-    tx.commit();
-  }
-  checks::SuiteResult s;
-  {
-    pg::Connection conn(db.url());
-    pqxx::read_transaction tx(conn.raw());
-    s = checks::RunRollbackSuite(tx, checks::RangeTo(Chain(), "head"), baseline);
-  }
+  Shared& shared = SharedFor(c.shape);
+  ASSERT_TRUE(shared.baseline.tables.count(c.table)) << c.table << " is not in the baseline";
+  pg::Connection conn(shared.db->url());
+  pqxx::work tx(conn.raw());
+  ASSERT_NE(tx.exec("SELECT count(*) FROM " + tx.quote_name(c.table))[0][0].as<long long>(), 0)
+      << c.table << " has no rows to change: the generator left it empty";
+  const std::string q = tx.quote_name(c.column);
+  // One row; the foreign keys' triggers off (a changed key is still a
+  // change), and the table's CHECKs out of the way of a changed value.
+  tx.exec("SET LOCAL session_replication_role = replica");
+  for (const auto& row :
+       tx.exec_params("SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'", c.table))
+    tx.exec(fmt::format("ALTER TABLE {} DROP CONSTRAINT {}", tx.quote_name(c.table),
+                        tx.quote_name(row[0].as<std::string>())));
+  auto r = tx.exec(fmt::format("UPDATE {0} SET {1} = {2} WHERE ctid = (SELECT ctid FROM {0} LIMIT 1)",
+                               tx.quote_name(c.table), q, ChangedValue(q, c.type)));
+  ASSERT_EQ(r.affected_rows(), 1);
+  const checks::SuiteResult s = checks::RunRollbackSuite(tx, checks::RangeTo(Chain(), "head"), shared.baseline);
+  tx.abort();  // the shared database as it was, for the next column
   bool failed = false;
   for (const auto& check : s.checks)
     if (check.id == "rollback." + c.table + "_data") failed = check.status == checks::Status::kFail;
