@@ -45,6 +45,7 @@
 #include "fixtures/shapes.h"
 #include "harness/checks/suites.h"
 #include "harness/inspect/catalog.h"
+#include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -87,6 +88,24 @@ TEST(CatalogDiff, ADifferentCheckIsADifference) {
   ASSERT_EQ(diff.size(), 1u) << JoinLines(diff);
   EXPECT_NE(diff[0].find("~ constraint t.t_status_check"), std::string::npos) << diff[0];
   EXPECT_NE(diff[0].find("stale"), std::string::npos) << diff[0];
+}
+
+// An index a failed CREATE INDEX CONCURRENTLY left behind is INVALID: the
+// same definition, but not the same index (the planner ignores it, and a
+// rollback that leaves one has not restored the schema).
+TEST(CatalogDiff, AnInvalidIndexIsADifference) {
+  TestDatabase a("base"), b("base");
+  for (const TestDatabase* db : {&a, &b}) db->Exec("CREATE TABLE public.t (id int); INSERT INTO t VALUES (1), (1)");
+  a.Exec("DELETE FROM t; CREATE UNIQUE INDEX t_id ON t (id)");
+  {
+    pg::Connection conn(b.url());
+    pqxx::nontransaction tx(conn.raw());
+    EXPECT_THROW(tx.exec("CREATE UNIQUE INDEX CONCURRENTLY t_id ON t (id)"), pqxx::sql_error);
+  }
+  auto diff = inspect::Diff(a.Snapshot(), b.Snapshot());
+  ASSERT_EQ(diff.size(), 1u) << JoinLines(diff);
+  EXPECT_NE(diff[0].find("~ index t.t_id"), std::string::npos) << diff[0];
+  EXPECT_NE(diff[0].find("(INVALID)"), std::string::npos) << diff[0];
 }
 
 TEST(CatalogDiff, SeesColumnsDefaultsNullabilityIndexesAndValidation) {
