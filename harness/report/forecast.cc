@@ -8,6 +8,22 @@
 
 namespace harness::report {
 
+namespace {
+
+// The fit's errors on the points it was fitted to.
+void MeasureErrors(LinearFit& fit, const std::vector<Sample>& samples) {
+  double sq = 0;
+  fit.max_relative_error = 0;
+  for (const auto& s : samples) {
+    const double e = fit.Predict(s.rows) - s.seconds;
+    sq += e * e;
+    if (s.seconds > 0) fit.max_relative_error = std::max(fit.max_relative_error, std::abs(e) / s.seconds);
+  }
+  fit.rms_error = std::sqrt(sq / static_cast<double>(samples.size()));
+}
+
+}  // namespace
+
 LinearFit FitLinear(const std::vector<Sample>& samples) {
   if (samples.empty()) throw std::invalid_argument("FitLinear needs at least one sample");
   LinearFit fit;
@@ -28,13 +44,7 @@ LinearFit FitLinear(const std::vector<Sample>& samples) {
     fit.slope = (n * sxy - sx * sy) / denom;
     fit.intercept = (sy - fit.slope * sx) / n;
   }
-  double sq = 0;
-  for (const auto& s : samples) {
-    double e = fit.Predict(s.rows) - s.seconds;
-    sq += e * e;
-    if (s.seconds > 0) fit.max_relative_error = std::max(fit.max_relative_error, std::abs(e) / s.seconds);
-  }
-  fit.rms_error = std::sqrt(sq / n);
+  MeasureErrors(fit, samples);
   return fit;
 }
 
@@ -47,15 +57,6 @@ StepModel ModelOf(const std::string& kind) {
   if (kind == "catalog") return StepModel::kConstant;
   if (kind.rfind("index-", 0) == 0) return StepModel::kNLogN;
   return StepModel::kLinear;
-}
-
-const char* ModelName(StepModel model) {
-  switch (model) {
-    case StepModel::kConstant: return "constant";
-    case StepModel::kNLogN: return "n log n";
-    case StepModel::kLinear: break;
-  }
-  return "linear";
 }
 
 namespace {
@@ -87,14 +88,7 @@ StepFit FitStep(const std::vector<Sample>& samples, StepModel model, double max_
     }
     f.line.intercept = 0;
     f.line.slope = sxx > 0 ? sxy / sxx : 0;
-    double sq = 0;
-    f.line.max_relative_error = 0;
-    for (const auto& s : in_x) {
-      const double e = f.line.Predict(s.rows) - s.seconds;
-      sq += e * e;
-      if (s.seconds > 0) f.line.max_relative_error = std::max(f.line.max_relative_error, std::abs(e) / s.seconds);
-    }
-    f.line.rms_error = std::sqrt(sq / static_cast<double>(in_x.size()));
+    MeasureErrors(f.line, in_x);
   }
   double mean = 0;
   for (const auto& s : samples) mean += s.seconds;
@@ -104,14 +98,7 @@ StepFit FitStep(const std::vector<Sample>& samples, StepModel model, double max_
     f.constant = true;
     f.line.slope = 0;
     f.line.intercept = mean;
-    f.line.max_relative_error = 0;
-    double sq = 0;
-    for (const auto& s : samples) {
-      const double e = mean - s.seconds;
-      sq += e * e;
-      if (s.seconds > 0) f.line.max_relative_error = std::max(f.line.max_relative_error, std::abs(e) / s.seconds);
-    }
-    f.line.rms_error = std::sqrt(sq / static_cast<double>(samples.size()));
+    MeasureErrors(f.line, samples);
   }
   std::vector<double> sizes;
   for (const auto& s : samples)

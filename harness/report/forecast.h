@@ -41,7 +41,6 @@ LinearFit FitLinear(const std::vector<Sample>& samples);
 // than `max_error` (relative).
 enum class StepModel { kConstant, kLinear, kNLogN };
 StepModel ModelOf(const std::string& kind);
-const char* ModelName(StepModel model);
 
 struct StepFit {
   StepModel model = StepModel::kLinear;
