@@ -622,6 +622,36 @@ TEST(EmbeddedCluster, StartRefusesAParentOthersMayRearrange) {
   EXPECT_TRUE(fs::exists(old_style / "data" / "postmaster.pid"));
 }
 
+// Run as root, the server runs as `postgres`, which must pass through every
+// directory down to the parent: one it cannot enter (root's, 0700) is refused
+// up front, naming it, and nothing is made there; before, initdb failed on it
+// with a bare "Permission denied".
+TEST(EmbeddedCluster, StartRefusesAParentTheServersUserCannotEnter) {
+  if (geteuid() != 0) GTEST_SKIP() << "the server runs as this user, who owns the directories it makes";
+  TempDir closed;
+  ASSERT_EQ(chmod(closed.path().c_str(), 0700), 0);
+  ExpectStartRefuses(closed.path(), "the server's user 'postgres' cannot enter the cluster parent " +
+                                        closed.path().string() + " (mode 0700, uid 0, gid 0)");
+  EXPECT_FALSE(fs::exists(PrivateClusterDir(closed.path())));
+  // Further up: the parent itself is open, the directory above it is not.
+  fs::create_directory(closed.path() / "open");
+  ASSERT_EQ(chmod((closed.path() / "open").c_str(), 0755), 0);
+  ExpectStartRefuses(closed.path() / "open",
+                     "the server's user 'postgres' cannot enter " + closed.path().string() +
+                         " (mode 0700, uid 0, gid 0), on the way to the cluster parent " +
+                         (closed.path() / "open").string());
+  EXPECT_FALSE(fs::exists(PrivateClusterDir(closed.path() / "open")));
+  // Its group's search bit is enough when postgres is in the group.
+  auto server = LookupUser("postgres");
+  ASSERT_TRUE(server);
+  ASSERT_EQ(chown(closed.path().c_str(), 0, server->gid), 0);
+  ASSERT_EQ(chmod(closed.path().c_str(), 0710), 0);
+  ClusterOptions options;
+  options.parent_dir = (closed.path() / "open").string();
+  auto cluster = EmbeddedCluster::Start(options);
+  EXPECT_TRUE(fs::exists(cluster->dir()));
+}
+
 // A shared parent such as /tmp (root's, 1777) is fine; bait left in it where
 // the old reaper looked is neither signalled nor removed.
 TEST(EmbeddedCluster, StartsInASharedParentAndIgnoresBaitThere) {

@@ -1,5 +1,6 @@
 #include "harness/pg/cluster.h"
 
+#include <grp.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +17,9 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "harness/error.h"
@@ -105,6 +109,39 @@ std::string UnsafeParent(const fs::path& parent) {
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
       return where() + " is writable by other users (mode " +
              Octal(st.st_mode) + ", not sticky), who could replace what the harness keeps there";
+  }
+  return {};
+}
+
+// Run as root, the server runs as `server` and must pass through every
+// directory from / down to `parent` to reach its own: which one it cannot
+// enter, or empty when it can enter them all (the owner's, the group's (the
+// user's groups, supplementary ones included) or everyone's search bit).
+std::string Unenterable(const fs::path& parent, const char* server, const UserIds& ids) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(parent, ec);
+  if (ec) return {};  // UnsafeParent says why
+  std::vector<gid_t> groups(64);
+  int count = static_cast<int>(groups.size());
+  if (getgrouplist(server, ids.gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<std::size_t>(count));
+    if (getgrouplist(server, ids.gid, groups.data(), &count) < 0) count = 0;
+  }
+  groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+  groups.push_back(ids.gid);
+  fs::path walked;
+  for (const auto& part : canonical) {
+    walked /= part;
+    struct stat st {};
+    if (stat(walked.c_str(), &st) != 0) return {};  // UnsafeParent says why
+    const bool in_group = std::find(groups.begin(), groups.end(), st.st_gid) != groups.end();
+    const mode_t bit = st.st_uid == ids.uid ? S_IXUSR : in_group ? S_IXGRP : S_IXOTH;
+    if ((st.st_mode & bit) == 0)
+      return fmt::format("the server's user '{}' cannot enter {} (mode {}, uid {}, gid {}){}; as root, the harness "
+                         "runs the embedded server as that user",
+                         server, walked == canonical ? "the cluster parent " + walked.string() : walked.string(),
+                         Octal(st.st_mode), st.st_uid, st.st_gid,
+                         walked == canonical ? "" : ", on the way to the cluster parent " + parent.string());
   }
   return {};
 }
@@ -416,9 +453,6 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
   c->options_ = options;
   c->bin_dir_ = FindServerBinDir(options.bin_dir);
   fs::path parent = options.parent_dir.empty() ? DefaultClusterParent() : fs::path(options.parent_dir);
-  const fs::path home = PreparePrivateDir(parent);
-  ReapStale(parent);
-
   std::optional<UserIds> server_ids;
   if (geteuid() == 0) {
     server_ids = LookupUser(kServerUser);
@@ -426,7 +460,15 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
       throw UsageError("running as root, and there is no 'postgres' user to run the server as",
                        "install postgresql-15 (it creates the user) or run as a normal user");
     c->run_as_ = kServerUser;
+    // Before anything is made there: initdb would fail on it later with a
+    // bare "Permission denied".
+    if (std::string why = Unenterable(parent, kServerUser, *server_ids); !why.empty())
+      throw UsageError(why, "set HARNESS_CLUSTER_PARENT to a directory that user can reach, such as "
+                            "/tmp, or give the one named the search bit (chmod o+x)");
   }
+  const fs::path home = PreparePrivateDir(parent);
+  ReapStale(parent);
+
   std::string pattern = (home / (std::string(kDirPrefix) + "XXXXXX")).string();
   if (pattern.size() + 1 + kSocketNameMax > kSocketPathMax)
     throw UsageError("the embedded server's socket would be " + pattern + "/.s.PGSQL.NNNNN, " +
