@@ -259,6 +259,13 @@ Recorded Record(pqxx::transaction_base& tx) {
   return r;
 }
 
+namespace {
+// "1 row", "2 rows".
+std::string Counted(long long n, const std::string& noun) {
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+}  // namespace
+
 Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
   Discarded out;
   auto& checks = out.suite.checks;
@@ -269,7 +276,7 @@ Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
       out.tables.insert(t);
       out.rows += d.rows;
       checks.push_back({"discarded.table." + t, Status::kInfo,
-                        fmt::format("table {} dropped: {} rows discarded", t, d.rows)});
+                        fmt::format("table {} dropped: {} discarded", t, Counted(d.rows, "row"))});
       continue;
     }
     TableData& after = out.after[t] = ReadTable(tx, t, &d.key);
@@ -277,7 +284,7 @@ Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
       if (!after.sums.count(c)) {
         ++out.columns;
         checks.push_back({"discarded.column." + t + "." + c, Status::kInfo,
-                          fmt::format("column {}.{} dropped: {} values discarded", t, c, d.non_null.at(c))});
+                          fmt::format("column {}.{} dropped: {} discarded", t, c, Counted(d.non_null.at(c), "value"))});
       }
     std::vector<std::string> changed;
     for (const auto& c : d.columns)
