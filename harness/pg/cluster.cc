@@ -115,8 +115,9 @@ std::string UnsafeParent(const fs::path& parent) {
 
 // Run as root, the server runs as `server` and must pass through every
 // directory from / down to `parent` to reach its own: which one it cannot
-// enter, or empty when it can enter them all (the owner's, the group's (the
-// user's groups, supplementary ones included) or everyone's search bit).
+// enter, or empty when it can enter them all. A directory's search bit for
+// its owner, its group (the user's supplementary groups count) or everyone
+// decides; an ACL that grants more is not read.
 std::string Unenterable(const fs::path& parent, const char* server, const UserIds& ids) {
   std::error_code ec;
   fs::path canonical = fs::canonical(parent, ec);
