@@ -54,7 +54,36 @@ struct Result {
   std::map<int, double> locks;       // step index -> seconds the tables were locked
   std::map<std::string, double> counters;
   std::map<int, std::string> kinds;  // step index -> rewrite / scan / catalog
+  int repetitions = 1;               // runs of the benchmark merged into this one
 };
+
+// A further repetition of the same benchmark (--benchmark_repetitions, as
+// the forecast's error test runs them, interleaved): the means averaged,
+// the fastest iterations' times the fastest of all, and a step that did
+// more than the catalog in any repetition counted as doing so.
+void MergeRepetition(Result& into, const Result& more) {
+  const double n = into.repetitions;
+  auto mean = [n](double& a, double b) { a = (a * n + b) / (n + 1); };
+  mean(into.seconds, more.seconds);
+  mean(into.rows_per_s, more.rows_per_s);
+  for (const auto& [i, v] : more.steps) mean(into.steps[i], v);
+  for (const auto& [i, v] : more.locks) mean(into.locks[i], v);
+  for (const auto& [i, v] : more.step_mins) {
+    auto [it, first] = into.step_mins.emplace(i, v);
+    if (!first) it->second = std::min(it->second, v);
+  }
+  for (const auto& [key, v] : more.counters) {
+    auto [it, first] = into.counters.emplace(key, v);
+    if (first) continue;
+    if (key == "min_s") it->second = std::min(it->second, v);
+    else mean(it->second, v);
+  }
+  for (const auto& [i, kind] : more.kinds) {
+    auto [it, first] = into.kinds.emplace(i, kind);
+    if (!first && it->second == "catalog") it->second = kind;
+  }
+  ++into.repetitions;
+}
 
 double ToSeconds(double value, const std::string& unit) {
   if (unit == "ns") return value / 1e9;
@@ -129,7 +158,7 @@ std::map<std::string, Result> Results(const json& j) {
     static const std::regex kKind(R"((\d+):([a-z_+-]+))");
     for (std::sregex_iterator k(label.begin(), label.end(), kKind), end; k != end; ++k)
       r.kinds[std::stoi((*k)[1])] = (*k)[2];
-    out[Key(r.family, r.shape, r.rows)] = r;
+    if (auto [it, first] = out.emplace(Key(r.family, r.shape, r.rows), r); !first) MergeRepetition(it->second, r);
   }
   return out;
 }
