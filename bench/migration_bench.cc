@@ -468,11 +468,19 @@ void Register() {
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond)
       ->Iterations(3);
+  // Iterations of each migration benchmark (HARNESS_BENCH_ITERATIONS,
+  // default 3). The forecast's error test runs 1 per repetition, with its
+  // repetitions interleaved at random (forecast_error.cmake).
+  const int migration_iterations =
+      static_cast<int>(NumbersFromEnv("HARNESS_BENCH_ITERATIONS", "3").at(0));
+  if (migration_iterations < 1)
+    throw std::runtime_error(fmt::format("HARNESS_BENCH_ITERATIONS={}: give 1 or more", migration_iterations));
   // The quickstart shape's benchmarks before the production shape's, in
   // the order of their baseline.
   for (const MigrationCase& c : kMigrationCases) {
     if (c.shape != Shape::kQuickstart) continue;
-    with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c), 3);
+    with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c),
+               migration_iterations);
   }
   with_sizes(benchmark::RegisterBenchmark(Name("BM_UpgradeUnderTraffic", Shape::kQuickstart).c_str(),
                                           BM_UpgradeUnderTraffic),
@@ -482,7 +490,8 @@ void Register() {
              5);
   for (const MigrationCase& c : kMigrationCases) {
     if (c.shape != Shape::kProduction) continue;
-    with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c), 3);
+    with_sizes(benchmark::RegisterBenchmark(Name(c.family, c.shape).c_str(), RunMigration, c),
+               migration_iterations);
   }
   // Every revision of the chain, up and down: "BM_RevisionUp/003a/1000"
   // (rows per table).
