@@ -7,6 +7,8 @@
 #include <pqxx/pqxx>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "fixtures/quickstart_sample.h"
@@ -322,6 +324,39 @@ TEST(HostilePublicNegative, ASuperusersOwnOverloadIsNotRefused) {
           "AS $$SELECT pg_catalog.lower($1::text)$$");
   auto r = RunCli({"current"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+
+// Revisions as people write them (Alembic's --sql, Flyway, Sqitch): with
+// search_path = public alone, an unqualified CREATE goes to public (its
+// bigserial's sequence too), and pg_catalog is still searched first: a
+// public.lower(text) (here a superuser's, which the guard lets pass) is
+// not the lower() the revision calls.
+TEST(UnqualifiedNames, ARevisionWrittenWithoutSchemasRunsInPublicWithTheBuiltIns) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / pg::UniqueDatabaseName("mh_unqualified");
+  fs::create_directories(dir);
+  std::ofstream(dir / "u1_items.sql")
+      << "--! revision: u1\n--! down_revision:\n--! message: items, unqualified\n\n"
+         "--! upgrade\n--! step: Create items\n"
+         "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL);\n"
+         "INSERT INTO items (name) VALUES (lower('MiXeD'));\n\n"
+         "--! downgrade\n--! step: Drop items\nDROP TABLE items;\n";
+  TestDatabase db("base");
+  db.Exec("CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE sql AS $$SELECT 'planted'$$");
+  auto sql = RunCli({"--migrations", dir.string(), "upgrade", "head", "--sql"});
+  EXPECT_EQ(sql.exit_code, 0) << sql.err;
+  EXPECT_CONTAINS(sql.out, "SET LOCAL search_path = public;");
+  EXPECT_CONTAINS(sql.out, "-- Unqualified names resolve in public (pg_catalog is searched first");
+  auto up = RunCli({"--migrations", dir.string(), "upgrade", "head"}, db.url().text());
+  EXPECT_EQ(up.exit_code, 0) << up.out << up.err;
+  EXPECT_EQ(db.Scalar("SELECT name FROM public.items"), "mixed");
+  EXPECT_EQ(db.Scalar("SELECT pg_catalog.pg_get_serial_sequence('public.items', 'id')"),
+            "public.items_id_seq");
+  auto down = RunCli({"--migrations", dir.string(), "downgrade", "base"}, db.url().text());
+  EXPECT_EQ(down.exit_code, 0) << down.out << down.err;
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'items'"), "0");
+  fs::remove_all(dir);
 }
 
 }  // namespace

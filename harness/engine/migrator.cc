@@ -344,8 +344,10 @@ std::string RenderSql(const RevisionGraph& graph, Direction direction, Position 
   }
   out << "-- migration-harness: " << (up ? "upgrade " : "downgrade ") << graph.Name(from)
       << " -> " << graph.Name(to) << "\n-- Generated SQL; nothing was run.\n\nBEGIN;\n\n";
-  // The search_path every run of the tool uses; never "$user".
-  out << "SET LOCAL search_path = pg_catalog, public;\n";
+  // The search_path every run of the tool uses (pg/connection.h): never
+  // "$user"; pg_catalog is searched first all the same.
+  out << "-- Unqualified names resolve in public (pg_catalog is searched first; never \"$user\").\n";
+  out << "SET LOCAL search_path = public;\n";
   out << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ");\n";
   out << "SET LOCAL lock_timeout = '" << pg::PgDuration(lock_timeout_seconds) << "';\n\n";
   out << kCreateVersionTable << ";\n\n";

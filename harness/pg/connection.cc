@@ -139,9 +139,10 @@ Connection::Connection(const Url& url, const std::string& application_name) : ur
   notices_ = std::make_unique<NoticeForwarder>(*conn_);
   pqxx::nontransaction tx(*conn_);
   tx.exec("SET application_name = " + tx.quote(application_name));
-  // Names resolve in pg_catalog first, then in the schema the migrations
-  // own; never in "$user", a schema any role with CREATE on the database
-  // can make under the name of the tool's user (CVE-2018-1058's pattern).
+  // Names resolve in pg_catalog first (implicitly), then in the schema the
+  // migrations own; never in "$user", a schema any role with CREATE on the
+  // database can make under the name of the tool's user (CVE-2018-1058's
+  // pattern).
   tx.exec(kSearchPath);
   RefuseUntrustedCode(tx, url);
 }
@@ -232,10 +233,6 @@ Error FromSqlError(const pqxx::sql_error& e, const std::string& where) {
   if (state.rfind("MHP", 0) == 0) return UsageError(message, hint);
   // The migration's own validation found the result wrong: a check failed.
   if (state.rfind("MHV", 0) == 0) return RefusedError(message, hint);
-  // An unqualified CREATE under the tool's search_path (pg_catalog first).
-  if (state == "42501" && hint.empty() && what.find("\"pg_catalog.") != std::string::npos)
-    hint = "migration-harness resolves names with search_path pg_catalog, public, so an object "
-           "a migration creates must name its schema: CREATE TABLE public.NAME ...";
   if (state == "55P03" && hint.empty())
     hint = "another session holds a lock; retry when it is gone, or raise --lock-timeout";
   return DatabaseError(message, hint);

@@ -51,9 +51,17 @@ class Connection {
   std::unique_ptr<NoticeForwarder> notices_;
 };
 
-// The search_path of every connection of the tool: pg_catalog first, then
-// the schema the migrations build in; never "$user".
-inline constexpr const char* kSearchPath = "SET search_path = pg_catalog, public";
+// The search_path of every connection of the tool: the schema the
+// migrations build in, and never "$user" (a schema any role with CREATE on
+// the database can make under the tool user's name). pg_catalog is searched
+// before it all the same (PostgreSQL puts it first when the path does not
+// name it: current_schemas(true) is {pg_catalog,public}), so a
+// public.lower(text) is never called for pg_catalog's, while an unqualified
+// CREATE TABLE items (id bigserial ...) goes to public, as it does in a
+// Flyway, Sqitch or `alembic --sql` file. An overload of another argument
+// type (public.lower(varchar)) would win under any path:
+// RefuseUntrustedCode refuses it.
+inline constexpr const char* kSearchPath = "SET search_path = public";
 
 // Refuses (UsageError, exit 2) code that a role other than a superuser
 // could have the tool run with its rights: a function, aggregate or
