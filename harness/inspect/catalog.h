@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,15 +59,23 @@ struct CatalogSnapshot {
   std::map<std::string, Table> tables;            // ordinary tables of the schema
   std::map<std::string, std::string> relations;   // views, sequences, ...: name -> kind
   std::map<std::string, std::string> extensions;  // name -> version
+  // TakeSnapshotOfUserSchemas: the user schemas besides public; their
+  // tables and relations are named "schema.name" (public's, "name").
+  std::set<std::string> schemas;
 
   const Table* FindTable(const std::string& name) const;
   // One line per object, "key: description", sorted: the diff's raw material.
   std::map<std::string, std::string> Entries() const;
 };
 
-// Reads the catalog of `schema`; alembic_version is left out (its content is
-// the revision, not the schema).
+// Reads the catalog of `schema`; public.alembic_version is left out (its
+// content is the revision, not the schema).
 CatalogSnapshot TakeSnapshot(pqxx::transaction_base& tx, const std::string& schema = "public");
+
+// Every user schema (table_reading.h UserSchemas): public's objects under
+// their names, as TakeSnapshot gives them, and any other schema's as
+// "schema.name", with a "schema NAME" entry of its own.
+CatalogSnapshot TakeSnapshotOfUserSchemas(pqxx::transaction_base& tx);
 
 // "- key: was", "+ key: now", "~ key: was -> now", sorted; empty when equal.
 std::vector<std::string> Diff(const CatalogSnapshot& before, const CatalogSnapshot& after);

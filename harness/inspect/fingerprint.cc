@@ -1,20 +1,12 @@
 #include "harness/inspect/fingerprint.h"
 
+#include "harness/inspect/table_reading.h"
+
 namespace harness::inspect {
 
 Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const std::string& table,
                             const std::vector<std::string>& columns) {
-  std::string row = "t";
-  if (!columns.empty()) {
-    row = "ROW(";
-    for (size_t i = 0; i < columns.size(); ++i)
-      row += (i ? ", t." : "t.") + tx.quote_name(columns[i]);
-    row += ")";
-  }
-  pqxx::result r = tx.exec("SELECT count(*), coalesce(sum(hashtextextended(" + row +
-                           "::text, 0)::numeric), 0)::text FROM public." + tx.quote_name(table) + " t");
-  if (r.size() != 1) throw std::logic_error("fingerprint query returned no row");
-  return Fingerprint{r[0][0].as<long long>(), r[0][1].as<std::string>()};
+  return TakeFingerprint(tx, TableId{"public", table}, columns);
 }
 
 std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const std::string& table) {
