@@ -17,7 +17,8 @@ namespace harness::checks {
 
 namespace {
 
-constexpr const char* kBaselineFormat = "migration-harness baseline 2";
+constexpr const char* kBaselineFormat = "migration-harness baseline 3";
+constexpr const char* kBaselineFormat2 = "migration-harness baseline 2";
 constexpr const char* kBaselineFormat1 = "migration-harness baseline 1";
 constexpr std::string_view kNotValidSuffix = " NOT VALID (not validated)";
 
@@ -40,24 +41,12 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep = "
   return out;
 }
 
-// The tables of public but alembic_version, oldest first (partitions are
-// counted in their parent): name, oid.
-std::vector<std::pair<std::string, long long>> PublicTables(pqxx::transaction_base& tx) {
-  std::vector<std::pair<std::string, long long>> out;
-  for (const auto& r : tx.exec(
-           "SELECT c.relname, c.oid::bigint FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-           "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT "
-           "c.relispartition AND c.relname <> 'alembic_version' ORDER BY c.oid"))
-    out.emplace_back(r[0].as<std::string>(), r[1].as<long long>());
-  return out;
-}
-
-long long OidOf(pqxx::transaction_base& tx, const std::string& table) {
+long long OidOf(pqxx::transaction_base& tx, const TableData& table) {
   pqxx::row r = tx.exec_params1(
       "SELECT c.oid::bigint FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
-      "c.relnamespace WHERE n.nspname = 'public' AND c.relname = $1 AND c.relkind IN ('r', 'p') "
+      "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') "
       "UNION ALL SELECT 0 LIMIT 1",
-      table);
+      table.schema, table.name);
   return r[0].as<long long>();
 }
 
@@ -125,46 +114,76 @@ std::string DatabaseIdentity(pqxx::transaction_base& tx) {
   return fmt::format("{} (oid {})", r[0].as<std::string>(), r[1].as<long long>());
 }
 
+std::vector<std::string> PrebuiltColumns(const Range& range, const std::string& table) {
+  std::vector<std::string> out;
+  for (engine::Position p = range.from + 1; p <= range.to; ++p)
+    for (const auto& key : range.graph->at(p).prebuilt) {
+      const auto space = key.find(' '), dot = key.find('.');
+      if (space == std::string::npos || dot == std::string::npos || key.substr(0, space) != "column") continue;
+      if (key.substr(space + 1, dot - space - 1) == table) out.push_back(key.substr(dot + 1));
+    }
+  return out;
+}
+
 Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range) {
+  std::vector<inspect::TableReading> readings;
+  for (const auto& [id, oid] : inspect::UserTables(tx)) readings.push_back(inspect::ReadTable(tx, id));
+  return BaselineFromReadings(tx, range, readings);
+}
+
+Baseline BaselineFromReadings(pqxx::transaction_base& tx, const Range& range,
+                              const std::vector<inspect::TableReading>& readings) {
   Baseline b;
   b.revision = RecordedRevision(tx);
   b.database = DatabaseIdentity(tx);
-  b.catalog = inspect::TakeSnapshot(tx).Entries();
+  b.catalog = inspect::TakeSnapshotOfUserSchemas(tx).Entries();
   // Objects a revision of the range may find built beforehand (an index
   // built CONCURRENTLY before the window needs its column): the rollback
   // removes them, so the baseline is the schema without them, and says so.
-  std::map<std::string, std::vector<std::string>> prebuilt_columns;  // table -> columns
   for (engine::Position p = range.from + 1; p <= range.to; ++p)
     for (const auto& key : range.graph->at(p).prebuilt) {
       if (b.catalog.erase(key) == 0) continue;
       const auto space = key.find(' '), dot = key.find('.');
-      const std::string kind = key.substr(0, space);
-      const std::string table = key.substr(space + 1, dot - space - 1);
       b.prebuilt.push_back(key.substr(space + 1));
-      if (kind == "column") {  // and one column fewer
-        prebuilt_columns[table].push_back(key.substr(dot + 1));
-        std::string& count = b.catalog[fmt::format("table {}", table)];
+      if (key.substr(0, space) == "column") {  // and one column fewer
+        std::string& count = b.catalog[fmt::format("table {}", key.substr(space + 1, dot - space - 1))];
         count = fmt::format("{} columns", std::stoi(count) - 1);
       }
     }
-  for (const auto& [table, oid] : PublicTables(tx)) {
+  for (const auto& reading : readings) {
     TableData d;
-    d.oid = oid;
-    d.columns = inspect::ColumnsOf(tx, table);
-    for (const auto& c : prebuilt_columns[table]) std::erase(d.columns, c);
-    d.fingerprint = inspect::TakeFingerprint(tx, table, d.columns);
-    b.tables[table] = std::move(d);
+    d.schema = reading.table.schema;
+    d.name = reading.table.name;
+    d.oid = reading.oid;
+    d.key = reading.key;
+    std::vector<std::string> leave_out = PrebuiltColumns(range, reading.table.Key());
+    bool reread = false;
+    for (const auto& c : reading.columns) {
+      if (std::find(leave_out.begin(), leave_out.end(), c.name) != leave_out.end()) {
+        reread = true;
+        continue;
+      }
+      d.columns.push_back(c.name);
+      d.sums[c.name] = c.sum;
+    }
+    // A prebuilt column was read: the fingerprint is over the others.
+    d.fingerprint = reread ? inspect::TakeFingerprint(tx, reading.table, d.columns) : reading.fingerprint;
+    b.tables[reading.table.Key()] = std::move(d);
   }
   return b;
 }
 
 nlohmann::json BaselineToJson(const Baseline& b) {
   nlohmann::json tables = nlohmann::json::object();
-  for (const auto& [name, d] : b.tables)
-    tables[name] = {{"oid", d.oid},
-                    {"columns", d.columns},
-                    {"rows", d.fingerprint.rows},
-                    {"hash_sum", d.fingerprint.hash_sum}};
+  for (const auto& [key, d] : b.tables)
+    tables[key] = {{"schema", d.schema},
+                   {"name", d.name},
+                   {"oid", d.oid},
+                   {"columns", d.columns},
+                   {"rows", d.fingerprint.rows},
+                   {"hash_sum", d.fingerprint.hash_sum},
+                   {"key", d.key},
+                   {"column_sums", d.sums}};
   return {{"format", kBaselineFormat}, {"revision", b.revision}, {"database", b.database},
           {"catalog", b.catalog},      {"prebuilt", b.prebuilt},  {"tables", tables}};
 }
@@ -172,31 +191,50 @@ nlohmann::json BaselineToJson(const Baseline& b) {
 Baseline BaselineFromJson(const nlohmann::json& j) {
   try {
     Baseline b;
-    auto fingerprint = [](const nlohmann::json& t) {
-      return inspect::Fingerprint{t.at("rows").get<long long>(), t.at("hash_sum").get<std::string>()};
+    auto table = [](const std::string& name, const nlohmann::json& t, long long oid, bool dropped) {
+      TableData d;
+      d.name = name;
+      d.columns = t.at("columns").get<std::vector<std::string>>();
+      d.fingerprint = {t.at("rows").get<long long>(), t.at("hash_sum").get<std::string>()};
+      d.oid = oid;
+      d.recorded_as_dropped = dropped;
+      return d;
     };
     b.catalog = j.at("catalog").get<std::map<std::string, std::string>>();
     b.prebuilt = j.value("prebuilt", std::vector<std::string>{});
-    if (j.at("format") == kBaselineFormat) {
+    if (j.at("format") == kBaselineFormat || j.at("format") == kBaselineFormat2) {
+      const bool three = j.at("format") == kBaselineFormat;
+      b.all_schemas = three;
       b.revision = j.value("revision", std::string());
       b.database = j.value("database", std::string());
-      for (const auto& [name, t] : j.at("tables").items())
-        b.tables[name] = {t.at("columns").get<std::vector<std::string>>(), fingerprint(t),
-                          t.at("oid").get<long long>(), false};
+      for (const auto& [key, t] : j.at("tables").items()) {
+        TableData d = table(key, t, t.at("oid").get<long long>(), false);
+        if (three) {
+          d.schema = t.at("schema").get<std::string>();
+          d.name = t.at("name").get<std::string>();
+          d.key = t.at("key").get<std::vector<std::string>>();
+          d.sums = t.at("column_sums").get<std::map<std::string, std::string>>();
+        }
+        b.tables[key] = std::move(d);
+      }
       return b;
     }
     if (j.at("format") != kBaselineFormat1) throw std::runtime_error("unknown format");
     // Format 1: the two core tables in fields of their own, and (when
-    // recorded) the tables 002 drops and the other ones, without oids.
-    b.tables["repositories"] = {j.at("repository_columns").get<std::vector<std::string>>(),
-                                fingerprint(j.at("repositories")), 0, false};
-    b.tables["code_chunks"] = {j.at("chunk_columns").get<std::vector<std::string>>(),
-                               fingerprint(j.at("code_chunks")), 0, false};
+    // recorded) the tables the revision dropped and the other ones, without oids.
+    b.all_schemas = false;
+    b.tables["repositories"] = table("repositories", {{"columns", j.at("repository_columns")},
+                                                      {"rows", j.at("repositories").at("rows")},
+                                                      {"hash_sum", j.at("repositories").at("hash_sum")}},
+                                     0, false);
+    b.tables["code_chunks"] = table("code_chunks", {{"columns", j.at("chunk_columns")},
+                                                    {"rows", j.at("code_chunks").at("rows")},
+                                                    {"hash_sum", j.at("code_chunks").at("hash_sum")}},
+                                    0, false);
     b.recorded_tables = j.contains("dropped") && j.contains("kept");
     if (b.recorded_tables)
       for (const auto& [key, dropped] : {std::pair{"dropped", true}, std::pair{"kept", false}})
-        for (const auto& [name, t] : j.at(key).items())
-          b.tables[name] = {t.at("columns").get<std::vector<std::string>>(), fingerprint(t), 0, dropped};
+        for (const auto& [name, t] : j.at(key).items()) b.tables[name] = table(name, t, 0, dropped);
     return b;
   } catch (const std::exception& e) {
     throw UsageError(std::string("not a baseline file: ") + e.what(),
@@ -257,12 +295,13 @@ std::set<std::string> RecreatedTables(pqxx::transaction_base& tx, const Baseline
   std::set<std::string> out;
   if (tables) {
     for (const auto& t : *tables)
-      if (baseline.tables.count(t) && OidOf(tx, t) != 0) out.insert(t);
+      if (auto it = baseline.tables.find(t); it != baseline.tables.end() && OidOf(tx, it->second) != 0)
+        out.insert(t);
     return out;
   }
   if (!baseline.database.empty() && baseline.database != DatabaseIdentity(tx)) return out;
   for (const auto& [table, want] : baseline.tables)
-    if (Recreated(want, OidOf(tx, table))) out.insert(table);
+    if (Recreated(want, OidOf(tx, want))) out.insert(table);
   return out;
 }
 
@@ -275,7 +314,7 @@ DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& basel
   for (const auto& [table, want] : InOrder(baseline)) {
     if (!recreated.count(table)) continue;  // kept, or gone: the rollback suite says which
     const inspect::Fingerprint& was = want->fingerprint;
-    inspect::Fingerprint now = inspect::TakeFingerprint(tx, table, want->columns);
+    inspect::Fingerprint now = inspect::TakeFingerprint(tx, want->Id(), want->columns);
     if (now == was) {
       ++d.matched_tables;
       d.matched_rows += now.rows;
@@ -287,6 +326,53 @@ DroppedRows CompareDroppedRows(pqxx::transaction_base& tx, const Baseline& basel
   }
   return d;
 }
+
+namespace {
+
+// One kept table's rows against the baseline's, over the columns it still
+// has: its fingerprint and, where the baseline has them, each column's sum,
+// so that a difference names its columns.
+CheckResult CompareRows(pqxx::transaction_base& tx, const std::string& table, const TableData& want,
+                        const std::string& id) {
+  std::vector<std::string> present;
+  for (const auto& r : tx.exec_params("SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
+                                      "$1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped",
+                                      want.Id().Sql(tx)))
+    if (std::find(want.columns.begin(), want.columns.end(), r[0].as<std::string>()) != want.columns.end())
+      present.push_back(r[0].as<std::string>());
+  std::vector<std::string> in_order;  // the baseline's order
+  for (const auto& c : want.columns)
+    if (std::find(present.begin(), present.end(), c) != present.end()) in_order.push_back(c);
+  const bool all_there = in_order.size() == want.columns.size();
+  if (want.sums.empty()) {
+    // A baseline without column sums: the whole rows, over its columns.
+    inspect::Fingerprint got = inspect::TakeFingerprint(tx, want.Id(), want.columns);
+    return Check(got == want.fingerprint, id,
+                 fmt::format("{} data preserved ({} rows, fingerprint matches baseline)", table, got.rows),
+                 fmt::format("{} data preserved: baseline {}, now {}", table, want.fingerprint.ToString(),
+                             got.ToString()));
+  }
+  const inspect::TableReading got = inspect::ReadTable(tx, want.Id(), &want.key, &in_order);
+  std::vector<std::string> differ;
+  for (const auto& c : got.columns)
+    if (auto it = want.sums.find(c.name); it != want.sums.end() && it->second != c.sum) differ.push_back(c.name);
+  const bool same_rows = got.rows() == want.fingerprint.rows && differ.empty() &&
+                         (!all_there || got.fingerprint == want.fingerprint);
+  std::vector<std::string> gone;
+  for (const auto& c : want.columns)
+    if (std::find(in_order.begin(), in_order.end(), c) == in_order.end()) gone.push_back(c);
+  const std::string unread = gone.empty() ? "" : fmt::format("; column(s) gone, not compared: {}", Join(gone));
+  return Check(same_rows, id,
+               fmt::format("{} data preserved ({} rows, fingerprint matches baseline{})", table, got.rows(),
+                           all_there ? "" : ", every column still there" + unread),
+               fmt::format("{} data preserved: baseline {} rows, now {}{}{}", table, want.fingerprint.rows,
+                           got.rows(),
+                           differ.empty() ? (got.rows() == want.fingerprint.rows ? "; the whole rows differ" : "")
+                                          : "; values of " + Join(differ) + " differ",
+                           unread));
+}
+
+}  // namespace
 
 // ---- the suites --------------------------------------------------------------
 
@@ -318,7 +404,8 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
                              std::vector<std::string>* known_not_valid) {
   SuiteResult s{"rollback", {}};
   if (!RevisionChecks(tx, range, "rollback", s)) return s;
-  inspect::CatalogSnapshot cat = inspect::TakeSnapshot(tx);
+  inspect::CatalogSnapshot cat =
+      !baseline || baseline->all_schemas ? inspect::TakeSnapshotOfUserSchemas(tx) : inspect::TakeSnapshot(tx);
   if (!baseline) {
     s.checks.push_back({"rollback.data", Status::kSkipped,
                         "Tables' data preserved: no baseline (record one before the upgrade with "
@@ -363,19 +450,14 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
   // Every other table, one line each: its rows as they were, over the
   // columns the baseline fingerprinted.
   for (const auto& [table, want] : InOrder(*baseline)) {
-    const long long oid = OidOf(tx, table);
+    const long long oid = OidOf(tx, *want);
     if (recreated.count(table)) continue;
     const std::string id = fmt::format("rollback.{}_data", table);
     if (oid == 0) {
       s.checks.push_back(Fail(id, table + " data preserved: the table is gone"));
       continue;
     }
-    inspect::Fingerprint got = inspect::TakeFingerprint(tx, table, want->columns);
-    s.checks.push_back(Check(got == want->fingerprint, id,
-                             fmt::format("{} data preserved ({} rows, fingerprint matches baseline)",
-                                         table, got.rows),
-                             fmt::format("{} data preserved: baseline {}, now {}", table,
-                                         want->fingerprint.ToString(), got.ToString())));
+    s.checks.push_back(CompareRows(tx, table, *want, id));
   }
   if (!baseline->prebuilt.empty())
     s.checks.push_back({"rollback.prebuilt_removed", Status::kInfo,

@@ -18,6 +18,7 @@
 #include "harness/checks/check_result.h"
 #include "harness/engine/revision_graph.h"
 #include "harness/inspect/fingerprint.h"
+#include "harness/inspect/table_reading.h"
 
 namespace harness::checks {
 
@@ -38,14 +39,22 @@ Range RangeTo(const engine::RevisionGraph& graph, const std::string& target);
 // A NULL version_num is refused, as the engine refuses it (UsageError).
 std::string RecordedRevision(pqxx::transaction_base& tx);
 
-// A table's columns (in order, as fingerprinted), its rows' fingerprint and
-// its oid: a rollback that drops and recreates a table gives it another.
+// A table's columns (in order, as fingerprinted), its rows' fingerprint, its
+// oid (a rollback that drops and recreates a table gives it another) and,
+// per column, the sum of a hash of (primary key, value) (inspect/
+// table_reading.h): what lets a difference name its columns.
 struct TableData {
+  std::string schema = "public";
+  std::string name;  // the table's own name (the map's key is TableId::Key())
   std::vector<std::string> columns;
   inspect::Fingerprint fingerprint;
   long long oid = 0;  // 0: not recorded (a baseline file of format 1)
   // Format 1 named the tables 002 drops instead of recording oids.
   bool recorded_as_dropped = false;
+  // Format 3: the primary key the sums were taken with, and the sums.
+  std::vector<std::string> key;
+  std::map<std::string, std::string> sums;  // column -> sum; empty: not recorded
+  inspect::TableId Id() const { return {schema, name}; }
 };
 
 // What the rollback suite compares against: recorded before the upgrade.
@@ -56,9 +65,13 @@ struct Baseline {
   // every table is compared by its rows. Empty in older files: the same.
   std::string database;
   std::map<std::string, std::string> catalog;  // inspect::CatalogSnapshot::Entries()
-  // Every table of public but alembic_version (partitions counted in their
-  // parent), without the prebuilt columns.
+  // Every table of every user schema (public's alone in files of format 1
+  // and 2) but public.alembic_version (partitions counted in their parent),
+  // without the prebuilt columns; keyed by TableId::Key().
   std::map<std::string, TableData> tables;
+  // False for a file of format 1 or 2: the catalog and the tables of public
+  // only were recorded, and only those are compared.
+  bool all_schemas = true;
   // Objects the range's revisions declare `--! prebuilt:` found before the
   // upgrade ("repositories.project_id"): left out of the catalog and the
   // fingerprints, since the rollback removes them.
@@ -68,6 +81,15 @@ struct Baseline {
   bool recorded_tables = true;
 };
 Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range);
+// The same from readings made already (verify's record of every table:
+// inspect::ReadTable of every inspect::UserTables entry), without reading
+// the tables again.
+Baseline BaselineFromReadings(pqxx::transaction_base& tx, const Range& range,
+                              const std::vector<inspect::TableReading>& readings);
+// The columns of `table` that a baseline over `range` leaves out: those the
+// range's revisions declare prebuilt (`--! prebuilt: column TABLE.COLUMN`)
+// that exist now.
+std::vector<std::string> PrebuiltColumns(const Range& range, const std::string& table);
 nlohmann::json BaselineToJson(const Baseline& b);
 Baseline BaselineFromJson(const nlohmann::json& j);  // throws UsageError on a bad file
 void SaveBaseline(const Baseline& b, const std::string& path);
