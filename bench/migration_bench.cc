@@ -1,5 +1,5 @@
 // Migration 002 under Google Benchmark, on an embedded PostgreSQL, on both
-// schema shapes (harness/inspect/shape.h): our upgrade and rollback; beside
+// schema shapes (harness/codesearch/shape.h): our upgrade and rollback; beside
 // them in one run, on the quickstart shape the quickstart's approach
 // (nullable column, UPDATE from the parent, SET NOT NULL) and on the
 // production shape the service's own 002 (bench/service_002.h); per-step
@@ -32,11 +32,11 @@
 
 #include "bench/service_002.h"
 #include "fixtures/any_schema.h"
-#include "fixtures/generator.h"
-#include "fixtures/live_traffic.h"
-#include "fixtures/shapes.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/live_traffic.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/engine/migrator.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
@@ -44,7 +44,7 @@
 namespace harness::bench {
 namespace {
 
-using inspect::Shape;
+using codesearch::Shape;
 
 std::unique_ptr<pg::EmbeddedCluster> g_cluster;
 std::unique_ptr<engine::RevisionGraph> g_graph;
@@ -63,8 +63,8 @@ std::vector<long long> NumbersFromEnv(const char* name, const char* fallback) {
 std::vector<long long> Sizes() { return NumbersFromEnv("HARNESS_BENCH_SIZES", "10000,100000,1000000"); }
 
 // Repositories x chunks per repository for a chunk count.
-fixtures::GeneratorOptions Layout(long long chunks) {
-  fixtures::GeneratorOptions go;
+codesearch::GeneratorOptions Layout(long long chunks) {
+  codesearch::GeneratorOptions go;
   go.repositories = static_cast<int>(std::max<long long>(10, chunks / 1000));
   go.chunks_per_repo = static_cast<int>(chunks / go.repositories);
   return go;
@@ -73,7 +73,7 @@ fixtures::GeneratorOptions Layout(long long chunks) {
 // "BM_Upgrade002/production": the shape is in every name, and bench-report
 // reads it from there.
 std::string Name(const char* family, Shape shape) {
-  return fmt::format("{}/{}", family, inspect::ShapeName(shape));
+  return fmt::format("{}/{}", family, codesearch::ShapeName(shape));
 }
 
 // A database of that name (replacing one left by an earlier run), a copy of
@@ -93,8 +93,8 @@ std::string MakeEmpty005(Shape shape) {
   static std::map<Shape, std::string> made;
   if (auto it = made.find(shape); it != made.end()) return it->second;
   std::string name =
-      CloneDatabase("template0", fmt::format("bench_{}_empty_005", inspect::ShapeName(shape)));
-  fixtures::BuildAt005(g_cluster->UrlFor(name), shape, *g_graph);
+      CloneDatabase("template0", fmt::format("bench_{}_empty_005", codesearch::ShapeName(shape)));
+  codesearch::BuildAt005(g_cluster->UrlFor(name), shape, *g_graph);
   made[shape] = name;
   return name;
 }
@@ -107,12 +107,12 @@ std::string MakeTemplate(Shape shape, long long chunks, bool upgraded) {
   if (auto it = made.find(key); it != made.end()) return it->second;
   std::string name = CloneDatabase(
       upgraded ? MakeTemplate(shape, chunks, false) : MakeEmpty005(shape),
-      fmt::format("bench_{}_{}_{}", inspect::ShapeName(shape), upgraded ? "head" : "005", chunks));
+      fmt::format("bench_{}_{}_{}", codesearch::ShapeName(shape), upgraded ? "head" : "005", chunks));
   pg::Connection conn(g_cluster->UrlFor(name));
   if (upgraded) {
     engine::Migrator(conn, *g_graph).Upgrade("head");
   } else {
-    fixtures::Generate(conn, Layout(chunks));
+    codesearch::Generate(conn, Layout(chunks));
     pqxx::nontransaction tx(conn.raw());
     tx.exec("VACUUM ANALYZE");
   }
@@ -317,7 +317,7 @@ void BM_UpgradeUnderTraffic(benchmark::State& state) {
          writer_held = 0;
   for (auto _ : state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_traffic");
-    fixtures::UpgradeUnderTraffic u = fixtures::RunUpgradeUnderTraffic(db.url(), *g_graph);
+    codesearch::UpgradeUnderTraffic u = codesearch::RunUpgradeUnderTraffic(db.url(), *g_graph);
     double total = 0;
     for (const auto& w : u.steps) {
       // The iteration is the upgrade as traffic saw it, waits included;
@@ -328,8 +328,8 @@ void BM_UpgradeUnderTraffic(benchmark::State& state) {
       lock_seconds[w.step.index] += w.step.work_seconds();
       locked += w.step.work_seconds();
     }
-    auto r = fixtures::Window(u.reader, u.start, u.end);
-    auto wr = fixtures::Window(u.writer, u.start, u.end);
+    auto r = codesearch::Window(u.reader, u.start, u.end);
+    auto wr = codesearch::Window(u.writer, u.start, u.end);
     reader_longest = std::max(reader_longest, r.longest_seconds);
     writer_longest = std::max(writer_longest, wr.longest_seconds);
     reader_held += r.held_seconds;
@@ -373,7 +373,7 @@ void BM_Generate(benchmark::State& state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), empty, "bench_gen");
     Checkpoint();  // start from the same state as on a fresh cluster
     pg::Connection conn(db.url());
-    state.SetIterationTime(fixtures::Generate(conn, Layout(chunks)).seconds);
+    state.SetIterationTime(codesearch::Generate(conn, Layout(chunks)).seconds);
   }
   state.counters["rows"] = static_cast<double>(chunks);
   state.counters["rows_per_s"] = benchmark::Counter(

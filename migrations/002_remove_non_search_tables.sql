@@ -583,7 +583,7 @@ ALTER TABLE repositories DROP COLUMN IF EXISTS project_id;
 
 --! step: Restoring dropped tables (schema only)
 -- Exactly as the shape had them at 005: the quickstart's (001 + 003 + 003a
--- + 003b + 005) or production's (the service's chain: fixtures/shapes/),
+-- + 003b + 005) or production's (the service's chain: harness/codesearch/shapes/),
 -- column order, names, defaults, indexes and constraints included.
 SELECT set_config('migration_harness.shape_002',
     CASE WHEN to_regclass('public.code_files') IS NOT NULL

@@ -5,12 +5,12 @@
 // Golden catalogs: scenarios/golden/catalog_005.txt and catalog_002.txt hold
 // the public schema of a fresh database of the quickstart's shape at that
 // revision, catalog_production_005.txt and catalog_production_002.txt the
-// production shape's (harness/inspect/shape.h), as
+// production shape's (harness/codesearch/shape.h), as
 // inspect::CatalogSnapshot::Entries() renders it ("key: description", one
 // line per table, column, constraint, index, other relation and extension,
 // sorted; '#' lines are comments). The quickstart's were reviewed against
 // DESIGN.md's table descriptions, production's at 005 against the service's
-// dump (fixtures/shapes/production_005.sql; GoldenCatalogContent checks
+// dump (harness/codesearch/shapes/production_005.sql; GoldenCatalogContent checks
 // every object of the dump is there and nothing else); so a migration edit
 // that changes either schema (or a downgrade that does not recreate 005
 // exactly) fails here with the diff instead of passing against itself.
@@ -42,7 +42,7 @@
 
 #include <pqxx/pqxx>
 
-#include "fixtures/shapes.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/checks/suites.h"
 #include "harness/inspect/catalog.h"
 #include "harness/pg/connection.h"
@@ -195,7 +195,7 @@ TEST_P(GoldenCatalog, MatchesTheCheckedInSnapshot) {
     WriteGolden(file, c.revision, c.shape, entries);
     GTEST_SKIP() << "HARNESS_UPDATE_GOLDEN=1: wrote " << file << " (" << entries.size()
                  << " entries); review it against DESIGN.md"
-                 << (c.shape == Shape::kProduction ? " and fixtures/shapes/production_005.sql" : "");
+                 << (c.shape == Shape::kProduction ? " and harness/codesearch/shapes/production_005.sql" : "");
   }
   auto golden = ReadGolden(file);
   ASSERT_TRUE(golden) << file << " is missing; create it with HARNESS_UPDATE_GOLDEN=1";
@@ -371,7 +371,7 @@ TEST(GoldenCatalogContent, ProductionAt005IsTheServicesDump) {
   if (UpdateGolden()) GTEST_SKIP() << "HARNESS_UPDATE_GOLDEN=1: the files are being rewritten";
   auto golden = ReadGolden(GoldenFile("production_005"));
   ASSERT_TRUE(golden);
-  const auto dumped = DumpedObjects(fixtures::Production005Sql(), {"alembic_version"});
+  const auto dumped = DumpedObjects(codesearch::Production005Sql(), {"alembic_version"});
   // 19 tables, 142 columns, 45 constraints, 28 indexes, 1 sequence.
   ASSERT_EQ(dumped.size(), 19u + 142u + 45u + 28u + 1u)
       << "the dump's layout changed; see DumpedObjects";

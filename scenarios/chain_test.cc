@@ -1,7 +1,7 @@
 // The revision chain on real databases: table counts, exact downgrades of
 // every revision (catalog diff), Alembic's alembic_version semantics, the
 // quickstart's own SQL verbatim, 002's refusals and idempotency. What is
-// about 002 runs on both shapes (harness/inspect/shape.h); the production
+// about 002 runs on both shapes (harness/codesearch/shape.h); the production
 // shape has no revision before 005.
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
-#include "fixtures/generator.h"
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "harness/engine/migrator.h"
 #include "harness/error.h"
 #include "harness/pg/connection.h"
@@ -124,8 +124,8 @@ TEST(AlembicVersion, AVersionWrittenByAlembicIsUnderstood) {
   EXPECT_EQ(db.Revision(), "002");
 }
 
-using fixtures::kQuickstartSampleSql;
-using fixtures::kQuickstartValidProjectIdsSql;
+using codesearch::kQuickstartSampleSql;
+using codesearch::kQuickstartValidProjectIdsSql;
 
 TEST(QuickstartSql, Scenario2InsertsRunVerbatimAt005AndSurvive002) {
   TestDatabase db("005");
@@ -177,10 +177,10 @@ class Migration002 : public ::testing::TestWithParam<Shape> {
       return;
     }
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions o;
+    codesearch::GeneratorOptions o;
     o.repositories = 3;
     o.chunks_per_repo = 2;
-    fixtures::Generate(conn, o);
+    codesearch::Generate(conn, o);
   }
   // Seven chunks whose repository (on production: whose file) does not
   // exist, once the foreign key that keeps them out is dropped.

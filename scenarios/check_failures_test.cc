@@ -25,7 +25,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "harness/checks/suites.h"
 #include "harness/pg/disposable_database.h"
 #include "scenarios/support/test_env.h"
@@ -285,7 +285,7 @@ TEST_P(CheckFailure, PrintsItsLineAndExitCode) {
   ASSERT_GT(to, 0) << c.target;
   const std::string parent = to == 1 ? "base" : Chain().at(to - 1).revision;
   TestDatabase db(parent, c.shape);
-  if (const char* data = c.data ? c.data : c.shape == Shape::kQuickstart ? fixtures::kQuickstartSampleSql : nullptr)
+  if (const char* data = c.data ? c.data : c.shape == Shape::kQuickstart ? codesearch::kQuickstartSampleSql : nullptr)
     db.Exec(data);
   const std::string url = db.url().text();
   std::vector<std::string> args = {"check", suite};

@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
+#include "harness/codesearch/generator.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/process.h"
@@ -391,10 +391,10 @@ TEST_P(SlowCliSignal, CancelsTheValidationScanOfAMillionChunks) {
   TestDatabase db("005");
   {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 1000;
     go.chunks_per_repo = 1000;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   }
   const DatabaseState before = CaptureState(db);
   BackgroundCli cli({"upgrade", "head"}, db.url().text());

@@ -12,8 +12,8 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
-#include "fixtures/generator.h"
-#include "fixtures/shapes.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/engine/migrator.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
@@ -42,14 +42,14 @@ CrashTarget MakeTarget(Shape shape, const std::string& revision, int repositorie
   }
   t.url = t.cluster->UrlFor("crash");
   if (shape == Shape::kProduction)
-    fixtures::BuildAt005(t.url, shape, Chain());
+    codesearch::BuildAt005(t.url, shape, Chain());
   else
     MigrateTo(t.url, "005");
   pg::Connection conn(t.url);
-  fixtures::GeneratorOptions go;
+  codesearch::GeneratorOptions go;
   go.repositories = repositories;
   go.chunks_per_repo = chunks_per_repo;
-  fixtures::Generate(conn, go);
+  codesearch::Generate(conn, go);
   if (revision != "005") MigrateTo(t.url, revision);
   return t;
 }

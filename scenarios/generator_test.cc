@@ -7,27 +7,27 @@
 
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
+#include "harness/codesearch/generator.h"
 #include "harness/error.h"
 #include "harness/inspect/fingerprint.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
 namespace {
 
-fixtures::GeneratorReport Generate(const TestDatabase& db, int repos, int chunks,
+codesearch::GeneratorReport Generate(const TestDatabase& db, int repos, int chunks,
                                    std::uint64_t seed = 42, bool embeddings = false,
-                                   long long bulk_threshold = fixtures::GeneratorOptions{}.bulk_threshold) {
+                                   long long bulk_threshold = codesearch::GeneratorOptions{}.bulk_threshold) {
   pg::Connection conn(db.url());
-  fixtures::GeneratorOptions o;
+  codesearch::GeneratorOptions o;
   o.repositories = repos;
   o.chunks_per_repo = chunks;
   o.seed = seed;
   o.embeddings = embeddings;
   o.bulk_threshold = bulk_threshold;
-  return fixtures::Generate(conn, o);
+  return codesearch::Generate(conn, o);
 }
 
 // Production's tables besides repositories, code_files and code_chunks
@@ -87,7 +87,7 @@ class Generator : public ::testing::TestWithParam<Shape> {
   }
   // Chunks that reach their repository (production: through their file).
   std::string ReachableChunks(const TestDatabase& db) const {
-    return db.Scalar("SELECT count(*) FROM " + inspect::SqlFor(shape()).chunk_to_repository);
+    return db.Scalar("SELECT count(*) FROM " + codesearch::SqlFor(shape()).chunk_to_repository);
   }
 };
 
@@ -322,7 +322,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GeneratorCliShapes,
                          ::testing::Values(Shape::kQuickstart, Shape::kProduction), ShapeTestName);
 
 TEST_P(GeneratorCliShapes, ShapeOnAnEmptyDatabaseBuildsTheSchemaAt005AndFillsIt) {
-  const std::string name = inspect::ShapeName(GetParam());
+  const std::string name = codesearch::ShapeName(GetParam());
   TestDatabase db("base");
   auto r = RunCli({"generate", "--shape", name, "--repositories", "3", "--chunks-per-repo", "20"},
                   db.url().text());
@@ -334,9 +334,9 @@ TEST_P(GeneratorCliShapes, ShapeOnAnEmptyDatabaseBuildsTheSchemaAt005AndFillsIt)
   {
     pg::Connection conn(db.url());
     pqxx::read_transaction tx(conn.raw());
-    EXPECT_EQ(inspect::DetectShape(tx), GetParam());
+    EXPECT_EQ(codesearch::DetectShape(tx), GetParam());
   }
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + inspect::SqlFor(GetParam()).chunk_to_repository),
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + codesearch::SqlFor(GetParam()).chunk_to_repository),
             "60");
   // The catalog is the one the tests' own template at 005 has.
   TestDatabase reference("005", GetParam());
@@ -353,8 +353,8 @@ TEST_P(GeneratorCliShapes, ShapeOnAnEmptyDatabaseBuildsTheSchemaAt005AndFillsIt)
 TEST_P(GeneratorCliShapes, TheOtherShapeOnADatabaseAt005IsExit2AndChangesNothing) {
   const Shape other = GetParam() == Shape::kProduction ? Shape::kQuickstart : Shape::kProduction;
   TestDatabase db("005", GetParam());
-  auto r = RunCliUnchanged(db, {"generate", "--shape", inspect::ShapeName(other)}, 2);
-  EXPECT_CONTAINS(r.err, std::string("already holds the ") + inspect::ShapeName(GetParam()) +
+  auto r = RunCliUnchanged(db, {"generate", "--shape", codesearch::ShapeName(other)}, 2);
+  EXPECT_CONTAINS(r.err, std::string("already holds the ") + codesearch::ShapeName(GetParam()) +
                              " shape at revision 005");
   EXPECT_CONTAINS(r.err, "leave out --shape");
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM repositories"), "0");
@@ -378,11 +378,11 @@ TEST_P(SlowGenerator, FillsAMillionChunks) {
   auto r = Generate(db, 1000, 1000);
   std::printf("%s shape: %lld chunks, %lld files, %lld other rows in %.2f s: %.0f rows/s, %.0f "
               "chunks/s\n",
-              inspect::ShapeName(GetParam()), r.chunks, r.files, r.kept_rows + r.other_rows,
+              codesearch::ShapeName(GetParam()), r.chunks, r.files, r.kept_rows + r.other_rows,
               r.seconds, r.rows_per_second, r.chunks_per_second);
   ::testing::Test::RecordProperty("rows_per_second", std::to_string(r.rows_per_second));
   ::testing::Test::RecordProperty("chunks_per_second", std::to_string(r.chunks_per_second));
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + inspect::SqlFor(GetParam()).chunk_to_repository),
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + codesearch::SqlFor(GetParam()).chunk_to_repository),
             "1000000");
 }
 

@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
-#include "fixtures/shapes.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/engine/migrator.h"
 #include "harness/error.h"
 #include "harness/pg/cluster.h"
@@ -315,12 +315,12 @@ TEST(SlowAutovacuum, StepOneWaitsForItAndCheckPreSaysSo) {
   options.settings["autovacuum_naptime"] = "1";
   auto cluster = pg::EmbeddedCluster::Start(options);
   auto prepare = [&](pg::DisposableDatabase& db) {
-    fixtures::BuildAt005(db.url(), Shape::kQuickstart, Chain());
+    codesearch::BuildAt005(db.url(), Shape::kQuickstart, Chain());
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 20;
     go.chunks_per_repo = 1000;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   };
   auto step1 = [&](const pg::Url& url, std::string* log) {
     LogCapture capture;

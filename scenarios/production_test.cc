@@ -61,7 +61,7 @@ TEST(ProductionShape, TheProjectBuildsTheServicesSchemaAt005) {
   EXPECT_EQ(TableNames(db).size(), 19u);
   pg::Connection conn(db.url());
   pqxx::read_transaction tx(conn.raw());
-  EXPECT_EQ(inspect::DetectShape(tx), Shape::kProduction);
+  EXPECT_EQ(codesearch::DetectShape(tx), Shape::kProduction);
 }
 
 TEST(ProductionShape, AtHeadTheTenKeptTablesRemainWithValidatedProjectIds) {

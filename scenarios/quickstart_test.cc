@@ -1,7 +1,7 @@
 // The quickstart's six scenarios, automated: a green run means migration
 // 002 is ready to deploy. Every test runs on its own disposable database.
 // What a scenario asserts about 002 it asserts on both shapes
-// (harness/inspect/shape.h): the quickstart's sample SQL keeps its shape,
+// (harness/codesearch/shape.h): the quickstart's sample SQL keeps its shape,
 // production gets the same rows through its code_files.
 #include <gtest/gtest.h>
 
@@ -13,9 +13,9 @@
 
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
-#include "fixtures/project_id_cases.h"
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/project_id_cases.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "harness/checks/suites.h"
 #include "harness/inspect/fingerprint.h"
 #include "harness/pg/connection.h"
@@ -101,7 +101,7 @@ struct ShapeFacts {
 };
 
 const ShapeFacts& Facts(Shape shape) {
-  static const ShapeFacts quickstart{fixtures::kQuickstartSampleSql,
+  static const ShapeFacts quickstart{codesearch::kQuickstartSampleSql,
                                      "code_chunks c JOIN repositories r ON r.id = c.repository_id",
                                      4, 8, {"code_chunks", "repositories"}};
   static const ShapeFacts production{
@@ -308,7 +308,7 @@ TEST(CheckPre, BelowTheParentTheRevisionLineNamesTheParent) {
 // rows, and the suite says so; the nine tables that came back empty fail.
 TEST(BaselineFile, RecordedOnAnotherDatabaseEveryTableIsComparedByItsRows) {
   TestDatabase source("005");
-  source.Exec(fixtures::kQuickstartSampleSql);
+  source.Exec(codesearch::kQuickstartSampleSql);
   source.Exec("INSERT INTO tasks (title, version) VALUES ('a task', 1)");
   std::string file = ::testing::TempDir() + pg::UniqueDatabaseName("baseline") + ".json";
   ASSERT_EQ(RunCli({"check", "pre", "--save-baseline", file}, source.url().text()).exit_code, 0);
@@ -363,10 +363,10 @@ TEST_P(Scenario4RollbackChecks, TheCliSuitesPassAroundARollbackOfGeneratedData) 
   TestDatabase db = Database();
   {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 3;
     go.chunks_per_repo = 2;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   }
   const std::string url = db.url().text();
   std::string file = ::testing::TempDir() + pg::UniqueDatabaseName("baseline") + ".json";
@@ -432,10 +432,10 @@ TEST_P(Scenario5Performance, UpgradesTenThousandChunksWithinTheBudget) {
   TestDatabase db = Database();
   {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 100;
     go.chunks_per_repo = 100;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   }
   ASSERT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), "10000");
   auto t0 = std::chrono::steady_clock::now();
@@ -447,7 +447,7 @@ TEST_P(Scenario5Performance, UpgradesTenThousandChunksWithinTheBudget) {
   for (std::string line; std::getline(log, line);)
     if (line.find("Complete (") != std::string::npos) std::printf("%s\n", line.c_str());
   std::printf("upgrade of 100 x 100 chunks (%s shape): %.3f s (budget 300 s)\n",
-              inspect::ShapeName(shape()), seconds);
+              codesearch::ShapeName(shape()), seconds);
   RecordProperty("upgrade_seconds", std::to_string(seconds));
   EXPECT_LT(seconds, 300.0) << "FR-031: migration 002 must finish within 5 minutes";
   ExpectAllPass(RunSuite(db, "post"), 8);
@@ -486,7 +486,7 @@ const ProjectIdInserts& InsertsFor(Shape shape) {
 
 // The SQLSTATE with which `table` refuses `c`'s value, "" when it takes
 // it. Rolled back: the database stays clean between cases.
-std::string Answer(pg::Connection& conn, Shape shape, const fixtures::ProjectIdCase& c,
+std::string Answer(pg::Connection& conn, Shape shape, const codesearch::ProjectIdCase& c,
                    const std::string& table) {
   const ProjectIdInserts& sql = InsertsFor(shape);
   pqxx::work tx(conn.raw());
@@ -510,7 +510,7 @@ class Scenario6Validation : public ::testing::TestWithParam<Shape> {};
 TEST_P(Scenario6Validation, EveryCaseGetsTheExpectedSqlstateFromBothTables) {
   TestDatabase db("head", GetParam());
   pg::Connection conn(db.url());
-  for (const auto& c : fixtures::ProjectIdCases()) {
+  for (const auto& c : codesearch::ProjectIdCases()) {
     SCOPED_TRACE(std::string("case ") + c.label + ": " + c.why + " (value " +
                  (c.value ? "'" + *c.value + "'" : std::string("NULL")) + ")");
     for (const char* table : {"repositories", "code_chunks"})

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures/any_schema.h"
-#include "fixtures/generator.h"
+#include "harness/codesearch/generator.h"
 #include "harness/engine/revision_graph.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
@@ -162,10 +162,10 @@ TEST_P(VerifyEachRevision, IsReadyOnAScratchCloneOfItsParent) {
   {
     pg::Connection conn(db.url());
     if (code_search) {
-      fixtures::GeneratorOptions go;
+      codesearch::GeneratorOptions go;
       go.repositories = 5;
       go.chunks_per_repo = 5;
-      fixtures::Generate(conn, go);
+      codesearch::Generate(conn, go);
     } else if (p > 1) {
       fixtures::AnySchemaOptions o;
       o.rows_per_table = 30;

@@ -16,7 +16,7 @@
 #include <map>
 #include <sstream>
 
-#include "fixtures/generator.h"
+#include "harness/codesearch/generator.h"
 #include "harness/checks/suites.h"
 #include "harness/inspect/fingerprint.h"
 #include "harness/pg/cluster.h"
@@ -103,10 +103,10 @@ TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
   TestDatabase production("005", Shape::kProduction);
   {
     pg::Connection conn(production.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 20;
     go.chunks_per_repo = 10;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   }
   auto before = DroppedFingerprints(production);
   ASSERT_GT(before.at("tasks").rows, 0);

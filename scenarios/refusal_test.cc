@@ -4,7 +4,7 @@
 // refusal, its exit code and an unchanged database.
 #include <gtest/gtest.h>
 
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -98,7 +98,7 @@ class RefusedByBoth : public ::testing::TestWithParam<Refusal> {};
 TEST_P(RefusedByBoth, CheckPreFailsWhereTheUpgradeRefuses) {
   const Refusal& c = GetParam();
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   db.Exec(c.setup);
   const std::string recorded = db.Scalar("SELECT version_num FROM alembic_version");
   auto pre = RunCliUnchanged(db, {"check", "pre"}, std::string(c.pre_says).starts_with("Core tables") ? 2 : 1);
@@ -116,7 +116,7 @@ INSTANTIATE_TEST_SUITE_P(Conditions, RefusedByBoth, ::testing::ValuesIn(kRefusal
 // the listed query finds exactly those rows.
 TEST(RefusedByBoth, TheListingQueryOfTheRefusalFindsTheRows) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   db.Exec(kRefusals[0].setup);
   auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
   const std::string marker = "List them with: ";
@@ -132,7 +132,7 @@ TEST(RefusedByBoth, TheListingQueryOfTheRefusalFindsTheRows) {
 // passes and is listed as kept.
 TEST(RefusedByBoth, AColumnAndIndexBuiltAsTheReadmeSaysPass) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT "
           "'default'; CREATE INDEX idx_project_repository ON repositories (project_id, id)");
   auto pre = RunCliUnchanged(db, {"check", "pre"}, 0);

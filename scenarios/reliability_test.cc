@@ -10,8 +10,8 @@
 
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "harness/engine/migrator.h"
 #include "harness/inspect/catalog.h"
 #include "harness/pg/connection.h"
@@ -73,12 +73,12 @@ TEST_P(FaultAtEveryStep, LeavesTheDatabaseExactlyAsItWas) {
   TestDatabase db(start == "002" ? "005" : start, f.shape);
   if (f.shape == Shape::kProduction) {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 10;
     go.chunks_per_repo = 10;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   } else if (db.Scalar("SELECT to_regclass('code_chunks') IS NOT NULL") == "t") {
-    db.Exec(fixtures::kQuickstartSampleSql);
+    db.Exec(codesearch::kQuickstartSampleSql);
   }
   if (start == "002") MigrateTo(db.url(), "002");
   const DatabaseState before = CaptureState(db);
@@ -159,7 +159,7 @@ std::string MigrationLockWaiters(const TestDatabase& db) {
 TEST_P(ConcurrentRunners, ApplyExactlyOnce) {
   const int n = GetParam();
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   ASSERT_EQ(MigrationLockWaiters(db), "0");
   const DatabaseState before = CaptureState(db);
 

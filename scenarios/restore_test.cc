@@ -15,23 +15,23 @@
 #include <map>
 
 #include "fixtures/any_schema.h"
-#include "fixtures/generator.h"
+#include "harness/codesearch/generator.h"
 #include "harness/checks/suites.h"
-#include "harness/restore/restore_dropped.h"
+#include "harness/codesearch/restore_dropped.h"
 #include "harness/inspect/fingerprint.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
-#include "harness/restore/restore_dropped.h"
+#include "harness/codesearch/restore_dropped.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
 namespace {
 
-using restore::DataScript;
-using restore::ParseDataScript;
-using restore::SplitCopyLine;
+using codesearch::DataScript;
+using codesearch::ParseDataScript;
+using codesearch::SplitCopyLine;
 
 // What `pg_restore --data-only --file=-` writes (PostgreSQL 15.14 and later
 // add the \restrict lines).
@@ -101,11 +101,11 @@ TEST(RestoreScript, RefusesAnyStatementButDataAndSequenceValues) {
 
 TEST(RestoreDropped, LoadsReferencedTablesFirst) {
   TestDatabase db("005", Shape::kProduction);
-  std::vector<std::string> reversed(restore::TablesDroppedBy002().rbegin(),
-                                    restore::TablesDroppedBy002().rend());
+  std::vector<std::string> reversed(codesearch::TablesDroppedBy002().rbegin(),
+                                    codesearch::TablesDroppedBy002().rend());
   pg::Connection conn(db.url());
   pqxx::read_transaction tx(conn.raw());
-  auto order = restore::DependencyOrder(tx, reversed);
+  auto order = codesearch::DependencyOrder(tx, reversed);
   ASSERT_EQ(order.size(), 9u);
   auto at = [&](const std::string& t) { return std::find(order.begin(), order.end(), t) - order.begin(); };
   for (const auto& [child, parent] : std::vector<std::pair<std::string, std::string>>{
@@ -153,15 +153,15 @@ TEST_P(SlowRestoreDropped, ARealBackupBringsBackEveryRowOfTheNineTables) {
   Role owner("");
   {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 20;
     go.chunks_per_repo = 10;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
     // Thousands of rows in the nine tables besides the generator's few,
     // from the catalog (their keys, CHECKs and foreign keys between them).
     fixtures::AnySchemaOptions more;
     more.rows_per_table = 0;
-    for (const auto& t : restore::TablesDroppedBy002()) more.rows[t] = 2000;
+    for (const auto& t : codesearch::TablesDroppedBy002()) more.rows[t] = 2000;
     fixtures::GenerateAnySchema(conn, more);
     pqxx::work tx(conn.raw());
     for (const auto& r : tx.exec("SELECT format('ALTER %s public.%I OWNER TO %I', CASE relkind WHEN "

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <regex>
 
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -64,7 +64,7 @@ void PlantInUserSchema(const TestDatabase& db, const Role& evil) {
 
 TEST(HostileSchema, ASchemaNamedLikeTheUserIsNeverSearched) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role evil("NOSUPERUSER");
   PlantInUserSchema(db, evil);
 
@@ -96,7 +96,7 @@ TEST(HostileSchema, ASchemaNamedLikeTheUserIsNeverSearched) {
 
 TEST(HostileSchema, VerifyOnACloneIsNotEscalatedEither) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role evil("NOSUPERUSER");
   PlantInUserSchema(db, evil);
   auto r = RunCli({"verify"}, db.url().text());
@@ -137,7 +137,7 @@ class HostilePublic : public ::testing::TestWithParam<PublicPlant> {};
 
 TEST_P(HostilePublic, IsRefusedByEveryCommandAndNothingChanges) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role evil("NOSUPERUSER");
   db.Exec("GRANT CREATE ON SCHEMA public TO " + evil.name());
   evil.Exec(db, WithEscalation(GetParam().sql, evil));
@@ -164,7 +164,7 @@ INSTANTIATE_TEST_SUITE_P(Plants, HostilePublic, ::testing::ValuesIn(kPublicPlant
 // membership proves nothing, ownership does.
 TEST(HostilePublicExtension, AnObjectSlippedIntoATrustedExtensionIsStillRefused) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role evil("NOSUPERUSER");
   db.Exec("GRANT CREATE ON DATABASE " + db.name() + " TO " + evil.name() +
           "; GRANT CREATE ON SCHEMA public TO " + evil.name());
@@ -184,7 +184,7 @@ TEST(HostilePublicExtension, AnObjectSlippedIntoATrustedExtensionIsStillRefused)
 // alembic_version is common: it is whoever ran Alembic.)
 TEST(HostileTableCode, ATriggerOnATableTheToolWritesIsRefused) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role app("NOSUPERUSER");
   PlantAsTableOwner(db, app, "alembic_version",
                     "CREATE SCHEMA appfn; "
@@ -205,7 +205,7 @@ TEST(HostileTableCode, ATriggerOnATableTheToolWritesIsRefused) {
 // restore-dropped the nine it fills, generate every table of public.
 TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const std::string backup = ::testing::TempDir() + pg::UniqueDatabaseName("hostile") + ".dump";
   auto dump = pg::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom",
                               "--file", backup, "--dbname", db.url().text()});
@@ -233,7 +233,7 @@ TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) 
 // function with the tool's rights), by check pre nor by verify.
 TEST(HostileTableCode, AViewInPlaceOfATable002DropsIsNeverRead) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role app("NOSUPERUSER");
   db.Exec("GRANT CREATE ON SCHEMA public TO " + app.name());
   PlantAsTableOwner(db, app, "archived_work_items",
@@ -251,7 +251,7 @@ TEST(HostileTableCode, AViewInPlaceOfATable002DropsIsNeverRead) {
 
 TEST(HostileTableCode, AFunctionInACheckOfACoreTableIsRefused) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role app("NOSUPERUSER");
   PlantAsTableOwner(db, app, "code_chunks",
                     "CREATE SCHEMA appfn; "
@@ -284,7 +284,7 @@ TEST(HostileTableCodeNegative, ASecurityDefinerTriggerIsAccepted) {
 // read a core table can make it wait): found before the next step runs.
 TEST(HostilePublicMidRun, AnOverloadPlantedWhileTheUpgradeWaitsIsRefused) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role evil("NOSUPERUSER");
   db.Exec("GRANT CREATE ON SCHEMA public TO " + evil.name() + "; GRANT SELECT ON repositories TO " +
           evil.name());

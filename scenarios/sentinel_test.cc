@@ -23,8 +23,8 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "harness/checks/suites.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
@@ -75,7 +75,7 @@ TEST(Sentinel, ADowngradeThatForgetsAnIndexIsNamedByCheckRollbackAndByVerify) {
   ASSERT_EQ(chain.removed(), 1) << "the mutant no longer applies: update this test";
   const std::string dir = chain.dir().string();
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const std::string url = db.url().text();
   const std::string file = ::testing::TempDir() + pg::UniqueDatabaseName("baseline") + ".json";
   ASSERT_EQ(RunCli({"--migrations", dir, "check", "pre", "--save-baseline", file}, url).exit_code, 0);
@@ -167,10 +167,10 @@ std::string GeneratedTemplate(Shape shape) {
     tx.exec("CREATE DATABASE " + tx.quote_name(building) + " TEMPLATE " + tx.quote_name(base));
     try {
       pg::Connection gen(admin.WithDatabase(building));
-      fixtures::GeneratorOptions go;
+      codesearch::GeneratorOptions go;
       go.repositories = 2;
       go.chunks_per_repo = 2;
-      fixtures::Generate(gen, go);
+      codesearch::Generate(gen, go);
     } catch (...) {
       pg::DropDatabase(admin, building);
       tx.exec("SELECT pg_advisory_unlock(hashtext(" + tx.quote(name) + "))");
@@ -252,10 +252,10 @@ TEST_P(NonDefaultProject, EveryChunkTakesItsRepositorysValue) {
   TestDatabase db("005", GetParam());
   {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = 3;
     go.chunks_per_repo = 4;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   }
   // Built beforehand, as an operator may: every repository in one project.
   db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");

@@ -8,16 +8,16 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
-#include "fixtures/live_traffic.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/live_traffic.h"
+#include "harness/codesearch/shape.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
 namespace {
 
-using fixtures::TrafficClock;
+using codesearch::TrafficClock;
 
 double Seconds(TrafficClock::time_point a, TrafficClock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -27,31 +27,31 @@ void UpgradeUnderTraffic(Shape shape, int repositories, int chunks_per_repo) {
   TestDatabase db("005", shape);
   {
     pg::Connection conn(db.url());
-    fixtures::GeneratorOptions go;
+    codesearch::GeneratorOptions go;
     go.repositories = repositories;
     go.chunks_per_repo = chunks_per_repo;
-    fixtures::Generate(conn, go);
+    codesearch::Generate(conn, go);
   }
-  fixtures::UpgradeUnderTraffic u = fixtures::RunUpgradeUnderTraffic(db.url(), Chain());
+  codesearch::UpgradeUnderTraffic u = codesearch::RunUpgradeUnderTraffic(db.url(), Chain());
   const double migration = Seconds(u.start, u.end);
 
   std::string table = fmt::format(
       "upgrade of {} chunks ({} shape) under live traffic: {:.3f} s\n"
       "  step                                          seconds  lock wait  tables locked  "
       "reader held  writer held\n",
-      static_cast<long long>(repositories) * chunks_per_repo, inspect::ShapeName(shape), migration);
+      static_cast<long long>(repositories) * chunks_per_repo, codesearch::ShapeName(shape), migration);
   double locked_seconds = 0;
   for (const auto& w : u.steps) {
-    auto r = fixtures::Window(u.reader, w.start, w.end);
-    auto wr = fixtures::Window(u.writer, w.start, w.end);
+    auto r = codesearch::Window(u.reader, w.start, w.end);
+    auto wr = codesearch::Window(u.writer, w.start, w.end);
     table += fmt::format("  {:>2}. {:<42} {:>7.3f}  {:>9.3f}  {:<13}  {:>9.3f} s  {:>9.3f} s\n",
                          w.step.index, w.step.name, w.step.seconds, w.step.lock_wait_seconds,
                          w.tables_locked ? "yes" : "no", r.held_seconds, wr.held_seconds);
     // Step 1 may wait for the traffic's own locks first: held only after.
     if (w.tables_locked) locked_seconds += w.step.work_seconds();
   }
-  auto during_r = fixtures::Window(u.reader, u.start, u.end);
-  auto during_w = fixtures::Window(u.writer, u.start, u.end);
+  auto during_r = codesearch::Window(u.reader, u.start, u.end);
+  auto during_w = codesearch::Window(u.writer, u.start, u.end);
   table += fmt::format(
       "  lock-hold {:.3f} s; longest reader operation {:.3f} s, longest writer operation {:.3f} s; "
       "{} reads and {} writes in all\n",
@@ -85,7 +85,7 @@ void UpgradeUnderTraffic(Shape shape, int repositories, int chunks_per_repo) {
   EXPECT_LE(during_r.longest_seconds, migration + 1.0);
   EXPECT_LE(during_w.longest_seconds, migration + 1.0);
   // Afterwards, the writes of the live session are there and 002 holds.
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + inspect::SqlFor(shape).chunk_to_repository +
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + codesearch::SqlFor(shape).chunk_to_repository +
                       " WHERE c.project_id <> r.project_id"),
             "0");
 }

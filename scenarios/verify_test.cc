@@ -1,7 +1,7 @@
 // `verify`, the rehearsal an engineer runs before the maintenance window:
 // on the embedded default, and on a "production copy" given by URL, which
 // must come out of it unchanged. The tests of what 002 does run on both
-// schema shapes (harness/inspect/shape.h); a schema of neither is refused.
+// schema shapes (harness/codesearch/shape.h); a schema of neither is refused.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,8 +22,8 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "fixtures/generator.h"
-#include "fixtures/quickstart_sample.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "harness/error.h"
 #include "harness/pg/process.h"
 #include "harness/verify/rehearsal.h"
@@ -37,12 +37,12 @@ namespace {
 // sample (3 repositories), or 3 x 2 generated on the production shape, with
 // rows in its other tables, the four task link tables included.
 void WriteSample(const TestDatabase& db, Shape shape) {
-  if (shape == Shape::kQuickstart) return db.Exec(fixtures::kQuickstartSampleSql);
+  if (shape == Shape::kQuickstart) return db.Exec(codesearch::kQuickstartSampleSql);
   pg::Connection conn(db.url());
-  fixtures::GeneratorOptions go;
+  codesearch::GeneratorOptions go;
   go.repositories = 3;
   go.chunks_per_repo = 2;
-  fixtures::Generate(conn, go);
+  codesearch::Generate(conn, go);
 }
 
 // A --report-json file, read and removed (null when missing or malformed).
@@ -90,8 +90,8 @@ TEST_P(VerifyBothShapes, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
   auto report = TakeJson(json);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "cloned into mh_verify");
-  EXPECT_CONTAINS(r.out, std::string("Schema:  ") + inspect::ShapeName(shape) + " shape");
-  EXPECT_EQ(report["shape"], inspect::ShapeName(shape));
+  EXPECT_CONTAINS(r.out, std::string("Schema:  ") + codesearch::ShapeName(shape) + " shape");
+  EXPECT_EQ(report["shape"], codesearch::ShapeName(shape));
   EXPECT_CONTAINS(r.out, "READY: migration 002 upgraded in");
   // The rollback is exact on the quickstart's shape; on production's, but
   // for the task links' foreign keys.
@@ -154,7 +154,7 @@ TEST_P(VerifyBothShapes, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
 TEST(VerifyCopy, IntoEmbeddedCopiesWithPgDumpAndLeavesTheSourceUnchanged) {
   if (const std::string why = WhyLocalPgDumpCannotDumpTestServer(); !why.empty()) GTEST_SKIP() << why;
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify", "--into-embedded"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -436,7 +436,7 @@ TEST(VerifyCopy, AMissingCoreTableBlocksTheMigration) {
 // raising the minimum above the running server.
 TEST(VerifyCopy, AServerBelowTheMinimumIsRefusedBeforeAnythingRuns) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const DatabaseState before = CaptureState(db);
   verify::VerifyOptions o;
   o.source = db.url();
@@ -479,7 +479,7 @@ TEST(VerifyCopy, IntoEmbeddedChecksTheSourceServerVersionFirst) {
 
 TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   Role reader("NOCREATEDB");
   db.Exec("GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + reader.name());
   const DatabaseState before = CaptureState(db);
@@ -504,7 +504,7 @@ TEST(VerifyCopy, AUserWithoutCreatedbIsToldWhatToDo) {
 // up within --lock-timeout and names the table; the copy's pg_dump too.
 TEST(VerifyCopy, ALockedCoreTableFailsWithinTheLockTimeoutAndIsNamed) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const DatabaseState before = CaptureState(db);
   {
     pg::Connection blocker(db.url());
@@ -579,7 +579,7 @@ struct HeldScratch {
 // the same server does, and says so.
 TEST(VerifyCopy, ASigkilledRunsScratchDatabaseIsDroppedByTheNextVerify) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   pg::Connection admin(TestServer().AdminUrl());
   auto count = [&](const std::string& where) {
     pqxx::nontransaction tx(admin.raw());
@@ -655,7 +655,7 @@ TEST(ScratchDatabases, TheCleanUpLeavesOtherRolesHostsAndLiveProcessesAlone) {
 // scratch database is dropped on the way out.
 TEST(VerifyCopy, AnInterruptDropsTheScratchDatabase) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const DatabaseState before = CaptureState(db);
   pg::Connection admin(TestServer().AdminUrl());
   BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text());
@@ -703,7 +703,7 @@ pid_t ChildOf(pid_t parent) {
 // 124), exits with the tool's status: 130.
 TEST(VerifyCopy, StoppedByTimeoutItDropsTheScratchDatabase) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   const DatabaseState before = CaptureState(db);
   pg::Connection admin(TestServer().AdminUrl());
   BackgroundCli cli({"--lock-timeout", "0", "verify"}, db.url().text(),
@@ -736,7 +736,7 @@ TEST(VerifyCopy, StoppedByTimeoutItDropsTheScratchDatabase) {
 
 TEST(VerifyReport, ForecastsTheUpgradeAtALargerSize) {
   TestDatabase db("005");
-  db.Exec(fixtures::kQuickstartSampleSql);
+  db.Exec(codesearch::kQuickstartSampleSql);
   std::string json_path = ::testing::TempDir() + pg::UniqueDatabaseName("forecast") + ".json";
   auto r = RunCli({"verify", "--forecast-rows", "5000000", "--report-json", json_path},
                   db.url().text());

@@ -6,7 +6,7 @@
 #include "harness/cli/context.h"
 #include "harness/engine/version_table.h"
 #include "harness/error.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 
 namespace harness::cli {
 
@@ -40,9 +40,9 @@ Command setup_current(CLI::App& app, const GlobalOptions& g) {
             // Which schema 002 will find (README "Supported schemas"); a
             // schema of neither shape is said here, refused by the others.
             try {
-              if (auto shape = inspect::DetectShape(tx))
-                spdlog::info("schema shape: {} ({})", inspect::ShapeName(*shape),
-                             *shape == inspect::Shape::kProduction
+              if (auto shape = codesearch::DetectShape(tx))
+                spdlog::info("schema shape: {} ({})", codesearch::ShapeName(*shape),
+                             *shape == codesearch::Shape::kProduction
                                  ? "code_chunks -> code_files -> repositories"
                                  : "code_chunks -> repositories");
             } catch (const Error& e) {

@@ -9,12 +9,12 @@
 #include <pqxx/pqxx>
 
 #include "fixtures/any_schema.h"
-#include "fixtures/generator.h"
-#include "fixtures/shapes.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/cli/context.h"
 #include "harness/engine/version_table.h"
 #include "harness/error.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 
 namespace harness::cli {
 
@@ -38,8 +38,8 @@ constexpr const char* kTablesInPublic =
     "FROM pg_catalog.pg_class WHERE relnamespace = 'public'::regnamespace "
     "AND relkind IN ('r', 'p', 'v', 'm')";
 
-const char* HowChunksReachRepositories(inspect::Shape shape) {
-  return shape == inspect::Shape::kProduction
+const char* HowChunksReachRepositories(codesearch::Shape shape) {
+  return shape == codesearch::Shape::kProduction
              ? "code_chunks.code_file_id -> code_files.repository_id"
              : "code_chunks.repository_id";
 }
@@ -47,23 +47,23 @@ const char* HowChunksReachRepositories(inspect::Shape shape) {
 // --shape on an empty database builds the schema at 005 in that shape (and
 // says so); on a database at 005 it must name the shape it has. Anything
 // else is left to the generator's own refusal.
-void PrepareShape(pg::Connection& conn, const GlobalOptions& g, inspect::Shape shape) {
-  std::optional<inspect::Shape> found;
+void PrepareShape(pg::Connection& conn, const GlobalOptions& g, codesearch::Shape shape) {
+  std::optional<codesearch::Shape> found;
   std::string revision = "no revision";
   {
     pqxx::read_transaction tx(conn.raw());
     if (tx.exec1(kTablesInPublic)[0].as<long long>() == 0) {
       tx.commit();
-      fixtures::BuildAt005(conn.url(), shape, LoadGraph(g));
+      codesearch::BuildAt005(conn.url(), shape, LoadGraph(g));
       pqxx::read_transaction after(conn.raw());
       std::cout << fmt::format(
           "Built the {} schema at revision 005 in {}: {} tables and alembic_version; chunks "
           "reach their repository through {}\n",
-          inspect::ShapeName(shape), conn.url().Describe(),
+          codesearch::ShapeName(shape), conn.url().Describe(),
           after.exec1(kTablesInPublic)[1].as<long long>(), HowChunksReachRepositories(shape));
       return;
     }
-    found = inspect::DetectShape(tx);
+    found = codesearch::DetectShape(tx);
     if (auto rows = engine::ReadVersionRows(tx); rows && rows->size() == 1)
       revision = "revision " + rows->front();
   }
@@ -72,12 +72,12 @@ void PrepareShape(pg::Connection& conn, const GlobalOptions& g, inspect::Shape s
         fmt::format("generate --shape {}: {} already holds the {} shape at {} (chunks reach "
                     "their repository through {}); generate fills a database in the shape it "
                     "has, and builds a schema only on an empty database",
-                    inspect::ShapeName(shape), conn.url().Describe(), inspect::ShapeName(*found),
+                    codesearch::ShapeName(shape), conn.url().Describe(), codesearch::ShapeName(*found),
                     revision, HowChunksReachRepositories(*found)),
         fmt::format("leave out --shape to fill this database as a {} one, or point "
                     "--database-url at an empty database (createdb NAME) to build the {} shape "
                     "there; nothing was changed",
-                    inspect::ShapeName(*found), inspect::ShapeName(shape)));
+                    codesearch::ShapeName(*found), codesearch::ShapeName(shape)));
 }
 
 }  // namespace
@@ -160,24 +160,24 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
               return 0;
             }
             auto conn = Connect(g);
-            if (!opts->shape.empty()) PrepareShape(*conn, g, inspect::ParseShape(opts->shape));
-            fixtures::GeneratorOptions go;
+            if (!opts->shape.empty()) PrepareShape(*conn, g, codesearch::ParseShape(opts->shape));
+            codesearch::GeneratorOptions go;
             go.repositories = opts->repositories;
             go.chunks_per_repo = opts->chunks_per_repo;
             go.seed = opts->seed;
             go.embeddings = opts->embeddings;
             go.progress = isatty(2);
-            auto r = fixtures::Generate(*conn, go);
+            auto r = codesearch::Generate(*conn, go);
             // The production shape also has files and the other tables 002 keeps.
             const std::string chunks =
-                r.shape == inspect::Shape::kProduction
+                r.shape == codesearch::Shape::kProduction
                     ? fmt::format("{} chunks in {} files, {} rows in the other tables 002 keeps",
                                   r.chunks, r.files, r.kept_rows)
                     : fmt::format("{} chunks", r.chunks);
             std::cout << fmt::format(
                 "Generated {} repositories, {}, {} rows in the tables 002 drops ({} shape) in "
                 "{:.2f}s ({:.0f} rows/s, {:.0f} chunks/s)\n",
-                r.repositories, chunks, r.other_rows, inspect::ShapeName(r.shape), r.seconds,
+                r.repositories, chunks, r.other_rows, codesearch::ShapeName(r.shape), r.seconds,
                 r.rows_per_second, r.chunks_per_second);
             return 0;
           }};

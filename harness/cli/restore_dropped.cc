@@ -1,6 +1,6 @@
 // migration-harness restore-dropped --from BACKUP [--baseline FILE]: after a
 // rollback of 002, the rows of the nine tables it dropped, back from the
-// backup taken before the upgrade (harness/restore/restore_dropped.h).
+// backup taken before the upgrade (harness/codesearch/restore_dropped.h).
 #include <chrono>
 #include <iostream>
 
@@ -9,7 +9,7 @@
 
 #include "harness/checks/suites.h"
 #include "harness/cli/context.h"
-#include "harness/restore/restore_dropped.h"
+#include "harness/codesearch/restore_dropped.h"
 
 namespace harness::cli {
 
@@ -41,13 +41,13 @@ Command setup_restore_dropped(CLI::App& app, const GlobalOptions& g) {
       "backup differs from the baseline; 2 bad input (backup, tables missing or not empty); 3 "
       "database error.");
   return {sub, [opts, &g] {
-            restore::RestoreOptions o;
+            codesearch::RestoreOptions o;
             o.backup = opts->from;
             o.lock_timeout_seconds = g.lock_timeout_seconds;
             if (!opts->baseline.empty()) o.baseline = checks::LoadBaseline(opts->baseline);
             auto conn = Connect(g);
             auto t0 = std::chrono::steady_clock::now();
-            restore::RestoreReport r = restore::RestoreDropped(*conn, o);
+            codesearch::RestoreReport r = codesearch::RestoreDropped(*conn, o);
             double seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (r.already_restored) {

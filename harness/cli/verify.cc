@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "fixtures/shapes.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/cli/context.h"
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
@@ -88,14 +88,14 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
             // The revision above the code-search data's: its rehearsal, on
             // that data; any other: the rehearsal of any range.
-            const bool code_search = graph.Name(to - 1) == fixtures::kCodeSearchRevision;
+            const bool code_search = graph.Name(to - 1) == codesearch::kCodeSearchRevision;
             if (!code_search)
               for (const char* o : {"--shape", "--repositories", "--chunks-per-repo"})
                 if (sub->count(o))
                   throw UsageError(fmt::format("{} belongs to the rehearsal of {} (the revision above {}, on "
                                                "the code-search data); {} gets data generated from the "
                                                "catalog (--rows-per-table, --seed)",
-                                               o, graph.Name(to), fixtures::kCodeSearchRevision, graph.Name(to)));
+                                               o, graph.Name(to), codesearch::kCodeSearchRevision, graph.Name(to)));
             if (code_search && sub->count("--rows-per-table"))
               throw UsageError(fmt::format("--rows-per-table is for revisions other than {}, whose rehearsal "
                                            "uses the code-search data (--repositories, --chunks-per-repo)",
@@ -109,7 +109,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             if (!opts->shape.empty() && vo.source)
               throw UsageError("--shape is for the embedded run (no database given); the shape "
                                "of " + vo.source->Describe() + " is detected");
-            if (!opts->shape.empty()) vo.shape = inspect::ParseShape(opts->shape);
+            if (!opts->shape.empty()) vo.shape = codesearch::ParseShape(opts->shape);
             CheckOutputFiles({{"JSON report", opts->report_json}, {"JUnit report", opts->junit}});
             vo.in_place = opts->in_place;
             vo.into_embedded = opts->into_embedded;

@@ -11,8 +11,8 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
-#include "fixtures/generator.h"
-#include "fixtures/shapes.h"
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/checks/suites.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
@@ -44,19 +44,19 @@ class Runner : public RunnerBase {
         db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0",
                                                        "mh_verify");
         url_ = db_->url();
-        fixtures::BuildAt005(*url_, options_.shape, graph_);
-        return options_.shape == inspect::Shape::kProduction
+        codesearch::BuildAt005(*url_, options_.shape, graph_);
+        return options_.shape == codesearch::Shape::kProduction
                    ? "the production schema at " + range_.FromName() + " (the service's own chain)"
                    : "upgraded <base> -> " + range_.FromName();
       });
       Phase("generate data", [&] {
         pg::Connection conn(*url_);
-        fixtures::GeneratorOptions go;
+        codesearch::GeneratorOptions go;
         go.repositories = options_.repositories;
         go.chunks_per_repo = options_.chunks_per_repo;
         go.seed = options_.seed;
         go.progress = options_.progress;
-        auto rep = fixtures::Generate(conn, go);
+        auto rep = codesearch::Generate(conn, go);
         return fmt::format("{} repositories, {}{} chunks, {} rows in the tables {} drops{} "
                            "({:.0f} rows/s, {:.0f} chunks/s)",
                            rep.repositories,
@@ -68,7 +68,7 @@ class Runner : public RunnerBase {
                            rep.rows_per_second, rep.chunks_per_second);
       }, /*status_line=*/!options_.progress);  // the generator draws its own
       r_.target = fmt::format("embedded cluster, generated data (seed {}, {} shape)", options_.seed,
-                              inspect::ShapeName(options_.shape));
+                              codesearch::ShapeName(options_.shape));
       return;
     }
     PrepareSource(*options_.source, range_.graph->Name(range_.to));
@@ -120,9 +120,9 @@ class Runner : public RunnerBase {
       // saying so; missing core tables are the pre-checks' to report.
       pqxx::read_transaction tx(conn.raw());
       try {
-        if (auto shape = inspect::DetectShape(tx)) {
+        if (auto shape = codesearch::DetectShape(tx)) {
           shape_ = *shape;
-          r_.shape = inspect::ShapeName(*shape);
+          r_.shape = codesearch::ShapeName(*shape);
         }
       } catch (const Error& e) {
         FailPhase("schema shape", e.what());
@@ -261,7 +261,7 @@ class Runner : public RunnerBase {
     if (!admin) return std::nullopt;
     try {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
-      fixtures::BuildAt005(empty.url(), shape_, graph_);
+      codesearch::BuildAt005(empty.url(), shape_, graph_);
       pg::Connection conn(empty.url());
       return QuietMigrator(conn).Upgrade(range_.graph->Name(range_.to)).steps;
     } catch (const Error& e) {
@@ -290,7 +290,7 @@ class Runner : public RunnerBase {
   }
 
   const checks::Range range_;  // the target's parent to the target
-  inspect::Shape shape_ = inspect::Shape::kQuickstart;  // the database's, once detected
+  codesearch::Shape shape_ = codesearch::Shape::kQuickstart;  // the database's, once detected
 };
 
 }  // namespace

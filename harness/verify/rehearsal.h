@@ -13,14 +13,14 @@
 #include "harness/report/rehearsal_report.h"
 #include "harness/engine/migrator.h"
 #include "harness/engine/revision_graph.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 #include "harness/pg/url.h"
 
 namespace harness::verify {
 
 struct VerifyOptions {
   // The revision rehearsed (Run: the one above the code-search data's,
-  // fixtures::kCodeSearchRevision): an id or head.
+  // codesearch::kCodeSearchRevision): an id or head.
   std::string target = "head";
   std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
   bool in_place = false;          // work on `source` itself
@@ -30,7 +30,7 @@ struct VerifyOptions {
   std::string pg_bindir;
   // Embedded run: the schema built at 005 (a source database's own shape
   // is detected).
-  inspect::Shape shape = inspect::Shape::kQuickstart;
+  codesearch::Shape shape = codesearch::Shape::kQuickstart;
   int repositories = 100;
   int chunks_per_repo = 100;
   std::uint64_t seed = 42;

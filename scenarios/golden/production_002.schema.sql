@@ -1,7 +1,7 @@
 -- The code-search service's database after the SERVICE's own migration 002
 -- (its weaker CHECK '^[a-z0-9-]{1,50}$'; its DROP TABLE ... CASCADE): the
 -- `pg_dump --schema-only --no-owner` of the database whose dump at 005 is
--- fixtures/shapes/production_005.sql, made on PostgreSQL 15 without
+-- harness/codesearch/shapes/production_005.sql, made on PostgreSQL 15 without
 -- pgvector (code_chunks.embedding is real[]). Copied verbatim, below this
 -- header, from the upstream hand-over (shared/upstream/production_002.schema.sql).
 -- scenarios/catalog_test.cc (ServicesOwn002) loads it into an empty database

@@ -16,11 +16,11 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "fixtures/shapes.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/checks/suites.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
-#include "harness/restore/restore_dropped.h"
+#include "harness/codesearch/restore_dropped.h"
 #include "scenarios/support/state_file.h"
 
 namespace harness::testing {
@@ -106,7 +106,7 @@ std::string TemplateAt(const std::string& revision, Shape shape) {
   std::string hash = chain.HashUpTo(p).substr(0, 12);
   if (production)
     hash += fmt::format("_{:08x}", static_cast<std::uint32_t>(
-                                       std::hash<std::string>{}(fixtures::Production005Sql())));
+                                       std::hash<std::string>{}(codesearch::Production005Sql())));
   std::string name = std::string(production ? "mh_tpl_prod_" : "mh_tpl_") +
                      (p == 0 ? std::string("base") : chain.at(p).revision) + "_" + hash;
   pg::Url admin = TestServer().AdminUrl();
@@ -120,7 +120,7 @@ std::string TemplateAt(const std::string& revision, Shape shape) {
     std::string building = pg::UniqueDatabaseName("mh_building");
     tx.exec("CREATE DATABASE " + tx.quote_name(building) + " TEMPLATE template0");
     try {
-      if (production) fixtures::BuildAt005(admin.WithDatabase(building), shape, chain);
+      if (production) codesearch::BuildAt005(admin.WithDatabase(building), shape, chain);
       if (p > 0) MigrateTo(admin.WithDatabase(building), revision);
       tx.exec("ALTER DATABASE " + tx.quote_name(building) + " RENAME TO " + tx.quote_name(name));
     } catch (...) {
@@ -415,7 +415,7 @@ std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDataba
   pg::Connection conn(db.url());
   pqxx::read_transaction tx(conn.raw());
   std::map<std::string, inspect::Fingerprint> out;
-  for (const auto& t : restore::TablesDroppedBy002())
+  for (const auto& t : codesearch::TablesDroppedBy002())
     out[t] = inspect::TakeFingerprint(tx, t, inspect::ColumnsOf(tx, t));
   return out;
 }

@@ -21,7 +21,7 @@
 #include "harness/engine/revision_graph.h"
 #include "harness/inspect/catalog.h"
 #include "harness/inspect/fingerprint.h"
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
@@ -51,11 +51,11 @@ std::filesystem::path MigrationsDir();
 // The source tree (README.md, scenarios/golden, the test chains).
 std::filesystem::path SourceDir();
 
-using inspect::Shape;
+using codesearch::Shape;
 
 // The name of a template database upgraded to `revision` ("base" for an
 // empty one), built once per migration-file hash and shared by all tests.
-// The production shape starts at 005 (fixtures::BuildAt005): earlier
+// The production shape starts at 005 (codesearch::BuildAt005): earlier
 // revisions do not exist in it.
 std::string TemplateAt(const std::string& revision, Shape shape = Shape::kQuickstart);
 

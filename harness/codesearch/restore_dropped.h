@@ -15,7 +15,7 @@
 #include "harness/checks/suites.h"
 #include "harness/pg/connection.h"
 
-namespace harness::restore {
+namespace harness::codesearch {
 
 // The tables migration 002 drops, in the order the quickstart lists them:
 // what this command restores.
@@ -86,4 +86,4 @@ struct RestoreReport {
 // differ from the baseline: then nothing was restored.
 RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& options);
 
-}  // namespace harness::restore
+}  // namespace harness::codesearch

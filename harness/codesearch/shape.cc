@@ -1,4 +1,4 @@
-#include "harness/inspect/shape.h"
+#include "harness/codesearch/shape.h"
 
 #include <vector>
 
@@ -6,7 +6,7 @@
 
 #include "harness/error.h"
 
-namespace harness::inspect {
+namespace harness::codesearch {
 
 namespace {
 
@@ -106,4 +106,4 @@ ShapeSql SqlFor(Shape shape) {
           "JOIN public.repositories r ON r.id = f.repository_id WHERE f.id = c.code_file_id);"};
 }
 
-}  // namespace harness::inspect
+}  // namespace harness::codesearch

@@ -4,7 +4,7 @@
 //               (migrations/001..005, the quickstart's SQL)
 //   production  code_chunks.code_file_id -> code_files.id,
 //               code_files.repository_id -> repositories.id
-//               (the service's own Alembic chain; fixtures/shapes/)
+//               (the service's own Alembic chain; harness/codesearch/shapes/)
 // Anything else is refused before it is read or migrated.
 #pragma once
 
@@ -14,7 +14,7 @@
 
 #include <pqxx/pqxx>
 
-namespace harness::inspect {
+namespace harness::codesearch {
 
 enum class Shape { kQuickstart, kProduction };
 
@@ -40,4 +40,4 @@ struct ShapeSql {
 };
 ShapeSql SqlFor(Shape shape);
 
-}  // namespace harness::inspect
+}  // namespace harness::codesearch

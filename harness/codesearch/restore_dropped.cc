@@ -1,4 +1,4 @@
-#include "harness/restore/restore_dropped.h"
+#include "harness/codesearch/restore_dropped.h"
 
 #include <pqxx/tablewriter>
 
@@ -16,7 +16,7 @@
 #include "harness/pg/interrupt.h"
 #include "harness/pg/process.h"
 
-namespace harness::restore {
+namespace harness::codesearch {
 
 namespace fs = std::filesystem;
 
@@ -485,4 +485,4 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
   return report;
 }
 
-}  // namespace harness::restore
+}  // namespace harness::codesearch
