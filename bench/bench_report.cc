@@ -641,12 +641,13 @@ int main(int argc, char** argv) {
       double sum = 0;
       std::string unreliable;
       for (const auto& [i, samples] : fastest) {
+        // The model verify fits too (verify/forecast.h).
         const harness::report::StepFit fit = harness::report::FitStep(samples, model_of(i));
-        sum += fit.Predict(forecast_rows);
+        const double at = harness::report::ForecastAt(fit, samples, forecast_rows);
+        sum += at;
         if (!fit.unreliable.empty()) unreliable += (unreliable.empty() ? "" : ", ") + std::to_string(i);
-        text += fmt::format("  {}. {:<42} {:>9}   {}\n", i, step_name(i), Seconds(fit.Predict(forecast_rows)),
-                            fit.Describe());
-        table.rows.push_back({std::to_string(i), step_name(i), Seconds(fit.Predict(forecast_rows)), fit.Describe()});
+        text += fmt::format("  {}. {:<42} {:>9}   {}\n", i, step_name(i), Seconds(at), fit.Describe());
+        table.rows.push_back({std::to_string(i), step_name(i), Seconds(at), fit.Describe()});
       }
       // The total is the steps' sum: never less than any of them.
       forecast[shape] = sum;
@@ -668,7 +669,8 @@ int main(int argc, char** argv) {
           for (const auto& x : samples)
             if (x.rows < static_cast<double>(sizes.back())) smaller.push_back(x);
           if (!smaller.empty())
-            predicted += harness::report::FitStep(smaller, model_of(i)).Predict(static_cast<double>(sizes.back()));
+            predicted += harness::report::ForecastAt(harness::report::FitStep(smaller, model_of(i)), smaller,
+                                                     static_cast<double>(sizes.back()));
         }
         const double measured = largest->counters.count("min_s") ? largest->counters.at("min_s") : largest->seconds;
         const std::string note =

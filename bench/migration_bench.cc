@@ -36,6 +36,7 @@
 #include "harness/codesearch/live_traffic.h"
 #include "harness/codesearch/shapes.h"
 #include "harness/engine/migrator.h"
+#include "harness/inspect/step_probe.h"
 #include "harness/codesearch/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
@@ -120,75 +121,20 @@ std::string MakeTemplate(Shape shape, long long chunks, bool upgraded) {
   return name;
 }
 
-// What a step did to each table: a new relfilenode means a rewrite; a new
-// index with pages of its own, an index build (a sort of the table's rows);
-// having updated at least half of its rows means an update of every row (a
-// new version of each, in place); reading at least half of its blocks (and
-// more than a handful) means a scan; otherwise the step touched the catalog
-// only. Reported as e.g. "scan-code_chunks", "index-repositories" or
-// "update-code_chunks+repositories". code_files exists on the production
-// shape only.
-struct TableProbe {
-  long long filenode = 0;
-  long long blocks_read = 0;
-  long long tuples_updated = 0;
-  long long index_pages = 0;  // pages of the table's indexes
-  long long indexes = 0;
-};
-using Probe = std::map<std::string, TableProbe>;
-
-Probe ReadProbe(pqxx::transaction_base& tx) {
-  Probe out;
-  for (const auto& r : tx.exec(
-           "SELECT relname, pg_relation_filenode(c.oid), pg_stat_get_xact_blocks_fetched(c.oid), "
-           "pg_stat_get_xact_tuples_updated(c.oid), "
-           "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid), "
-           "(SELECT coalesce(sum(pg_relation_size(i.indexrelid) / 8192), 0) FROM pg_index i "
-           " WHERE i.indrelid = c.oid) "
-           "FROM pg_class c WHERE relname IN ('repositories', 'code_files', 'code_chunks') "
-           "AND relkind = 'r' AND relnamespace = 'public'::regnamespace"))
-    out[r[0].as<std::string>()] = {r[1].as<long long>(), r[2].as<long long>(), r[3].as<long long>(),
-                                   r[5].as<long long>(), r[4].as<long long>()};
-  return out;
-}
-
-std::string Classify(pqxx::transaction_base& tx, const Probe& before) {
-  Probe after = ReadProbe(tx);
-  std::string rewritten, indexed, updated, scanned;
-  auto add = [](std::string& list, const std::string& table) {
-    list += (list.empty() ? "" : "+") + table;
-  };
-  for (const auto& [table, b] : before) {
-    auto it = after.find(table);
-    if (it == after.end()) continue;
-    pqxx::row size = tx.exec_params1(
-        "SELECT greatest(relpages, 1), greatest(reltuples, 1)::bigint FROM pg_class "
-        "WHERE relname = $1 AND relkind = 'r'",
-        table);
-    long long pages = size[0].as<long long>(), rows = size[1].as<long long>();
-    const TableProbe& a = it->second;
-    if (a.filenode != b.filenode) add(rewritten, table);
-    else if (a.indexes > b.indexes && a.index_pages - b.index_pages > 1) add(indexed, table);
-    else if (a.tuples_updated - b.tuples_updated >= std::max<long long>(rows / 2, 1))
-      add(updated, table);
-    else if (a.blocks_read - b.blocks_read >= std::max<long long>(pages / 2, 8))
-      add(scanned, table);
-  }
-  if (!rewritten.empty()) return "rewrite-" + rewritten;
-  if (!indexed.empty()) return "index-" + indexed;
-  if (!updated.empty()) return "update-" + updated;
-  if (!scanned.empty()) return "scan-" + scanned;
-  return "catalog";
-}
-
+// What a step did, as verify classifies it (inspect/step_probe.h): the
+// label ("rewrite-code_chunks", "index-repositories", "update-code_chunks",
+// "scan-code_chunks", "catalog") chooses the forecast's model of the step.
 // Per-step seconds and what each step did, over a benchmark's iterations:
 // counters step<N>_s (mean seconds), step<N>_min_s (the fastest iteration's:
 // the least disturbed by other work on the machine, which the forecast
 // fits) and the label "1:catalog 2:scan-...".
 class StepLog {
  public:
-  void Before(pqxx::transaction_base& tx) { before_ = ReadProbe(tx); }
-  void After(int step, pqxx::transaction_base& tx) { kinds_[step] = Classify(tx, before_); }
+  void Before(pqxx::transaction_base& tx) { before_ = inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction); }
+  void After(int step, pqxx::transaction_base& tx) {
+    kinds_[step] =
+        inspect::Compare(before_, inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction)).Label();
+  }
   void Add(int step, double seconds) {
     seconds_[step] += seconds;
     auto [it, first] = min_.emplace(step, seconds);
@@ -210,7 +156,7 @@ class StepLog {
   }
 
  private:
-  Probe before_;
+  inspect::ServerProbe before_;
   std::map<int, double> seconds_;
   std::map<int, double> min_;
   std::map<int, std::string> kinds_;

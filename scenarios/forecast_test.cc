@@ -81,5 +81,27 @@ TEST(ForecastModel, AnIndexBuildGrowsAsNLogN) {
   EXPECT_LT(line.Predict(10'000'000), fit.Predict(10'000'000));
 }
 
+
+// A forecast at a size never comes out below what was measured at the
+// largest size under it: a constant fit is the mean of its points (here
+// the empty database's 2 ms and 21 ms at 10,000 rows), and a line through
+// noise may fall; neither may forecast a million rows below 21 ms.
+TEST(ForecastModel, AForecastIsNeverBelowTheTimeMeasuredAtASmallerSize) {
+  const std::vector<Sample> measured = {{0, 0.002}, {10'000, 0.021}};
+  const auto constant = FitStep(measured, report::StepModel::kConstant);
+  EXPECT_NEAR(constant.Predict(1'000'000), 0.0115, 1e-9);
+  EXPECT_NEAR(report::ForecastAt(constant, measured, 1'000'000), 0.021, 1e-12);
+  const std::vector<Sample> falling = {{0, 0.030}, {10'000, 0.021}, {10'000, 0.025}};
+  const auto line = FitStep(falling, report::StepModel::kLinear);
+  EXPECT_GE(line.line.slope, 0.0);
+  EXPECT_TRUE(line.constant);  // a falling line is its points' mean, 25.3 ms, above 25 ms
+  EXPECT_GE(report::ForecastAt(line, falling, 100'000), 0.025);
+  EXPECT_GE(report::ForecastAt(FitStep({{0, 0.001}, {10'000, 0.030}, {10'000, 0.021}}, report::StepModel::kConstant),
+                               {{0, 0.001}, {10'000, 0.030}, {10'000, 0.021}}, 100'000),
+            0.030);
+  // At a smaller size the floor is that size's measurement, not the larger one's.
+  EXPECT_NEAR(report::ForecastAt(constant, measured, 0), 0.0115, 1e-9);
+}
+
 }  // namespace
 }  // namespace harness::testing

@@ -135,7 +135,7 @@ TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
   std::cout << fmt::format("the checklist and rollback took {:.1f}s\n", seconds);
   ASSERT_EQ(r.exit_code, 0) << "script:\n" << script << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
 
-  EXPECT_CONTAINS(r.out, "READY: migration 002 upgraded in");
+  EXPECT_CONTAINS(r.out, "READY: 005 -> 002 upgraded in");
   EXPECT_CONTAINS(r.out, "002 (head)");
   EXPECT_CONTAINS(r.out, "All post-migration checks passed (8/8)");
   EXPECT_CONTAINS(r.out, "rows only in the backup");

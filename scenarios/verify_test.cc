@@ -26,7 +26,9 @@
 #include "harness/codesearch/quickstart_sample.h"
 #include "harness/error.h"
 #include "harness/pg/process.h"
+#include "harness/codesearch/rehearsal_data.h"
 #include "harness/verify/rehearsal.h"
+#include "harness/verify/sql_revisions.h"
 #include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
@@ -92,7 +94,7 @@ TEST_P(VerifyBothShapes, RehearsesOnAScratchCloneAndLeavesTheSourceUnchanged) {
   EXPECT_CONTAINS(r.out, "cloned into mh_verify");
   EXPECT_CONTAINS(r.out, std::string("Schema:  ") + codesearch::ShapeName(shape) + " shape");
   EXPECT_EQ(report["shape"], codesearch::ShapeName(shape));
-  EXPECT_CONTAINS(r.out, "READY: migration 002 upgraded in");
+  EXPECT_CONTAINS(r.out, "READY: 005 -> 002 upgraded in");
   // The rollback is exact on the quickstart's shape; on production's, but
   // for the task links' foreign keys.
   if (shape == Shape::kQuickstart) {
@@ -257,13 +259,13 @@ TEST(VerifyEmbedded, TheProductionShapeIsReadyAndItsNotValidForeignKeysAreNamed)
   // tables, the catalog; the dropped tables' rows are an information.
   EXPECT_CONTAINS(r.out, "All post-rollback checks passed (16/16)");
   EXPECT_CONTAINS(r.out, "✓ task_status_history data preserved (");
-  EXPECT_CONTAINS(r.out, "READY: migration 002 upgraded in");
+  EXPECT_CONTAINS(r.out, "READY: 005 -> 002 upgraded in");
   EXPECT_CONTAINS(r.out, "; the dropped tables come back empty (archived_work_items ");
   EXPECT_CONTAINS(r.out, "rolled back (exactly, but for 4 foreign key(s) restored NOT VALID: see "
                          "the rollback checks)");
   EXPECT_EQ(NotValidChecks(report), kTaskLinksNotValid);
   EXPECT_EQ(report["shape"], "production");
-  EXPECT_EQ(report["code_chunks"], 100);
+  EXPECT_EQ(report["counts"]["code_chunks"], 100);
 }
 
 // Production's schema with code_chunks.code_file_id gone reaches no
@@ -275,9 +277,9 @@ TEST(VerifyCopy, ASchemaOfNeitherShapeIsBlockedWithExitTwoAndTheReport) {
   const DatabaseState before = CaptureState(db);
   auto r = RunCli({"verify"}, db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_CONTAINS(r.out, "Migration 002 rehearsal");
+  EXPECT_CONTAINS(r.out, "Migration rehearsal 005 -> 002");
   EXPECT_CONTAINS(r.out, "✗ schema shape");
-  EXPECT_CONTAINS(r.out, "BLOCKED: migration 002 does not know this schema: ");
+  EXPECT_CONTAINS(r.out, "BLOCKED: 002 does not know this schema: ");
   EXPECT_CONTAINS(r.out, "code_chunks has neither repository_id nor code_file_id");
   EXPECT_EQ(r.out.find("upgrade 005 -> 002"), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find("Running upgrade"), std::string::npos) << r.err;
@@ -334,14 +336,14 @@ TEST(VerifyCli, ShapeWithADatabaseIsAUsageError) {
   TestDatabase db("005", Shape::kProduction);
   auto r = RunCliUnchanged(db, {"verify", "--shape", "production"}, 2);
   EXPECT_CONTAINS(r.err, "--shape is for the embedded run");
-  EXPECT_EQ(r.out.find("Migration 002 rehearsal"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Migration rehearsal"), std::string::npos) << r.out;
 }
 
 TEST(VerifyCli, AnUnknownShapeIsRefusedByTheParser) {
   auto r = RunCli({"verify", "--shape", "staging"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "--shape: staging not in {quickstart,production}");
-  EXPECT_EQ(r.out.find("Migration 002 rehearsal"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Migration rehearsal"), std::string::npos) << r.out;
 }
 
 TEST(VerifyCopy, UnknownRevisionIsRefused) {
@@ -443,11 +445,13 @@ TEST(VerifyCopy, AServerBelowTheMinimumIsRefusedBeforeAnythingRuns) {
   o.in_place = true;  // even in place: nothing may change
   o.minimum_server_version = 990000;
   try {
-    verify::Run(o, Chain());
+    verify::SqlRevisions revisions(Chain(), {}, MigrationsDir().string());
+    codesearch::RehearsalData data({}, Chain());
+    verify::Run(o, revisions, data);
     ADD_FAILURE() << "verify ran on a server below its minimum";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kUsage);
-    EXPECT_CONTAINS(e.what(), "migration 002 needs 99 or later");
+    EXPECT_CONTAINS(e.what(), "002 needs 99 or later");
     EXPECT_CONTAINS(e.hint(), "nothing was changed");
   }
   ExpectUnchanged(db, before);
@@ -464,11 +468,13 @@ TEST(VerifyCopy, IntoEmbeddedChecksTheSourceServerVersionFirst) {
   o.minimum_server_version = 990000;
   report::Rehearsal partial;
   try {
-    verify::Run(o, Chain(), &partial);
+    verify::SqlRevisions revisions(Chain(), {}, MigrationsDir().string());
+    codesearch::RehearsalData data({}, Chain());
+    verify::Run(o, revisions, data, &partial);
     ADD_FAILURE() << "verify copied from a server below its minimum";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kUsage);
-    EXPECT_CONTAINS(e.what(), "migration 002 needs 99 or later");
+    EXPECT_CONTAINS(e.what(), "002 needs 99 or later");
   }
   ASSERT_EQ(partial.phases.size(), 1u);
   EXPECT_EQ(partial.phases[0].name, "connect");
@@ -742,11 +748,11 @@ TEST(VerifyReport, ForecastsTheUpgradeAtALargerSize) {
                   db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "Forecast: upgrade of 5000000 chunks about");
-  EXPECT_CONTAINS(r.out, "a line per step through 0 and 6 chunks");
+  EXPECT_CONTAINS(r.out, "fitted through 0 and 6 chunks");
   std::ifstream in(json_path);
   auto report = nlohmann::json::parse(in);
   std::remove(json_path.c_str());
-  EXPECT_EQ(report["forecast"]["code_chunks"], 5000000);
+  EXPECT_EQ(report["forecast"]["rows"], 5000000);
   EXPECT_GT(report["forecast"]["upgrade_seconds"].get<double>(), 0.0);
   RunCliUnchanged(db, {"verify", "--forecast-rows", "0"}, 2);
 }

@@ -433,10 +433,13 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
                                           d.DifferingText(),
                                           d.only_in_backup.empty() ? "" : "; and " + d.OnlyInBackupText())));
     } else if (!d.only_in_backup.empty()) {
+      std::string hint;
+      for (engine::Position p = range.from + 1; p <= range.to; ++p)
+        if (!range.graph->at(p).restore_hint.empty()) hint = range.graph->at(p).restore_hint;
       s.checks.push_back({kDroppedRowsId, Status::kInfo,
-                          fmt::format("Dropped tables' rows: {} (restore them with `migration-harness "
-                                      "restore-dropped --from BACKUP.dump --baseline FILE`)",
-                                      d.OnlyInBackupText())});
+                          fmt::format("Dropped tables' rows: {} ({})", d.OnlyInBackupText(),
+                                      hint.empty() ? std::string("a backup has them")
+                                                   : "restore them with `" + hint + "`")});
     } else if (d.matched_tables > 0) {
       s.checks.push_back(Pass(kDroppedRowsId,
                               fmt::format("Dropped tables' rows match the baseline ({} tables, {} rows)",

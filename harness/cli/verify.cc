@@ -7,13 +7,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "harness/codesearch/shapes.h"
 #include "harness/cli/context.h"
 #include "harness/cli/status_line.h"
+#include "harness/codesearch/rehearsal_data.h"
+#include "harness/codesearch/shapes.h"
 #include "harness/error.h"
 #include "harness/pg/files.h"
-#include "harness/verify/range.h"
+#include "harness/verify/catalog_data.h"
 #include "harness/verify/rehearsal.h"
+#include "harness/verify/sql_revisions.h"
 
 namespace harness::cli {
 
@@ -87,8 +89,8 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             if (to == 0)
               throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
             // The revision above the code-search data's: its rehearsal, on
-            // that data; any other: the rehearsal of any range.
-            const bool code_search = graph.Name(to - 1) == codesearch::kCodeSearchRevision;
+            // that data; any other, on data from the catalog.
+            const bool code_search = codesearch::RehearsesOnCodeSearchData(graph, to);
             if (!code_search)
               for (const char* o : {"--shape", "--repositories", "--chunks-per-repo"})
                 if (sub->count(o))
@@ -109,14 +111,15 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             if (!opts->shape.empty() && vo.source)
               throw UsageError("--shape is for the embedded run (no database given); the shape "
                                "of " + vo.source->Describe() + " is detected");
-            if (!opts->shape.empty()) vo.shape = codesearch::ParseShape(opts->shape);
+            codesearch::RehearsalData::Options co;
+            if (!opts->shape.empty()) co.shape = codesearch::ParseShape(opts->shape);
+            co.repositories = opts->repositories;
+            co.chunks_per_repo = opts->chunks_per_repo;
+            co.seed = opts->seed;
             CheckOutputFiles({{"JSON report", opts->report_json}, {"JUnit report", opts->junit}});
             vo.in_place = opts->in_place;
             vo.into_embedded = opts->into_embedded;
             vo.pg_bindir = g.pg_bindir;
-            vo.repositories = opts->repositories;
-            vo.chunks_per_repo = opts->chunks_per_repo;
-            vo.seed = opts->seed;
             vo.migrator = MigratorOptionsFrom(g);
             vo.progress = isatty(2);
             vo.forecast_rows = opts->forecast_rows;
@@ -140,14 +143,17 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                 });
               return written;
             };
+            verify::SqlRevisions revisions(graph, vo.migrator,
+                                           engine::DefaultMigrationsDir(g.migrations_dir).string());
+            codesearch::RehearsalData code_search_data(co, graph);
+            verify::CatalogData catalog_data(opts->rows_per_table, {}, opts->seed);
+            verify::DataSource& data =
+                code_search ? static_cast<verify::DataSource&>(code_search_data) : catalog_data;
             report::Rehearsal partial;
             std::optional<report::Rehearsal> r;
             try {
               vo.target = target;
-              if (code_search)
-                r = verify::Run(vo, graph, &partial);
-              else
-                r = verify::RunRange(vo, {target, opts->rows_per_table}, graph, &partial);
+              r = verify::Run(vo, revisions, data, &partial);
             } catch (const Error&) {
               // The reports still say how far it got and what failed; the
               // error itself follows on stderr, and stays the one reported.

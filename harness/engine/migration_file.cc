@@ -118,6 +118,10 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
         file.prebuilt.push_back(item);
       }
       if (file.prebuilt.empty()) throw fail(number, "`--! prebuilt:` names no object");
+    } else if (key == "restore_hint") {
+      if (section != Section::kHeader) throw fail(number, "header directive 'restore_hint' after the header");
+      if (value.empty()) throw fail(number, "`--! restore_hint:` says nothing");
+      file.restore_hint = value;
     } else if (key == "upgrade") {
       if (section != Section::kHeader) throw fail(number, "`--! upgrade` must come once, before `--! downgrade`");
       if (!saw_revision) throw fail(number, "no `--! revision:` in the header");

@@ -53,6 +53,10 @@ struct MigrationFile {
   // `stamp` of its parent) it succeeds and changes nothing; `verify`
   // proves it.
   bool idempotent = false;
+  // `--! restore_hint: TEXT` in the header: the command that brings back
+  // the rows of the tables this revision drops, which the rollback's line
+  // for them names (without one: "a backup has them").
+  std::string restore_hint;
   std::string content;  // the file as read, for hashing
 };
 

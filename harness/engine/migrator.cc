@@ -79,6 +79,14 @@ std::string WaitNote(const StepTiming& st) {
 
 }  // namespace
 
+bool IsRevisionsOwnError(const std::string& state) {
+  if (state.size() != 5) return false;
+  const std::string cls = state.substr(0, 2);
+  for (const char* environment : {"08", "53", "57", "58", "XX", "40"})
+    if (cls == environment) return false;
+  return state != "55P03";
+}
+
 // At <base> the schema must be empty: tables there mean the database was
 // built some other way (or its alembic_version was emptied), and running
 // the first revision would only fail half way with "already exists".
@@ -157,6 +165,9 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
   std::unique_ptr<LockWaitMonitor> monitor;
   double waited = 0;
   std::string where = "starting the migration";
+  // The step whose SQL is running: an error there is the revision's own.
+  const Step* running_step = nullptr;
+  std::string running_revision;
   try {
     pqxx::work tx(conn_.raw());
     // Serialise runners: the second waits here, then finds nothing to do.
@@ -241,7 +252,10 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
           recorded = true;
         } else {
           spdlog::debug("{}", steps[i].sql);
+          running_step = &steps[i];
+          running_revision = file.revision;
           tx.exec(steps[i].sql, steps[i].name);
+          running_step = nullptr;
         }
         st.seconds = Since(t_step);
         if (monitor) AddWait(st, monitor->End());
@@ -294,7 +308,10 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
           "nothing was changed; retry when those sessions are done (or stop them), or raise "
           "--lock-timeout");
     }
-    throw pg::FromSqlError(e, where);
+    Error error = pg::FromSqlError(e, where);
+    if (running_step && error.code() == ExitCode::kDatabase && IsRevisionsOwnError(e.sqlstate()))
+      throw RevisionError(error, running_revision, e.sqlstate(), e.query());
+    throw error;
   } catch (const pqxx::broken_connection& e) {
     throw DatabaseError("lost the connection to " + conn_.url().Describe() + " while " + where +
                             ": " + pg::Redact(e.what(), conn_.url()),

@@ -64,6 +64,38 @@ struct MigratorOptions {
   std::function<void(const StepTiming&, pqxx::transaction_base&)> after_step;
 };
 
+// A revision's own statement failed on this database: an error of its SQL
+// or of its data (a missing object, a violated constraint, a syntax
+// error), as opposed to the server, the connection or another session (a
+// lock timeout, a deadlock, a full disk, a cancelled query). The database
+// cannot take the revision as written: exit 3 for the command that ran it,
+// a verdict (NOT READY) for a rehearsal. Thrown by the migrator for this
+// project's SQL files and by an Alembic run for a project's revisions.
+class RevisionError : public Error {
+ public:
+  RevisionError(const Error& e, std::string revision, std::string sqlstate, std::string statement,
+                std::string details = {})
+      : Error(e.code(), e.what(), e.hint()),
+        revision_(std::move(revision)),
+        sqlstate_(std::move(sqlstate)),
+        statement_(std::move(statement)),
+        details_(std::move(details)) {}
+  const std::string& revision() const noexcept { return revision_; }
+  const std::string& sqlstate() const noexcept { return sqlstate_; }  // empty: not a server error
+  // The statement that failed, as the server or the driver reports it; may be empty.
+  const std::string& statement() const noexcept { return statement_; }
+  // More of what the runner said (the last lines of Alembic's message).
+  const std::string& details() const noexcept { return details_; }
+
+ private:
+  std::string revision_, sqlstate_, statement_, details_;
+};
+
+// Whether a server error is the revision's own (RevisionError) rather than
+// the environment's: not a connection, resource, operator, system or
+// internal error, not a lock timeout, deadlock or serialization failure.
+bool IsRevisionsOwnError(const std::string& sqlstate);
+
 // At <base> the schema must be empty: throws UsageError (exit 2, with the
 // stamp hint) when public has tables but alembic_version is empty
 // (`version_table`) or missing.

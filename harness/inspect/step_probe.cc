@@ -37,12 +37,16 @@ std::string ProbeSql(ProbeScope scope) {
       "pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) "
       "pg_catalog.current_setting('block_size')::pg_catalog.int8, "
       "coalesce(x.indrelid, 0)::pg_catalog.int8, "
-      "pg_catalog.greatest(c.reltuples::pg_catalog.int8, pg_catalog.pg_stat_get_live_tuples(c.oid), 0), "
+      "GREATEST(c.reltuples::pg_catalog.int8, pg_catalog.pg_stat_get_live_tuples(c.oid), 0), "
       "{0}numscans(c.oid), {0}blocks_fetched(c.oid), {0}tuples_inserted(c.oid), "
       "{0}tuples_updated(c.oid), {0}tuples_deleted(c.oid), {1} "
       "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) "
       "c.relnamespace LEFT JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) c.oid "
-      "WHERE {2} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,m,i}}'::pg_catalog.\"char\"[])",
+      "WHERE {2} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,m,i}}'::pg_catalog.\"char\"[]) "
+      // The revision's bookkeeping (and its index) is no step's work.
+      "AND NOT coalesce(n.nspname OPERATOR(pg_catalog.=) 'public' AND (c.relname OPERATOR(pg_catalog.=) "
+      "'alembic_version' OR x.indrelid OPERATOR(pg_catalog.=) "
+      "pg_catalog.to_regclass('public.alembic_version')), false)",
       stat,
       own ? "(SELECT pg_catalog.string_agg(l.mode, ',') FROM pg_catalog.pg_locks l WHERE l.relation "
             "OPERATOR(pg_catalog.=) c.oid AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() "
@@ -135,6 +139,7 @@ StepActivity Compare(const ServerProbe& a, const ServerProbe& b) {
       e.scanned.push_back(rel.id.Key());
   }
   e.indexed_tables.assign(indexed_tables.begin(), indexed_tables.end());
+  std::vector<std::string> locked;
   for (const auto& [oid, mode] : b.locks) {
     auto was = a.locks.find(oid);
     if (was != a.locks.end() && LockRank(was->second) >= LockRank(mode)) continue;
@@ -142,13 +147,15 @@ StepActivity Compare(const ServerProbe& a, const ServerProbe& b) {
     const std::string name = rel == b.relations.end() ? std::to_string(oid) : rel->second.id.Key();
     if (LockRank(mode) > LockRank(e.lock_mode)) {
       e.lock_mode = mode;
-      e.lock_tables = name;
+      locked = {name};
     } else if (mode == e.lock_mode) {
-      e.lock_tables += ", " + name;
+      locked.push_back(name);
     }
   }
-  for (auto* v : {&e.created, &e.dropped, &e.rewritten, &e.indexes, &e.updated, &e.scanned})
-    std::sort(v->begin(), v->end());
+  std::sort(locked.begin(), locked.end());
+  e.lock_tables = Join(locked);
+  // Created and dropped in the order the catalog made them (oid order).
+  for (auto* v : {&e.rewritten, &e.indexes, &e.updated, &e.scanned}) std::sort(v->begin(), v->end());
   return e;
 }
 

@@ -62,6 +62,9 @@ class EmbeddedCluster {
   const std::filesystem::path& dir() const { return dir_; }
   pid_t postmaster_pid() const { return postmaster_; }
   std::string server_version() const { return version_; }
+  // The server's log (its stderr): what log_min_duration_statement and
+  // log_statement write, for the one server whose log the tool can read.
+  std::filesystem::path server_log() const { return dir_ / "postgres.log"; }
   // Seconds from the call to Start() until the server accepted connections.
   double start_seconds() const { return start_seconds_; }
 

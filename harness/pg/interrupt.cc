@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <atomic>
 #include <mutex>
@@ -77,8 +78,10 @@ CancelOnInterrupt::CancelOnInterrupt(Connection& conn) : conn_(&conn) {
 
 CancelOnInterrupt::~CancelOnInterrupt() {
   std::lock_guard<std::mutex> lock(g_mutex);
-  g_connections.erase(std::remove(g_connections.begin(), g_connections.end(), conn_),
-                      g_connections.end());
+  // One entry: a connection may be watched by guards at two levels (the
+  // rehearsal's, the migrator's), and the outer one still watches it.
+  auto it = std::find(g_connections.rbegin(), g_connections.rend(), conn_);
+  if (it != g_connections.rend()) g_connections.erase(std::next(it).base());
 }
 
 }  // namespace harness::pg

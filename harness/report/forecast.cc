@@ -116,6 +116,20 @@ StepFit FitStep(const std::vector<Sample>& samples, StepModel model, double max_
   return f;
 }
 
+double ForecastAt(const StepFit& fit, const std::vector<Sample>& samples, double rows) {
+  double at = -1, floor = 0;
+  for (const auto& s : samples) {
+    if (s.rows > rows) continue;
+    if (s.rows > at) {
+      at = s.rows;
+      floor = s.seconds;
+    } else if (s.rows == at) {
+      floor = std::max(floor, s.seconds);
+    }
+  }
+  return std::max(fit.Predict(rows), floor);
+}
+
 std::string StepFit::Describe() const {
   std::string out;
   if (constant)

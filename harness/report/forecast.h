@@ -55,6 +55,11 @@ struct StepFit {
   std::string Describe() const;
 };
 StepFit FitStep(const std::vector<Sample>& samples, StepModel model, double max_error = 0.25);
+// What `fit` forecasts at `rows`, never below the slowest time measured at
+// the largest size of `samples` at or under `rows`: more rows never take
+// less time (a constant fit is the mean of its points; a forecast at the
+// size measured is at least what was measured there).
+double ForecastAt(const StepFit& fit, const std::vector<Sample>& samples, double rows);
 // The old form: catalog-only or a line.
 inline StepFit FitStep(const std::vector<Sample>& samples, bool catalog_only, double max_error = 0.25) {
   return FitStep(samples, catalog_only ? StepModel::kConstant : StepModel::kLinear, max_error);

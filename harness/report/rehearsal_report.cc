@@ -86,16 +86,10 @@ std::string RehearsalText(const Rehearsal& r) {
                                           ? "none (verify stopped before it had a database)"
                                           : r.target);
   if (!r.server_version.empty()) out += fmt::format("Server:  PostgreSQL {}\n", r.server_version);
-  if (!r.shape.empty())
-    out += fmt::format("Schema:  {} shape ({})\n", r.shape,
-                       r.shape == "production" ? "code_chunks -> code_files -> repositories"
-                                               : "code_chunks -> repositories");
-  if (!r.data_line.empty())
-    out += "Data:    " + r.data_line + "\n";
-  else if (r.counted)
-    out += fmt::format("Data:    {} repositories, {} code_chunks\n", r.repositories, r.chunks);
-  else
-    out += "Data:    not counted (verify stopped before it read the tables)\n";
+  if (!r.shape.empty()) out += fmt::format("Schema:  {} shape ({})\n", r.shape, r.shape_detail);
+  out += "Data:    " +
+         (r.data_line.empty() ? std::string("not counted (verify stopped before it read the tables)") : r.data_line) +
+         "\n";
   out += "\n";
   out += "Phases\n";
   for (const auto& p : r.phases)
@@ -118,11 +112,10 @@ std::string RehearsalText(const Rehearsal& r) {
     out += fmt::format("Lock waits during the upgrade: {}; the forecast counts work time only\n",
                        SummarizeLockWaits(r.upgrade_steps).Text());
   if (r.forecast.rows > 0)
-    out += fmt::format(
-        "Forecast: upgrade of {} {} about {:.3f}s ({} the {:.0f}s budget); {}; fit {}\n",
-        r.forecast.rows, r.forecast.unit, r.forecast.seconds,
-        r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds, r.forecast.basis,
-        r.forecast.fit);
+    out += fmt::format("Forecast: upgrade of {} {} about {:.3f}s ({} the {:.0f}s budget); {}; per step: {}\n",
+                       r.forecast.rows, r.forecast.unit, r.forecast.seconds,
+                       r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds, r.forecast.basis,
+                       r.forecast.fit);
   out += "\n" + r.verdict + "\n";
   return out;
 }
@@ -133,11 +126,14 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
     phases.push_back({{"name", p.name}, {"seconds", p.seconds}, {"ok", p.ok}, {"detail", p.detail}});
   nlohmann::json suites = nlohmann::json::array();
   for (const auto& s : r.suites) suites.push_back(SuiteJson(s));
-  return {{"target", r.target},
+  nlohmann::json counts = nlohmann::json::object();
+  for (const auto& [what, n] : r.counts) counts[what] = n;
+  return {{"title", r.title},
+          {"target", r.target},
           {"server_version", r.server_version},
           {"shape", r.shape.empty() ? nlohmann::json() : nlohmann::json(r.shape)},
-          {"repositories", r.counted ? nlohmann::json(r.repositories) : nlohmann::json()},
-          {"code_chunks", r.counted ? nlohmann::json(r.chunks) : nlohmann::json()},
+          {"counts", counts},
+          {"data", r.data_line},
           {"phases", phases},
           {"suites", suites},
           {"upgrade",
@@ -148,7 +144,7 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
           {"budget_seconds", kBudgetSeconds},
           {"forecast",
            r.forecast.rows > 0
-               ? nlohmann::json{{r.forecast.unit == "chunks" ? "code_chunks" : "rows", r.forecast.rows},
+               ? nlohmann::json{{"rows", r.forecast.rows},
                                 {"unit", r.forecast.unit},
                                 {"upgrade_seconds", r.forecast.seconds},
                                 {"basis", r.forecast.basis},

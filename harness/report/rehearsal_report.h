@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -13,7 +14,7 @@
 
 namespace harness::report {
 
-// FR-031: migration 002 must finish within 5 minutes.
+// FR-031: an upgrade must finish within 5 minutes.
 inline constexpr double kBudgetSeconds = 300;
 
 struct Phase {
@@ -27,25 +28,28 @@ struct Rehearsal {
   std::string title = "Migration rehearsal";
   std::string target;  // where it ran, never with a password
   std::string server_version;
-  std::string shape;  // "quickstart", "production"; empty until detected
+  // The schema shape the data source recognised ("production") and what
+  // tells it ("code_chunks -> code_files -> repositories"); empty when none.
+  std::string shape, shape_detail;
   std::vector<Phase> phases;
   std::vector<checks::SuiteResult> suites;
   std::vector<engine::StepTiming> upgrade_steps;
   std::vector<engine::StepTiming> downgrade_steps;
   double upgrade_seconds = 0;
   double downgrade_seconds = 0;
-  long long repositories = 0;
-  long long chunks = 0;
-  bool counted = false;  // the two counts were read (verify got that far)
-  std::string data_line;  // instead of the two counts (a rehearsal of another revision)
-  // The upgrade time predicted at `rows` chunks from a linear fit per step
-  // (report/forecast.h); rows == 0 when there is no forecast.
+  // The data, as the data source counts it ("repositories" 100,
+  // "code_chunks" 10000), and in a line ("100 repositories, 10000
+  // code_chunks", "10122 rows in 11 tables"); empty until read.
+  std::vector<std::pair<std::string, long long>> counts;
+  std::string data_line;
+  // The upgrade time predicted at `rows` (of `unit`) from a model per step
+  // (verify/forecast.h); rows == 0 when there is no forecast.
   struct Forecast {
     long long rows = 0;
     double seconds = 0;
     std::string basis;  // what the fit stands on
-    std::string fit;    // LinearFit::Describe() of the total
-    std::string unit = "chunks";  // what `rows` counts: code_chunks, or every table's rows
+    std::string fit;    // each step's forecast and model
+    std::string unit = "rows";  // what `rows` counts: chunks, or every table's rows
   } forecast;
   bool ready = false;
   int exit_code = 0;

@@ -1,303 +1,395 @@
 #include "harness/verify/rehearsal.h"
 
-#include <chrono>
 #include <algorithm>
-#include <functional>
-#include <map>
+#include <csignal>
 #include <memory>
-#include <thread>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
-#include "harness/codesearch/generator.h"
-#include "harness/codesearch/shapes.h"
 #include "harness/checks/suites.h"
 #include "harness/error.h"
-#include "harness/inspect/catalog.h"
-#include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
-#include "harness/report/forecast.h"
+#include "harness/pg/untrusted_text.h"
 #include "harness/verify/effects.h"
-#include "harness/verify/runner_base.h"
+#include "harness/verify/forecast.h"
+#include "harness/verify/phases.h"
+#include "harness/verify/place.h"
 
 namespace harness::verify {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using checks::Status;
+using checks::SuiteResult;
 
-class Runner : public RunnerBase {
+std::string Join(const std::vector<std::string>& items, const char* sep = "; ") {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+// A connection whose running statement a SIGINT or SIGTERM cancels.
+struct Watched {
+  explicit Watched(const pg::Url& url) : conn(url), cancel(conn) {}
+  pg::Connection conn;
+  pg::CancelOnInterrupt cancel;
+};
+
+class Pipeline {
  public:
-  Runner(const VerifyOptions& o, const engine::RevisionGraph& g)
-      : RunnerBase(o, g), range_(checks::RangeTo(g, o.target)) {}
+  Pipeline(const VerifyOptions& o, RevisionSource& revisions, DataSource& data)
+      : options_(o),
+        revisions_(revisions),
+        data_(data),
+        graph_(revisions.graph()),
+        phases_(r_, o.on_phase_start, o.on_phase_end),
+        place_(o, phases_, r_) {}
 
-
- private:
-  void PrepareTarget() override {
-    if (!options_.source) {
-      StartEmbedded();
-      Phase("build a database at " + range_.FromName(), [&] {
-        db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0",
-                                                       "mh_verify");
-        url_ = db_->url();
-        codesearch::BuildAt005(*url_, options_.shape, graph_);
-        return options_.shape == codesearch::Shape::kProduction
-                   ? "the production schema at " + range_.FromName() + " (the service's own chain)"
-                   : "upgraded <base> -> " + range_.FromName();
-      });
-      Phase("generate data", [&] {
-        pg::Connection conn(*url_);
-        codesearch::GeneratorOptions go;
-        go.repositories = options_.repositories;
-        go.chunks_per_repo = options_.chunks_per_repo;
-        go.seed = options_.seed;
-        go.progress = options_.progress;
-        auto rep = codesearch::Generate(conn, go);
-        return fmt::format("{} repositories, {}{} chunks, {} rows in the tables {} drops{} "
-                           "({:.0f} rows/s, {:.0f} chunks/s)",
-                           rep.repositories,
-                           rep.files ? fmt::format("{} code files, ", rep.files) : "", rep.chunks,
-                           rep.other_rows, range_.graph->Name(range_.to),
-                           rep.kept_rows ? fmt::format(", {} in the other kept tables",
-                                                       rep.kept_rows)
-                                         : "",
-                           rep.rows_per_second, rep.chunks_per_second);
-      }, /*status_line=*/!options_.progress);  // the generator draws its own
-      r_.target = fmt::format("embedded cluster, generated data (seed {}, {} shape)", options_.seed,
-                              codesearch::ShapeName(options_.shape));
-      return;
+  Rehearsal Go(Rehearsal* partial) {
+    try {
+      Prepare();
+      Rehearse();
+    } catch (const engine::RevisionError& e) {
+      if (pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      // The revision cannot run on this database as written: what the
+      // rehearsal is for. A verdict, not a breakdown.
+      phases_.Fail(phases_.Running(), e.what());
+      std::string detail = e.what();
+      if (!e.statement().empty()) detail += "; statement: " + pg::ShowUntrusted(e.statement(), 200);
+      if (!e.details().empty()) detail += "; " + e.details();
+      Verdict(false, 1,
+              fmt::format("NOT READY: revision {} failed during {}{}: {}", e.revision(), phases_.Running(),
+                          FailedChecks().empty() ? "" : " (and " + FailedChecks() + ")", detail));
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::kInterrupted && pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      Broke(e, partial);
+    } catch (const pqxx::sql_error& e) {
+      // A query of the rehearsal's own (readings, checks), or one that
+      // Ctrl-C cancelled.
+      if (pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      Broke(pg::FromSqlError(e, "verify: " + phases_.Running()), partial);
+    } catch (const pqxx::broken_connection& e) {
+      if (pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      Broke(DatabaseError("verify: lost the connection while " + phases_.Running() + ": " +
+                           (url_ ? pg::Redact(e.what(), *url_) : std::string(e.what()))),
+             partial);
     }
-    PrepareSource(*options_.source, range_.graph->Name(range_.to));
+    return std::move(r_);
   }
 
-  // A check suite, timed as a phase of its own.
-  checks::SuiteResult Suite(const std::string& name,
-                            const std::function<checks::SuiteResult(pqxx::transaction_base&)>& fn) {
-    checks::SuiteResult s;
-    Phase(name, [&] {
-      pg::Connection conn(*url_);
-      pqxx::read_transaction tx(conn.raw());
+ private:
+  Error Interrupted() const {
+    return Error(ExitCode::kInterrupted,
+                 std::string("interrupted by ") + (pg::InterruptSignal() == SIGINT ? "SIGINT" : "SIGTERM") +
+                     " while " + phases_.Running(),
+                 "nothing was committed to the source database");
+  }
+
+  // The phase under way failed: the report says so. Once a check has
+  // failed, a later phase that cannot complete does not hide it: NOT READY
+  // naming both (the error is still thrown, for its message). Otherwise
+  // the verdict carries the error's code. Throws the error.
+  [[noreturn]] void Broke(const Error& e, Rehearsal* partial) {
+    phases_.Fail(phases_.Running(), e.what());
+    const std::string failed = FailedChecks();
+    if (e.code() == ExitCode::kInterrupted)
+      Verdict(false, static_cast<int>(e.code()), std::string("INTERRUPTED: ") + e.what());
+    else if (!failed.empty())
+      Verdict(false, 1, fmt::format("NOT READY: {}; then {} could not complete: {}", failed, phases_.Running(),
+                                    e.what()));
+    else
+      Verdict(false, static_cast<int>(e.code()), std::string("FAILED: ") + e.what());
+    if (partial) *partial = r_;
+    if (e.code() != ExitCode::kInterrupted && !failed.empty()) {
+      // The verdict stands on what was found: exit 1, the error said on stderr.
+      throw Error(ExitCode::kCheckFailed, e.what(), e.hint());
+    }
+    throw e;
+  }
+
+  void Verdict(bool ready, int code, const std::string& line) {
+    r_.ready = ready;
+    r_.exit_code = code;
+    r_.verdict = line;
+  }
+
+  // "post check X failed; rollback check Y failed", from the suites so far.
+  std::string FailedChecks() const {
+    std::vector<std::string> out;
+    for (const auto& s : r_.suites)
+      for (const auto& c : s.checks)
+        if (c.status == Status::kFail) out.push_back(s.suite + " check " + c.id + " failed");
+    return Join(out);
+  }
+
+  std::string RangeName() const { return graph_.Name(from_) + " -> " + graph_.Name(to_); }
+  checks::Range Range() const { return {&graph_, from_, to_}; }
+
+  void Prepare() {
+    to_ = graph_.ResolveRevision(options_.target);
+    if (to_ == 0)
+      throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
+    if (!options_.source) {
+      from_ = to_ - 1;
+      place_.StartEmbedded(revisions_.ClusterSettings());
+      revisions_.UseServerLog(place_.cluster()->server_log());
+      phases_.Run("build a database at " + graph_.Name(from_), [&] {
+        place_.NewEmbeddedDatabase();
+        url_ = place_.url();
+        return data_.Build(*url_, revisions_, from_);
+      });
+      phases_.Run(
+          data_.FillPhase(),
+          [&] {
+            Watched db(*url_);
+            return data_.Fill(db.conn, options_.progress);
+          },
+          /*status_line=*/!(options_.progress && data_.DrawsProgress()));  // it draws its own
+      r_.target = data_.EmbeddedTarget(from_, graph_);
+      place_.ConnectPhase(*url_, graph_.Name(to_));
+      return;
+    }
+    place_.PrepareSource(*options_.source, graph_.Name(to_), revisions_.ClusterSettings());
+    if (place_.cluster()) revisions_.UseServerLog(place_.cluster()->server_log());
+    url_ = place_.url();
+  }
+
+  // A check suite, read-only, timed as a phase of its own.
+  SuiteResult Suite(const std::string& name, const std::function<SuiteResult(pqxx::transaction_base&)>& fn) {
+    SuiteResult s;
+    phases_.Run(name, [&] {
+      Watched db(*url_);
+      pqxx::read_transaction tx(db.conn.raw());
       pg::RefuseUntrustedCode(tx, *url_);
       s = fn(tx);
-      return fmt::format("{} of {} passed", s.Count(checks::Status::kPass), s.Total());
+      return s.Total() ? fmt::format("{} of {} passed", s.Count(Status::kPass), s.Total())
+                       : std::string("none in the range (`--! check` in a revision's file)");
     });
     r_.phases.back().ok = s.ok();
-    r_.suites.push_back(s);
     return s;
   }
 
-  void Rehearse() override {
-    if (!options_.source) ConnectPhase(*url_, range_.graph->Name(range_.to));
-    pg::Connection conn(*url_);
-    const std::string from = range_.FromName(), to = range_.graph->Name(range_.to);
-    r_.title = "Migration " + to + " rehearsal";
+  void Rehearse() {
+    Watched db(*url_);
+    pg::Connection& conn = db.conn;
+    r_.title = "Migration rehearsal";
     engine::Position current = 0;
-    Phase("current revision", [&] {
-      auto pos = MakeMigrator(conn).CurrentIfVersioned();
-      if (!pos)
-        throw UsageError("the database has no alembic_version table: it was never migrated by "
-                         "Alembic or by this tool",
-                         "if its schema is that of revision " + from + ", record it with "
-                         "`migration-harness stamp " + from + "` on the copy, then verify again");
-      current = *pos;
-      if (current > range_.from)
-        throw UsageError("the database is at " + graph_.Name(current) + ", past " + from +
-                         ": migration " + to + " is already applied");
+    phases_.Run("current revision", [&] {
+      auto pos = revisions_.Current(conn);
+      if (!pos) {
+        // No alembic_version: an empty schema is at base; tables there
+        // were built some other way (stamp them first).
+        pqxx::read_transaction tx(conn.raw());
+        engine::RefuseUnrecordedSchema(tx, false);
+      }
+      current = pos.value_or(0);
+      if (current >= to_)
+        throw UsageError(fmt::format("the database is at {}, not below --target {}: it is already applied, "
+                                     "there is nothing to rehearse",
+                                     graph_.Name(current), graph_.Name(to_)),
+                         "pass a --target above the database's revision");
       return graph_.Name(current);
     });
-    if (current < range_.from) {
-      Phase("upgrade to " + from + " first", [&] {
-        auto rep = MakeMigrator(conn).Upgrade(from);
-        return fmt::format("{} -> {} in {:.3f}s", rep.from, from, rep.seconds);
+    if (options_.source) from_ = data_.From(current, to_);
+    r_.title = "Migration rehearsal " + RangeName();
+    if (current < from_)
+      phases_.Run("upgrade to " + graph_.Name(from_) + " first", [&] {
+        auto run = revisions_.Run(conn, engine::Direction::kUpgrade, from_, RunMode::kQuiet);
+        return fmt::format("{} -> {} in {:.3f}s", graph_.Name(current), graph_.Name(from_), run.report.seconds);
       });
-    }
     {
-      // A schema of neither shape is bad input (2), with the verdict
-      // saying so; missing core tables are the pre-checks' to report.
       pqxx::read_transaction tx(conn.raw());
       try {
-        if (auto shape = codesearch::DetectShape(tx)) {
-          shape_ = *shape;
-          r_.shape = codesearch::ShapeName(*shape);
-        }
+        data_.Describe(tx, r_);
       } catch (const Error& e) {
-        FailPhase("schema shape", e.what());
-        Verdict(false, static_cast<int>(e.code()),
-                fmt::format("BLOCKED: migration {} does not know this schema: {}",
-                            range_.graph->Name(range_.to), e.what()));
+        if (e.code() != ExitCode::kUsage) throw;
+        // A schema the data does not know is bad input (2), said in the verdict.
+        phases_.Fail("schema shape", e.what());
+        Verdict(false, 2, fmt::format("BLOCKED: {} does not know this schema: {}", graph_.Name(to_), e.what()));
         return;
       }
-      // Tables only: a view of that name would run its owner's code.
-      for (auto [table, count] : {std::pair{"repositories", &r_.repositories},
-                                  std::pair{"code_chunks", &r_.chunks}})
-        if (!tx.exec_params("SELECT 1 FROM pg_catalog.pg_class WHERE oid = "
-                            "pg_catalog.to_regclass('public.' || $1) AND relkind IN ('r', 'p')",
-                            table)
-                 .empty())
-          *count = tx.exec1(std::string("SELECT count(*) FROM public.") + table)[0].as<long long>();
-      r_.counted = true;
     }
-    checks::SuiteResult pre =
-        Suite("pre-migration checks", [&](auto& tx) { return checks::RunPreSuite(tx, range_); });
+    SuiteResult pre = Suite("pre-migration checks", [&](auto& tx) { return checks::RunPreSuite(tx, Range()); });
+    r_.suites.push_back(pre);
     if (!pre.ok()) {
       // A gate that failed (a missing core table) means this is not the
-      // schema the revision knows: bad input (2), not data that blocks
-      // the migration (1).
+      // schema the revision knows: bad input (2), not data that blocks it (1).
       Verdict(false, pre.stopped ? 2 : 1,
-              pre.stopped ? fmt::format("BLOCKED: this is not the schema {} knows at {} (see the "
-                                        "failed pre-migration check)",
-                                        to, from)
-                          : fmt::format("BLOCKED: the data or schema blocks migration {} (see the "
-                                        "failed pre-migration checks)",
-                                        to));
+              pre.stopped ? fmt::format("BLOCKED: this is not the schema {} knows (see the failed pre check); "
+                                        "nothing was migrated",
+                                        RangeName())
+                          : fmt::format("BLOCKED: a pre check of {} failed (see above); nothing was migrated",
+                                        RangeName()));
       return;
     }
+    Recorded recorded;
     checks::Baseline baseline;
-    Recorded recorded;  // every column's values, and what depends on each table
-    Phase("record baseline (catalog and fingerprints)", [&] {
+    phases_.Run("record the schema and the rows", [&] {
       pqxx::read_transaction tx(conn.raw());
-      baseline = checks::TakeBaseline(tx, range_);
       recorded = verify::Record(tx);
-      std::string prebuilt;
-      for (const auto& n : baseline.prebuilt) prebuilt += (prebuilt.empty() ? "" : ", ") + n;
-      long long rows = 0;
-      for (const auto& [t, d] : baseline.tables) rows += d.fingerprint.rows;
-      return fmt::format("{} rows in {} tables{}", rows, baseline.tables.size(),
-                         prebuilt.empty() ? "" : "; built beforehand, not compared: " + prebuilt);
+      baseline = checks::BaselineFromReadings(tx, Range(), recorded.tables);
+      if (r_.data_line.empty())
+        r_.data_line = fmt::format("{} rows in {} tables", recorded.Rows(), recorded.tables.size());
+      return fmt::format("{} rows in {} tables{}", recorded.Rows(), recorded.tables.size(),
+                         baseline.prebuilt.empty() ? ""
+                                                   : "; built beforehand, not compared: " + Join(baseline.prebuilt, ", "));
     });
-    engine::RunReport up;
-    std::vector<StepEffect> up_effects, down_effects;
-    const std::string up_name = fmt::format("upgrade {} -> {}", from, to);
+    RevisionRun up, down;
+    const std::string up_name = "upgrade " + RangeName();
     try {
-      Phase(up_name, [&] {
-        up = MeasuredRun(conn, graph_, options_.migrator, engine::Direction::kUpgrade, to, up_effects);
-        r_.upgrade_seconds = up.seconds;
-        r_.upgrade_steps = up.steps;
-        return fmt::format("{:.3f}s in one transaction", up.seconds);
+      phases_.Run(up_name, [&] {
+        up = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kMeasured);
+        r_.upgrade_seconds = up.report.seconds;
+        r_.upgrade_steps = up.report.steps;
+        return fmt::format("{:.3f}s {}", up.report.seconds, revisions_.TransactionNote());
       });
+    } catch (const engine::RevisionError&) {
+      throw;
     } catch (const Error& e) {
       if (e.code() != ExitCode::kCheckFailed) throw;
-      FailPhase(up_name, e.what());
-      Verdict(false, 1, fmt::format("BLOCKED: migration {} refused the data: {}", to, e.what()));
+      phases_.Fail(up_name, e.what());
+      Verdict(false, 1, fmt::format("BLOCKED: {} refused the data: {}", graph_.Name(to_), e.what()));
       return;
     }
     Discarded discarded;
-    Phase("count what the upgrade discarded", [&] {
+    phases_.Run("count what the upgrade discarded", [&] {
       pqxx::read_transaction tx(conn.raw());
       discarded = CountDiscarded(tx, recorded);
       return fmt::format("{} table(s) and {} column(s) dropped", discarded.tables.size(), discarded.columns);
     });
-    checks::SuiteResult post =
-        Suite("post-migration checks", [&](auto& tx) { return checks::RunPostSuite(tx, range_); });
+    SuiteResult post = Suite("post-migration checks", [&](auto& tx) { return checks::RunPostSuite(tx, Range()); });
+    if (!post.checks.empty()) r_.suites.push_back(post);
     r_.suites.push_back(discarded.suite);
-    bool idempotent = true;
-    if (range_.graph->at(range_.to).idempotent)
-      Phase(fmt::format("idempotent re-run (stamp {}, upgrade again)", from), [&] {
-        engine::MigratorOptions quiet = options_.migrator;
-        quiet.log_steps = false;
-        const std::string changed = SecondRunChanges(conn, graph_, quiet, from, to);
-        idempotent = changed.empty();
-        return idempotent ? std::string("second run changed nothing") : "second run changed " + changed;
+    // Where every revision of the range says it is idempotent: run again
+    // on its own result, it must change nothing.
+    bool idempotent_range = true;
+    for (engine::Position p = from_ + 1; p <= to_; ++p) idempotent_range &= revisions_.DeclaresIdempotent(p);
+    std::string second_run_changed;
+    if (idempotent_range) {
+      phases_.Run(fmt::format("idempotent re-run (stamp {}, upgrade again)", graph_.Name(from_)), [&] {
+        Contents first;
+        {
+          pqxx::read_transaction tx(conn.raw());
+          first = ReadContents(tx);
+        }
+        revisions_.Stamp(conn, from_);
+        revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet);
+        pqxx::read_transaction tx(conn.raw());
+        second_run_changed = Changes(first, ReadContents(tx));
+        return second_run_changed.empty() ? std::string("second run changed nothing")
+                                          : "second run changed " + second_run_changed;
       });
-    if (!idempotent) r_.phases.back().ok = false;
-    Phase(fmt::format("downgrade {} -> {}", to, from), [&] {
-      auto down = MeasuredRun(conn, graph_, options_.migrator, engine::Direction::kDowngrade, from, down_effects);
-      r_.downgrade_seconds = down.seconds;
-      r_.downgrade_steps = down.steps;
-      return fmt::format("{:.3f}s in one transaction", down.seconds);
+      r_.phases.back().ok = second_run_changed.empty();
+    }
+    phases_.Run("downgrade " + graph_.Name(to_) + " -> " + graph_.Name(from_), [&] {
+      down = revisions_.Run(conn, engine::Direction::kDowngrade, from_, RunMode::kMeasured);
+      r_.downgrade_seconds = down.report.seconds;
+      r_.downgrade_steps = down.report.steps;
+      return fmt::format("{:.3f}s {}", down.report.seconds, revisions_.TransactionNote());
     });
     std::vector<std::string> known_not_valid;
-    checks::SuiteResult rollback = Suite("rollback checks", [&](auto& tx) {
-      return checks::RunRollbackSuite(tx, range_, baseline, &known_not_valid);
+    SuiteResult rollback = Suite("rollback checks", [&](auto& tx) {
+      return checks::RunRollbackSuite(tx, Range(), baseline, &known_not_valid);
     });
-    r_.suites.push_back(StepEffectsSuite(up_effects, down_effects));
+    r_.suites.push_back(rollback);
+    r_.suites.push_back(StepEffectsSuite(up.effects, down.effects));
     checks::DroppedRows dropped_rows;
     {
       pqxx::read_transaction tx(conn.raw());
       dropped_rows = checks::CompareDroppedRows(tx, baseline);
     }
     engine::RunReport again;
-    Phase(fmt::format("final upgrade {} -> {}", from, to), [&] {
-      again = QuietMigrator(conn).Upgrade(to);
+    phases_.Run("final upgrade " + RangeName(), [&] {
+      again = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet).report;
       return fmt::format("{:.3f}s", again.seconds);
     });
-    Forecast(up, again);
-    bool ok = pre.ok() && post.ok() && rollback.ok() && idempotent;
-    bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
-    // Foreign keys the rollback restored NOT VALID (their rows reference
-    // rows that only a backup brings back): the verdict says so.
-    const size_t not_valid = known_not_valid.size();
-    if (ok && in_budget)
+    Forecast(up, again, recorded);
+
+    std::vector<std::string> reasons;
+    for (const auto& c : post.checks)
+      if (c.status == Status::kFail) reasons.push_back("post check " + c.detail);
+    if (!second_run_changed.empty())
+      reasons.push_back(fmt::format("{} says it is idempotent, but its second run changed {}", RangeName(),
+                                    second_run_changed));
+    if (!rollback.ok()) {
+      std::vector<std::string> why;
+      for (const auto& c : rollback.checks)
+        if (c.status == Status::kFail) why.push_back(c.detail);
+      reasons.push_back(fmt::format("the rollback of {} is not exact: {}", RangeName(), Join(why)));
+    }
+    const bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
+    if (!reasons.empty()) {
+      Verdict(false, 1, "NOT READY: " + Join(reasons));
+    } else if (!in_budget) {
+      Verdict(false, 1,
+              fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget", r_.upgrade_seconds,
+                          report::kBudgetSeconds));
+    } else {
+      const size_t not_valid = known_not_valid.size();
       Verdict(true, 0,
-              fmt::format("READY: migration {} upgraded in {:.3f}s and rolled back {}in "
-                          "{:.3f}s on {} repositories and {} chunks{}",
-                          to, r_.upgrade_seconds,
-                          not_valid ? fmt::format("(exactly, but for {} foreign key(s) restored "
-                                                  "NOT VALID: see the rollback checks) ",
+              fmt::format("READY: {} upgraded in {:.3f}s and rolled back {}in {:.3f}s{}{}", RangeName(),
+                          r_.upgrade_seconds,
+                          not_valid ? fmt::format("(exactly, but for {} foreign key(s) restored NOT VALID: see the "
+                                                  "rollback checks) ",
                                                   not_valid)
                                     : std::string("exactly "),
-                          r_.downgrade_seconds, r_.repositories, r_.chunks,
+                          r_.downgrade_seconds, data_.VerdictDetail(r_),
                           dropped_rows.only_in_backup.empty()
                               ? std::string()
-                              : fmt::format("; the dropped tables come back empty ({}: "
-                                            "restore-dropped brings them back)",
-                                            dropped_rows.OnlyInBackupText())));
-    else if (ok)
-      Verdict(false, 1,
-              fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget (FR-031)",
-                          r_.upgrade_seconds, report::kBudgetSeconds));
-    else
-      Verdict(false, 1, "NOT READY: some checks failed (see above)");
+                              : "; the dropped tables come back empty (" + dropped_rows.OnlyInBackupText() + ")"));
+    }
   }
 
-  // The upgrade's steps on an empty database at 005: each step's fixed cost,
-  // the intercept of the forecast's lines.
+  // The upgrade on an empty database at the range's start, made next to
+  // this one (the embedded cluster, or the source's server where a scratch
+  // clone was made; never in place): each step's fixed cost.
   std::optional<std::vector<engine::StepTiming>> EmptyUpgradeSteps() {
-    auto admin = AdminUrl();
+    const std::optional<pg::Url> admin = place_.AdminUrl();
     if (!admin) return std::nullopt;
     try {
       pg::DisposableDatabase empty(*admin, "template0", "mh_verify_empty");
-      codesearch::BuildAt005(empty.url(), shape_, graph_);
-      pg::Connection conn(empty.url());
-      return QuietMigrator(conn).Upgrade(range_.graph->Name(range_.to)).steps;
+      data_.BuildEmpty(empty.url(), revisions_, from_);
+      Watched db(empty.url());
+      return revisions_.Run(db.conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet).report.steps;
     } catch (const Error& e) {
-      spdlog::warn("verify: no empty database for the forecast ({}); fitting through the origin",
-                   e.what());
+      if (e.code() == ExitCode::kInterrupted || pg::InterruptSignal() != 0) throw;
+      spdlog::warn("verify: no empty database for the forecast ({}); every step is scaled from here", e.what());
       return std::nullopt;
     }
   }
 
-  // Upgrade time at forecast_rows chunks: for each step, a line through its
-  // times on an empty database and on this one (both upgrades), summed.
-  // Work time only: a step's wait for a lock (autovacuum, another session)
-  // depends on who else is on the database, not on the number of rows, and
-  // scaled with them would make a second of waiting into minutes.
-  void Forecast(const engine::RunReport& first, const engine::RunReport& second) {
-    const long long rows = options_.forecast_rows > 0 ? options_.forecast_rows
-                                                      : std::max<long long>(r_.chunks, 1) * 10;
+  void Forecast(const RevisionRun& up, const engine::RunReport& again, const Recorded& recorded) {
+    const double here = std::max(1.0, data_.Size(recorded.tables));
+    const long long rows =
+        options_.forecast_rows > 0 ? options_.forecast_rows : static_cast<long long>(here) * 10;
     std::optional<std::vector<engine::StepTiming>> empty;
-    Phase("forecast: upgrade an empty database", [&] {
+    phases_.Run("forecast: upgrade an empty database", [&] {
       empty = EmptyUpgradeSteps();
       return empty ? fmt::format("{} steps timed", empty->size())
                    : std::string("no empty database here: the forecast scales every step");
     });
-    r_.forecast = ForecastUpgrade(empty, {&first, &second}, {range_.graph->Name(range_.to)},
-                                  static_cast<double>(r_.chunks), rows, "chunks");
+    r_.forecast = ForecastUpgrade(empty, {&up.report, &again}, up.effects, here, rows, data_.Unit());
   }
 
-  const checks::Range range_;  // the target's parent to the target
-  codesearch::Shape shape_ = codesearch::Shape::kQuickstart;  // the database's, once detected
+  const VerifyOptions& options_;
+  RevisionSource& revisions_;
+  DataSource& data_;
+  const engine::RevisionGraph& graph_;
+  Rehearsal r_;
+  Phases phases_;
+  Place place_;
+  std::optional<pg::Url> url_;
+  engine::Position from_ = 0, to_ = 0;
 };
 
 }  // namespace
 
-Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph,
-              Rehearsal* partial) {
-  return Runner(options, graph).Go(partial);
+Rehearsal Run(const VerifyOptions& options, RevisionSource& revisions, DataSource& data, Rehearsal* partial) {
+  return Pipeline(options, revisions, data).Go(partial);
 }
 
 }  // namespace harness::verify

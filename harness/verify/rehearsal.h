@@ -1,42 +1,38 @@
-// `verify`: the pre-deployment rehearsal of migration 002 on a production
-// copy (cloned on its server into a scratch database, or in place when
-// asked) or on an embedded cluster with generated data. Every phase timed;
-// the verdict is ready / blocked / failed.
+// `verify`: the rehearsal of a revision range, whatever its revisions are
+// written in (revision_source.h) and wherever its data comes from
+// (data_source.h), on a copy of a database (a scratch clone on its own
+// server, a copy into an embedded cluster, or the database itself when
+// asked) or on an embedded cluster with generated data. One pipeline of
+// timed phases: record, pre checks, measured upgrade, what it discarded,
+// post checks, idempotent re-run, measured downgrade, the rollback proof
+// (checks/suites.h: the catalog of every user schema and the rows of every
+// kept table over every column), final upgrade, forecast, verdict.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 
-#include "harness/report/rehearsal_report.h"
 #include "harness/engine/migrator.h"
-#include "harness/engine/revision_graph.h"
-#include "harness/codesearch/shape.h"
 #include "harness/pg/url.h"
+#include "harness/report/rehearsal_report.h"
+#include "harness/verify/data_source.h"
+#include "harness/verify/revision_source.h"
 
 namespace harness::verify {
 
 struct VerifyOptions {
-  // The revision rehearsed (Run: the one above the code-search data's,
-  // codesearch::kCodeSearchRevision): an id or head.
-  std::string target = "head";
-  std::optional<pg::Url> source;  // nullopt: embedded cluster with generated data
+  std::string target = "head";    // the revision rehearsed: an id or head
+  std::optional<pg::Url> source;  // nullopt: an embedded cluster with generated data
   bool in_place = false;          // work on `source` itself
   bool into_embedded = false;     // copy `source` into the embedded cluster (pg_dump/pg_restore)
   // The embedded cluster's server programs (--pg-bindir); empty: $HARNESS_PG_BINDIR, else the
   // newest /usr/lib/postgresql/*/bin (pg::FindServerBinDir).
   std::string pg_bindir;
-  // Embedded run: the schema built at 005 (a source database's own shape
-  // is detected).
-  codesearch::Shape shape = codesearch::Shape::kQuickstart;
-  int repositories = 100;
-  int chunks_per_repo = 100;
-  std::uint64_t seed = 42;
-  engine::MigratorOptions migrator;
-  bool progress = false;  // the generator's progress bar
-  // Forecast the upgrade time at this many chunks; 0: ten times the data.
+  engine::MigratorOptions migrator;  // the lock timeout of the tool's own connections' waits
+  bool progress = false;             // a generator's progress bar
+  // Forecast the upgrade time at this many of the data source's unit; 0: ten times the data.
   long long forecast_rows = 0;
   // Servers older than this are refused (server_version_num).
   int minimum_server_version = 140000;
@@ -48,11 +44,12 @@ struct VerifyOptions {
 using report::Phase;
 using report::Rehearsal;
 
-// Runs the rehearsal. Throws harness::Error for bad input (2), database
-// errors (3) and interrupts (130); a failed check or a refusal is a verdict
-// (exit 1), not a throw. When it throws, `partial` (if given) receives the
+// Runs the rehearsal. A failed check, a refusal of the data and a revision
+// that fails on the copy are verdicts (exit 1), not throws. Throws
+// harness::Error when it cannot judge: bad input (2), the server or the
+// disk (3), an interrupt (130); `partial` (if given) then receives the
 // rehearsal so far: the failed phase, and a verdict with the error's code.
-Rehearsal Run(const VerifyOptions& options, const engine::RevisionGraph& graph,
+Rehearsal Run(const VerifyOptions& options, RevisionSource& revisions, DataSource& data,
               Rehearsal* partial = nullptr);
 
 }  // namespace harness::verify

@@ -1,92 +1,68 @@
-#include "harness/verify/runner_base.h"
+#include "harness/verify/place.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <pqxx/pqxx>
+
+#include "harness/error.h"
+#include "harness/pg/connection.h"
+#include "harness/pg/untrusted_text.h"
+#include "harness/verify/rehearsal.h"
 
 namespace harness::verify {
 
-Rehearsal RunnerBase::Go(Rehearsal* partial) {
-  try {
-    PrepareTarget();
-    Rehearse();
-  } catch (const Error& e) {
-    Record(e, partial);
-    throw;
-  } catch (const pqxx::sql_error& e) {
-    // A query of the rehearsal's own (counts, snapshots, checks), or one
-    // that Ctrl-C cancelled.
-    try {
-      pg::ThrowIfInterrupted(Running());
-    } catch (const Error& interrupted) {
-      Record(interrupted, partial);
-      throw;
-    }
-    Error converted = pg::FromSqlError(e, "verify: " + Running());
-    Record(converted, partial);
-    throw converted;
-  } catch (const pqxx::broken_connection& e) {
-    Error converted =
-        DatabaseError("verify: lost the connection while " + Running() + ": " +
-                      (url_ ? pg::Redact(e.what(), *url_) : std::string(e.what())));
-    Record(converted, partial);
-    throw converted;
-  }
-  return std::move(r_);
+void Phases::InterruptForTest(const std::string& phase) {
+  const char* wanted = std::getenv("HARNESS_TEST_INTERRUPT_PHASE");
+  if (!wanted || phase != wanted || pg::InterruptSignal() != 0) return;
+  const char* which = std::getenv("HARNESS_TEST_INTERRUPT_SIGNAL");
+  kill(getpid(), which && std::string(which) == "TERM" ? SIGTERM : SIGINT);
+  // The watcher thread takes it; the phase's work runs after that.
+  for (int i = 0; i < 200 && pg::InterruptSignal() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
-void RunnerBase::FailPhase(const std::string& name, const std::string& detail) {
-  r_.phases.push_back({name, 0, false, detail});
-}
-
-// The phase that was running failed: the report says so, and the verdict
-// carries the error's exit code.
-void RunnerBase::Record(const Error& e, Rehearsal* partial) {
-  if (!partial) return;
-  FailPhase(Running(), e.what());
-  Verdict(false, static_cast<int>(e.code()),
-          fmt::format("{}: {}", e.code() == ExitCode::kInterrupted ? "INTERRUPTED" : "FAILED",
-                      e.what()));
-  *partial = r_;
-}
-
-void RunnerBase::Verdict(bool ready, int code, const std::string& line) {
-  r_.ready = ready;
-  r_.exit_code = code;
-  r_.verdict = line;
-}
-
-void RunnerBase::StartEmbedded() {
-  Phase("start embedded PostgreSQL", [&] {
+void Place::StartEmbedded(const std::map<std::string, std::string>& settings) {
+  phases_.Run("start embedded PostgreSQL", [&] {
     pg::ClusterOptions co;
     co.bin_dir = options_.pg_bindir;
+    co.settings = settings;
     cluster_ = pg::EmbeddedCluster::Start(co);
     r_.server_version = cluster_->server_version();
     return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
   });
 }
 
+void Place::NewEmbeddedDatabase() {
+  db_ = std::make_unique<pg::DisposableDatabase>(cluster_->AdminUrl(), "template0", "mh_verify");
+  url_ = db_->url();
+}
+
 // The server the database lives on: the source's, before anything is
 // cloned or copied (a copy into the embedded cluster would hide it).
-void RunnerBase::ConnectPhase(const pg::Url& url, const std::string& target) {
-  Phase("connect", [&] {
+void Place::ConnectPhase(const pg::Url& url, const std::string& target) {
+  phases_.Run("connect", [&] {
     pg::Connection conn(url);
     pqxx::read_transaction tx(conn.raw());
     int num = tx.exec1("SHOW server_version_num")[0].as<int>();
     r_.server_version = tx.exec1("SHOW server_version")[0].as<std::string>();
     if (num < options_.minimum_server_version)
       throw UsageError(fmt::format("the server runs PostgreSQL {} (server_version_num {}); "
-                                   "migration {} needs {} or later",
-                                   r_.server_version, num, target,
-                                   options_.minimum_server_version / 10000),
+                                   "{} needs {} or later",
+                                   r_.server_version, num, target, options_.minimum_server_version / 10000),
                        "upgrade the server first; nothing was changed");
     return "PostgreSQL " + r_.server_version + " at " + url.Describe();
   });
 }
 
-void RunnerBase::PrepareSource(const pg::Url& source, const std::string& target) {
+void Place::PrepareSource(const pg::Url& source, const std::string& target,
+                          const std::map<std::string, std::string>& settings) {
   r_.target = source.Describe();  // until it says more
   ConnectPhase(source, target);
   if (options_.in_place) {
@@ -96,23 +72,17 @@ void RunnerBase::PrepareSource(const pg::Url& source, const std::string& target)
     return;
   }
   if (options_.into_embedded) {
-    Phase("start embedded PostgreSQL", [&] {
-      pg::ClusterOptions co;
-      co.bin_dir = options_.pg_bindir;
-      cluster_ = pg::EmbeddedCluster::Start(co);
-      return fmt::format("PostgreSQL {} on a private socket", cluster_->server_version());
-    });
-    Phase("check the source's extensions", [&] { return RequireExtensions(source); });
-    Phase("copy the database into the embedded cluster", [&] {
-      double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy",
-                                            options_.migrator.lock_timeout_seconds);
+    StartEmbedded(settings);
+    phases_.Run("check the source's extensions", [&] { return RequireExtensions(source); });
+    phases_.Run("copy the database into the embedded cluster", [&] {
+      double s = cluster_->CopyDatabaseFrom(source, "mh_verify_copy", options_.migrator.lock_timeout_seconds);
       url_ = cluster_->UrlFor("mh_verify_copy");
       return fmt::format("pg_dump, then pg_restore, in {:.1f}s; the source was only read", s);
     });
     r_.target = source.Describe() + " copied into the embedded cluster";
     return;
   }
-  Phase("clone the database on its server", [&] {
+  phases_.Run("clone the database on its server", [&] {
     const pg::Url admin = source.WithDatabase("postgres");
     try {
       pg::Connection probe(admin, "migration-harness verify");
@@ -137,17 +107,14 @@ void RunnerBase::PrepareSource(const pg::Url& source, const std::string& target)
     // leave, then fail without naming them: they are named at once.
     if (std::string sessions = OtherSessions(admin, source.dbname()); !sessions.empty())
       throw DatabaseError("cannot clone " + source.Describe() +
-                              " into a scratch database: other sessions are connected to it (" +
-                              sessions + ")",
+                              " into a scratch database: other sessions are connected to it (" + sessions + ")",
                           hint);
     try {
       db_ = std::make_unique<pg::DisposableDatabase>(admin, source.dbname(), "mh_verify");
     } catch (const Error& e) {
       if (e.code() == ExitCode::kInterrupted) throw;
-      throw DatabaseError(
-          std::string("cannot clone ") + source.Describe() + " into a scratch database: " +
-              e.what(),
-          hint);
+      throw DatabaseError(std::string("cannot clone ") + source.Describe() + " into a scratch database: " + e.what(),
+                          hint);
     }
     url_ = db_->url();
     return fmt::format("scratch database {} (dropped at the end)", db_->name());
@@ -159,7 +126,7 @@ void RunnerBase::PrepareSource(const pg::Url& source, const std::string& target)
 // A session that has just closed (this run's own first connection, say)
 // lingers while its backend exits, longer on a loaded machine: given up
 // to 1 s to go before the others are named.
-std::string RunnerBase::OtherSessions(const pg::Url& admin, const std::string& dbname) {
+std::string Place::OtherSessions(const pg::Url& admin, const std::string& dbname) {
   pg::Connection conn(admin, "migration-harness verify");
   std::string out;
   for (int attempt = 0; attempt < 20; ++attempt) {
@@ -176,7 +143,7 @@ std::string RunnerBase::OtherSessions(const pg::Url& admin, const std::string& d
              "AND pid <> pg_catalog.pg_backend_pid() ORDER BY pid",
              dbname))
       out += fmt::format("{}pid {} ({}, user {})", out.empty() ? "" : ", ", r[0].c_str(),
-                         r[1].c_str(), r[2].c_str());
+                         pg::ShowUntrusted(r[1].c_str(), 40), pg::ShowUntrusted(r[2].c_str(), 40));
     if (out.empty()) break;
   }
   return out;
@@ -184,13 +151,12 @@ std::string RunnerBase::OtherSessions(const pg::Url& admin, const std::string& d
 
 // pg_restore of a database that uses an extension the embedded server
 // lacks (pgvector, say) fails half way: refused before anything is copied.
-std::string RunnerBase::RequireExtensions(const pg::Url& source) {
+std::string Place::RequireExtensions(const pg::Url& source) {
   std::vector<std::pair<std::string, std::string>> used;  // name, version
   {
     pg::Connection conn(source);
     pqxx::read_transaction tx(conn.raw());
-    for (const auto& r :
-         tx.exec("SELECT extname, extversion FROM pg_catalog.pg_extension ORDER BY 1"))
+    for (const auto& r : tx.exec("SELECT extname, extversion FROM pg_catalog.pg_extension ORDER BY 1"))
       used.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
   }
   // The same version: pg_restore of another one's objects can fail half way.
@@ -214,43 +180,18 @@ std::string RunnerBase::RequireExtensions(const pg::Url& source) {
     }
   }
   if (!missing.empty())
-    throw UsageError(
-        fmt::format("{} uses the extension(s) {}, which the embedded PostgreSQL {} does not "
-                    "have; a copy could not be restored there",
-                    source.Describe(), missing, cluster_->server_version()),
-        "rehearse on the source's own server instead: leave out --into-embedded (verify then "
-        "clones the database there; needs CREATEDB), or --in-place on a restored copy; "
-        "nothing was copied");
+    throw UsageError(fmt::format("{} uses the extension(s) {}, which the embedded PostgreSQL {} does not "
+                                 "have; a copy could not be restored there",
+                                 source.Describe(), missing, cluster_->server_version()),
+                     "rehearse on the source's own server instead: leave out --into-embedded (verify then "
+                     "clones the database there; needs CREATEDB), or --in-place on a restored copy; "
+                     "nothing was copied");
   std::string names;
-  for (const auto& [name, version] : used)
-    names += fmt::format("{}{} {}", names.empty() ? "" : ", ", name, version);
+  for (const auto& [name, version] : used) names += fmt::format("{}{} {}", names.empty() ? "" : ", ", name, version);
   return fmt::format("{} available here", names.empty() ? "no extensions," : names + ":");
 }
 
-engine::Migrator RunnerBase::MakeMigrator(pg::Connection& conn) {
-  return engine::Migrator(conn, graph_, options_.migrator);
-}
-
-// For runs the report sums up in a line (setup, the idempotent re-run,
-// the final upgrade, the forecast's measurement): their steps and the
-// server's notices go to the debug log (-v), not the terminal.
-engine::Migrator RunnerBase::QuietMigrator(pg::Connection& conn) {
-  engine::MigratorOptions quiet = options_.migrator;
-  quiet.log_steps = false;
-  return engine::Migrator(conn, graph_, quiet);
-}
-
-engine::MigratorOptions RunnerBase::QuietOptions() const {
-  engine::MigratorOptions quiet = options_.migrator;
-  quiet.log_steps = false;
-  return quiet;
-}
-
-// Where an empty database can be made next to the rehearsal's: the
-// embedded cluster, or the source's server where a scratch clone was
-// made already (needs CREATEDB). Never in place: that server is not ours
-// to add databases to.
-std::optional<pg::Url> RunnerBase::AdminUrl() const {
+std::optional<pg::Url> Place::AdminUrl() const {
   if (cluster_) return cluster_->AdminUrl();
   if (options_.source && !options_.in_place) return options_.source->WithDatabase("postgres");
   return std::nullopt;

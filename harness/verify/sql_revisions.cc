@@ -1,0 +1,79 @@
+#include "harness/verify/sql_revisions.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "harness/inspect/step_probe.h"
+
+namespace harness::verify {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
+SqlRevisions::SqlRevisions(const engine::RevisionGraph& graph, engine::MigratorOptions options,
+                           std::string where)
+    : graph_(graph), options_(std::move(options)), where_(std::move(where)) {}
+
+std::string SqlRevisions::Describe() const { return "the SQL revision files of " + where_; }
+
+std::optional<engine::Position> SqlRevisions::Current(pg::Connection& conn) {
+  return engine::Migrator(conn, graph_, options_).CurrentIfVersioned();
+}
+
+void SqlRevisions::Stamp(pg::Connection& conn, engine::Position p) {
+  engine::MigratorOptions quiet = options_;
+  quiet.log_steps = false;
+  engine::Migrator(conn, graph_, quiet).Stamp(p == 0 ? "base" : graph_.Name(p));
+}
+
+RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction, engine::Position to,
+                              RunMode mode) {
+  engine::MigratorOptions mo = options_;
+  RevisionRun run;
+  const std::string target = to == 0 ? "base" : graph_.Name(to);
+  if (mode == RunMode::kQuiet) {
+    mo.log_steps = false;
+    engine::Migrator m(conn, graph_, mo);
+    run.report = direction == engine::Direction::kUpgrade ? m.Upgrade(target) : m.Downgrade(target);
+    return run;
+  }
+  // Each step between two probes in the migration's own transaction; the
+  // probes' time is left out of the run's.
+  inspect::ServerProbe before;
+  double measuring = 0;
+  auto timed = [&](auto&& fn) {
+    auto t0 = Clock::now();
+    fn();
+    measuring += std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  const auto user_before = options_.before_step;
+  const auto user_after = options_.after_step;
+  mo.before_step = [&](const engine::StepTiming& st, pqxx::transaction_base& tx) {
+    if (user_before) user_before(st, tx);
+    timed([&] { before = inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction); });
+  };
+  mo.after_step = [&](const engine::StepTiming& st, pqxx::transaction_base& tx) {
+    timed([&] {
+      StepEffect e;
+      e.step = st;
+      e.activity = inspect::Compare(before, inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction));
+      run.effects.push_back(std::move(e));
+    });
+    if (user_after) user_after(st, tx);
+  };
+  engine::Migrator m(conn, graph_, mo);
+  run.report = direction == engine::Direction::kUpgrade ? m.Upgrade(target) : m.Downgrade(target);
+  run.report.seconds = std::max(0.0, run.report.seconds - measuring);
+  // A lock is held from the step that took it to the commit; a step's time
+  // is the engine's (the commit's included for the last).
+  for (size_t i = 0; i < run.effects.size(); ++i) {
+    run.effects[i].step.seconds = i < run.report.steps.size() ? run.report.steps[i].seconds : 0;
+    double held = 0;
+    for (size_t j = i; j < run.report.steps.size(); ++j) held += run.report.steps[j].seconds;
+    run.effects[i].lock_held = held;
+  }
+  return run;
+}
+
+}  // namespace harness::verify
