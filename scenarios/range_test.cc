@@ -313,5 +313,30 @@ TEST(VerifyTarget, ADatabaseAlreadyAtTheTargetIsBadInput) {
   EXPECT_CONTAINS(r.err, "the database is at t2, not below --target t2");
 }
 
+
+// A column or table renamed keeps its values: the report says renamed, not
+// "dropped: N values discarded".
+TEST(VerifyTarget, ARenameIsNotADrop) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / pg::UniqueDatabaseName("chain");
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy(TestChainDir() / "t1_accounts_and_events.sql", dir / "t1_accounts_and_events.sql");
+  std::ofstream(dir / "r2_renames.sql")
+      << "--! revision: r2\n--! down_revision: t1\n--! message: Renames\n\n--! upgrade\n--! step: Rename\n"
+         "ALTER TABLE events RENAME COLUMN kind TO category;\nALTER TABLE audit_log RENAME TO audit_entries;\n\n"
+         "--! downgrade\n--! step: Rename back\n"
+         "ALTER TABLE audit_entries RENAME TO audit_log;\nALTER TABLE events RENAME COLUMN category TO kind;\n";
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "20"}, "", &code, &out, dir);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(code, 0) << out;
+  auto discarded = Details(report, "discarded rows");
+  EXPECT_EQ(discarded["renamed.column.events.kind"], "column events.kind renamed to category: its values kept");
+  EXPECT_EQ(discarded["renamed.table.audit_log"], "table audit_log renamed to audit_entries: its rows kept");
+  EXPECT_EQ(out.find("dropped:"), std::string::npos) << out;
+  EXPECT_CONTAINS(out, "READY: t1 -> r2 upgraded in");
+}
+
 }  // namespace
 }  // namespace harness::testing
