@@ -2,6 +2,7 @@
 --! down_revision: 005
 --! message: Remove non-search tables and add project_id columns
 --! idempotent
+--! writes: repositories, code_files, code_chunks
 --! restore_hint: migration-harness restore-dropped --from BACKUP.dump --baseline FILE
 --! prebuilt: column repositories.project_id, column code_chunks.project_id, constraint repositories.check_repositories_project_id, constraint code_chunks.check_code_chunks_project_id, index repositories.idx_project_repository
 

@@ -2,8 +2,8 @@
 // every revision gets (the revision the database is at; after a rollback,
 // the catalog and every table's rows against a baseline) and the checks each
 // revision carries in its own file (`--! check`, revision_checks.h), which
-// are what makes 002's suites the quickstart's. Checks only read: they never
-// migrate.
+// are what makes the code-search migration's suites the quickstart's.
+// Checks only read: they never migrate.
 #pragma once
 
 #include <map>
@@ -26,16 +26,16 @@ namespace harness::checks {
 struct Range {
   const engine::RevisionGraph* graph = nullptr;
   engine::Position from = 0, to = 0;
-  // "005 -> 002"
+  // "t1 -> t2"
   std::string Name() const;
-  // The revision the range starts from ("005"; "<base>").
+  // The revision the range starts from ("t1"; "<base>").
   std::string FromName() const;
 };
 // The target's parent up to the target; `target` is an id or head (throws
 // UsageError for base or an unknown id).
 Range RangeTo(const engine::RevisionGraph& graph, const std::string& target);
 
-// The revision recorded in alembic_version: "005", "<none>", "2 rows".
+// The revision recorded in alembic_version: "t1", "<none>", "2 rows".
 // A NULL version_num is refused, as the engine refuses it (UsageError).
 std::string RecordedRevision(pqxx::transaction_base& tx);
 
@@ -49,7 +49,7 @@ struct TableData {
   std::vector<std::string> columns;
   inspect::Fingerprint fingerprint;
   long long oid = 0;  // 0: not recorded (a baseline file of format 1)
-  // Format 1 named the tables 002 drops instead of recording oids.
+  // Format 1 named the tables the revision drops instead of recording oids.
   bool recorded_as_dropped = false;
   // Format 3: the primary key the sums were taken with, and the sums.
   std::vector<std::string> key;

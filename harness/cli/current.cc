@@ -37,7 +37,7 @@ Command setup_current(CLI::App& app, const GlobalOptions& g) {
             else
               std::cout << graph.Name(p) << (p == graph.head_position() ? " (head)" : "") << "\n";
             pqxx::read_transaction tx(conn->raw());
-            // Which schema 002 will find (README "Supported schemas"); a
+            // Which code-search schema shape it has (README "Supported schemas"); a
             // schema of neither shape is said here, refused by the others.
             try {
               if (auto shape = codesearch::DetectShape(tx))

@@ -1,6 +1,7 @@
-// migration-harness generate: realistic, deterministic data at 005, in the
-// database's own schema shape, or in the one --shape builds on an empty
-// database.
+// migration-harness generate: realistic, deterministic code-search data at
+// its base revision (harness/codesearch/), in the database's own schema
+// shape or in the one --shape builds on an empty database; or, with
+// --any-schema, data for any schema from its catalog.
 #include <unistd.h>
 
 #include <iostream>
@@ -44,9 +45,10 @@ const char* HowChunksReachRepositories(codesearch::Shape shape) {
              : "code_chunks.repository_id";
 }
 
-// --shape on an empty database builds the schema at 005 in that shape (and
-// says so); on a database at 005 it must name the shape it has. Anything
-// else is left to the generator's own refusal.
+// --shape on an empty database builds the code-search schema at its base
+// revision in that shape (and says so); on a database at that revision it
+// must name the shape it has. Anything else is left to the generator's own
+// refusal.
 void PrepareShape(pg::Connection& conn, const GlobalOptions& g, codesearch::Shape shape) {
   std::optional<codesearch::Shape> found;
   std::string revision = "no revision";
@@ -57,9 +59,9 @@ void PrepareShape(pg::Connection& conn, const GlobalOptions& g, codesearch::Shap
       codesearch::BuildAt005(conn.url(), shape, LoadGraph(g));
       pqxx::read_transaction after(conn.raw());
       std::cout << fmt::format(
-          "Built the {} schema at revision 005 in {}: {} tables and alembic_version; chunks "
+          "Built the {} schema at revision {} in {}: {} tables and alembic_version; chunks "
           "reach their repository through {}\n",
-          codesearch::ShapeName(shape), conn.url().Describe(),
+          codesearch::ShapeName(shape), codesearch::kCodeSearchRevision, conn.url().Describe(),
           after.exec1(kTablesInPublic)[1].as<long long>(), HowChunksReachRepositories(shape));
       return;
     }
@@ -86,9 +88,10 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<GenerateOptions>();
   CLI::App* sub = app.add_subcommand(
       "generate",
-      "Fill a database at 005 with realistic, deterministic data (COPY, one transaction; "
-      "existing rows are kept). With --shape on an empty database, build the schema at 005 "
-      "first");
+      fmt::format("Fill a code-search database at {0} with realistic, deterministic data (COPY, one "
+                  "transaction; existing rows are kept). With --shape on an empty database, build the "
+                  "schema at {0} first. With --any-schema, fill any schema from its catalog",
+                  codesearch::kCodeSearchRevision));
   sub->add_option("--repositories", opts->repositories, "Repositories to create")
       ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
@@ -100,10 +103,12 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--seed", opts->seed, "Same seed, same data")->capture_default_str();
   sub->add_flag("--embeddings", opts->embeddings, "Also fill the 768-value embeddings");
   sub->add_option("--shape", opts->shape,
-                  "The schema: quickstart (migrations/001..005) or production (the service's "
-                  "own chain: code_chunks -> code_files -> repositories). On a database with no "
-                  "tables, build it at 005 first; on a database at 005, it must be the shape "
-                  "found there. Without it: the database's own shape")
+                  fmt::format("The schema: quickstart (this project's migrations up to {0}) or "
+                              "production (the service's own chain: code_chunks -> code_files -> "
+                              "repositories). On a database with no tables, build it at {0} first; on "
+                              "a database at {0}, it must be the shape found there. Without it: the "
+                              "database's own shape",
+                              codesearch::kCodeSearchRevision))
       ->check(CLI::IsMember({"quickstart", "production"}))
       ->type_name("SHAPE");
   auto any = sub->add_flag("--any-schema", opts->any_schema,
@@ -168,16 +173,17 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
             go.embeddings = opts->embeddings;
             go.progress = isatty(2);
             auto r = codesearch::Generate(*conn, go);
-            // The production shape also has files and the other tables 002 keeps.
+            // The production shape also has files and the other tables the migration keeps.
             const std::string chunks =
                 r.shape == codesearch::Shape::kProduction
-                    ? fmt::format("{} chunks in {} files, {} rows in the other tables 002 keeps",
-                                  r.chunks, r.files, r.kept_rows)
+                    ? fmt::format("{} chunks in {} files, {} rows in the other tables {} keeps", r.chunks,
+                                  r.files, r.kept_rows, codesearch::kMigration)
                     : fmt::format("{} chunks", r.chunks);
             std::cout << fmt::format(
-                "Generated {} repositories, {}, {} rows in the tables 002 drops ({} shape) in "
+                "Generated {} repositories, {}, {} rows in the tables {} drops ({} shape) in "
                 "{:.2f}s ({:.0f} rows/s, {:.0f} chunks/s)\n",
-                r.repositories, chunks, r.other_rows, codesearch::ShapeName(r.shape), r.seconds,
+                r.repositories, chunks, r.other_rows, codesearch::kMigration, codesearch::ShapeName(r.shape),
+                r.seconds,
                 r.rows_per_second, r.chunks_per_second);
             return 0;
           }};

@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
   cli::GlobalOptions g;
   CLI::App app{
       "migration-harness: proves a PostgreSQL schema migration safe before it reaches "
-      "production.\nRuns the Alembic-compatible chain in migrations/ (001 -> 003 -> 003a -> "
-      "003b -> 005 -> 002)."};
+      "production.\nRuns the Alembic-compatible SQL chain in migrations/ (`history` lists it), and "
+      "rehearses its revisions or an Alembic project's own (verify --alembic)."};
   app.set_version_flag("--version", "migration-harness 0.1.0");
   app.require_subcommand(1);
   // Global options also after the command: `upgrade head --log-file F`.

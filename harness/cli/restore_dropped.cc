@@ -1,6 +1,7 @@
 // migration-harness restore-dropped --from BACKUP [--baseline FILE]: after a
-// rollback of 002, the rows of the nine tables it dropped, back from the
-// backup taken before the upgrade (harness/codesearch/restore_dropped.h).
+// rollback of the code-search migration, the rows of the nine tables it
+// dropped, back from the backup taken before the upgrade
+// (harness/codesearch/restore_dropped.h).
 #include <chrono>
 #include <iostream>
 
@@ -10,6 +11,7 @@
 #include "harness/checks/suites.h"
 #include "harness/cli/context.h"
 #include "harness/codesearch/restore_dropped.h"
+#include "harness/codesearch/shapes.h"
 
 namespace harness::cli {
 
@@ -24,9 +26,10 @@ Command setup_restore_dropped(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<RestoreDroppedOptions>();
   CLI::App* sub = app.add_subcommand(
       "restore-dropped",
-      "After a rollback of 002: load the rows of the 9 tables it dropped from the backup taken "
-      "before the upgrade (pg_dump -Fc), in foreign-key order and in one transaction, compare them "
-      "with the baseline, and validate the foreign keys the rollback restored NOT VALID");
+      fmt::format("After a rollback of {}: load the rows of the 9 tables it dropped from the backup taken "
+                  "before the upgrade (pg_dump -Fc), in foreign-key order and in one transaction, compare "
+                  "them with the baseline, and validate the foreign keys the rollback restored NOT VALID",
+                  codesearch::kMigration));
   sub->add_option("--from", opts->from, "The backup: a pg_dump -Fc file taken before the upgrade")
       ->required()
       ->check(CLI::ExistingFile);

@@ -1,5 +1,5 @@
 // A status line at the bottom of a terminal while a long phase runs
-// ("… upgrade 005 -> 002  12.4s"), ticking twice a second; log lines are
+// ("… upgrade t1 -> t2  12.4s"), ticking twice a second; log lines are
 // written above it. Used by `verify` when stderr is a terminal.
 #pragma once
 

@@ -51,9 +51,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                 "rehearse there (when the server refuses a clone)")
       ->excludes("--in-place");
   sub->add_option("--shape", opts->shape,
-                  "Embedded run: the schema to build at 005: quickstart (migrations/001..005, "
-                  "the default) or production (the service's own chain: code_chunks -> "
-                  "code_files -> repositories). A given database's shape is detected")
+                  fmt::format("Embedded run of the code-search migration: the schema to build at {}: "
+                              "quickstart (this project's chain, the default) or production (the "
+                              "service's own chain: code_chunks -> code_files -> repositories). A given "
+                              "database's shape is detected",
+                              codesearch::kCodeSearchRevision))
       ->check(CLI::IsMember({"quickstart", "production"}));
   sub->add_option("--repositories", opts->repositories, "Embedded run: repositories to generate")
       ->check(CLI::Range(1, 10'000'000))
@@ -64,20 +66,23 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   sub->add_option("--seed", opts->seed, "Embedded run: generator seed")->capture_default_str();
   sub->add_option("--forecast-rows", opts->forecast_rows,
-                  "Forecast the upgrade time at this many code_chunks (002), or rows in all "
-                  "tables (any other revision); default: ten times the rehearsed data")
+                  fmt::format("Forecast the upgrade time at this many code_chunks ({}), or rows in all "
+                              "tables (any other revision); default: ten times the rehearsed data",
+                              codesearch::kMigration))
       ->check(CLI::Range(1LL, 100'000'000'000LL));
   sub->add_option(
       "--target", opts->target,
-      "The revision to rehearse (default: head): from the database's revision (without a "
-      "database: from REV's parent, on an embedded cluster) up to REV and back, with the checks "
-      "every revision gets and its own. The revision above 005 (002) is rehearsed on the "
-      "code-search data (--shape, --repositories, --chunks-per-repo); any other, on data "
-      "generated from the catalog (--rows-per-table), with what each step did to each table, "
-      "the locks it held and the rows it discards")
+      fmt::format("The revision to rehearse (default: head): from the database's revision (without a "
+                  "database: from REV's parent, on an embedded cluster) up to REV and back, with the "
+                  "checks every revision gets and its own. The revision above {} ({}) is rehearsed on "
+                  "the code-search data (--shape, --repositories, --chunks-per-repo); any other, on "
+                  "data generated from the catalog (--rows-per-table), with what each step did to each "
+                  "table, the locks it held and the rows it discards",
+                  codesearch::kCodeSearchRevision, codesearch::kMigration))
       ->default_str("head");
   sub->add_option("--rows-per-table", opts->rows_per_table,
-                  "Embedded run of a revision other than 002: rows generated per table")
+                  fmt::format("Embedded run of a revision other than {}: rows generated per table",
+                              codesearch::kMigration))
       ->check(CLI::Range(0LL, 100'000'000LL))
       ->capture_default_str();
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");

@@ -1,7 +1,7 @@
 // How long a migration step waited for a lock, and for whom. A step's time
-// on the clock includes any wait for a lock another session holds (002's
-// step 1 waits for autovacuum until deadlock_timeout cancels it, or for a
-// user's session); counted as work, that wait would be scaled to millions
+// on the clock includes any wait for a lock another session holds (a step
+// that locks a table waits for autovacuum until deadlock_timeout cancels
+// it, or for a user's session); counted as work, that wait would be scaled to millions
 // of rows by a forecast. A background thread with a connection of its own
 // watches the migration's backend in pg_stat_activity about every 10 ms
 // while a step runs, and names the sessions pg_blocking_pids() reports.

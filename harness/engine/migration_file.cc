@@ -118,6 +118,16 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
         file.prebuilt.push_back(item);
       }
       if (file.prebuilt.empty()) throw fail(number, "`--! prebuilt:` names no object");
+    } else if (key == "writes") {
+      if (section != Section::kHeader) throw fail(number, "header directive 'writes' after the header");
+      std::istringstream items(value);
+      std::string item;
+      while (std::getline(items, item, ',')) {
+        item = Trim(item);
+        if (item.empty()) throw fail(number, "`--! writes:` names an empty table");
+        file.writes.push_back(item);
+      }
+      if (file.writes.empty()) throw fail(number, "`--! writes:` names no table");
     } else if (key == "restore_hint") {
       if (section != Section::kHeader) throw fail(number, "header directive 'restore_hint' after the header");
       if (value.empty()) throw fail(number, "`--! restore_hint:` says nothing");

@@ -53,6 +53,12 @@ struct MigrationFile {
   // `stamp` of its parent) it succeeds and changes nothing; `verify`
   // proves it.
   bool idempotent = false;
+  // `--! writes: TABLE, ...` in the header: tables of public the revision
+  // writes rows of (besides those it creates), whose triggers, rules,
+  // CHECKs, defaults and index expressions would run with the tool's
+  // rights: the engine refuses those owned by a role that is not a
+  // superuser before every step (pg::RefuseUntrustedCode).
+  std::vector<std::string> writes;
   // `--! restore_hint: TEXT` in the header: the command that brings back
   // the rows of the tables this revision drops, which the rollback's line
   // for them names (without one: "a backup has them").

@@ -236,7 +236,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         // connection was made (while a step waited for a lock, say) must not
         // run either. A step takes its locks first and calls nothing after
         // a wait, so nothing can be planted between this look and its use.
-        pg::RefuseUntrustedCode(tx, conn_.url());
+        pg::RefuseUntrustedCode(tx, conn_.url(), file.writes);
         // A step's time is its SQL (and the commit, for the step that
         // commits), never the hooks' own queries.
         st.lock_wait_known = monitor != nullptr;

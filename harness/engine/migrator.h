@@ -50,7 +50,8 @@ struct MigratorOptions {
   double lock_timeout_seconds = 10;  // 0: wait forever
   bool wait_for_migration_lock = true;  // false: fail at once when another runner holds it
   // Session settings for the migration transaction (SET LOCAL), e.g.
-  // migration_harness.force_update_path=on to take 002's UPDATE path.
+  // migration_harness.force_update_path=on, which the code-search migration
+  // reads to take its slower UPDATE path.
   std::map<std::string, std::string> settings;
   // false: revisions, steps and the server's NOTICE lines are logged at
   // debug level (a setup run that is not what the user is watching).

@@ -147,7 +147,7 @@ Connection::Connection(const Url& url, const std::string& application_name) : ur
   RefuseUntrustedCode(tx, url);
 }
 
-void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url) {
+void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url, const std::vector<std::string>& written) {
   pqxx::result r = tx.exec(kShadowingObjects, "looking for objects that shadow pg_catalog");
   if (!r.empty()) {
     std::string found, fix;
@@ -165,7 +165,9 @@ void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url) {
             fix + ") and revoke CREATE on the schema from roles that should not have it; if "
                   "they are yours and safe, make a superuser their owner");
   }
-  RefuseUntrustedTableCode(tx, url, {"alembic_version", "repositories", "code_files", "code_chunks"});
+  std::vector<std::string> tables = {"alembic_version"};
+  tables.insert(tables.end(), written.begin(), written.end());
+  RefuseUntrustedTableCode(tx, url, tables);
 }
 
 void RefuseUntrustedTableCode(pqxx::transaction_base& tx, const Url& url,

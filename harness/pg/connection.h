@@ -67,12 +67,15 @@ inline constexpr const char* kSearchPath = "SET search_path = public";
 // could have the tool run with its rights: a function, aggregate or
 // operator on the search path named like one of pg_catalog's (an overload
 // with a closer argument type would win), and a SECURITY INVOKER function
-// such a role owns that runs when the tool writes alembic_version or a
-// core table (trigger, rule, CHECK, default, index expression). Run by
-// every Connection on connect, and by the migrator before every step.
-void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url);
-// The second half for the tables of public a command writes besides those
-// (restore-dropped's nine; empty: every table of public, for generate).
+// such a role owns that runs when the tool writes public.alembic_version or
+// one of `written` (tables of public; a trigger, rule, CHECK, default or
+// index expression). Run by every Connection on connect (alembic_version
+// alone), and by the migrator before every step (with the tables the
+// revision says it writes: `--! writes:`).
+void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url,
+                         const std::vector<std::string>& written = {});
+// The second half alone, for `tables` (empty: every table of public, for
+// generate).
 void RefuseUntrustedTableCode(pqxx::transaction_base& tx, const Url& url,
                               const std::vector<std::string>& tables);
 
