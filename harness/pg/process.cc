@@ -42,6 +42,7 @@ struct ChildPlan {
   int death_signal = 0;
   pid_t parent = 0;
   bool new_session = false;
+  std::string working_dir;
 };
 
 ChildPlan Prepare(const std::vector<std::string>& argv, const ProcessOptions& o) {
@@ -73,6 +74,7 @@ ChildPlan Prepare(const std::vector<std::string>& argv, const ProcessOptions& o)
   p.death_signal = o.parent_death_signal;
   p.parent = getpid();
   p.new_session = o.new_session;
+  p.working_dir = o.working_dir;
   return p;
 }
 
@@ -102,6 +104,7 @@ ChildPlan Prepare(const std::vector<std::string>& argv, const ProcessOptions& o)
     prctl(PR_SET_PDEATHSIG, p.death_signal);
     if (getppid() != p.parent) _exit(125);
   }
+  if (!p.working_dir.empty() && chdir(p.working_dir.c_str()) != 0) _exit(124);
   if (p.argv_storage[0].find('/') == std::string::npos)
     execvpe(p.argv[0], p.argv.data(), p.envp.data());
   else
@@ -304,6 +307,132 @@ pid_t SpawnProcess(const std::vector<std::string>& argv, const ProcessOptions& o
   if (pid == 0) ExecChild(plan);
   if (fd >= 0) close(fd);
   return pid;
+}
+
+LineChild::LineChild(const std::vector<std::string>& argv, ProcessOptions o) {
+  o.new_session = true;
+  ChildPlan plan = Prepare(argv, o);
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0) throw DatabaseError(Errno("pipe"));
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    throw DatabaseError(Errno("pipe"));
+  }
+  plan.in_fd = in[0];
+  plan.out_fd = out[1];
+  plan.err_fd = err[1];
+  pid_ = fork();
+  if (pid_ < 0) throw DatabaseError(Errno("fork"));
+  if (pid_ == 0) ExecChild(plan);
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  in_ = in[1];
+  out_ = out[0];
+  err_ = err[0];
+}
+
+LineChild::~LineChild() {
+  try {
+    Stop();
+  } catch (...) {
+  }
+}
+
+bool LineChild::Send(const std::string& line) {
+  if (in_ < 0) return false;
+  // A child that is gone makes the write fail with EPIPE, not kill us:
+  // SIGPIPE is blocked in this thread for the write, and taken if raised.
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const std::string text = line + "\n";
+  size_t done = 0;
+  bool ok = true;
+  while (done < text.size()) {
+    ssize_t n = write(in_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (!ok) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&pipe_set, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return ok;
+}
+
+void LineChild::Drain(int fd, std::string& into, bool& open, size_t keep) {
+  char buf[65536];
+  ssize_t got = read(fd, buf, sizeof buf);
+  if (got > 0) {
+    into.append(buf, static_cast<size_t>(got));
+    if (keep && into.size() > keep) into.erase(0, into.size() - keep);
+  } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+    open = false;
+  }
+}
+
+std::optional<std::string> LineChild::ReadLine(const std::function<void()>& tick, std::chrono::milliseconds every) {
+  for (;;) {
+    if (auto nl = out_buf_.find('\n'); nl != std::string::npos) {
+      std::string line = out_buf_.substr(0, nl);
+      out_buf_.erase(0, nl + 1);
+      return line;
+    }
+    if (!out_open_) return std::nullopt;
+    struct pollfd fds[2] = {{out_, POLLIN, 0}, {err_open_ ? err_ : -1, POLLIN, 0}};
+    int n = poll(fds, 2, static_cast<int>(every.count()));
+    if (n < 0 && errno != EINTR) throw DatabaseError(Errno("poll"));
+    if (n > 0) {
+      if (fds[1].fd >= 0 && fds[1].revents) Drain(err_, err_buf_, err_open_, 65536);
+      if (fds[0].revents) Drain(out_, out_buf_, out_open_, 0);
+    }
+    if (tick) tick();
+  }
+}
+
+std::string LineChild::TakeErr() {
+  // What is there now, without waiting.
+  while (err_open_) {
+    struct pollfd fd = {err_, POLLIN, 0};
+    if (poll(&fd, 1, 0) <= 0 || !fd.revents) break;
+    Drain(err_, err_buf_, err_open_, 65536);
+  }
+  std::string out;
+  out.swap(err_buf_);
+  return out;
+}
+
+int LineChild::Stop(std::chrono::milliseconds grace) {
+  if (in_ >= 0) {
+    close(in_);  // a child that reads its requests ends at end of input
+    in_ = -1;
+  }
+  if (pid_ > 0) {
+    int status = 0;
+    if (!WaitForExit(pid_, std::chrono::milliseconds(50), &status)) {
+      kill(pid_, SIGTERM);
+      if (!WaitForExit(pid_, grace, &status)) {
+        kill(pid_, SIGKILL);
+        WaitForExit(pid_, std::chrono::milliseconds(5000), &status);
+      }
+    }
+    exit_code_ = status;
+    pid_ = -1;
+  }
+  for (int* fd : {&out_, &err_})
+    if (*fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+  return exit_code_;
 }
 
 bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout, int* status_out) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ struct ProcessOptions {
   // RunProcess: when the harness is interrupted (SIGINT/SIGTERM), end the
   // child with SIGTERM instead of waiting for it.
   bool stop_on_interrupt = false;
+  // The child's working directory; empty: the harness's.
+  std::string working_dir;
 };
 
 struct ProcessResult {
@@ -43,6 +46,41 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const ProcessOpti
 
 // Starts argv[0] in the background; output goes to options.stdout_file.
 pid_t SpawnProcess(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+// A child spoken to line by line: requests written to its stdin, answers
+// read from its stdout a line at a time, its stderr kept (the last 64 KiB)
+// for what it says when something fails. Started in a session of its own,
+// so that the terminal's Ctrl-C reaches the harness alone, which ends the
+// child; ended (SIGTERM, then SIGKILL a second later) and reaped when the
+// object dies. The child is ours: its pid cannot be reused before we reap it.
+class LineChild {
+ public:
+  LineChild(const std::vector<std::string>& argv, ProcessOptions options);
+  ~LineChild();
+  LineChild(const LineChild&) = delete;
+  LineChild& operator=(const LineChild&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Writes `line` and a newline; false when the child no longer reads.
+  bool Send(const std::string& line);
+  // The next line of its stdout (without the newline); nullopt when it
+  // closed its stdout (it exited). While it waits, `tick` runs about every
+  // `every`: it may throw (an interrupt), which ends the wait.
+  std::optional<std::string> ReadLine(const std::function<void()>& tick,
+                                      std::chrono::milliseconds every);
+  // What it wrote to stderr since the last call.
+  std::string TakeErr();
+  // Ends it: SIGTERM, SIGKILL after `grace`, reaped. Its exit code.
+  int Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(1000));
+
+ private:
+  void Drain(int fd, std::string& into, bool& open, size_t keep);
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
+  bool out_open_ = true, err_open_ = true;
+  std::string out_buf_, err_buf_;
+  int exit_code_ = -1;
+};
 
 // Waits up to `timeout` for pid (a child) to exit; true when it did.
 bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr);

@@ -27,6 +27,8 @@ class Url {
   std::string password() const { return Get("password"); }
   // Whether the URL sets `key` (a libpq keyword such as "connect_timeout").
   bool has(const std::string& key) const { return options_.count(key) != 0; }
+  // Every setting the URL makes, as libpq keywords (the password too).
+  const std::map<std::string, std::string>& Options() const { return options_; }
   // The same settings as a keyword/value connection string (libpq takes it
   // wherever a URL goes), with `defaults` added for keys the URL does not
   // set. Without password and sslpassword when `with_password` is false:
