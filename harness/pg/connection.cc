@@ -69,9 +69,11 @@ ORDER BY c.what
 // runs as its owner: no escalation.)
 constexpr const char* kUntrustedTableCode = R"SQL(
 WITH written AS (
-  SELECT c.oid FROM pg_catalog.pg_class c
-  WHERE c.relnamespace = 'public'::pg_catalog.regnamespace
-    AND (pg_catalog.cardinality($1::pg_catalog.text[]) = 0 OR c.relname = ANY ($1::pg_catalog.text[]))
+  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE CASE WHEN pg_catalog.cardinality($1::pg_catalog.text[]) = 0
+             -- every table of every user schema
+             THEN n.nspname <> 'information_schema' AND pg_catalog.left(n.nspname, 3) <> 'pg_'
+             ELSE n.nspname = 'public' AND c.relname = ANY ($1::pg_catalog.text[]) END
 ), parts AS (
   SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass AS classid, t.oid AS objid
     FROM pg_catalog.pg_trigger t WHERE t.tgrelid IN (SELECT oid FROM written)

@@ -74,8 +74,8 @@ inline constexpr const char* kSearchPath = "SET search_path = public";
 // revision says it writes: `--! writes:`).
 void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url,
                          const std::vector<std::string>& written = {});
-// The second half alone, for `tables` (empty: every table of public, for
-// generate).
+// The second half alone, for `tables` of public (empty: every table of
+// every user schema, for generate).
 void RefuseUntrustedTableCode(pqxx::transaction_base& tx, const Url& url,
                               const std::vector<std::string>& tables);
 
