@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "harness/checks/suites.h"
+#include "harness/cli/alembic_options.h"
+#include "harness/cli/check_chain.h"
 #include "harness/cli/context.h"
 #include "harness/error.h"
 #include "harness/pg/connection.h"
@@ -16,6 +18,7 @@ namespace harness::cli {
 
 namespace {
 struct CheckOptions {
+  alembic::ProjectOptions alembic;
   std::string suite;
   bool json = false;
   std::string save_baseline;
@@ -28,11 +31,15 @@ struct CheckOptions {
 Command setup_check(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<CheckOptions>();
   CLI::App* sub = app.add_subcommand(
-      "check", "Run the pre, post or rollback checks of a revision, head by default (read-only)");
+      "check",
+      "Run the pre, post or rollback checks of a revision, head by default (read-only), of this project's SQL "
+      "files or of an Alembic project (--alembic)");
   sub->add_option("suite", opts->suite,
-                  "pre: before upgrading; post: after upgrading; rollback: after downgrading")
+                  "pre: before upgrading; post: after upgrading; rollback: after downgrading; chain: the "
+                  "chain itself on an empty embedded database (one head, every revision reachable, every "
+                  "downgrade written and doing something, up-down-up of each revision)")
       ->required()
-      ->check(CLI::IsMember({"pre", "post", "rollback"}));
+      ->check(CLI::IsMember({"pre", "post", "rollback", "chain"}));
   sub->add_flag("--json", opts->json, "Print the results as JSON");
   sub->add_option("--save-baseline", opts->save_baseline,
                   "With pre: record the catalog and row fingerprints to FILE for `check rollback`");
@@ -45,14 +52,27 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
                   "file) and those every revision gets; `check pre` also runs those of every "
                   "revision between the database's and REV")
       ->default_str("head");
-  return {sub, [opts, &g] {
+  AddAlembicOptions(sub, opts->alembic);
+  return {sub, [opts, &g, sub] {
+            if (opts->suite == "chain") {
+              for (const char* o : {"--target", "--save-baseline", "--baseline"})
+                if (sub->count(o)) throw UsageError(std::string(o) + " does not go with `check chain`, which checks "
+                                                    "every revision");
+              return RunCheckChain(g, opts->alembic, opts->json, opts->junit);
+            }
             if (!opts->save_baseline.empty() && opts->suite != "pre")
               throw UsageError("--save-baseline goes with `check pre`");
             if (!opts->baseline.empty() && opts->suite != "rollback")
               throw UsageError("--baseline goes with `check rollback`");
             CheckOutputFiles({{"baseline", opts->save_baseline}, {"JUnit report", opts->junit}});
-            engine::RevisionGraph graph = LoadGraph(g);
-            checks::Range range = checks::RangeTo(graph, opts->target.empty() ? "head" : opts->target);
+            const std::string target = opts->target.empty() ? "head" : opts->target;
+            // The revisions: this project's SQL files, or the path to the
+            // target in an Alembic project (its checks are those every
+            // revision gets).
+            std::unique_ptr<alembic::Project> project;
+            if (!opts->alembic.path.empty()) project = OpenAlembicProject(opts->alembic);
+            engine::RevisionGraph graph = project ? project->PathTo(target) : LoadGraph(g);
+            checks::Range range = checks::RangeTo(graph, target);
             auto conn = Connect(g);
             pqxx::read_transaction tx(conn->raw());
             // The checks' SQL runs with this transaction's search path: code

@@ -1,4 +1,5 @@
-// migration-harness verify: the whole pre-deployment rehearsal.
+// migration-harness verify: the whole pre-deployment rehearsal, of this
+// project's SQL revisions or of an Alembic project's own (--alembic).
 #include <unistd.h>
 
 #include <iostream>
@@ -7,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "harness/alembic/alembic_revisions.h"
+#include "harness/cli/alembic_options.h"
 #include "harness/cli/context.h"
 #include "harness/cli/status_line.h"
 #include "harness/codesearch/rehearsal_data.h"
@@ -32,6 +35,7 @@ struct VerifyCliOptions {
   std::string junit;
   std::string target;
   long long rows_per_table = 1000;
+  alembic::ProjectOptions alembic;
 };
 }  // namespace
 
@@ -39,11 +43,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<VerifyCliOptions>();
   CLI::App* sub = app.add_subcommand(
       "verify",
-      "Rehearse a migration (--target, default head): pre-checks, timed upgrade, what each step "
-      "did on the server, post-checks, idempotent re-run, timed rollback, rollback checks, "
-      "re-upgrade, forecast, verdict. With a URL it works on a scratch clone of that database "
-      "(never the database itself unless --in-place); without one, on an embedded PostgreSQL "
-      "with generated data.");
+      "Rehearse a migration (--target, default head) of this project's SQL files, or of an Alembic project's "
+      "own revisions (--alembic): pre-checks, timed upgrade, what each step did on the server, post-checks, "
+      "idempotent re-run, timed rollback, rollback checks, re-upgrade, forecast, verdict. With a URL it works "
+      "on a scratch clone of that database (never the database itself unless --in-place); without one, on an "
+      "embedded PostgreSQL with generated data.");
   sub->add_flag("--in-place", opts->in_place,
                 "Work on the given database itself (it ends migrated to the target)");
   sub->add_flag("--into-embedded", opts->into_embedded,
@@ -74,10 +78,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       "--target", opts->target,
       fmt::format("The revision to rehearse (default: head): from the database's revision (without a "
                   "database: from REV's parent, on an embedded cluster) up to REV and back, with the "
-                  "checks every revision gets and its own. The revision above {} ({}) is rehearsed on "
-                  "the code-search data (--shape, --repositories, --chunks-per-repo); any other, on "
-                  "data generated from the catalog (--rows-per-table), with what each step did to each "
-                  "table, the locks it held and the rows it discards",
+                  "checks every revision gets and its own. The revision above {} ({}) of this project's "
+                  "chain is rehearsed on the code-search data (--shape, --repositories, --chunks-per-repo); "
+                  "any other, and every Alembic revision, on data generated from the catalog "
+                  "(--rows-per-table), with what each step did to each table, the locks it held and the rows "
+                  "it discards",
                   codesearch::kCodeSearchRevision, codesearch::kMigration))
       ->default_str("head");
   sub->add_option("--rows-per-table", opts->rows_per_table,
@@ -87,26 +92,9 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
+  AddAlembicOptions(sub, opts->alembic);
   return {sub, [opts, &g, sub] {
-            engine::RevisionGraph graph = LoadGraph(g);
             const std::string target = opts->target.empty() ? "head" : opts->target;
-            const engine::Position to = graph.ResolveRevision(target);
-            if (to == 0)
-              throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
-            // The revision above the code-search data's: its rehearsal, on
-            // that data; any other, on data from the catalog.
-            const bool code_search = codesearch::RehearsesOnCodeSearchData(graph, to);
-            if (!code_search)
-              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo"})
-                if (sub->count(o))
-                  throw UsageError(fmt::format("{} belongs to the rehearsal of {} (the revision above {}, on "
-                                               "the code-search data); {} gets data generated from the "
-                                               "catalog (--rows-per-table, --seed)",
-                                               o, graph.Name(to), codesearch::kCodeSearchRevision, graph.Name(to)));
-            if (code_search && sub->count("--rows-per-table"))
-              throw UsageError(fmt::format("--rows-per-table is for revisions other than {}, whose rehearsal "
-                                           "uses the code-search data (--repositories, --chunks-per-repo)",
-                                           graph.Name(to)));
             verify::VerifyOptions vo;
             if (!g.database_url.empty()) vo.source = pg::Url::Parse(g.database_url);
             else if (opts->in_place)
@@ -116,12 +104,8 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             if (!opts->shape.empty() && vo.source)
               throw UsageError("--shape is for the embedded run (no database given); the shape "
                                "of " + vo.source->Describe() + " is detected");
-            codesearch::RehearsalData::Options co;
-            if (!opts->shape.empty()) co.shape = codesearch::ParseShape(opts->shape);
-            co.repositories = opts->repositories;
-            co.chunks_per_repo = opts->chunks_per_repo;
-            co.seed = opts->seed;
             CheckOutputFiles({{"JSON report", opts->report_json}, {"JUnit report", opts->junit}});
+            vo.target = target;
             vo.in_place = opts->in_place;
             vo.into_embedded = opts->into_embedded;
             vo.pg_bindir = g.pg_bindir;
@@ -132,6 +116,48 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               vo.on_phase_start = [](const std::string& phase) { StatusLine::Get().Start(phase); };
               vo.on_phase_end = [] { StatusLine::Get().Stop(); };
             }
+
+            // Where the revisions come from, and the data they are rehearsed on.
+            std::optional<engine::RevisionGraph> graph;
+            std::unique_ptr<alembic::Project> project;
+            std::unique_ptr<verify::RevisionSource> revisions;
+            bool code_search = false;
+            if (!opts->alembic.path.empty()) {
+              project = OpenAlembicProject(opts->alembic);
+              revisions = std::make_unique<alembic::AlembicRevisions>(*project, target);
+            } else {
+              graph = LoadGraph(g);
+              const engine::Position to = graph->ResolveRevision(target);
+              if (to == 0)
+                throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
+              code_search = codesearch::RehearsesOnCodeSearchData(*graph, to);
+              revisions = std::make_unique<verify::SqlRevisions>(
+                  *graph, vo.migrator, engine::DefaultMigrationsDir(g.migrations_dir).string());
+            }
+            const std::string to_name = revisions->graph().Name(revisions->graph().ResolveRevision(target));
+            if (!code_search)
+              for (const char* o : {"--shape", "--repositories", "--chunks-per-repo"})
+                if (sub->count(o))
+                  throw UsageError(fmt::format("{} belongs to the rehearsal of {} (the revision above {} of this "
+                                               "project's chain, on the code-search data); {} gets data generated "
+                                               "from the catalog (--rows-per-table, --seed)",
+                                               o, codesearch::kMigration, codesearch::kCodeSearchRevision, to_name));
+            if (code_search && sub->count("--rows-per-table"))
+              throw UsageError(fmt::format("--rows-per-table is for revisions other than {}, whose rehearsal "
+                                           "uses the code-search data (--repositories, --chunks-per-repo)",
+                                           to_name));
+            codesearch::RehearsalData::Options co;
+            if (!opts->shape.empty()) co.shape = codesearch::ParseShape(opts->shape);
+            co.repositories = opts->repositories;
+            co.chunks_per_repo = opts->chunks_per_repo;
+            co.seed = opts->seed;
+            std::unique_ptr<verify::DataSource> data;
+            if (code_search)
+              data = std::make_unique<codesearch::RehearsalData>(co, *graph);
+            else
+              data = std::make_unique<verify::CatalogData>(opts->rows_per_table,
+                                                           std::map<std::string, long long>{}, opts->seed);
+
             // False when a report file could not be written (said on stderr;
             // the other one is still written).
             auto emit = [&](const report::Rehearsal& r) {
@@ -139,8 +165,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               bool written = true;
               if (!opts->report_json.empty())
                 written &= WriteOutput("JSON report", [&] {
-                  pg::WriteFileAtomically(opts->report_json,
-                                          report::RehearsalJson(r).dump(2) + "\n");
+                  pg::WriteFileAtomically(opts->report_json, report::RehearsalJson(r).dump(2) + "\n");
                 });
               if (!opts->junit.empty())
                 written &= WriteOutput("JUnit report", [&] {
@@ -148,17 +173,10 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                 });
               return written;
             };
-            verify::SqlRevisions revisions(graph, vo.migrator,
-                                           engine::DefaultMigrationsDir(g.migrations_dir).string());
-            codesearch::RehearsalData code_search_data(co, graph);
-            verify::CatalogData catalog_data(opts->rows_per_table, {}, opts->seed);
-            verify::DataSource& data =
-                code_search ? static_cast<verify::DataSource&>(code_search_data) : catalog_data;
             report::Rehearsal partial;
             std::optional<report::Rehearsal> r;
             try {
-              vo.target = target;
-              r = verify::Run(vo, revisions, data, &partial);
+              r = verify::Run(vo, *revisions, *data, &partial);
             } catch (const Error&) {
               // The reports still say how far it got and what failed; the
               // error itself follows on stderr, and stays the one reported.

@@ -21,12 +21,15 @@ std::string Join(const std::vector<std::string>& items, const char* sep) {
 // and for whom: a wait is another session's doing, not the step's work.
 std::string StepTable(const std::vector<engine::StepTiming>& steps, const std::string& title) {
   if (steps.empty()) return {};
-  std::string out = fmt::format("{:<61} {:>10} {:>10}\n", title, "time", "lock wait");
+  size_t width = 4;  // the revision column: as wide as the longest id
+  for (const auto& s : steps) width = std::max(width, s.revision.size());
+  std::string out = fmt::format("{:<{}} {:>10} {:>10}\n", title, width + 57, "time", "lock wait");
   for (const auto& s : steps) {
     std::string wait = s.lock_wait_known ? fmt::format("{:.3f}s", s.lock_wait_seconds)
                                          : std::string("unknown");
-    std::string line = fmt::format("  {:>4} {:>2}/{:<2} {:<48} {:>9.3f}s {:>10}", s.revision,
-                                   s.index, s.count, s.name, s.seconds, wait);
+    std::string name = s.name.size() > 48 ? s.name.substr(0, 45) + "..." : s.name;
+    std::string line = fmt::format("  {:>{}} {:>2}/{:<2} {:<48} {:>9.3f}s {:>10}", s.revision, width,
+                                   s.index, s.count, name, s.seconds, wait);
     if (!s.waited_for.empty()) line += "  held by " + Join(s.waited_for, "; ");
     out += line + "\n";
   }
@@ -116,6 +119,10 @@ std::string RehearsalText(const Rehearsal& r) {
                        r.forecast.rows, r.forecast.unit, r.forecast.seconds,
                        r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds, r.forecast.basis,
                        r.forecast.fit);
+  if (!r.notes.empty()) {
+    out += "\nNotes\n";
+    for (const auto& n : r.notes) out += "• " + n + "\n";
+  }
   out += "\n" + r.verdict + "\n";
   return out;
 }
@@ -150,6 +157,7 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
                                 {"basis", r.forecast.basis},
                                 {"fit", r.forecast.fit}}
                : nlohmann::json()},
+          {"notes", r.notes},
           {"ready", r.ready},
           {"exit_code", r.exit_code},
           {"verdict", r.verdict}};

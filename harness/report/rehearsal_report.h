@@ -51,6 +51,9 @@ struct Rehearsal {
     std::string fit;    // each step's forecast and model
     std::string unit = "rows";  // what `rows` counts: chunks, or every table's rows
   } forecast;
+  // How the revisions ran, as their source says (an Alembic project's
+  // runner, what was measured per statement or per revision).
+  std::vector<std::string> notes;
   bool ready = false;
   int exit_code = 0;
   std::string verdict;  // one line

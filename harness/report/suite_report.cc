@@ -42,6 +42,7 @@ std::string SuiteTitle(const std::string& suite) {
   if (suite == "pre") return "pre-migration";
   if (suite == "post") return "post-migration";
   if (suite == "rollback") return "post-rollback";
+  if (suite == "chain") return "chain";
   return suite;
 }
 

@@ -81,7 +81,9 @@ std::string StepEffect::Describe() const {
   std::string kinds;
   for (const auto& k : activity.Kinds()) kinds += (kinds.empty() ? "" : " + ") + k;
   std::string lock;
-  if (!activity.lock_mode.empty())
+  if (!activity.lock_mode.empty() && !lock_held_known)
+    lock = fmt::format("; {} on {} ({})", activity.lock_mode, activity.lock_tables, lock_seen);
+  else if (!activity.lock_mode.empty())
     lock = fmt::format("; {} on {}, held {:.3f}s (to the commit{})", activity.lock_mode, activity.lock_tables,
                        lock_held, lock_seen.empty() ? "" : "; " + lock_seen);
   else if (lock_seen.empty())

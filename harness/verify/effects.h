@@ -40,6 +40,7 @@ struct StepEffect {
   // From the step's start to the end of its transaction (the commit):
   // how long the lock it took (activity.lock_mode) was held.
   double lock_held = 0;
+  bool lock_held_known = true;  // false: held, for less than a poll could see
   // Where the lock was read: empty for the migration's own transaction;
   // else how (an Alembic run: "seen by a second connection").
   std::string lock_seen;

@@ -308,6 +308,7 @@ class Pipeline {
       return fmt::format("{:.3f}s", again.seconds);
     });
     Forecast(up, again, recorded);
+    r_.notes = revisions_.Notes();
 
     std::vector<std::string> reasons;
     for (const auto& c : post.checks)

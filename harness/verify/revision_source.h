@@ -61,6 +61,9 @@ class RevisionSource {
   // the one server whose log the tool can read.
   virtual std::map<std::string, std::string> ClusterSettings() const { return {}; }
   virtual void UseServerLog(const std::filesystem::path& /*log*/) {}
+  // What the report should say of how the revisions ran (their runner,
+  // what could be measured and what not).
+  virtual std::vector<std::string> Notes() const { return {}; }
 };
 
 }  // namespace harness::verify
