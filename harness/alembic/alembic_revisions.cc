@@ -148,23 +148,8 @@ std::map<std::string, std::string> AlembicRevisions::ClusterSettings() const {
   return {{"log_min_duration_statement", "0"}, {"log_line_prefix", pg::kStatementLogPrefix}};
 }
 
-std::vector<std::string> AlembicRevisions::HeadsAt(engine::Position p) const {
-  std::set<std::string> parents;
-  for (engine::Position i = 1; i <= p; ++i)
-    if (const Revision* r = project_.Find(graph_.at(i).revision))
-      parents.insert(r->parents.begin(), r->parents.end());
-  std::vector<std::string> heads;
-  for (engine::Position i = 1; i <= p; ++i)
-    if (!parents.count(graph_.at(i).revision)) heads.push_back(graph_.at(i).revision);
-  std::sort(heads.begin(), heads.end());
-  return heads;
-}
-
 engine::Position AlembicRevisions::PositionOf(const std::vector<std::string>& heads) const {
-  std::vector<std::string> sorted = heads;
-  std::sort(sorted.begin(), sorted.end());
-  for (engine::Position p = 0; p <= graph_.head_position(); ++p)
-    if (HeadsAt(p) == sorted) return p;
+  if (auto p = graph_.FindHeads(heads)) return *p;
   std::string list;
   for (const auto& h : heads) list += (list.empty() ? "" : ", ") + h;
   throw UsageError(fmt::format("the database is at {}, which is not on the path to {} in {}", list,
@@ -265,7 +250,7 @@ std::optional<engine::Position> AlembicRevisions::Current(pg::Connection& conn) 
 }
 
 void AlembicRevisions::Stamp(pg::Connection& conn, engine::Position p) {
-  const auto heads = HeadsAt(p);
+  const auto heads = graph_.HeadsAt(p);
   RunAnswer a = Command(conn, "stamp", heads.empty() ? nlohmann::json("base") : nlohmann::json(heads), nullptr);
   if (!a.ok) Fail(a, graph_.Name(p), conn.url(), {});
 }

@@ -51,8 +51,7 @@ class AlembicRevisions : public verify::RevisionSource {
   struct Measure;
   // One Alembic command against `conn`'s database; measured when `measure`.
   RunAnswer Command(pg::Connection& conn, const std::string& op, const nlohmann::json& rev, Measure* measure);
-  // The prefix of the path at `p` as Alembic names it: its heads.
-  std::vector<std::string> HeadsAt(engine::Position p) const;
+  // The position of alembic_version's `heads` on the path (UsageError when none).
   engine::Position PositionOf(const std::vector<std::string>& heads) const;
   [[noreturn]] void Fail(const RunAnswer& answer, const std::string& revision, const pg::Url& url,
                          const std::vector<pg::LoggedStatement>& logged);

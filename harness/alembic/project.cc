@@ -230,8 +230,10 @@ engine::RevisionGraph Project::PathTo(const std::string& target) const {
   std::string to = target;
   if (target == "head" || target == "heads") {
     if (heads_.size() != 1) {
+      std::vector<std::string> sorted = heads_;
+      std::sort(sorted.begin(), sorted.end());
       std::string names;
-      for (const auto& h : heads_) names += (names.empty() ? "" : " and ") + h;
+      for (const auto& h : sorted) names += (names.empty() ? "" : " and ") + h;
       throw UsageError(fmt::format("the Alembic project has {} heads ({}): `head` names none of them", heads_.size(),
                                    names),
                        "pass --target with the revision to rehearse (the path to it is rehearsed)");
@@ -280,6 +282,7 @@ engine::RevisionGraph Project::PathTo(const std::string& target) const {
     f.revision = r.id;
     f.path = ini_.parent_path() / r.file;
     f.message = r.message;
+    f.parents = r.parents;
     if (i > 0) f.down_revision = order[i - 1];
     files.push_back(std::move(f));
   }

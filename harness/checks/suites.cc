@@ -68,18 +68,32 @@ bool Recreated(const TableData& was, long long now) {
 
 }  // namespace
 
-std::string RecordedRevision(pqxx::transaction_base& tx) {
-  if (tx.exec("SELECT pg_catalog.to_regclass('public.alembic_version')")[0][0].is_null())
-    return "<none>";
-  pqxx::result r = tx.exec("SELECT version_num FROM public.alembic_version");
-  for (const auto& row : r)
+namespace {
+// The rows of alembic_version, sorted; nullopt without the table.
+std::optional<std::vector<std::string>> VersionRows(pqxx::transaction_base& tx) {
+  if (tx.exec("SELECT pg_catalog.to_regclass('public.alembic_version')")[0][0].is_null()) return std::nullopt;
+  std::vector<std::string> rows;
+  for (const auto& row : tx.exec("SELECT version_num FROM public.alembic_version ORDER BY 1")) {
     if (row[0].is_null())
       throw UsageError("alembic_version holds a NULL version_num, which no tool writes",
                        "find the real state of the schema, then record it with: "
                        "migration-harness stamp REVISION");
-  if (r.size() == 1) return r[0][0].as<std::string>();
-  if (r.size() > 1) return std::to_string(r.size()) + " rows";
-  return "<none>";
+    rows.push_back(row[0].as<std::string>());
+  }
+  return rows;
+}
+}  // namespace
+
+std::string RecordedRevision(pqxx::transaction_base& tx) {
+  const auto rows = VersionRows(tx);
+  if (!rows || rows->empty()) return "<none>";
+  return Join(*rows);
+}
+
+std::optional<engine::Position> RecordedPosition(pqxx::transaction_base& tx, const engine::RevisionGraph& graph) {
+  const auto rows = VersionRows(tx);
+  if (!rows || rows->empty()) return 0;
+  return graph.FindHeads(*rows);
 }
 
 namespace {
@@ -383,8 +397,8 @@ SuiteResult RunPreSuite(pqxx::transaction_base& tx, const Range& range) {
   // then runs the revisions between).
   const std::string revision = RecordedRevision(tx);
   const engine::Position parent = range.to - 1;
-  const auto at = revision == "<none>" && parent == 0 ? std::optional<engine::Position>(0)
-                                                      : range.graph->Find(revision);
+  auto at = RecordedPosition(tx, *range.graph);
+  if (at && *at == 0 && revision == "<none>" && parent != 0) at.reset();  // nothing recorded: not the parent
   s.checks.push_back(Check(at && *at <= parent, "pre.revision",
                            fmt::format("Current revision is {} ({} or earlier)", revision,
                                        range.graph->Name(parent)),

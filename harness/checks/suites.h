@@ -35,9 +35,13 @@ struct Range {
 // UsageError for base or an unknown id).
 Range RangeTo(const engine::RevisionGraph& graph, const std::string& target);
 
-// The revision recorded in alembic_version: "t1", "<none>", "2 rows".
-// A NULL version_num is refused, as the engine refuses it (UsageError).
+// The revision recorded in alembic_version: "t1", "<none>", or, where an
+// Alembic branch leaves several heads, "b, c". A NULL version_num is
+// refused, as the engine refuses it (UsageError).
 std::string RecordedRevision(pqxx::transaction_base& tx);
+// Where alembic_version puts the database on `graph`'s chain: 0 for none,
+// nullopt for rows no position of it has.
+std::optional<engine::Position> RecordedPosition(pqxx::transaction_base& tx, const engine::RevisionGraph& graph);
 
 // A table's columns (in order, as fingerprinted), its rows' fingerprint, its
 // oid (a rollback that drops and recreates a table gives it another) and,

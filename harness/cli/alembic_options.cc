@@ -32,9 +32,10 @@ void AddAlembicOptions(CLI::App* sub, alembic::ProjectOptions& o) {
 std::unique_ptr<alembic::Project> OpenAlembicProject(const alembic::ProjectOptions& o) {
   spdlog::info("reading the Alembic project {}", o.path);
   auto project = alembic::Project::Open(o);
-  spdlog::info("{} revisions, head {}; Python {}, driver {}", project->revisions().size(),
-               project->heads().size() == 1 ? project->heads().front() : std::to_string(project->heads().size()) + " heads",
-               project->python().string(), project->driver_module());
+  std::string heads;
+  for (const auto& h : project->heads()) heads += (heads.empty() ? "" : ", ") + h;
+  spdlog::info("{} revisions, head{} {}; Python {}, driver {}", project->revisions().size(),
+               project->heads().size() == 1 ? "" : "s", heads, project->python().string(), project->driver_module());
   return project;
 }
 

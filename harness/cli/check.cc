@@ -81,7 +81,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
             // Before the upgrade: the checks of every revision it will apply
             // (an unknown revision is the pre suite's to report).
             if (opts->suite == "pre")
-              if (auto at = graph.Find(checks::RecordedRevision(tx)); at && *at < range.from) range.from = *at;
+              if (auto at = checks::RecordedPosition(tx, graph); at && *at < range.from) range.from = *at;
             checks::SuiteResult result;
             std::optional<checks::Baseline> to_save;  // written after the results are shown
             if (opts->suite == "pre") {

@@ -40,6 +40,10 @@ struct MigrationFile {
   std::filesystem::path path;
   std::string revision;
   std::optional<std::string> down_revision;  // nullopt: the first revision
+  // Its parents as its source wrote them: an Alembic merge has several (the
+  // chain a RevisionGraph holds is then one path through them, linked by
+  // down_revision); empty: down_revision alone.
+  std::vector<std::string> parents;
   std::string message;
   std::vector<Step> upgrade;
   std::vector<Step> downgrade;

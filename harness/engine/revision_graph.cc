@@ -132,6 +132,30 @@ std::optional<Position> RevisionGraph::Find(const std::string& revision) const {
 
 std::string RevisionGraph::Name(Position p) const { return p == 0 ? "<base>" : at(p).revision; }
 
+std::vector<std::string> RevisionGraph::HeadsAt(Position p) const {
+  std::set<std::string> parents;
+  for (Position i = 1; i <= p; ++i) {
+    const MigrationFile& f = at(i);
+    if (!f.parents.empty())
+      parents.insert(f.parents.begin(), f.parents.end());
+    else if (f.down_revision)
+      parents.insert(*f.down_revision);
+  }
+  std::vector<std::string> heads;
+  for (Position i = 1; i <= p; ++i)
+    if (!parents.count(at(i).revision)) heads.push_back(at(i).revision);
+  std::sort(heads.begin(), heads.end());
+  return heads;
+}
+
+std::optional<Position> RevisionGraph::FindHeads(const std::vector<std::string>& heads) const {
+  std::vector<std::string> sorted = heads;
+  std::sort(sorted.begin(), sorted.end());
+  for (Position p = 0; p <= head_position(); ++p)
+    if (HeadsAt(p) == sorted) return p;
+  return std::nullopt;
+}
+
 std::string RevisionGraph::KnownRevisions() const {
   std::string out = "base";
   for (const auto& f : chain_) out += ", " + f.revision;

@@ -31,6 +31,13 @@ class RevisionGraph {
   std::string Name(Position p) const;
   // "001, 003, 003a, ..." for messages that list what is known.
   std::string KnownRevisions() const;
+  // The revisions that are heads once the chain is applied up to `p`: one
+  // for a chain, several on a path through an Alembic branch (a revision
+  // is a head until one applied after it names it as a parent). Sorted.
+  std::vector<std::string> HeadsAt(Position p) const;
+  // The position whose heads are `heads` (alembic_version's rows), or
+  // nullopt when no position of the chain has them.
+  std::optional<Position> FindHeads(const std::vector<std::string>& heads) const;
   // Content hash of every file, stable across runs (FNV-1a, hex).
   std::string Hash() const;
   // The same hash over the files up to and including position p.

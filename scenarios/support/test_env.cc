@@ -420,4 +420,44 @@ std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDataba
   return out;
 }
 
+
+std::filesystem::path AlembicProject(const std::string& name) { return SourceDir() / "scenarios" / "alembic" / name; }
+
+AlembicProjectCopy::AlembicProjectCopy(const std::string& name)
+    : dir_(std::filesystem::path(::testing::TempDir()) / pg::UniqueDatabaseName("mh_alembic")) {
+  std::filesystem::create_directories(dir_);
+  std::filesystem::copy(AlembicProject(name), dir_, std::filesystem::copy_options::recursive);
+}
+
+AlembicProjectCopy::~AlembicProjectCopy() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void AlembicProjectCopy::Write(const std::string& relative, const std::string& text) const {
+  std::filesystem::create_directories((dir_ / relative).parent_path());
+  std::ofstream(dir_ / relative) << text;
+}
+
+void RunAlembic(const std::filesystem::path& project, const pg::Url& url, const std::string& driver,
+                const std::string& command, const std::string& revision) {
+  // The URL in SQLAlchemy's form over the test cluster's socket (no password).
+  const std::string sqlalchemy = "postgresql+" + driver + "://" + url.user() + "@/" + url.dbname() +
+                                 "?host=" + url.host() + "&port=" + url.port();
+  pg::ProcessOptions o;
+  o.working_dir = project.string();
+  o.env = {{"DATABASE_URL", sqlalchemy}, {"MH_TEST_URL", sqlalchemy}, {"PYTHONDONTWRITEBYTECODE", "1"}};
+  o.timeout = std::chrono::seconds(120);
+  auto r = pg::RunProcess({"/usr/bin/python3", "-c",
+                           "import os, sys\n"
+                           "from alembic.config import Config\n"
+                           "from alembic import command\n"
+                           "c = Config('alembic.ini')\n"
+                           "c.set_main_option('sqlalchemy.url', os.environ['MH_TEST_URL'])\n"
+                           "getattr(command, sys.argv[1])(c, sys.argv[2])\n",
+                           command, revision},
+                          o);
+  ASSERT_EQ(r.exit_code, 0) << "alembic " << command << " " << revision << " in " << project << ":\n" << r.err;
+}
+
 }  // namespace harness::testing

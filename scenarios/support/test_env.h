@@ -192,6 +192,27 @@ class LogCapture {
 // gtest printer for diffs: one line each.
 std::string JoinLines(const std::vector<std::string>& lines);
 
+// The Alembic test projects (scenarios/alembic/NAME), and a copy of one in
+// a temporary folder (removed at scope end) for a test to change.
+std::filesystem::path AlembicProject(const std::string& name);
+class AlembicProjectCopy {
+ public:
+  explicit AlembicProjectCopy(const std::string& name);
+  ~AlembicProjectCopy();
+  AlembicProjectCopy(const AlembicProjectCopy&) = delete;
+  AlembicProjectCopy& operator=(const AlembicProjectCopy&) = delete;
+  const std::filesystem::path& dir() const { return dir_; }
+  // Writes `text` to the file at `relative` (a revision, env.py, the ini).
+  void Write(const std::string& relative, const std::string& text) const;
+
+ private:
+  std::filesystem::path dir_;
+};
+// Runs Debian's Alembic (/usr/bin/python3) in `project` against `url`:
+// `command` upgrade or downgrade to `revision`. Fails the test on an error.
+void RunAlembic(const std::filesystem::path& project, const pg::Url& url, const std::string& driver,
+                const std::string& command, const std::string& revision);
+
 // Fingerprints of the nine tables 002 drops (every column), by name.
 std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDatabase& db);
 
