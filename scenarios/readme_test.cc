@@ -16,6 +16,7 @@
 #include <map>
 #include <sstream>
 
+#include "fixtures/any_schema.h"
 #include "harness/codesearch/generator.h"
 #include "harness/checks/suites.h"
 #include "harness/inspect/fingerprint.h"
@@ -88,6 +89,43 @@ TEST(Readme, YourNextMigrationIsRehearsedAsWritten) {
   EXPECT_CONTAINS(r.out, "✓ no job without its repository (006)");
   EXPECT_CONTAINS(r.out, "✓ idempotent re-run (stamp 002, upgrade again)");
   EXPECT_CONTAINS(r.out, "READY: 002 -> 006 upgraded in");
+}
+
+// "Rehearsing an Alembic project", run as written: its `sh` block in one
+// bash session, PROJECT the async test project, COPY_URL a database its own
+// Alembic brought to a1, with rows; the tool first on the PATH.
+TEST(Readme, AnAlembicProjectIsRehearsedAsWritten) {
+  const auto lines = ShellBlocks("## Rehearsing an Alembic project");
+  std::string commands;
+  for (const auto& l : lines) commands += l + "\n";
+  for (const char* step : {"check chain --alembic", "verify --alembic", "--database-url \"$COPY_URL\" verify"})
+    ASSERT_NE(commands.find(step), std::string::npos) << step << " is not in:\n" << commands;
+  pg::DisposableDatabase copy(TestServer().AdminUrl(), "template0", "mh_readme_alembic");
+  RunAlembic(AlembicProject("async_project"), copy.url(), "asyncpg", "upgrade", "a1");
+  {
+    pg::Connection conn(copy.url());
+    fixtures::AnySchemaOptions o;
+    o.rows_per_table = 100;
+    fixtures::GenerateAnySchema(conn, o);
+  }
+  const DatabaseState before = CaptureState(copy.url());
+  const fs::path work = fs::path(::testing::TempDir()) / pg::UniqueDatabaseName("readme_alembic");
+  fs::create_directories(work);
+  pg::ProcessOptions o;
+  o.working_dir = work.string();
+  o.env["PROJECT"] = AlembicProject("async_project").string();
+  o.env["COPY_URL"] = copy.url().text();
+  o.env["PATH"] = fs::path(HARNESS_CLI_PATH).parent_path().string() + ":" + std::getenv("PATH");
+  o.unset_env = {"DATABASE_URL"};
+  o.timeout = std::chrono::seconds(300);
+  auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+  EXPECT_CONTAINS(r.out, "All chain checks passed");
+  EXPECT_CONTAINS(r.out, "READY: a3 -> 0365901259f8 upgraded in");
+  EXPECT_CONTAINS(r.out, "READY: a1 -> 0365901259f8 upgraded in");
+  EXPECT_TRUE(fs::exists(work / "alembic.xml"));
+  ExpectUnchanged(copy.url(), before);
+  fs::remove_all(work);
 }
 
 TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {

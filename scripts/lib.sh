@@ -10,6 +10,8 @@ PACKAGES=(
   libpqxx-dev libpq-dev libcli11-dev libfmt-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libbenchmark-dev
   cmake ninja-build g++ pkg-config
+  # Alembic projects are rehearsed with Debian's Alembic (verify --alembic)
+  alembic python3-alembic python3-sqlalchemy python3-psycopg2 python3-asyncpg
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
