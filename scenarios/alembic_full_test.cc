@@ -170,6 +170,40 @@ TEST(AlembicChain, TheAsyncProjectPassesTheSyncOneNamesItsPassDowngrade) {
   EXPECT_CONTAINS(failed["chain.stairway.s6"], "the second upgrade failed");
 }
 
+// ---- check pre|post|rollback --alembic ----------------------------------------
+
+// The checks every revision gets, on the project's own database: the
+// revision it is at before, and after a rollback its schema and rows
+// against the baseline recorded before the upgrade.
+TEST(AlembicCheck, PrePostAndRollbackRunTheChecksEveryRevisionGets) {
+  const std::string project = AlembicProject("sync_project").string();
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_alembic");
+  RunAlembic(project, db.url(), "psycopg2", "upgrade", "s3");
+  {
+    pg::Connection conn(db.url());
+    fixtures::AnySchemaOptions o;
+    o.rows_per_table = 50;
+    fixtures::GenerateAnySchema(conn, o);
+  }
+  const std::string baseline = ::testing::TempDir() + pg::UniqueDatabaseName("alembic_baseline") + ".json";
+  auto pre = RunCli({"check", "pre", "--alembic", project, "--target", "s4", "--save-baseline", baseline},
+                    db.url().text());
+  EXPECT_EQ(pre.exit_code, 0) << pre.out << pre.err;
+  EXPECT_CONTAINS(pre.out, "✓ Current revision is s3 (s3 or earlier)");
+  RunAlembic(project, db.url(), "psycopg2", "upgrade", "s4");
+  auto post = RunCli({"check", "post", "--alembic", project, "--target", "s4"}, db.url().text());
+  EXPECT_EQ(post.exit_code, 0) << post.out << post.err;
+  EXPECT_CONTAINS(post.out, "No post checks for s3 -> s4");
+  RunAlembic(project, db.url(), "psycopg2", "downgrade", "s3");
+  auto rollback = RunCli({"check", "rollback", "--alembic", project, "--target", "s4", "--baseline", baseline},
+                         db.url().text());
+  EXPECT_EQ(rollback.exit_code, 0) << rollback.out << rollback.err;
+  EXPECT_CONTAINS(rollback.out, "✓ accounts data preserved (50 rows, fingerprint matches baseline)");
+  EXPECT_CONTAINS(rollback.out, "✓ audit.entries data preserved (50 rows, fingerprint matches baseline)");
+  EXPECT_CONTAINS(rollback.out, "✓ Schema equals the pre-upgrade catalog (empty diff)");
+  std::remove(baseline.c_str());
+}
+
 // ---- bad input: one line, exit 2, nothing run -------------------------------
 
 Outcome BadInput(const fs::path& project, const std::vector<std::string>& args = {}) {

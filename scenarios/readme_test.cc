@@ -94,7 +94,7 @@ TEST(Readme, YourNextMigrationIsRehearsedAsWritten) {
 // "Rehearsing an Alembic project", run as written: its `sh` block in one
 // bash session, PROJECT the async test project, COPY_URL a database its own
 // Alembic brought to a1, with rows; the tool first on the PATH.
-TEST(Readme, AnAlembicProjectIsRehearsedAsWritten) {
+TEST(SlowReadme, AnAlembicProjectIsRehearsedAsWritten) {
   const auto lines = ShellBlocks("## Rehearsing an Alembic project");
   std::string commands;
   for (const auto& l : lines) commands += l + "\n";

@@ -346,7 +346,7 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
         }
       }
       for (const auto& s : logged)
-        if (!s.failed) e.statements.push_back({pg::ShowUntrusted(s.sql, 160), s.seconds});
+        if (!s.failed) e.statements.push_back({pg::ShowUntrusted(s.sql, 2000), s.seconds});
       e.statements_known = server_log_.has_value();
       st.lock_wait_known = true;
       e.step = st;

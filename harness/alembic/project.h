@@ -81,6 +81,7 @@ class Driver {
   void Stop() { child_.Stop(); }
 
  private:
+  std::chrono::steady_clock::time_point spawned_;
   pg::LineChild child_;
   bool ready_ = false;
   std::string not_ready_;

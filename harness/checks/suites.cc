@@ -139,21 +139,18 @@ std::vector<std::string> PrebuiltColumns(const Range& range, const std::string& 
   return out;
 }
 
-Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range) {
-  std::vector<inspect::TableReading> readings;
-  for (const auto& [id, oid] : inspect::UserTables(tx)) readings.push_back(inspect::ReadTable(tx, id));
-  return BaselineFromReadings(tx, range, readings);
-}
+namespace {
 
-Baseline BaselineFromReadings(pqxx::transaction_base& tx, const Range& range,
-                              const std::vector<inspect::TableReading>& readings) {
+// What a baseline records besides the tables' rows: the revision, the
+// database, and the catalog of every user schema without the objects the
+// range may find built beforehand (an index built CONCURRENTLY before the
+// window needs its column): the rollback removes them, so the baseline is
+// the schema without them, and says so.
+Baseline BaselineHead(pqxx::transaction_base& tx, const Range& range) {
   Baseline b;
   b.revision = RecordedRevision(tx);
   b.database = DatabaseIdentity(tx);
   b.catalog = inspect::TakeSnapshotOfUserSchemas(tx).Entries();
-  // Objects a revision of the range may find built beforehand (an index
-  // built CONCURRENTLY before the window needs its column): the rollback
-  // removes them, so the baseline is the schema without them, and says so.
   for (engine::Position p = range.from + 1; p <= range.to; ++p)
     for (const auto& key : range.graph->at(p).prebuilt) {
       if (b.catalog.erase(key) == 0) continue;
@@ -164,24 +161,51 @@ Baseline BaselineFromReadings(pqxx::transaction_base& tx, const Range& range,
         count = fmt::format("{} columns", std::stoi(count) - 1);
       }
     }
+  return b;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+// One fingerprint per table, the cheapest read (check pre --save-baseline
+// runs in the maintenance window): no column sums.
+Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range) {
+  Baseline b = BaselineHead(tx, range);
+  for (const auto& [id, oid] : inspect::UserTables(tx)) {
+    TableData d;
+    d.schema = id.schema;
+    d.name = id.name;
+    d.oid = oid;
+    const std::vector<std::string> leave_out = PrebuiltColumns(range, id.Key());
+    for (const auto& c : inspect::ColumnsOf(tx, id))
+      if (!Contains(leave_out, c)) d.columns.push_back(c);
+    d.fingerprint = inspect::TakeFingerprint(tx, id, d.columns);
+    b.tables[id.Key()] = std::move(d);
+  }
+  return b;
+}
+
+Baseline BaselineFromReadings(pqxx::transaction_base& tx, const Range& range,
+                              const std::vector<inspect::TableReading>& readings) {
+  Baseline b = BaselineHead(tx, range);
   for (const auto& reading : readings) {
     TableData d;
     d.schema = reading.table.schema;
     d.name = reading.table.name;
     d.oid = reading.oid;
     d.key = reading.key;
-    std::vector<std::string> leave_out = PrebuiltColumns(range, reading.table.Key());
-    bool reread = false;
-    for (const auto& c : reading.columns) {
-      if (std::find(leave_out.begin(), leave_out.end(), c.name) != leave_out.end()) {
-        reread = true;
-        continue;
+    const std::vector<std::string> leave_out = PrebuiltColumns(range, reading.table.Key());
+    for (const auto& c : reading.columns)
+      if (!Contains(leave_out, c.name)) {
+        d.columns.push_back(c.name);
+        d.sums[c.name] = c.sum;
       }
-      d.columns.push_back(c.name);
-      d.sums[c.name] = c.sum;
-    }
     // A prebuilt column was read: the fingerprint is over the others.
-    d.fingerprint = reread ? inspect::TakeFingerprint(tx, reading.table, d.columns) : reading.fingerprint;
+    d.fingerprint = d.columns.size() < reading.columns.size() ? inspect::TakeFingerprint(tx, reading.table, d.columns)
+                                                              : reading.fingerprint;
     b.tables[reading.table.Key()] = std::move(d);
   }
   return b;
@@ -348,15 +372,10 @@ namespace {
 // so that a difference names its columns.
 CheckResult CompareRows(pqxx::transaction_base& tx, const std::string& table, const TableData& want,
                         const std::string& id) {
-  std::vector<std::string> present;
-  for (const auto& r : tx.exec_params("SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
-                                      "$1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped",
-                                      want.Id().Sql(tx)))
-    if (std::find(want.columns.begin(), want.columns.end(), r[0].as<std::string>()) != want.columns.end())
-      present.push_back(r[0].as<std::string>());
-  std::vector<std::string> in_order;  // the baseline's order
+  const std::vector<std::string> present = inspect::ColumnsOf(tx, want.Id());
+  std::vector<std::string> in_order;  // the baseline's columns still there, in its order
   for (const auto& c : want.columns)
-    if (std::find(present.begin(), present.end(), c) != present.end()) in_order.push_back(c);
+    if (Contains(present, c)) in_order.push_back(c);
   const bool all_there = in_order.size() == want.columns.size();
   if (want.sums.empty()) {
     // A baseline without column sums: the whole rows, over its columns.
@@ -374,7 +393,7 @@ CheckResult CompareRows(pqxx::transaction_base& tx, const std::string& table, co
                          (!all_there || got.fingerprint == want.fingerprint);
   std::vector<std::string> gone;
   for (const auto& c : want.columns)
-    if (std::find(in_order.begin(), in_order.end(), c) == in_order.end()) gone.push_back(c);
+    if (!Contains(in_order, c)) gone.push_back(c);
   const std::string unread = gone.empty() ? "" : fmt::format("; column(s) gone, not compared: {}", Join(gone));
   return Check(same_rows, id,
                fmt::format("{} data preserved ({} rows, fingerprint matches baseline{})", table, got.rows(),

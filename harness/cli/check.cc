@@ -32,8 +32,8 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
   auto opts = std::make_shared<CheckOptions>();
   CLI::App* sub = app.add_subcommand(
       "check",
-      "Run the pre, post or rollback checks of a revision, head by default (read-only), of this project's SQL "
-      "files or of an Alembic project (--alembic)");
+      "Run the pre, post or rollback checks of a revision (head by default; read-only), or the checks of the "
+      "chain itself, of this project's SQL files or of an Alembic project (--alembic)");
   sub->add_option("suite", opts->suite,
                   "pre: before upgrading; post: after upgrading; rollback: after downgrading; chain: the "
                   "chain itself on an empty embedded database (one head, every revision reachable, every "

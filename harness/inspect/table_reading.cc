@@ -110,16 +110,19 @@ TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
   return d;
 }
 
+std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const TableId& table) {
+  std::vector<std::string> names;
+  for (const auto& r : tx.exec_params(
+           "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
+           "$1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+           table.Sql(tx)))
+    names.push_back(r[0].as<std::string>());
+  return names;
+}
+
 Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const TableId& table,
                             const std::vector<std::string>& columns) {
-  std::vector<std::string> names = columns;
-  if (names.empty()) {
-    for (const auto& r : tx.exec_params(
-             "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
-             "$1::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-             table.Sql(tx)))
-      names.push_back(r[0].as<std::string>());
-  }
+  const std::vector<std::string> names = columns.empty() ? ColumnsOf(tx, table) : columns;
   std::string row;
   for (const auto& c : names) row += (row.empty() ? "" : ", ") + ("t." + tx.quote_name(c));
   pqxx::result r = tx.exec("SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtextextended(" +

@@ -68,6 +68,8 @@ TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
                        const std::vector<std::string>* key_from = nullptr,
                        const std::vector<std::string>* only = nullptr);
 
+// The live columns of `table`, in order.
+std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const TableId& table);
 // fingerprint.h's fingerprint of a table of any user schema.
 Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const TableId& table,
                             const std::vector<std::string>& columns = {});

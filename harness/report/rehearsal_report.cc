@@ -158,6 +158,16 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
                                 {"fit", r.forecast.fit}}
                : nlohmann::json()},
           {"notes", r.notes},
+          {"statements",
+           [&] {
+             nlohmann::json out = nlohmann::json::object();
+             for (const auto& [step, list] : r.statements) {
+               nlohmann::json one = nlohmann::json::array();
+               for (const auto& st : list) one.push_back({{"sql", st.sql}, {"seconds", st.seconds}});
+               out[step] = one;
+             }
+             return out;
+           }()},
           {"ready", r.ready},
           {"exit_code", r.exit_code},
           {"verdict", r.verdict}};

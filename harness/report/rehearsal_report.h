@@ -54,6 +54,13 @@ struct Rehearsal {
   // How the revisions ran, as their source says (an Alembic project's
   // runner, what was measured per statement or per revision).
   std::vector<std::string> notes;
+  // Each step's statements and their times, where the server logged them
+  // (the step's id in the "step effects" suite -> its statements).
+  struct Statement {
+    std::string sql;
+    double seconds = 0;
+  };
+  std::vector<std::pair<std::string, std::vector<Statement>>> statements;
   bool ready = false;
   int exit_code = 0;
   std::string verdict;  // one line

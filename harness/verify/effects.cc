@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "harness/inspect/catalog.h"
+#include "harness/pg/untrusted_text.h"
 
 namespace harness::verify {
 
@@ -97,7 +98,8 @@ std::string StepEffect::Describe() const {
                      [](const Statement& a, const Statement& b) { return a.seconds > b.seconds; });
     std::string shown;
     for (size_t i = 0; i < slowest.size() && i < 3; ++i)
-      shown += fmt::format("{}{:.3f}s {}", shown.empty() ? "" : "; ", slowest[i].seconds, slowest[i].sql);
+      shown += fmt::format("{}{:.3f}s {}", shown.empty() ? "" : "; ", slowest[i].seconds,
+                           pg::ShowUntrusted(slowest[i].sql, 160));
     statements_text = fmt::format("; {} statement(s) logged by the server{}", statements.size(),
                                   shown.empty() ? "" : ", the slowest: " + shown);
   }
@@ -193,14 +195,15 @@ Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
   return out;
 }
 
+std::string StepId(const StepEffect& e) {
+  return fmt::format("step.{}.{}.{}", e.step.revision, e.step.direction == engine::Direction::kUpgrade ? "up" : "down",
+                     e.step.index);
+}
+
 checks::SuiteResult StepEffectsSuite(const std::vector<StepEffect>& up, const std::vector<StepEffect>& down) {
   checks::SuiteResult steps{"step effects", {}};
   for (const auto* effects : {&up, &down})
-    for (const auto& e : *effects)
-      steps.checks.push_back({fmt::format("step.{}.{}.{}", e.step.revision,
-                                          e.step.direction == engine::Direction::kUpgrade ? "up" : "down",
-                                          e.step.index),
-                              Status::kInfo, e.Describe()});
+    for (const auto& e : *effects) steps.checks.push_back({StepId(e), Status::kInfo, e.Describe()});
   return steps;
 }
 

@@ -81,6 +81,8 @@ struct Discarded {
 };
 Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before);
 
+// "step.REVISION.up.N": a step's id in the "step effects" suite.
+std::string StepId(const StepEffect& e);
 // The "step effects" suite: one information line per step, up then down.
 checks::SuiteResult StepEffectsSuite(const std::vector<StepEffect>& up, const std::vector<StepEffect>& down);
 

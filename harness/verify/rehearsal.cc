@@ -297,6 +297,13 @@ class Pipeline {
     });
     r_.suites.push_back(rollback);
     r_.suites.push_back(StepEffectsSuite(up.effects, down.effects));
+    for (const auto* effects : {&up.effects, &down.effects})
+      for (const auto& e : *effects)
+        if (e.statements_known) {
+          std::vector<report::Rehearsal::Statement> list;
+          for (const auto& st : e.statements) list.push_back({st.sql, st.seconds});
+          r_.statements.emplace_back(StepId(e), std::move(list));
+        }
     checks::DroppedRows dropped_rows;
     {
       pqxx::read_transaction tx(conn.raw());
