@@ -197,7 +197,8 @@ RunAnswer AlembicRevisions::Command(pg::Connection& conn, const std::string& op,
 void AlembicRevisions::Fail(const RunAnswer& a, const std::string& revision, const pg::Url& url,
                             const std::vector<pg::LoggedStatement>& logged) {
   const std::string message = pg::ShowUntrusted(Project::Redact(a.message, url), 300);
-  const std::string what = fmt::format("{}: {}{}", a.type, message, a.sqlstate.empty() ? "" : " (SQLSTATE " + a.sqlstate + ")");
+  const std::string what = fmt::format("{}: {}{}", pg::ShowUntrusted(a.type, 60), message,
+                                       a.sqlstate.empty() ? "" : " (SQLSTATE " + pg::ShowUntrusted(a.sqlstate, 5) + ")");
   const std::string folder = project_.ini().parent_path().string();
   if (a.kind == "revision") {
     std::string statement = a.statement;

@@ -190,9 +190,20 @@ std::unique_ptr<Project> Project::Open(const ProjectOptions& options) {
                                  inspected.value("type", std::string("error")),
                                  pg::ShowUntrusted(inspected.value("message", std::string()), 300)),
                      "fix the project (`alembic history` in its folder shows the same error), then try again");
-  for (const auto& r : inspected["revisions"])
-    p->revisions_.push_back({r["id"], r["parents"].get<std::vector<std::string>>(), r.value("message", ""),
-                             r.value("file", ""), r.value("downgrade", "")});
+  for (const auto& r : inspected["revisions"]) {
+    // Ids reach every report and alembic_version (varchar(32)): printable,
+    // no white space. The message and the file are shown made safe.
+    const std::string id = r["id"];
+    if (id.empty() || id.size() > 32 ||
+        std::any_of(id.begin(), id.end(), [](char c) { return c <= ' ' || c > '~'; }))
+      throw UsageError(fmt::format("the Alembic project {} has a revision id that migration-harness cannot name "
+                                   "safely: '{}' ({}): 1 to 32 printable characters, no white space",
+                                   p->ini_.string(), pg::ShowUntrusted(id, 40),
+                                   pg::ShowUntrusted(r.value("file", std::string()), 200)));
+    p->revisions_.push_back({id, r["parents"].get<std::vector<std::string>>(),
+                             pg::ShowUntrusted(r.value("message", std::string()), 120),
+                             pg::ShowUntrusted(r.value("file", std::string()), 200), r.value("downgrade", "")});
+  }
   p->heads_ = inspected["heads"].get<std::vector<std::string>>();
   if (p->revisions_.empty())
     throw UsageError("the Alembic project " + p->ini_.string() + " has no revisions",
