@@ -134,9 +134,9 @@ std::vector<Case> EveryPhase() {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPhase, SlowVerifyInterrupt, ::testing::ValuesIn(EveryPhase()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string name = (info.param.clone ? "Clone_" : "Embedded_") + info.param.phase +
-                                              "_SIG" + info.param.signal;
+                         [](const ::testing::TestParamInfo<Case>& p) {
+                           std::string name = (p.param.clone ? "Clone_" : "Embedded_") + p.param.phase + "_SIG" +
+                                              p.param.signal;
                            for (char& ch : name)
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return name;

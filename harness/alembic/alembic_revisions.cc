@@ -327,8 +327,8 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
       }
       e.activity = inspect::Compare(before, after);
       std::map<std::string, std::string> held;
-      for (const auto& [oid, mode] : after.locks)
-        if (auto rel = after.relations.find(oid); rel != after.relations.end()) held[rel->second.id.Key()] = mode;
+      for (const auto& [oid, lock] : after.locks)
+        if (auto rel = after.relations.find(oid); rel != after.relations.end()) held[rel->second.id.Key()] = lock;
       locks_at_commit.push_back(held);
       // Held from the first poll that saw it to the revision's end.
       double first = -1;
@@ -370,7 +370,7 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
       deploy_note_ = "the deploy (alembic upgrade) commits each revision on its own (env.py sets "
                      "transaction_per_migration): no lock is held across revisions";
     } else {
-      std::string table, mode, from;
+      std::string table, strongest, from;
       double hold = 0;
       std::map<std::string, size_t> first_taken;  // table -> revision index
       for (size_t i = 0; i < locks_at_commit.size(); ++i)
@@ -379,9 +379,9 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
         const std::string& mo = locks_at_commit.back().count(t) ? locks_at_commit.back().at(t) : locks_at_commit[i].at(t);
         double h = 0;
         for (size_t j = i; j < run.report.steps.size(); ++j) h += run.report.steps[j].seconds;
-        if (inspect::LockRank(mo) > inspect::LockRank(mode) || (mo == mode && h > hold)) {
+        if (inspect::LockRank(mo) > inspect::LockRank(strongest) || (mo == strongest && h > hold)) {
           table = t;
-          mode = mo;
+          strongest = mo;
           hold = h;
           from = run.report.steps[i].revision;
         }
@@ -390,7 +390,7 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
         deploy_note_ = fmt::format(
             "the deploy (alembic upgrade {}) runs these {} revisions in one transaction (env.py does not set "
             "transaction_per_migration): it holds {} on {} from {} to its commit, about {:.3f}s here",
-            graph_.Name(to), run.effects.size(), mode, table, from, hold);
+            graph_.Name(to), run.effects.size(), strongest, table, from, hold);
     }
   }
   return run;

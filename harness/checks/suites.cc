@@ -416,9 +416,10 @@ SuiteResult RunPreSuite(pqxx::transaction_base& tx, const Range& range) {
   // then runs the revisions between).
   const std::string revision = RecordedRevision(tx);
   const engine::Position parent = range.to - 1;
-  auto at = RecordedPosition(tx, *range.graph);
-  if (at && *at == 0 && revision == "<none>" && parent != 0) at.reset();  // nothing recorded: not the parent
-  s.checks.push_back(Check(at && *at <= parent, "pre.revision",
+  const auto at = RecordedPosition(tx, *range.graph);
+  // Nothing recorded is base, which is the parent only of the first revision.
+  const bool below_or_at_parent = at.has_value() && at.value() <= parent && (revision != "<none>" || parent == 0);
+  s.checks.push_back(Check(below_or_at_parent, "pre.revision",
                            fmt::format("Current revision is {} ({} or earlier)", revision,
                                        range.graph->Name(parent)),
                            fmt::format("Current revision is {} or earlier: found {}",
