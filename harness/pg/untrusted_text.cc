@@ -1,5 +1,6 @@
 #include "harness/pg/untrusted_text.h"
 
+#include <cstdio>
 #include <vector>
 
 namespace harness::pg {
@@ -76,29 +77,56 @@ void Append(std::string& out, char32_t cp) {
   }
 }
 
+// The text as shown, one entry per character the reader sees: a character,
+// or an escape standing for one.
+std::vector<std::string> Shown(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t at = i;
+    const char32_t cp = Next(text, i);
+    char buf[16];
+    if (cp == kBad) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(text[at]));
+      out.push_back(buf);
+    } else if (Hidden(cp)) {
+      std::snprintf(buf, sizeof buf, cp < 0x100 ? "\\x%02x" : "\\u%04x", static_cast<unsigned>(cp));
+      out.push_back(buf);
+    } else {
+      std::string one;
+      Append(one, cp);
+      out.push_back(one);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-std::string ShowUntrusted(std::string_view text, std::size_t max_chars) {
-  std::vector<char32_t> chars;
-  for (std::size_t i = 0; i < text.size();) {
-    char32_t cp = Next(text, i);
-    if (cp == kBad) cp = U'?';
-    if (Hidden(cp) || cp == U' ') {
-      if (!chars.empty() && chars.back() != U' ') chars.push_back(U' ');
-      continue;
-    }
-    chars.push_back(cp);
-  }
-  while (!chars.empty() && chars.back() == U' ') chars.pop_back();
-  bool cut = chars.size() > max_chars;
-  if (cut) {
-    chars.resize(max_chars > 3 ? max_chars - 3 : 0);
-    while (!chars.empty() && chars.back() == U' ') chars.pop_back();
-  }
+std::string Escaped(std::string_view text) {
   std::string out;
-  for (char32_t cp : chars) Append(out, cp);
+  for (const auto& c : Shown(text)) out += c;
+  return out;
+}
+
+std::string ShowUntrusted(std::string_view text, std::size_t max_chars) {
+  const std::vector<std::string> shown = Shown(text);
+  const bool cut = shown.size() > max_chars;
+  const std::size_t keep = cut ? (max_chars > 3 ? max_chars - 3 : 0) : shown.size();
+  std::string out;
+  for (std::size_t i = 0; i < keep; ++i) out += shown[i];
   if (cut) out += "...";
   return out;
+}
+
+std::string ShowSql(std::string_view sql, std::size_t max_chars) {
+  std::string flat;
+  for (char c : sql) {
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    if (!space) flat += c;
+    else if (!flat.empty() && flat.back() != ' ') flat += ' ';
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  return ShowUntrusted(flat, max_chars);
 }
 
 }  // namespace harness::pg
