@@ -8,7 +8,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 PACKAGES=(
   postgresql-15 postgresql-client-15
   libpqxx-dev libpq-dev libcli11-dev libfmt-dev nlohmann-json3-dev libspdlog-dev
-  libgtest-dev libbenchmark-dev
+  libgtest-dev libbenchmark-dev libpg-query-dev
   cmake ninja-build g++ pkg-config
   # Alembic projects are rehearsed with Debian's Alembic (verify --alembic)
   alembic python3-alembic python3-sqlalchemy python3-psycopg2 python3-asyncpg

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "harness/engine/sql_statements.h"
+#include "harness/error.h"
 #include "harness/pg/interrupt.h"
+#include "harness/pg/untrusted_text.h"
 
 namespace harness::checks {
 
@@ -23,6 +26,22 @@ bool IsVerdictForm(const pqxx::result& r) {
 
 }  // namespace
 
+void RefuseChecksThatAreNotOneQuery(const engine::RevisionGraph& graph, engine::Position from,
+                                    engine::Position to) {
+  for (engine::Position p = from + 1; p <= to; ++p) {
+    const engine::MigrationFile& file = graph.at(p);
+    for (const auto& c : file.checks) {
+      const std::string why = engine::WhyNotOneQuery(c.sql);
+      if (why.empty()) continue;
+      throw UsageError(fmt::format("the {} check '{}' of revision {} ({}:{}) must be one query (one SELECT, WITH ... "
+                                   "SELECT or VALUES) and is {}; no check was run",
+                                   c.when, pg::ShowUntrusted(c.name, 80), file.revision, file.path.filename().string(),
+                                   c.line, why),
+                       "a check only reads: write what it must verify as one SELECT whose rows are the failures");
+    }
+  }
+}
+
 bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& file,
                        const std::string& when, SuiteResult& suite) {
   for (const auto& c : file.checks) {
@@ -34,6 +53,8 @@ bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& fil
       // A query shared by several suites (`--! check pre, post:`) reads
       // which one runs it here.
       sub.exec_params("SELECT pg_catalog.set_config('migration_harness.check_when', $1, true)", when);
+      // One statement (RefuseChecksThatAreNotOneQuery), in the caller's
+      // read-only transaction.
       pqxx::result rows = sub.exec(c.sql, c.name);
       sub.commit();
       if (IsVerdictForm(rows)) {

@@ -11,6 +11,7 @@
 
 #include "harness/checks/check_result.h"
 #include "harness/engine/migration_file.h"
+#include "harness/engine/revision_graph.h"
 
 namespace harness::checks {
 
@@ -24,5 +25,15 @@ namespace harness::checks {
 // query runs (current_setting), for a query several suites share.
 bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& file,
                        const std::string& when, SuiteResult& suite);
+
+// Refuses (UsageError, exit 2, naming the check, its revision and its line)
+// a check of the revisions above `from` up to `to` that is not one query
+// (one SELECT, WITH ... SELECT or VALUES; engine/sql_statements.h): a
+// second statement, a COMMIT, a COPY, a SET, a WITH that writes rows.
+// Called before any check runs. What a lone SELECT can still do through
+// the functions it calls is the trust model's (README): a revision's checks
+// are trusted as its steps are.
+void RefuseChecksThatAreNotOneQuery(const engine::RevisionGraph& graph, engine::Position from,
+                                    engine::Position to);
 
 }  // namespace harness::checks

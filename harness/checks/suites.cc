@@ -103,6 +103,7 @@ bool RevisionChecks(pqxx::transaction_base& tx, const Range& range, const std::s
                     SuiteResult& suite) {
   auto* dbtx = dynamic_cast<pqxx::dbtransaction*>(&tx);
   if (!dbtx) throw std::logic_error("the check suites run in a transaction");
+  RefuseChecksThatAreNotOneQuery(*range.graph, range.from, range.to);
   for (engine::Position p = range.from + 1; p <= range.to; ++p)
     if (!RunRevisionChecks(*dbtx, range.graph->at(p), when, suite)) return false;
   return true;

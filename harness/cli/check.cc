@@ -12,6 +12,7 @@
 #include "harness/error.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/files.h"
+#include "harness/pg/interrupt.h"
 #include "harness/report/suite_report.h"
 
 namespace harness::cli {
@@ -74,6 +75,8 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
             engine::RevisionGraph graph = project ? project->PathTo(target) : LoadGraph(g);
             checks::Range range = checks::RangeTo(graph, target);
             auto conn = Connect(g);
+            // SIGINT or SIGTERM cancels the check running on the server.
+            pg::CancelOnInterrupt cancel(*conn);
             pqxx::read_transaction tx(conn->raw());
             // The checks' SQL runs with this transaction's search path: code
             // planted since the connection was made must not run either.
@@ -94,6 +97,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               if (!opts->baseline.empty()) baseline = checks::LoadBaseline(opts->baseline);
               result = checks::RunRollbackSuite(tx, range, baseline);
             }
+            pg::ThrowIfInterrupted("the " + opts->suite + " checks");
             if (result.checks.empty()) {
               std::cout << fmt::format("No {} checks for {} (`--! check {}: NAME` in a revision's file)\n",
                                        opts->suite, range.Name(), opts->suite);

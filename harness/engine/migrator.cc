@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/engine/lock_wait_monitor.h"
+#include "harness/engine/sql_statements.h"
 #include "harness/engine/version_table.h"
 #include "harness/error.h"
 #include "harness/pg/interrupt.h"
@@ -78,6 +79,28 @@ std::string WaitNote(const StepTiming& st) {
 }
 
 }  // namespace
+
+void RefuseStepsThatLeaveTheTransaction(const RevisionGraph& graph, Direction direction, Position from,
+                                        Position to) {
+  const bool up = direction == Direction::kUpgrade;
+  for (Position p = from; p != to; p += up ? 1 : -1) {
+    const MigrationFile& file = graph.at(up ? p + 1 : p);
+    const auto& steps = up ? file.upgrade : file.downgrade;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps[i].records_revision) continue;
+      const std::string why = WhyLeavesTheTransaction(steps[i].sql);
+      if (why.empty()) continue;
+      throw UsageError(fmt::format("revision {} {} step {}/{} ({}, {}:{}) holds {}, which would end or replace the "
+                                   "migration's one transaction and leave the revision half applied; nothing was "
+                                   "run",
+                                   file.revision, up ? "upgrade" : "downgrade", i + 1, steps.size(),
+                                   pg::ShowUntrusted(steps[i].name, 80), file.path.filename().string(), steps[i].line,
+                                   why),
+                       "remove it: the engine runs every step of the path in one transaction and commits it "
+                       "itself");
+    }
+  }
+}
 
 bool IsRevisionsOwnError(const std::string& state) {
   if (state.size() != 5) return false;
@@ -203,8 +226,12 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
     if (options_.watch_lock_waits)
       monitor = std::make_unique<LockWaitMonitor>(conn_.url(), conn_.backend_pid(),
                                                   !options_.log_steps);
+    RefuseStepsThatLeaveTheTransaction(graph_, direction, from, to);
     if (up && from == 0) RefuseUnrecordedSchema(tx, rows.has_value());
     if (!rows) tx.exec(kCreateVersionTable);
+    // The transaction's id: a step that ended it (despite the refusal above:
+    // SQL the lexer could not read) shows as another after it.
+    const std::string xid = tx.exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>();
     bool committed = false;
     for (Position p = from; p != to; p += up ? 1 : -1) {
       const MigrationFile& file = graph_.at(up ? p + 1 : p);
@@ -261,6 +288,15 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
         if (monitor) AddWait(st, monitor->End());
         // The hook runs before any commit, so a fault injected after the
         // last step still rolls everything back.
+        if (!steps[i].records_revision &&
+            tx.exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>() != xid)
+          throw RevisionError(
+              DatabaseError(fmt::format("{}: the step ended the migration's transaction (its statements after "
+                                        "that ran and committed on their own)",
+                                        where),
+                            "restore the database from its backup or undo those statements by hand; then remove "
+                            "the COMMIT (or what ended it) from the step"),
+              file.revision, "", steps[i].sql);
         if (options_.after_step) options_.after_step(st, tx);
         if (steps[i].records_revision && last) {
           where = "committing";
@@ -359,6 +395,7 @@ std::string RenderSql(const RevisionGraph& graph, Direction direction, Position 
         << (up ? "upgrade" : "downgrade") << ", no SQL to run.\n";
     return out.str();
   }
+  RefuseStepsThatLeaveTheTransaction(graph, direction, from, to);
   out << "-- migration-harness: " << (up ? "upgrade " : "downgrade ") << graph.Name(from)
       << " -> " << graph.Name(to) << "\n-- Generated SQL; nothing was run.\n\nBEGIN;\n\n";
   // The search_path every run of the tool uses (pg/connection.h): never

@@ -92,6 +92,13 @@ class RevisionError : public Error {
   std::string revision_, sqlstate_, statement_, details_;
 };
 
+// Refuses (UsageError, exit 2, naming the revision, the step and its line)
+// a step on the path from `from` to `to` whose SQL would end or replace the
+// transaction the engine runs the whole path in (a COMMIT, a BEGIN, a SET
+// TRANSACTION: engine/sql_statements.h): nothing of the path has run then.
+void RefuseStepsThatLeaveTheTransaction(const RevisionGraph& graph, Direction direction, Position from,
+                                        Position to);
+
 // Whether a server error is the revision's own (RevisionError) rather than
 // the environment's: not a connection, resource, operator, system or
 // internal error, not a lock timeout, deadlock or serialization failure.

@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "harness/checks/revision_checks.h"
 #include "harness/checks/suites.h"
 #include "harness/error.h"
 #include "harness/pg/connection.h"
@@ -133,6 +134,8 @@ class Pipeline {
     to_ = graph_.ResolveRevision(options_.target);
     if (to_ == 0)
       throw UsageError("verify --target base: there is nothing to rehearse below the first revision");
+    // Checks that could write, before anything is started or cloned.
+    checks::RefuseChecksThatAreNotOneQuery(graph_, 0, to_);
     if (!options_.source) {
       from_ = to_ - 1;
       place_.StartEmbedded(revisions_.ClusterSettings());
