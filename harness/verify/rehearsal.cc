@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -60,7 +61,13 @@ class Pipeline {
       // rehearsal is for. A verdict, not a breakdown.
       phases_.Fail(phases_.Running(), e.what());
       std::string detail = e.what();
-      if (!e.statement().empty()) detail += "; statement: " + pg::ShowUntrusted(e.statement(), 200);
+      // A driver's statement starts with a line break as often as not:
+      // shown from its first character.
+      const std::string_view ws = " \t\r\n";
+      std::string_view statement = e.statement();
+      statement.remove_prefix(std::min(statement.size(), statement.find_first_not_of(ws)));
+      statement = statement.substr(0, statement.find_last_not_of(ws) + 1);
+      if (!statement.empty()) detail += "; statement: " + pg::ShowUntrusted(std::string(statement), 200);
       if (!e.details().empty()) detail += "; " + e.details();
       Verdict(false, 1,
               fmt::format("NOT READY: revision {} failed during {}{}: {}", e.revision(), phases_.Running(),
