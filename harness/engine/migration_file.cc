@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <string_view>
 
 #include "harness/error.h"
 
@@ -13,21 +14,49 @@ namespace harness::engine {
 
 namespace {
 
-std::string Trim(const std::string& s) {
+std::string Trim(std::string_view s) {
   size_t b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos) return {};
   size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
+  return std::string(s.substr(b, e - b + 1));
 }
 
-bool OnlyCommentsOrBlank(const std::string& sql) {
-  std::istringstream in(sql);
-  std::string line;
-  while (std::getline(in, line)) {
+// The lines of `text` as views into it, without their '\n' (as getline
+// reads them: no empty line after a last '\n'). A file is read once, not
+// copied line by line into a stream.
+class Lines {
+ public:
+  explicit Lines(std::string_view text) : text_(text) {}
+  bool Next(std::string_view& line) {
+    if (at_ >= text_.size()) return false;
+    const size_t nl = text_.find('\n', at_);
+    const size_t end = nl == std::string_view::npos ? text_.size() : nl;
+    line = text_.substr(at_, end - at_);
+    at_ = end + 1;
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  size_t at_ = 0;
+};
+
+bool OnlyCommentsOrBlank(std::string_view sql) {
+  Lines lines(sql);
+  for (std::string_view line; lines.Next(line);) {
     std::string t = Trim(line);
     if (!t.empty() && t.rfind("--", 0) != 0) return false;
   }
   return true;
+}
+
+std::uint64_t Fnv1a(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
 }
 
 }  // namespace
@@ -37,7 +66,7 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
   static const std::regex kPrebuilt("^(column|constraint|index) [a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$");
   MigrationFile file;
   file.path = path;
-  file.content = text;
+  file.content_hash = Fnv1a(text);
   auto fail = [&](int line, const std::string& what) -> Error {
     return UsageError("malformed migration file " + path.string() + ":" + std::to_string(line) +
                           ": " + what,
@@ -47,29 +76,28 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
   enum class Section { kHeader, kUpgrade, kDowngrade, kChecks } section = Section::kHeader;
   bool saw_revision = false, saw_down = false, saw_message = false;
   std::vector<Step>* steps = nullptr;
-  std::istringstream in(text);
-  std::string line;
+  Lines in(text);
+  std::string_view line;
   int number = 0;
   auto close_step = [&] {
     if (steps && !steps->empty() && !steps->back().records_revision &&
         OnlyCommentsOrBlank(steps->back().sql))
       throw fail(steps->back().line, "step '" + steps->back().name + "' has no SQL");
   };
-  while (std::getline(in, line)) {
+  while (in.Next(line)) {
     ++number;
     if (line.rfind("--!", 0) != 0) {
       if (section == Section::kChecks) {
         // One header may name several suites: each gets the query.
         for (auto it = file.checks.rbegin(); it != file.checks.rend() && it->line == file.checks.back().line; ++it)
-          it->sql += line + "\n";
+          it->sql.append(line).append("\n");
         continue;
       }
       if (steps && !steps->empty() && steps->back().records_revision) {
         if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0)
           throw fail(number, "SQL after `--! record_step:` (the engine's own step has no SQL)");
       } else if (steps && !steps->empty()) {
-        steps->back().sql += line;
-        steps->back().sql += '\n';
+        steps->back().sql.append(line).append("\n");
       } else if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0) {
         throw fail(number, section == Section::kHeader
                                ? "SQL before the `--! upgrade` section"
@@ -203,9 +231,19 @@ MigrationFile ReadMigrationFile(const std::filesystem::path& path) {
   if (!in)
     throw UsageError("cannot read migration file " + path.string() + ": " +
                      std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ParseMigration(ss.str(), path);
+  // One read into a string of the file's size.
+  std::string text;
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > 0) {
+    text.resize(static_cast<size_t>(size));
+    in.read(text.data(), size);
+    text.resize(static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad())
+    throw UsageError("cannot read migration file " + path.string() + ": " + std::strerror(errno));
+  return ParseMigration(text, path);
 }
 
 }  // namespace harness::engine

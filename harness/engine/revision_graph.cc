@@ -27,7 +27,9 @@ std::string Fnv1a(const std::vector<MigrationFile>& files, size_t count) {
   };
   for (size_t i = 0; i < count && i < files.size(); ++i) {
     mix(files[i].revision);
-    mix(files[i].content);
+    char content[17];
+    std::snprintf(content, sizeof content, "%016llx", static_cast<unsigned long long>(files[i].content_hash));
+    mix(content);
   }
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -67,6 +69,7 @@ RevisionGraph RevisionGraph::LoadDirectory(const fs::path& dir) {
                      "pass --migrations DIR or set HARNESS_MIGRATIONS");
   std::sort(paths.begin(), paths.end());
   std::vector<MigrationFile> files;
+  files.reserve(paths.size());
   for (const auto& p : paths) files.push_back(ReadMigrationFile(p));
   if (files.empty()) throw UsageError("no *.sql migration files in " + dir.string());
   return Build(std::move(files));
