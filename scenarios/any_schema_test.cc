@@ -107,5 +107,25 @@ TEST(AnySchema, AColumnOfATypeItCannotFillIsRefusedBeforeAnyRow) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM repositories"), "0");
 }
 
+// A quote in a column's own name is not the start of a CHECK's list of
+// values: the column gets the listed values, and the table its rows.
+TEST(AnySchema, AQuoteInAColumnNameIsNotALiteral) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_any");
+  pg::Connection conn(db.url());
+  {
+    pqxx::work tx(conn.raw());
+    tx.exec("CREATE TABLE public.quoted (id int PRIMARY KEY, \"a'b\" varchar(3) NOT NULL "
+            "CHECK (\"a'b\" IN ('aaa', 'bbb')))");
+    tx.commit();
+  }
+  auto r = RunCli({"generate", "--any-schema", "--rows-per-table", "20"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  pqxx::read_transaction tx(conn.raw());
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM public.quoted")[0].as<int>(), 20);
+  EXPECT_EQ(tx.exec1("SELECT string_agg(DISTINCT \"a'b\", ',' ORDER BY \"a'b\") FROM public.quoted")[0]
+                .as<std::string>(),
+            "aaa,bbb");
+}
+
 }  // namespace
 }  // namespace harness::testing
