@@ -23,7 +23,7 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/process.h"
-#include "harness/codesearch/restore_dropped.h"
+#include "harness/codesearch/quickstart_sample.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -136,6 +136,67 @@ TEST(RestoreDropped, AtRevision002ThereIsNothingToRestoreInto) {
   std::remove(junk.c_str());
   EXPECT_CONTAINS(r.err, "9 of the 9 tables 002 drops are not here");
   EXPECT_CONTAINS(r.err, "downgrade 005");
+}
+
+// A pg_dump -Fc backup of `db`'s database, removed at scope end.
+class Backup {
+ public:
+  explicit Backup(const std::string& url)
+      : path_(::testing::TempDir() + pg::UniqueDatabaseName("backup") + ".dump") {
+    auto dump = pg::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom", "--file",
+                                path_, "--dbname", url});
+    EXPECT_EQ(dump.exit_code, 0) << dump.err;
+  }
+  ~Backup() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Without --baseline nothing says a backup is the right one; one that holds
+// none of the nine tables (another database's) is refused, not "0 rows".
+TEST(RestoreDropped, ABackupOfAnotherDatabaseIsRefused) {
+  TestDatabase other("001");
+  Backup backup(other.url().text());
+  TestDatabase db("005");
+  db.Exec(codesearch::kQuickstartSampleSql);
+  MigrateTo(db.url(), "002");
+  MigrateTo(db.url(), "005");
+  auto r = RunCliUnchanged(db, {"restore-dropped", "--from", backup.path()}, 2);
+  EXPECT_CONTAINS(r.err, "is not of this service's database at 005 (alembic_version 001): nothing was restored");
+}
+
+// The README's promise: a role with INSERT on the nine tables (SELECT to
+// compare them, UPDATE on their sequences to set them) restores; without
+// UPDATE, DELETE or TRUNCATE it cannot keep other writers out, and says so.
+TEST(RestoreDropped, InsertRightsSuffice) {
+  TestDatabase db("005");
+  db.Exec(codesearch::kQuickstartSampleSql);
+  {
+    pg::Connection conn(db.url());
+    fixtures::AnySchemaOptions rows;
+    rows.rows_per_table = 0;
+    for (const auto& t : codesearch::TablesDroppedBy002()) rows.rows[t] = 20;
+    fixtures::GenerateAnySchema(conn, rows);
+  }
+  const std::string url = db.url().text();
+  Backup backup(url);
+  const std::string baseline = ::testing::TempDir() + pg::UniqueDatabaseName("baseline") + ".json";
+  ASSERT_EQ(RunCli({"check", "pre", "--save-baseline", baseline}, url).exit_code, 0);
+  MigrateTo(db.url(), "002");
+  MigrateTo(db.url(), "005");
+  Role restorer("NOSUPERUSER");
+  std::string tables;
+  for (const auto& t : codesearch::TablesDroppedBy002()) tables += (tables.empty() ? "" : ", ") + t;
+  db.Exec("GRANT SELECT, INSERT ON " + tables + " TO " + restorer.name() +
+          "; GRANT UPDATE ON ALL SEQUENCES IN SCHEMA public TO " + restorer.name());
+  auto r = RunCli({"restore-dropped", "--from", backup.path(), "--baseline", baseline}, restorer.UrlFor(db));
+  std::remove(baseline.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "Matches the baseline");
+  EXPECT_CONTAINS(r.err, "no UPDATE, DELETE or TRUNCATE right on public.tasks, ");
+  EXPECT_NE(db.Scalar("SELECT count(*) FROM tasks"), "0");
 }
 
 class SlowRestoreDropped : public ::testing::TestWithParam<Shape> {};

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "harness/codesearch/shapes.h"
 #include "harness/error.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/interrupt.h"
@@ -128,6 +129,7 @@ std::string ReadBackup(const RestoreOptions& o, const std::vector<std::string>& 
   std::vector<std::string> argv = {(bin / "pg_restore").string(), "--data-only", "--file=-"};
   for (const auto& t : tables) argv.push_back("--table=" + t);
   for (const auto& s : sequences) argv.push_back("--table=" + s.name);
+  argv.push_back("--table=alembic_version");  // which database, at which revision, it was taken of
   argv.push_back(fs::absolute(o.backup).string());  // never read as an option
   pg::ProcessOptions po;
   po.env["LC_MESSAGES"] = "C";
@@ -379,10 +381,54 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
   auto sequences = OwnedSequences(tx, nine);
   spdlog::info("Reading {} with pg_restore", o.backup);
   DataScript script = ParseDataScript(ReadBackup(o, nine, sequences));
-  std::string locked;
-  for (const auto& t : nine) locked += (locked.empty() ? "public." : ", public.") + tx.quote_name(t);
-  // Nobody writes into them while they are filled and compared.
-  tx.exec("LOCK TABLE " + locked + " IN SHARE ROW EXCLUSIVE MODE");
+  // Without --baseline nothing else says the backup is the one taken just
+  // before the upgrade: it must at least be of a database at 005.
+  auto version = std::find_if(script.tables.begin(), script.tables.end(), [](const CopyBlock& b) {
+    return b.schema == "public" && b.table == "alembic_version";
+  });
+  if (version == script.tables.end() || version->lines != std::vector<std::string>{kCodeSearchRevision}) {
+    std::string at = "no alembic_version";
+    if (version != script.tables.end()) {
+      at = "alembic_version";
+      for (const auto& l : version->lines) at += " " + l;
+      if (version->lines.empty()) at += " empty";
+    }
+    throw UsageError(fmt::format("the backup {} is not of this service's database at {} ({}): nothing was "
+                                 "restored",
+                                 o.backup, kCodeSearchRevision, at),
+                     "pass the pg_dump -Fc backup taken just before the upgrade (at " +
+                         std::string(kCodeSearchRevision) + "), and --baseline with the baseline recorded then");
+  }
+  if (std::none_of(script.tables.begin(), script.tables.end(), [&](const CopyBlock& b) {
+        return b.schema == "public" && std::find(nine.begin(), nine.end(), b.table) != nine.end();
+      }))
+    throw UsageError(fmt::format("the backup {} holds none of the 9 tables 002 drops: nothing to restore "
+                                 "(a backup of another database, or one taken after the upgrade?)",
+                                 o.backup),
+                     "pass the pg_dump -Fc backup taken just before the upgrade, and --baseline with the "
+                     "baseline recorded then");
+  // Nobody writes into them while they are filled and compared: the lock
+  // that keeps other writers out needs UPDATE, DELETE or TRUNCATE on a
+  // table; with INSERT alone, ROW EXCLUSIVE is the lock that may be taken
+  // (other sessions could still write, as in no maintenance window).
+  std::string exclusive, shared, shared_names;
+  for (const auto& t : nine) {
+    const std::string name = "public." + tx.quote_name(t);
+    const bool may_exclude =
+        tx.exec_params1("SELECT pg_catalog.has_table_privilege($1::pg_catalog.regclass, 'UPDATE, DELETE, TRUNCATE')",
+                        name)[0]
+            .as<bool>();
+    std::string& list = may_exclude ? exclusive : shared;
+    list += (list.empty() ? "" : ", ") + name;
+    if (!may_exclude) shared_names += (shared_names.empty() ? "public." : ", public.") + t;
+  }
+  if (!exclusive.empty()) tx.exec("LOCK TABLE " + exclusive + " IN SHARE ROW EXCLUSIVE MODE");
+  if (!shared.empty()) {
+    tx.exec("LOCK TABLE " + shared + " IN ROW EXCLUSIVE MODE");
+    spdlog::warn("no UPDATE, DELETE or TRUNCATE right on {}: other sessions are not kept from writing into "
+                 "them while they are filled",
+                 shared_names);
+  }
   // Code that runs when they are written (a trigger, a CHECK or default
   // calling a function) must not be another role's, run with our rights.
   pg::RefuseUntrustedTableCode(tx, conn.url(), nine);
