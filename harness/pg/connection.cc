@@ -230,8 +230,22 @@ Error FromSqlError(const pqxx::sql_error& e, const std::string& where) {
     while (!hint.empty() && hint.front() == ' ') hint.erase(0, 1);
     what = what.substr(0, pos);
   }
-  for (auto& c : what)
-    if (c == '\n') c = ' ';
+  // The server's own lines (DETAIL, CONTEXT, the statement's LINE and its
+  // caret) joined into one; a line break inside a value it quotes stays, for
+  // the rule for untrusted text to show.
+  for (const char* field : {"\nDETAIL:", "\nCONTEXT:", "\nLINE ", "\nQUERY:", "\nSTATEMENT:", "\n"}) {
+    const std::string f = field;
+    const bool caret_line = f == "\n";
+    for (size_t at = what.find(f); at != std::string::npos; at = what.find(f, at + 1)) {
+      // The line under LINE n: that holds only spaces and a caret.
+      if (caret_line) {
+        const size_t end = what.find('\n', at + 1);
+        const std::string line = what.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+        if (line.find_first_not_of(" ^") != std::string::npos || line.find('^') == std::string::npos) continue;
+      }
+      what[at] = ' ';
+    }
+  }
   std::string message = where + ": " + what + (state.empty() ? "" : " (SQLSTATE " + state + ")");
   if (state.rfind("MHR", 0) == 0) return RefusedError(message, hint);
   if (state.rfind("MHP", 0) == 0) return UsageError(message, hint);
