@@ -4,8 +4,9 @@
 // transaction (a step that would end it is refused before anything runs,
 // and a step that ended it anyway is caught after it); a rehearsal that
 // found a defect ends NOT READY, not FAILED; a running check is cancelled
-// by SIGINT or SIGTERM. Each case proves the database (and, for COPY, the
-// file system) unchanged.
+// by SIGINT or SIGTERM; text that is not the tool's own is shown escaped;
+// a write to standard output that fails is exit 3. Each refusal proves the
+// database (and, for COPY, the file system) unchanged.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -14,11 +15,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
+#include "harness/pg/untrusted_text.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -216,6 +219,156 @@ TEST(Checks, SigintOrSigtermCancelsARunningCheckWithinASecond) {
     EXPECT_CONTAINS(cli.Output(), sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM");
     EXPECT_EQ(sleeping(), 0);
   }
+}
+
+
+// ---- text that is not the tool's own --------------------------------------------------
+
+// What a hostile value does on a terminal that obeys it: a new window title,
+// a cleared screen, a line of its own that reads READY, a reversed tail.
+const std::string kHostile = "\x1b]0;pwned\x07\x1b[2J\nREADY \xe2\x80\xae" "evil";
+const char* kHostileSql = "E'\\033]0;pwned\\007\\033[2J\\nREADY \\u202eevil'";
+const std::string kHostileShown = "\\x1b]0;pwned\\x07\\x1b[2J\\x0aREADY \\u202eevil";
+
+void ExpectNothingRaw(const std::string& text, const std::string& where) {
+  for (const char* raw : {"\x1b", "\x07", "\xe2\x80\xae", "\nREADY"})
+    EXPECT_EQ(text.find(raw), std::string::npos) << where << ": " << pg::Escaped(raw) << " raw in\n" << text;
+}
+
+// A value in the data, a server WARNING raised with it, an error quoting
+// it, a revision's message: every command that prints them shows them in
+// the one escaped form; JSON carries the exact text; JUnit XML is well
+// formed.
+TEST(UntrustedText, IsShownEscapedByEveryCommandThatPrintsIt) {
+  const std::string p2 =
+      "--! revision: p2\n--! down_revision: p1\n--! message: the change \x1b[2J\n\n--! upgrade\n"
+      "--! step: Warn\nDO $$BEGIN RAISE WARNING 'seen: %', (SELECT name FROM items WHERE id = 11); END$$;\n"
+      "--! step: Fail\nDO $$BEGIN RAISE EXCEPTION 'refused: %', (SELECT name FROM items WHERE id = 11); END$$;\n"
+      "\n--! downgrade\n--! step: Undo\nSELECT 1;\n\n"
+      "--! check pre: no hostile names\nSELECT id, name FROM items WHERE name LIKE '%pwned%';\n";
+  Chain2 chain(p2);
+  auto db = AtP1(chain);
+  {
+    pqxx::connection c(db->url().text());
+    pqxx::work tx(c);
+    tx.exec(std::string("INSERT INTO items VALUES (11, ") + kHostileSql + ")");
+    tx.commit();
+  }
+  const std::string dir = chain.dir();
+  const std::string junit = fs::path(::testing::TempDir()) / (pg::UniqueDatabaseName("mh_junit") + ".xml");
+
+  auto pre = RunCli({"--migrations", dir, "check", "pre", "--junit", junit}, db->url().text());
+  EXPECT_EQ(pre.exit_code, 1) << pre.out << pre.err;
+  EXPECT_CONTAINS(pre.out, "(11, " + kHostileShown + ")");
+  ExpectNothingRaw(pre.out + pre.err, "check pre");
+  std::string xml;
+  {
+    std::ifstream in(junit);
+    xml.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ExpectNothingRaw(xml, "check pre --junit");
+  EXPECT_CONTAINS(xml, kHostileShown);
+  auto parsed = pg::RunProcess({"/usr/bin/python3", "-c", "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+                                junit});
+  EXPECT_EQ(parsed.exit_code, 0) << parsed.err << xml;
+  fs::remove(junit);
+
+  auto json = RunCli({"--migrations", dir, "check", "pre", "--json"}, db->url().text());
+  EXPECT_EQ(json.exit_code, 1) << json.err;
+  const auto report = nlohmann::json::parse(json.out);
+  EXPECT_CONTAINS(report["checks"][0]["detail"].get<std::string>(), "(11, " + kHostile + ")");
+
+  auto up = RunCli({"--migrations", dir, "upgrade", "head"}, db->url().text());
+  EXPECT_EQ(up.exit_code, 3) << up.out << up.err;
+  EXPECT_CONTAINS(up.err, "seen: " + kHostileShown);
+  EXPECT_CONTAINS(up.err, "refused: " + kHostileShown + " CONTEXT:  PL/pgSQL function");
+  ExpectNothingRaw(up.out + up.err, "upgrade");
+
+  auto verify = RunCli({"--migrations", dir, "verify", "--rows-per-table", "3"});
+  EXPECT_EQ(verify.exit_code, 1) << verify.out << verify.err;
+  ExpectNothingRaw(verify.out + verify.err, "verify");
+
+  auto history = RunCli({"--migrations", dir, "history", "--verbose"});
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_CONTAINS(history.out, "the change \\x1b[2J");
+  ExpectNothingRaw(history.out, "history");
+}
+
+// Names in the catalog are text too: a table named to rewrite the screen,
+// printed by generate --any-schema.
+TEST(UntrustedText, ATableNameIsShownEscapedByGenerate) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_promises");
+  {
+    pqxx::connection c(db.url().text());
+    pqxx::work tx(c);
+    tx.exec(std::string("CREATE TABLE public.") + tx.quote_name(kHostile) + " (id int PRIMARY KEY)");
+    tx.commit();
+  }
+  auto r = RunCli({"generate", "--any-schema", "--rows-per-table", "2"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, kHostileShown);
+  ExpectNothingRaw(r.out + r.err, "generate --any-schema");
+}
+
+// ---- standard output that cannot be written -------------------------------------------
+
+// `> /dev/full`: every command that prints says so on stderr and exits 3.
+const std::vector<std::string> kToDevFull = {"/bin/sh", "-c", "exec \"$0\" \"$@\" > /dev/full"};
+// A pipe whose reader is gone (EPIPE; perl leaves SIGPIPE as it is).
+const std::vector<std::string> kToClosedPipe = {
+    "/usr/bin/perl", "-e", "pipe(R, W) or die; close R; open(STDOUT, '>&', W) or die; exec @ARGV or die"};
+
+TEST(StandardOutput, AWriteThatFailsIsExit3ForEveryCommandThatPrints) {
+  Chain2 chain(Revision2("--! step: Add extra\nCREATE TABLE extra (id int PRIMARY KEY);\n",
+                         "--! check pre: fine\nSELECT 1 WHERE false;\n"));
+  auto db = AtP1(chain);
+  const std::string url = db->url().text();
+  const std::string dir = chain.dir();
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"history"}, {"history", "--verbose"}, {"current"}, {"heads"}, {"--help"},
+        {"check", "pre"}, {"check", "pre", "--json"}, {"upgrade", "head", "--sql"},
+        {"verify", "--rows-per-table", "3"}}) {
+    std::vector<std::string> all = {"--migrations", dir};
+    all.insert(all.end(), args.begin(), args.end());
+    std::string command;
+    for (const auto& a : args) command += " " + a;
+    auto r = RunCliThrough(kToDevFull, all, url);
+    EXPECT_EQ(r.exit_code, 3) << command << "\n" << r.err;
+    EXPECT_CONTAINS(r.err, "error: cannot write standard output: No space left on device");
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"history"}, {"check", "pre", "--json"}}) {
+    std::vector<std::string> all = {"--migrations", dir};
+    all.insert(all.end(), args.begin(), args.end());
+    auto r = RunCliThrough(kToClosedPipe, all, url);
+    EXPECT_EQ(r.exit_code, 3) << args[0] << "\n" << r.err;
+    EXPECT_CONTAINS(r.err, "error: cannot write standard output: Broken pipe");
+  }
+  // The migration's outcome does not depend on its output: it is said.
+  auto up = RunCliThrough(kToDevFull, {"--migrations", dir, "upgrade", "head"}, url);
+  EXPECT_EQ(up.exit_code, 3) << up.err;
+  EXPECT_CONTAINS(up.err, "cannot write standard output: No space left on device; the upgrade committed: the "
+                          "database is at p2");
+  EXPECT_EQ(RunCli({"--migrations", dir, "current"}, url).out, "p2 (head)\n");
+  auto down = RunCliThrough(kToDevFull, {"--migrations", dir, "downgrade", "p1"}, url);
+  EXPECT_EQ(down.exit_code, 3) << down.err;
+  EXPECT_CONTAINS(down.err, "; the downgrade committed: the database is at p1");
+  auto stamp = RunCliThrough(kToDevFull, {"--migrations", dir, "stamp", "p2"}, url);
+  EXPECT_EQ(stamp.exit_code, 3) << stamp.err;
+  EXPECT_CONTAINS(stamp.err, "; the stamp committed: alembic_version names p2");
+}
+
+TEST(StandardOutput, GenerateToAFullDiskIsExit3) {
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_promises");
+  {
+    pqxx::connection c(db.url().text());
+    pqxx::work tx(c);
+    tx.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    tx.commit();
+  }
+  auto r = RunCliThrough(kToDevFull, {"generate", "--any-schema", "--rows-per-table", "2"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_CONTAINS(r.err, "error: cannot write standard output: No space left on device");
 }
 
 }  // namespace

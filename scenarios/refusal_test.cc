@@ -38,7 +38,7 @@ const Refusal kRefusals[] = {
      "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'; "
      "UPDATE repositories SET project_id = E'bad\\x01id' "
      "WHERE path = (SELECT min(path) FROM repositories)",
-     "1 row(s) of repositories have a project_id that the CHECK rejects (e.g. 'bad\x01id')", 1,
+     "1 row(s) of repositories have a project_id that the CHECK rejects (e.g. 'bad\\x01id')", 1,
      "1 row(s) of repositories have a project_id that check_repositories_project_id rejects"},
     {"ChunkProjectIdValueTheCheckRejects",
      "ALTER TABLE code_chunks ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'Default'; "

@@ -228,6 +228,31 @@ TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) 
   EXPECT_FALSE(app.IsSuperuser());
 }
 
+// The refusal names the trigger and its function as the catalog has them,
+// under the rule for untrusted text: names written to rewrite the screen
+// and forge a line are shown escaped.
+TEST(HostileTableCode, ATriggerNamedToRewriteTheScreenIsShownEscaped) {
+  TestDatabase db("005");
+  db.Exec(codesearch::kQuickstartSampleSql);
+  const std::string backup = ::testing::TempDir() + pg::UniqueDatabaseName("hostile") + ".dump";
+  auto dump = pg::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom",
+                              "--file", backup, "--dbname", db.url().text()});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  Role app("NOSUPERUSER");
+  PlantAsTableOwner(db, app, "tasks",
+                    "CREATE SCHEMA appfn; "
+                    "CREATE FUNCTION appfn.\"x\x1b[2J\" () RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$BEGIN %E RETURN NULL; END$$; "
+                    "CREATE TRIGGER \"t\x1b]0;pwned\x07\nREADY\" AFTER INSERT ON public.tasks "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION appfn.\"x\x1b[2J\"()");
+  auto r = RunCliUnchanged(db, {"restore-dropped", "--from", backup}, 2);
+  std::remove(backup.c_str());
+  EXPECT_CONTAINS(r.err, "t\\x1b]0;pwned\\x07\\x0aREADY");
+  EXPECT_CONTAINS(r.err, "x\\x1b[2J");
+  for (const char* raw : {"\x1b", "\x07", "\nREADY"}) EXPECT_EQ(r.err.find(raw), std::string::npos) << r.err;
+  EXPECT_FALSE(app.IsSuperuser());
+}
+
 // The checks count the rows of the tables 002 drops: one replaced by a view
 // that calls its owner's function is never read (reading it would run that
 // function with the tool's rights), by check pre nor by verify.

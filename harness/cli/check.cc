@@ -102,7 +102,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               std::cout << fmt::format("No {} checks for {} (`--! check {}: NAME` in a revision's file)\n",
                                        opts->suite, range.Name(), opts->suite);
             } else if (opts->json) {
-              std::cout << report::SuiteJson(result).dump(2) << "\n";
+              std::cout << report::JsonText(report::SuiteJson(result)) << "\n";
             } else {
               std::cout << report::SuiteText(result);
             }

@@ -83,7 +83,7 @@ int RunCheckChain(const GlobalOptions& g, const alembic::ProjectOptions& ao, boo
     result = verify::CheckChain(chain, linear.get(), db ? db->url() : pg::Url::Parse("postgresql:///unused"));
   }
   if (json)
-    std::cout << report::SuiteJson(result).dump(2) << "\n";
+    std::cout << report::JsonText(report::SuiteJson(result)) << "\n";
   else
     std::cout << report::SuiteText(result);
   bool written = true;

@@ -4,12 +4,18 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <mutex>
 
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
 #include "harness/pg/files.h"
+#include "harness/pg/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -22,10 +28,65 @@ std::string Named(const std::string& message, const std::string& what) {
   return prefix + "the " + what + " " + message.substr(prefix.size());
 }
 
-void PrintError(const std::string& message, const std::string& hint) {
-  std::cerr << "error: " << message << "\n";
-  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
-}
+// Standard output, buffered, written with write(2): the first error is kept
+// (errno), and what follows it is dropped, so the command's own work goes on
+// and FinishOutput says it.
+class CheckedOutput final : public std::streambuf {
+ public:
+  CheckedOutput() { setp(buffer_, buffer_ + sizeof buffer_); }
+  int error() const { return error_; }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (!Drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(ch, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(ch);
+      pbump(1);
+    }
+    return traits_type::not_eof(ch);
+  }
+  int sync() override { return Drain() ? 0 : -1; }
+
+ private:
+  bool Drain() {
+    for (const char* p = pbase(); p < pptr() && error_ == 0;) {
+      const ssize_t n = ::write(STDOUT_FILENO, p, static_cast<size_t>(pptr() - p));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) error_ = n < 0 ? errno : EIO;
+      else p += n;
+    }
+    setp(buffer_, buffer_ + sizeof buffer_);
+    return error_ == 0;
+  }
+
+  char buffer_[1 << 14];
+  int error_ = 0;
+};
+
+CheckedOutput* g_output = nullptr;
+std::string g_outcome;
+
+// Every log message under the rule for untrusted text, then to the sinks
+// (the terminal, the log file): a server NOTICE raised by another role's
+// code, a statement's text or a name stays one visible line.
+class EscapingSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit EscapingSink(std::vector<spdlog::sink_ptr> sinks) : sinks_(std::move(sinks)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string text = pg::Escaped(std::string_view(msg.payload.data(), msg.payload.size()));
+    const spdlog::details::log_msg shown(msg.time, msg.source, msg.logger_name, msg.level, text);
+    for (auto& s : sinks_)
+      if (s->should_log(msg.level)) s->log(shown);
+  }
+  void flush_() override {
+    for (auto& s : sinks_) s->flush();
+  }
+
+ private:
+  std::vector<spdlog::sink_ptr> sinks_;
+};
 
 // --log-file: each line goes straight to a pg::AtomicFile; Finish() renames
 // it over the destination. The first write error is kept (the file is
@@ -90,10 +151,44 @@ void SetupLogging(const GlobalOptions& g) {
                        "pass a regular file (new or existing) in an existing folder to --log-file");
     }
   }
-  auto logger = std::make_shared<spdlog::logger>("harness", sinks.begin(), sinks.end());
+  auto logger = std::make_shared<spdlog::logger>("harness", std::make_shared<EscapingSink>(sinks));
   logger->set_level(g.verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+}
+
+void PrintError(const std::string& message, const std::string& hint) {
+  std::cerr << "error: " << pg::Escaped(message) << "\n";
+  if (!hint.empty()) std::cerr << "hint: " << pg::Escaped(hint) << "\n";
+}
+
+void InstallCheckedOutput() {
+  static CheckedOutput output;
+  g_output = &output;
+  std::cout.rdbuf(&output);
+  // A terminal sees each line as it is written.
+  if (isatty(STDOUT_FILENO)) std::cout << std::unitbuf;
+}
+
+void SayIfOutputFails(std::string outcome) { g_outcome = std::move(outcome); }
+
+int FinishOutput(int rc) noexcept {
+  try {
+    std::cout.flush();
+    const int out_error = g_output ? g_output->error() : (std::cout.good() ? 0 : EIO);
+    std::cerr.flush();
+    if (out_error != 0) {
+      PrintError(std::string("cannot write standard output: ") + std::strerror(out_error) +
+                     (g_outcome.empty() ? "" : "; " + g_outcome),
+                 {});
+      return ExitCodeAfterWrites(rc, false);
+    }
+    // Nothing can say that standard error failed; the exit code does.
+    if (std::fflush(stderr) != 0 || std::ferror(stderr)) return ExitCodeAfterWrites(rc, false);
+    return rc;
+  } catch (...) {
+    return ExitCodeAfterWrites(rc, false);
+  }
 }
 
 int FinishLogging(int rc) noexcept {
@@ -178,6 +273,10 @@ int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
   auto conn = Connect(g);
   engine::Migrator migrator(*conn, graph, MigratorOptionsFrom(g));
   engine::RunReport report = up ? migrator.Upgrade(target) : migrator.Downgrade(target);
+  // Committed: whatever happens to the output now, that is where it is.
+  SayIfOutputFails(report.noop ? fmt::format("nothing was changed: the database is at {}", report.to)
+                               : fmt::format("the {} committed: the database is at {}",
+                                             up ? "upgrade" : "downgrade", report.to));
   if (report.noop)
     std::cout << "Already at " << report.to << ": nothing to do\n";
   else

@@ -43,6 +43,22 @@ void SetupLogging(const GlobalOptions& g);
 // and makes the exit code 3 when `rc` is 0; otherwise `rc` stays.
 int FinishLogging(int rc) noexcept;
 
+// Standard output through a buffer that keeps the first write error (a full
+// disk, a closed pipe: SIGPIPE is ignored, so that is EPIPE, not death).
+// main installs it before the command line is parsed.
+void InstallCheckedOutput();
+// What the database is like now, said with the error when standard output
+// fails after the command changed it ("the database is at 002").
+void SayIfOutputFails(std::string outcome);
+// Flushes standard output and standard error; main calls it once after the
+// command. A write that failed is said on stderr ("error: cannot write
+// standard output: No space left on device") as coreutils do, and makes the
+// exit code 3 when `rc` is 0; otherwise `rc` stays.
+int FinishOutput(int rc) noexcept;
+// "error: MESSAGE" and "hint: HINT" on stderr, under the rule for untrusted
+// text (an error may quote a value, a name or a server message).
+void PrintError(const std::string& message, const std::string& hint);
+
 // The files a command writes (--save-baseline, --junit, --report-json), as
 // {what, path}: before any work, a destination that cannot be written is
 // exit 2 (pg::CheckWritable); empty paths are skipped.

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "harness/cli/context.h"
+#include "harness/pg/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -21,20 +22,20 @@ Command setup_history(CLI::App& app, const GlobalOptions& g) {
               const auto& f = graph.at(p);
               std::string head = p == graph.head_position() ? " (head)" : "";
               if (!opts->verbose) {
-                std::cout << graph.Name(p - 1) << " -> " << f.revision << head << ", "
-                          << f.message << "\n";
+                std::cout << pg::Escaped(graph.Name(p - 1)) << " -> " << pg::Escaped(f.revision) << head << ", "
+                          << pg::Escaped(f.message) << "\n";
                 continue;
               }
-              std::cout << "Rev: " << f.revision << head << "\n"
-                        << "Parent: " << graph.Name(p - 1) << "\n"
-                        << "Path: " << f.path.string() << "\n\n"
-                        << "    " << f.message << "\n\n";
+              std::cout << "Rev: " << pg::Escaped(f.revision) << head << "\n"
+                        << "Parent: " << pg::Escaped(graph.Name(p - 1)) << "\n"
+                        << "Path: " << pg::Escaped(f.path.string()) << "\n\n"
+                        << "    " << pg::Escaped(f.message) << "\n\n";
               std::cout << "    upgrade:\n";
               for (size_t i = 0; i < f.upgrade.size(); ++i)
-                std::cout << "      " << i + 1 << ". " << f.upgrade[i].name << "\n";
+                std::cout << "      " << i + 1 << ". " << pg::Escaped(f.upgrade[i].name) << "\n";
               std::cout << "    downgrade:\n";
               for (size_t i = 0; i < f.downgrade.size(); ++i)
-                std::cout << "      " << i + 1 << ". " << f.downgrade[i].name << "\n";
+                std::cout << "      " << i + 1 << ". " << pg::Escaped(f.downgrade[i].name) << "\n";
               std::cout << "\n";
             }
             return 0;

@@ -15,8 +15,7 @@
 namespace {
 
 int Report(const harness::Error& e) {
-  std::cerr << "error: " << e.what() << "\n";
-  if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+  harness::cli::PrintError(e.what(), e.hint());
   return static_cast<int>(e.code());
 }
 
@@ -37,6 +36,10 @@ __attribute__((constructor)) void HoldInterruptsUntilMain() {
 int main(int argc, char** argv) {
   using namespace harness;
   pg::InstallInterruptHandler();
+  // A closed pipe is a write error (EPIPE) that the command says, not a
+  // silent death half way through a migration.
+  signal(SIGPIPE, SIG_IGN);
+  cli::InstallCheckedOutput();
   cli::GlobalOptions g;
   CLI::App app{
       "migration-harness: proves a PostgreSQL schema migration safe before it reaches "
@@ -97,7 +100,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
+    return cli::FinishOutput(rc == 0 ? 0 : static_cast<int>(ExitCode::kUsage));
   }
   auto run = [&]() -> int {
     try {
@@ -116,7 +119,8 @@ int main(int argc, char** argv) {
       return Report(DatabaseError(std::string("unexpected error: ") + e.what()));
     }
   };
-  // The log file is complete only now (renamed into place), whatever the
-  // outcome; a write error in it is exit 3 unless the command failed itself.
-  return cli::FinishLogging(run());
+  // Standard output is flushed and the log file complete (renamed into
+  // place) only now, whatever the outcome; a write error in either is exit 3
+  // unless the command failed itself.
+  return cli::FinishLogging(cli::FinishOutput(run()));
 }

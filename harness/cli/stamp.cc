@@ -21,6 +21,7 @@ Command setup_stamp(CLI::App& app, const GlobalOptions& g) {
             auto conn = Connect(g);
             engine::Migrator migrator(*conn, graph, MigratorOptionsFrom(g));
             const std::string stamped = migrator.Stamp(opts->revision);
+            SayIfOutputFails("the stamp committed: alembic_version names " + stamped);
             std::cout << "Stamped " << stamped << "\n";
             return 0;
           }};

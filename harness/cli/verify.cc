@@ -16,6 +16,7 @@
 #include "harness/codesearch/shapes.h"
 #include "harness/error.h"
 #include "harness/pg/files.h"
+#include "harness/report/suite_report.h"
 #include "harness/verify/catalog_data.h"
 #include "harness/verify/rehearsal.h"
 #include "harness/verify/sql_revisions.h"
@@ -165,7 +166,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               bool written = true;
               if (!opts->report_json.empty())
                 written &= WriteOutput("JSON report", [&] {
-                  pg::WriteFileAtomically(opts->report_json, report::RehearsalJson(r).dump(2) + "\n");
+                  pg::WriteFileAtomically(opts->report_json, report::JsonText(report::RehearsalJson(r)) + "\n");
                 });
               if (!opts->junit.empty())
                 written &= WriteOutput("JUnit report", [&] {

@@ -278,7 +278,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
           tx.exec(VersionUpdateSql(from_rev, to_rev));
           recorded = true;
         } else {
-          spdlog::debug("{}", steps[i].sql);
+          spdlog::debug("{}", pg::ShowSql(steps[i].sql, steps[i].sql.size()));
           running_step = &steps[i];
           running_revision = file.revision;
           tx.exec(steps[i].sql, steps[i].name);

@@ -53,10 +53,11 @@ char32_t Next(std::string_view s, std::size_t& i) {
 }
 
 // Characters that move the cursor, end a line, or reorder or hide what
-// follows them.
+// follows them; and the two that XML 1.0 cannot carry either.
 bool Hidden(char32_t cp) {
   return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
-         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF ||
+         cp == 0xFFFE || cp == 0xFFFF;
 }
 
 void Append(std::string& out, char32_t cp) {

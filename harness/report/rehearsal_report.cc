@@ -5,11 +5,16 @@
 
 #include <fmt/format.h>
 
+#include "harness/pg/untrusted_text.h"
+
 #include "harness/report/suite_report.h"
 
 namespace harness::report {
 
 namespace {
+
+// Text that is not the tool's own, as a terminal shows it.
+std::string Shown(const std::string& text) { return pg::Escaped(text); }
 
 std::string Join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
@@ -27,10 +32,10 @@ std::string StepTable(const std::vector<engine::StepTiming>& steps, const std::s
   for (const auto& s : steps) {
     std::string wait = s.lock_wait_known ? fmt::format("{:.3f}s", s.lock_wait_seconds)
                                          : std::string("unknown");
-    std::string name = s.name.size() > 48 ? s.name.substr(0, 45) + "..." : s.name;
+    std::string name = pg::ShowUntrusted(s.name, 48);
     std::string line = fmt::format("  {:>{}} {:>2}/{:<2} {:<48} {:>9.3f}s {:>10}", s.revision, width,
                                    s.index, s.count, name, s.seconds, wait);
-    if (!s.waited_for.empty()) line += "  held by " + Join(s.waited_for, "; ");
+    if (!s.waited_for.empty()) line += "  held by " + Shown(Join(s.waited_for, "; "));
     out += line + "\n";
   }
   return out;
@@ -87,16 +92,17 @@ std::string RehearsalText(const Rehearsal& r) {
   out += r.title + "\n";
   out += fmt::format("Target:  {}\n", r.target.empty()
                                           ? "none (verify stopped before it had a database)"
-                                          : r.target);
+                                          : Shown(r.target));
   if (!r.server_version.empty()) out += fmt::format("Server:  PostgreSQL {}\n", r.server_version);
-  if (!r.shape.empty()) out += fmt::format("Schema:  {} shape ({})\n", r.shape, r.shape_detail);
+  if (!r.shape.empty()) out += fmt::format("Schema:  {} shape ({})\n", r.shape, Shown(r.shape_detail));
   out += "Data:    " +
-         (r.data_line.empty() ? std::string("not counted (verify stopped before it read the tables)") : r.data_line) +
+         (r.data_line.empty() ? std::string("not counted (verify stopped before it read the tables)")
+                              : Shown(r.data_line)) +
          "\n";
   out += "\n";
   out += "Phases\n";
   for (const auto& p : r.phases)
-    out += fmt::format("{} {:<46} {:>9.3f}s  {}\n", p.ok ? "✓" : "✗", p.name, p.seconds, p.detail);
+    out += fmt::format("{} {:<46} {:>9.3f}s  {}\n", p.ok ? "✓" : "✗", Shown(p.name), p.seconds, Shown(p.detail));
   for (const auto& s : r.suites) {
     // The measurements are information, not checks.
     std::string title = s.suite == "step effects"     ? std::string("What each step did (measured on the server)")
@@ -117,13 +123,13 @@ std::string RehearsalText(const Rehearsal& r) {
   if (r.forecast.rows > 0)
     out += fmt::format("Forecast: upgrade of {} {} about {:.3f}s ({} the {:.0f}s budget); {}; per step: {}\n",
                        r.forecast.rows, r.forecast.unit, r.forecast.seconds,
-                       r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds, r.forecast.basis,
-                       r.forecast.fit);
+                       r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds,
+                       Shown(r.forecast.basis), Shown(r.forecast.fit));
   if (!r.notes.empty()) {
     out += "\nNotes\n";
-    for (const auto& n : r.notes) out += "• " + n + "\n";
+    for (const auto& n : r.notes) out += "• " + Shown(n) + "\n";
   }
-  out += "\n" + r.verdict + "\n";
+  out += "\n" + Shown(r.verdict) + "\n";
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/pg/untrusted_text.h"
+
 namespace harness::report {
 
 namespace {
@@ -23,9 +25,11 @@ const char* StatusName(checks::Status s) {
   }
   return "?";
 }
-std::string XmlEscape(const std::string& in) {
+// The text as a terminal shows it (XML 1.0 cannot carry ESC and its kin,
+// not even as character references), then XML's own escapes.
+std::string XmlEscape(const std::string& text) {
   std::string out;
-  for (char c : in) {
+  for (char c : pg::Escaped(text)) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -48,7 +52,7 @@ std::string SuiteTitle(const std::string& suite) {
 
 std::string SuiteText(const checks::SuiteResult& s) {
   std::string out;
-  for (const auto& c : s.checks) out += fmt::format("{} {}\n", Mark(c.status), c.detail);
+  for (const auto& c : s.checks) out += fmt::format("{} {}\n", Mark(c.status), pg::Escaped(c.detail));
   int pass = s.Count(checks::Status::kPass), fail = s.Count(checks::Status::kFail),
       skipped = s.Count(checks::Status::kSkipped);
   std::string skip_note = skipped ? fmt::format(", {} skipped", skipped) : "";
@@ -62,6 +66,10 @@ std::string SuiteText(const checks::SuiteResult& s) {
     out += fmt::format("{} of {} {} checks FAILED ({} passed{})\n", fail, s.Total(),
                        SuiteTitle(s.suite), pass, skip_note);
   return out;
+}
+
+std::string JsonText(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json SuiteJson(const checks::SuiteResult& s) {

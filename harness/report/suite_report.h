@@ -17,6 +17,10 @@ std::string SuiteTitle(const std::string& suite);
 // failures; skipped checks are never counted as passed.
 std::string SuiteText(const checks::SuiteResult& s);
 nlohmann::json SuiteJson(const checks::SuiteResult& s);
+// A JSON report's text: every string exactly as it was (escapes and line
+// breaks as JSON escapes), except bytes that are not UTF-8, which JSON cannot
+// carry: each becomes U+FFFD.
+std::string JsonText(const nlohmann::json& j, int indent = 2);
 
 // One JUnit <testcase> per entry.
 struct JUnitCase {

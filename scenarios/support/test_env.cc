@@ -241,7 +241,13 @@ std::string TestDatabase::Revision() const {
 
 pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url,
                          const std::map<std::string, std::string>& env) {
-  std::vector<std::string> argv = {HARNESS_CLI_PATH};
+  return RunCliThrough({}, args, url, env);
+}
+
+pg::ProcessResult RunCliThrough(const std::vector<std::string>& wrapper, const std::vector<std::string>& args,
+                                const std::string& url, const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = wrapper;
+  argv.push_back(HARNESS_CLI_PATH);
   argv.insert(argv.end(), args.begin(), args.end());
   pg::ProcessOptions o;
   o.env = env;

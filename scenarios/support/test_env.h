@@ -90,6 +90,11 @@ class TestDatabase {
 // `url` when given, and HARNESS_MIGRATIONS to the source tree's chain.
 pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
                          const std::map<std::string, std::string>& env = {});
+// The same, started through `wrapper` (a program and its arguments that end
+// by running the binary and its arguments, e.g. a shell redirecting its
+// standard output).
+pg::ProcessResult RunCliThrough(const std::vector<std::string>& wrapper, const std::vector<std::string>& args,
+                                const std::string& url = {}, const std::map<std::string, std::string>& env = {});
 
 // What "the database as it was" compares: the catalog of `public`
 // (inspect::TakeSnapshot), the rows of alembic_version, and a fingerprint of
