@@ -358,6 +358,19 @@ TEST(StandardOutput, AWriteThatFailsIsExit3ForEveryCommandThatPrints) {
   EXPECT_CONTAINS(stamp.err, "; the stamp committed: alembic_version names p2");
 }
 
+// Standard error too: nothing can be said, the exit code says it.
+TEST(StandardOutput, StandardErrorThatCannotBeWrittenIsExit3) {
+  Chain2 chain(Revision2("--! step: Add extra\nCREATE TABLE extra (id int PRIMARY KEY);\n",
+                         "--! check pre: fine\nSELECT 1 WHERE false;\n"));
+  auto db = AtP1(chain);
+  const std::vector<std::string> to_full_stderr = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2> /dev/full"};
+  auto up = RunCliThrough(to_full_stderr, {"--migrations", chain.dir(), "upgrade", "head"}, db->url().text());
+  EXPECT_EQ(up.exit_code, 3) << up.out;
+  EXPECT_EQ(RunCli({"--migrations", chain.dir(), "current"}, db->url().text()).out, "p2 (head)\n");
+  auto usage = RunCliThrough(to_full_stderr, {"--migrations", chain.dir(), "upgrade", "nosuch"}, db->url().text());
+  EXPECT_EQ(usage.exit_code, 2) << usage.out;
+}
+
 TEST(StandardOutput, GenerateToAFullDiskIsExit3) {
   pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_promises");
   {
