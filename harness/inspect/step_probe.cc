@@ -140,11 +140,17 @@ StepActivity Compare(const ServerProbe& a, const ServerProbe& b) {
   }
   e.indexed_tables.assign(indexed_tables.begin(), indexed_tables.end());
   std::vector<std::string> locked;
+  // A table dropped by the step is named as it was before it.
+  auto name_of = [&](long long oid) {
+    if (auto rel = b.relations.find(oid); rel != b.relations.end()) return rel->second.id.Key();
+    if (auto rel = a.relations.find(oid); rel != a.relations.end()) return rel->second.id.Key();
+    return std::to_string(oid);
+  };
+  for (const auto& [oid, mode] : b.locks) e.held[name_of(oid)] = mode;
   for (const auto& [oid, mode] : b.locks) {
     auto was = a.locks.find(oid);
     if (was != a.locks.end() && LockRank(was->second) >= LockRank(mode)) continue;
-    auto rel = b.relations.find(oid);
-    const std::string name = rel == b.relations.end() ? std::to_string(oid) : rel->second.id.Key();
+    const std::string name = name_of(oid);
     if (LockRank(mode) > LockRank(e.lock_mode)) {
       e.lock_mode = mode;
       locked = {name};

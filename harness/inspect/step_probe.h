@@ -72,6 +72,9 @@ struct StepActivity {
   // tables it holds it on ("code_chunks, repositories"); empty when none
   // (or not read: another session's).
   std::string lock_mode, lock_tables;
+  // Every table lock the transaction holds after the step (table -> the
+  // strongest mode), those of earlier steps included; empty when not read.
+  std::map<std::string, std::string> held;
   // "table rewrite", "index build", "row update", "full scan"; "catalog only".
   std::vector<std::string> Kinds() const;
   // "rewrite-events", "index-events", "update-items", "scan-code_chunks",
