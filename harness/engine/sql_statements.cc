@@ -78,7 +78,9 @@ SqlParse ParseSql(const std::string& sql) {
   for (const auto& entry : tree["stmts"]) {
     if (!entry.contains("stmt") || !entry["stmt"].is_object() || entry["stmt"].empty()) continue;
     SqlStatement s;
-    const auto& [kind, body] = *entry["stmt"].items().begin();
+    const auto first = entry["stmt"].begin();
+    const std::string kind = first.key();
+    const nlohmann::json& body = first.value();
     s.kind = kind;
     if (kind == "TransactionStmt") s.subkind = body.value("kind", "");
     if (kind == "VariableSetStmt") s.subkind = body.value("name", "");
@@ -203,6 +205,84 @@ std::string LeavesTheTransaction(const std::string& sql) {
 
 std::string WhyLeavesTheTransaction(const std::string& sql) {
   return Remembered("step", sql, LeavesTheTransaction);
+}
+
+namespace {
+
+std::string RelationName(const nlohmann::json& relation) {
+  if (!relation.is_object()) return {};
+  const std::string schema = relation.value("schemaname", "");
+  const std::string name = relation.value("relname", "");
+  return schema.empty() ? name : schema + "." + name;
+}
+
+std::string ConstValue(const nlohmann::json& args) {
+  if (!args.is_array() || args.empty() || !args[0].contains("A_Const")) return {};
+  const auto& c = args[0]["A_Const"];
+  if (c.contains("ival")) return std::to_string(c["ival"].value("ival", 0));
+  if (c.contains("sval")) return c["sval"].value("sval", "");
+  return {};
+}
+
+void AlterTableChanges(const nlohmann::json& body, std::vector<SchemaChange>& out) {
+  const std::string table = RelationName(body.value("relation", nlohmann::json()));
+  if (!body.contains("cmds")) return;
+  for (const auto& entry : body["cmds"]) {
+    if (!entry.contains("AlterTableCmd")) continue;
+    const auto& cmd = entry["AlterTableCmd"];
+    const std::string subtype = cmd.value("subtype", "");
+    const std::string column = cmd.value("name", "");
+    const auto def = cmd.value("def", nlohmann::json());
+    if (subtype == "AT_AlterColumnType") {
+      out.push_back({"type-change", table, column, {}});
+    } else if (subtype == "AT_SetNotNull") {
+      out.push_back({"set-not-null", table, column, {}});
+    } else if (subtype == "AT_AddColumn" && def.contains("ColumnDef")) {
+      const auto& col = def["ColumnDef"];
+      for (const auto& c : col.value("constraints", nlohmann::json::array())) {
+        const std::string type = c.contains("Constraint") ? c["Constraint"].value("contype", "") : "";
+        if (type == "CONSTR_DEFAULT") out.push_back({"add-column-default", table, col.value("colname", ""), {}});
+        if (type == "CONSTR_GENERATED")
+          out.push_back({"add-column-generated", table, col.value("colname", ""), {}});
+      }
+    } else if (subtype == "AT_AddConstraint" && def.contains("Constraint")) {
+      const auto& c = def["Constraint"];
+      const std::string type = c.value("contype", "");
+      const bool not_valid = c.value("skip_validation", false);
+      const bool using_index = !c.value("indexname", "").empty();
+      if (type == "CONSTR_CHECK" && !not_valid) out.push_back({"add-check", table, {}, {}});
+      if (type == "CONSTR_FOREIGN" && !not_valid) out.push_back({"add-foreign-key", table, {}, {}});
+      if (type == "CONSTR_UNIQUE" && !using_index) out.push_back({"add-unique", table, {}, {}});
+      if (type == "CONSTR_PRIMARY" && !using_index) out.push_back({"add-primary-key", table, {}, {}});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<SchemaChange> SchemaChanges(const std::string& sql) {
+  std::vector<SchemaChange> out;
+  PgQueryParseResult r = pg_query_parse(sql.c_str());
+  if (r.error) {
+    pg_query_free_parse_result(r);
+    return out;
+  }
+  const auto tree = nlohmann::json::parse(r.parse_tree ? r.parse_tree : "{}", nullptr, false);
+  pg_query_free_parse_result(r);
+  if (!tree.is_object() || !tree.contains("stmts")) return out;
+  for (const auto& entry : tree["stmts"]) {
+    if (!entry.contains("stmt") || !entry["stmt"].is_object() || entry["stmt"].empty()) continue;
+    const auto first = entry["stmt"].begin();
+    const std::string kind = first.key();
+    const nlohmann::json& body = first.value();
+    if (kind == "AlterTableStmt" && body.value("objtype", "") == "OBJECT_TABLE") AlterTableChanges(body, out);
+    if (kind == "IndexStmt" && !body.value("concurrent", false))
+      out.push_back({"create-index", RelationName(body.value("relation", nlohmann::json())), {}, {}});
+    if (kind == "VariableSetStmt" && body.value("name", "") == "lock_timeout")
+      out.push_back({"lock-timeout", {}, {},
+                     body.value("kind", "") == "VAR_SET_DEFAULT" ? "DEFAULT" : ConstValue(body.value("args", nlohmann::json()))});
+  }
+  return out;
 }
 
 }  // namespace harness::engine

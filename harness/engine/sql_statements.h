@@ -29,6 +29,28 @@ struct SqlParse {
 
 SqlParse ParseSql(const std::string& sql);
 
+// What a statement does that decides the locks it takes and how long it
+// holds them, as written (verify's lock findings name the cause and the
+// safer form from it; what it did is measured on the server):
+//   "type-change"          ALTER TABLE ... ALTER COLUMN ... TYPE
+//   "add-column-default"   ADD COLUMN with a DEFAULT (volatile or not: the
+//                          server's rewrite, measured, tells)
+//   "add-column-generated" ADD COLUMN ... GENERATED ALWAYS AS (...) STORED
+//   "add-check", "add-foreign-key"       added validated (no NOT VALID)
+//   "add-unique", "add-primary-key"      built in place (no USING INDEX)
+//   "set-not-null"         ALTER COLUMN ... SET NOT NULL
+//   "create-index"         CREATE INDEX without CONCURRENTLY
+//   "lock-timeout"         SET [LOCAL] lock_timeout; `value` as written
+// `table`: the relation as written ("events", "public.events"). Text the
+// parser cannot read (a DO block's body is not read) gives none.
+struct SchemaChange {
+  std::string form;
+  std::string table;
+  std::string column;  // for the column forms
+  std::string value;   // lock-timeout's
+};
+std::vector<SchemaChange> SchemaChanges(const std::string& sql);
+
 // Why the query of a check is not one read-only query ("2 statements", "a
 // COPY", "a WITH that writes rows"); empty when it is one. Text the parser
 // cannot read is refused too, saying why.
