@@ -31,26 +31,15 @@ namespace fs = std::filesystem;
 
 // A chain of its own in a temporary folder: p1 makes a table with rows, p2
 // is written by the test.
-class Chain2 {
+class Chain2 : public TempChain {
  public:
   explicit Chain2(const std::string& p2)
-      : dir_(fs::path(::testing::TempDir()) / pg::UniqueDatabaseName("mh_promises")) {
-    fs::create_directories(dir_);
-    std::ofstream(dir_ / "p1_items.sql")
-        << "--! revision: p1\n--! down_revision:\n--! message: items\n\n--! upgrade\n--! step: Create items\n"
-           "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);\n"
-           "INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 10) i;\n\n"
-           "--! downgrade\n--! step: Drop items\nDROP TABLE items;\n";
-    std::ofstream(dir_ / "p2_change.sql") << p2;
-  }
-  ~Chain2() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string dir() const { return dir_.string(); }
-
- private:
-  fs::path dir_;
+      : TempChain({{"p1_items.sql",
+                    "--! revision: p1\n--! down_revision:\n--! message: items\n\n--! upgrade\n--! step: Create items\n"
+                    "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);\n"
+                    "INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 10) i;\n\n"
+                    "--! downgrade\n--! step: Drop items\nDROP TABLE items;\n"},
+                   {"p2_change.sql", p2}}) {}
 };
 
 std::string Revision2(const std::string& upgrade, const std::string& checks = {},

@@ -427,6 +427,17 @@ std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDataba
 }
 
 
+TempChain::TempChain(const std::map<std::string, std::string>& files)
+    : dir_(std::filesystem::path(::testing::TempDir()) / pg::UniqueDatabaseName("mh_chain")) {
+  std::filesystem::create_directories(dir_);
+  for (const auto& [name, text] : files) std::ofstream(dir_ / name) << text;
+}
+
+TempChain::~TempChain() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
 std::filesystem::path AlembicProject(const std::string& name) { return SourceDir() / "scenarios" / "alembic" / name; }
 
 AlembicProjectCopy::AlembicProjectCopy(const std::string& name)

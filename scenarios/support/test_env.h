@@ -213,6 +213,20 @@ class AlembicProjectCopy {
  private:
   std::filesystem::path dir_;
 };
+// A chain of SQL revision files of a test's own, in a temporary folder
+// (removed at scope end): file name -> text.
+class TempChain {
+ public:
+  explicit TempChain(const std::map<std::string, std::string>& files);
+  ~TempChain();
+  TempChain(const TempChain&) = delete;
+  TempChain& operator=(const TempChain&) = delete;
+  std::string dir() const { return dir_.string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
+
 // Runs Debian's Alembic (/usr/bin/python3) in `project` against `url`:
 // `command` upgrade or downgrade to `revision`. Fails the test on an error.
 void RunAlembic(const std::filesystem::path& project, const pg::Url& url, const std::string& driver,
