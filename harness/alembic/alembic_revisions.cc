@@ -123,6 +123,7 @@ RunAnswer Parse(const nlohmann::json& j) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
   };
   a.probe_error = text("probe_error");
+  a.lock_timeout = text("lock_timeout");
   a.options = j.value("options", nlohmann::json::object());
   a.kind = text("kind");
   a.type = text("type");
@@ -347,7 +348,11 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
         }
       }
       for (const auto& s : logged)
-        if (!s.failed) e.statements.push_back({pg::ShowUntrusted(s.sql, 2000), s.seconds});
+        if (!s.failed) {
+          e.statements.push_back({pg::ShowUntrusted(s.sql, 2000), s.seconds});
+          e.sql += s.sql + ";\n";
+        }
+      if (up && !a.lock_timeout.empty()) lock_timeout_ = a.lock_timeout;
       e.statements_known = server_log_.has_value();
       st.lock_wait_known = true;
       e.step = st;
@@ -412,6 +417,16 @@ std::vector<std::string> AlembicRevisions::Notes() const {
   notes.push_back("The tool's search_path, lock timeout and guard against untrusted code apply to its own "
                   "connections; the revisions ran on the connection the project's env.py makes");
   return notes;
+}
+
+verify::DeployFacts AlembicRevisions::Deploy() const {
+  verify::DeployFacts d;
+  d.one_transaction = !(options_.value("transaction_per_migration", nlohmann::json()).is_boolean() &&
+                        options_["transaction_per_migration"].get<bool>());
+  d.rehearsed_in_one_transaction = false;
+  d.lock_timeout = lock_timeout_;
+  d.lock_timeout_from = "the connection the project's env.py makes, read before the revision's commit";
+  return d;
 }
 
 }  // namespace harness::alembic

@@ -46,6 +46,7 @@ class AlembicRevisions : public verify::RevisionSource {
   std::map<std::string, std::string> ClusterSettings() const override;
   void UseServerLog(const std::filesystem::path& log) override { server_log_ = log; }
   std::vector<std::string> Notes() const override;
+  verify::DeployFacts Deploy() const override;
 
  private:
   struct Measure;
@@ -64,6 +65,7 @@ class AlembicRevisions : public verify::RevisionSource {
   std::string deploy_note_;
   bool statements_logged_ = false;
   nlohmann::json options_;  // what env.py gave context.configure()
+  std::string lock_timeout_;  // the connection's, before a measured upgrade's commit
 };
 
 }  // namespace harness::alembic

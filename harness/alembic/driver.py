@@ -17,7 +17,8 @@
 #       reports each session's backend pid as it begins a transaction
 #       ("session" lines), then how long the command took, the heads after
 #       it, the options env.py gave context.configure(), the rows of "probe"
-#       read in the migration's transaction just before its commit, or what
+#       and the connection's lock_timeout read in the migration's
+#       transaction just before its commit, or what
 #       failed and where (before any revision ran: env.py, the driver, the
 #       connection; or in a revision).
 import ast
@@ -55,7 +56,7 @@ def main():
 
     ini = os.environ["MIGRATION_HARNESS_ALEMBIC_INI"]
     state = {"pids": [], "probe": None, "probe_error": None, "probe_sql": None, "options": {},
-             "migrating": False}
+             "migrating": False, "lock_timeout": None}
 
     def execute(dbapi_connection, sql):
         cursor = dbapi_connection.cursor()
@@ -82,6 +83,10 @@ def main():
         try:
             rows = execute(conn.connection, PROBE_MARK + state["probe_sql"])
             state["probe"] = [[None if v is None else str(v) for v in row] for row in rows]
+            # The lock_timeout the deploy's connection runs with, as the
+            # project set it (env.py, the URL, a SET in the revision).
+            state["lock_timeout"] = execute(
+                conn.connection, PROBE_MARK + "SELECT pg_catalog.current_setting('lock_timeout')")[0][0]
         except Exception as e:
             state["probe_error"] = "%s: %s" % (type(e).__name__, e)
 
@@ -195,7 +200,7 @@ def main():
         request = json.loads(line)
         began = time.monotonic()
         state.update(pids=[], probe=None, probe_error=None, probe_sql=request.get("probe"), options={},
-                     migrating=False)
+                     migrating=False, lock_timeout=None)
         try:
             if request["cmd"] == "inspect":
                 send(event="done", ok=True, **inspect())
@@ -216,7 +221,8 @@ def main():
             elif op == "current":
                 heads = current_heads(cfg)
             send(event="done", ok=True, seconds=time.monotonic() - began, pids=state["pids"], heads=heads,
-                 probe=state["probe"], probe_error=state["probe_error"], options=state["options"])
+                 probe=state["probe"], probe_error=state["probe_error"], options=state["options"],
+                 lock_timeout=state["lock_timeout"])
         except BaseException as e:
             if isinstance(e, KeyboardInterrupt):
                 raise

@@ -52,6 +52,9 @@ struct RunAnswer {
   // The probe's rows, read in the migration's transaction before its commit.
   std::optional<std::vector<std::vector<std::string>>> probe;
   std::string probe_error;
+  // The connection's lock_timeout before the commit ("0", "5s"); empty when
+  // not read.
+  std::string lock_timeout;
   nlohmann::json options;  // what env.py gave context.configure()
   // A failure: "revision" (in a revision), "env" (env.py, before any
   // revision ran), "driver" (the DBAPI driver is missing), "connect".

@@ -229,6 +229,23 @@ bool WriteOutput(const std::string& what, const std::function<void()>& write) {
   }
 }
 
+std::map<std::string, long long> ParseTableRows(const std::vector<std::string>& values) {
+  std::map<std::string, long long> rows;
+  for (const auto& tr : values) {
+    const auto eq = tr.find('=');
+    long long n = -1;
+    size_t used = 0;
+    try {
+      if (eq != std::string::npos) n = std::stoll(tr.substr(eq + 1), &used);
+    } catch (const std::exception&) {
+    }
+    if (eq == std::string::npos || eq == 0 || n < 0 || used == 0 || eq + 1 + used != tr.size())
+      throw UsageError("--table-rows takes TABLE=N (N >= 0), not " + tr);
+    rows[tr.substr(0, eq)] = n;
+  }
+  return rows;
+}
+
 int ExitCodeAfterWrites(int rc, bool written) {
   return rc != 0 || written ? rc : static_cast<int>(ExitCode::kDatabase);
 }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,6 +72,9 @@ bool WriteOutput(const std::string& what, const std::function<void()>& write);
 // else 3 (an I/O error) when a file could not be written.
 int ExitCodeAfterWrites(int rc, bool written);
 engine::RevisionGraph LoadGraph(const GlobalOptions& g);
+// --table-rows TABLE=N, repeated: table -> N (UsageError for anything else).
+std::map<std::string, long long> ParseTableRows(const std::vector<std::string>& values);
+
 // Parses --database-url / DATABASE_URL and connects (exit 2 / exit 3).
 std::unique_ptr<pg::Connection> Connect(const GlobalOptions& g);
 engine::MigratorOptions MigratorOptionsFrom(const GlobalOptions& g);

@@ -134,17 +134,7 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
               fixtures::AnySchemaOptions ao;
               ao.rows_per_table = opts->rows_per_table;
               ao.seed = opts->seed;
-              for (const auto& tr : opts->table_rows) {
-                auto eq = tr.find('=');
-                long long n = -1;
-                try {
-                  if (eq != std::string::npos) n = std::stoll(tr.substr(eq + 1));
-                } catch (const std::exception&) {
-                }
-                if (eq == std::string::npos || eq == 0 || n < 0)
-                  throw UsageError("--table-rows takes TABLE=N (N >= 0), not " + tr);
-                ao.rows[tr.substr(0, eq)] = n;
-              }
+              ao.rows = ParseTableRows(opts->table_rows);
               auto conn = Connect(g);
               auto r = fixtures::GenerateAnySchema(*conn, ao);
               std::cout << fmt::format("Generated {} rows in {} tables from the catalog in {:.2f}s "

@@ -36,6 +36,8 @@ struct VerifyCliOptions {
   std::string junit;
   std::string target;
   long long rows_per_table = 1000;
+  std::vector<std::string> table_rows;  // TABLE=N, production's
+  double max_lock_hold = 0;
   alembic::ProjectOptions alembic;
 };
 }  // namespace
@@ -91,6 +93,16 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                               codesearch::kMigration))
       ->check(CLI::Range(0LL, 100'000'000LL))
       ->capture_default_str();
+  sub->add_option("--table-rows", opts->table_rows,
+                  "TABLE=N (repeatable): production's rows of TABLE, which the locks each step holds are "
+                  "forecast at (the rehearsal itself runs on --rows-per-table or the code-search data); the "
+                  "other tables by the --forecast-rows factor")
+      ->type_name("TABLE=N");
+  sub->add_option("--max-lock-hold", opts->max_lock_hold,
+                  "NOT READY when a lock that blocks reads or writes of a table is forecast to be held longer "
+                  "than SECONDS at production size (default: off; the report always shows the longest)")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
   AddAlembicOptions(sub, opts->alembic);
@@ -113,6 +125,8 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             vo.migrator = MigratorOptionsFrom(g);
             vo.progress = isatty(2);
             vo.forecast_rows = opts->forecast_rows;
+            vo.table_rows = ParseTableRows(opts->table_rows);
+            vo.max_lock_hold = opts->max_lock_hold;
             if (StatusLine::Get().active()) {
               vo.on_phase_start = [](const std::string& phase) { StatusLine::Get().Start(phase); };
               vo.on_phase_end = [] { StatusLine::Get().Stop(); };

@@ -107,7 +107,9 @@ std::string RehearsalText(const Rehearsal& r) {
     // The measurements are information, not checks.
     std::string title = s.suite == "step effects"     ? std::string("What each step did (measured on the server)")
                         : s.suite == "discarded rows" ? std::string("What the upgrade discarded")
-                                                      : SuiteTitle(s.suite) + " checks";
+                        : s.suite == "locks at production size"
+                            ? std::string("Locks at production size (what live traffic would wait for)")
+                            : SuiteTitle(s.suite) + " checks";
     title[0] = static_cast<char>(std::toupper(title[0]));
     out += "\n" + title + "\n" + SuiteText(s);
   }
@@ -125,6 +127,13 @@ std::string RehearsalText(const Rehearsal& r) {
                        r.forecast.rows, r.forecast.unit, r.forecast.seconds,
                        r.forecast.seconds < kBudgetSeconds ? "within" : "OVER", kBudgetSeconds,
                        Shown(r.forecast.basis), Shown(r.forecast.fit));
+  if (r.longest_hold.seconds > 0)
+    out += fmt::format("Longest lock hold: {} on {} about {:.3f}s at {} rows ({:.3f}s here; {}), taken by {}; {} "
+                       "wait{}\n",
+                       r.longest_hold.mode, Shown(r.longest_hold.table), r.longest_hold.seconds, r.longest_hold.rows,
+                       r.longest_hold.measured, Shown(r.longest_hold.basis), Shown(r.longest_hold.taken_by),
+                       r.longest_hold.blocks_reads ? "reads and writes" : "writes",
+                       r.max_lock_hold > 0 ? fmt::format(" (--max-lock-hold {}s)", r.max_lock_hold) : "");
   if (!r.notes.empty()) {
     out += "\nNotes\n";
     for (const auto& n : r.notes) out += "• " + Shown(n) + "\n";
@@ -163,6 +172,18 @@ nlohmann::json RehearsalJson(const Rehearsal& r) {
                                 {"basis", r.forecast.basis},
                                 {"fit", r.forecast.fit}}
                : nlohmann::json()},
+          {"longest_lock_hold",
+           r.longest_hold.seconds > 0
+               ? nlohmann::json{{"table", r.longest_hold.table},
+                                {"mode", r.longest_hold.mode},
+                                {"taken_by", r.longest_hold.taken_by},
+                                {"rows", r.longest_hold.rows},
+                                {"seconds", r.longest_hold.seconds},
+                                {"measured_seconds", r.longest_hold.measured},
+                                {"blocks_reads", r.longest_hold.blocks_reads},
+                                {"basis", r.longest_hold.basis}}
+               : nlohmann::json()},
+          {"max_lock_hold_seconds", r.max_lock_hold > 0 ? nlohmann::json(r.max_lock_hold) : nlohmann::json()},
           {"notes", r.notes},
           {"statements",
            [&] {

@@ -51,6 +51,15 @@ struct Rehearsal {
     std::string fit;    // each step's forecast and model
     std::string unit = "rows";  // what `rows` counts: chunks, or every table's rows
   } forecast;
+  // The longest hold of a lock that blocks reads or writes, at production
+  // size (verify/lock_review.h); seconds == 0 when none.
+  struct LockHold {
+    std::string table, mode, taken_by, basis;
+    long long rows = 0;
+    double seconds = 0, measured = 0;
+    bool blocks_reads = false;
+  } longest_hold;
+  double max_lock_hold = 0;  // --max-lock-hold; 0: off
   // How the revisions ran, as their source says (an Alembic project's
   // runner, what was measured per statement or per revision).
   std::vector<std::string> notes;

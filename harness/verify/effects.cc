@@ -85,11 +85,14 @@ std::string StepEffect::Describe() const {
   if (!activity.lock_mode.empty() && !lock_held_known)
     lock = fmt::format("; {} on {} ({})", activity.lock_mode, activity.lock_tables, lock_seen);
   else if (!activity.lock_mode.empty())
-    lock = fmt::format("; {} on {}, held {:.3f}s (to the commit{})", activity.lock_mode, activity.lock_tables,
-                       lock_held, lock_seen.empty() ? "" : "; " + lock_seen);
-  else if (lock_seen.empty())
+    lock = fmt::format("; {} on {}, held {:.3f}s (to the commit{}{})", activity.lock_mode, activity.lock_tables,
+                       lock_held, hold_parts.empty() ? "" : ", " + hold_parts,
+                       lock_seen.empty() ? "" : "; " + lock_seen);
+  if (!under.empty() && lock_seen.empty())
+    lock += (activity.lock_mode.empty() ? "; no new table lock, under " : "; under ") + under;
+  else if (activity.lock_mode.empty() && lock_seen.empty())
     lock = "; no table lock beyond those already held";
-  else
+  else if (activity.lock_mode.empty())
     lock = "; no table lock seen (" + lock_seen + ")";
   std::string statements_text;
   if (statements_known) {

@@ -44,6 +44,13 @@ struct StepEffect {
   // Where the lock was read: empty for the migration's own transaction;
   // else how (an Alembic run: "seen by a second connection").
   std::string lock_seen;
+  // Its SQL: a SQL revision's step as written, an Alembic revision's
+  // statements as the server logged them (empty when not known).
+  std::string sql;
+  // The locks it ran under that earlier steps of its transaction took, and
+  // how the hold of the lock it took is made up (lock_review.h
+  // ChargeHolds); empty when there is nothing to say.
+  std::string under, hold_parts;
   // Its statements, when the server can tell (empty otherwise).
   std::vector<Statement> statements;
   bool statements_known = false;

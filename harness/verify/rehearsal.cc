@@ -18,6 +18,7 @@
 #include "harness/pg/untrusted_text.h"
 #include "harness/verify/effects.h"
 #include "harness/verify/forecast.h"
+#include "harness/verify/lock_review.h"
 #include "harness/verify/phases.h"
 #include "harness/verify/place.h"
 
@@ -248,11 +249,22 @@ class Pipeline {
                          baseline.prebuilt.empty() ? ""
                                                    : "; built beforehand, not compared: " + Join(baseline.prebuilt, ", "));
     });
+    for (const auto& [table, rows] : options_.table_rows)
+      if (std::none_of(recorded.tables.begin(), recorded.tables.end(),
+                       [&](const auto& t) { return t.table.Key() == table; })) {
+        std::vector<std::string> names;
+        for (const auto& t : recorded.tables) names.push_back(t.table.Key());
+        throw UsageError(fmt::format("--table-rows names {}, which is not a table here at {}", pg::Escaped(table),
+                                     graph_.Name(from_)),
+                         names.empty() ? std::string("there is no table here")
+                                       : "its tables: " + pg::Escaped(Join(names, ", ")));
+      }
     RevisionRun up, down;
     const std::string up_name = "upgrade " + RangeName();
     try {
       phases_.Run(up_name, [&] {
         up = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kMeasured);
+        ChargeHolds(up.effects, revisions_.Deploy().rehearsed_in_one_transaction);
         r_.upgrade_seconds = up.report.seconds;
         r_.upgrade_steps = up.report.steps;
         return fmt::format("{:.3f}s {}", up.report.seconds, revisions_.TransactionNote());
@@ -324,7 +336,16 @@ class Pipeline {
       again = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet).report;
       return fmt::format("{:.3f}s", again.seconds);
     });
-    Forecast(up, again, recorded);
+    const auto empty = Forecast(up, again, recorded);
+    const LockReview locks = ReviewLocks(up.effects, again.steps, empty, Sizes(recorded), revisions_.Deploy(),
+                                         options_.max_lock_hold);
+    r_.suites.push_back(locks.suite);
+    r_.max_lock_hold = options_.max_lock_hold;
+    if (!locks.holds.empty()) {
+      const LockHold& h = locks.holds.front();
+      r_.longest_hold = {h.table, h.mode, h.taken_by, Sizes(recorded).basis, h.rows, h.forecast, h.measured,
+                         h.blocks_reads};
+    }
     r_.notes = revisions_.Notes();
 
     std::vector<std::string> reasons;
@@ -333,6 +354,7 @@ class Pipeline {
     if (!second_run_changed.empty())
       reasons.push_back(fmt::format("{} says it is idempotent, but its second run changed {}", RangeName(),
                                     second_run_changed));
+    for (const auto& over : locks.over) reasons.push_back(over);
     if (!rollback.ok()) {
       std::vector<std::string> why;
       for (const auto& c : rollback.checks)
@@ -380,7 +402,32 @@ class Pipeline {
     }
   }
 
-  void Forecast(const RevisionRun& up, const engine::RunReport& again, const Recorded& recorded) {
+  // Each table's rows here and at production size: on a copy its own,
+  // unless told (--forecast-rows, --table-rows); on generated data scaled
+  // as the forecast is.
+  TableSizes Sizes(const Recorded& recorded) const {
+    TableSizes sizes;
+    for (const auto& t : recorded.tables) sizes.here[t.table.Key()] = t.rows();
+    const bool told = options_.forecast_rows > 0 || !options_.table_rows.empty();
+    sizes.scaled = !options_.source || told;
+    const double here = std::max(1.0, data_.Size(recorded.tables));
+    const double factor = !sizes.scaled ? 1.0
+                          : options_.forecast_rows > 0 ? static_cast<double>(options_.forecast_rows) / here
+                                                       : 10.0;
+    for (const auto& [table, rows] : sizes.here) sizes.then[table] = std::llround(static_cast<double>(rows) * factor);
+    for (const auto& [table, rows] : options_.table_rows) sizes.then[table] = rows;
+    if (!sizes.scaled)
+      sizes.basis = "this copy's own rows (its figures are production's when it is a copy of production)";
+    else
+      sizes.basis = fmt::format("{:.4g}x the rehearsed rows ({} {}{}){}", factor,
+                                options_.forecast_rows > 0 ? options_.forecast_rows : std::llround(here * 10),
+                                data_.Unit(), options_.forecast_rows > 0 ? ", --forecast-rows" : ", the default",
+                                options_.table_rows.empty() ? "" : ", tables named by --table-rows at their rows");
+    return sizes;
+  }
+
+  std::optional<std::vector<engine::StepTiming>> Forecast(const RevisionRun& up, const engine::RunReport& again,
+                                                          const Recorded& recorded) {
     const double here = std::max(1.0, data_.Size(recorded.tables));
     const long long rows =
         options_.forecast_rows > 0 ? options_.forecast_rows : static_cast<long long>(here) * 10;
@@ -391,6 +438,7 @@ class Pipeline {
                    : std::string("no empty database here: the forecast scales every step");
     });
     r_.forecast = ForecastUpgrade(empty, {&up.report, &again}, up.effects, here, rows, data_.Unit());
+    return empty;
   }
 
   const VerifyOptions& options_;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -34,6 +35,13 @@ struct VerifyOptions {
   bool progress = false;             // a generator's progress bar
   // Forecast the upgrade time at this many of the data source's unit; 0: ten times the data.
   long long forecast_rows = 0;
+  // Production's rows of a table (TableId key: "events", "audit.entries"),
+  // which the lock findings size it at (lock_review.h); the other tables
+  // by `forecast_rows`'s factor.
+  std::map<std::string, long long> table_rows;
+  // A lock that blocks reads or writes forecast to be held longer than
+  // this (seconds) makes the verdict NOT READY; 0: off.
+  double max_lock_hold = 0;
   // Servers older than this are refused (server_version_num).
   int minimum_server_version = 140000;
   // Called as each phase starts and ends (a terminal's status line).

@@ -24,6 +24,20 @@ struct RevisionRun {
   std::vector<StepEffect> effects;  // what each step did, when measured
 };
 
+// How the deploy of the range holds its locks, as far as the source can
+// tell (the lock findings, lock_review.h).
+struct DeployFacts {
+  // Every revision of the range in one transaction: a lock an early one
+  // takes is held across the later ones.
+  bool one_transaction = true;
+  // The rehearsal's own runs: the whole range in one transaction (the
+  // engine), or a revision at a time (an Alembic project's).
+  bool rehearsed_in_one_transaction = true;
+  // The lock_timeout the deploy runs with, as the server shows it ("0":
+  // none, "10s"); empty: not known. `lock_timeout_from` says whose it is.
+  std::string lock_timeout, lock_timeout_from;
+};
+
 enum class RunMode {
   kMeasured,  // each step's effect read from the server, logged as it runs
   kQuiet,     // a run the report sums up in a line: its log at debug level
@@ -61,6 +75,8 @@ class RevisionSource {
   // the one server whose log the tool can read.
   virtual std::map<std::string, std::string> ClusterSettings() const { return {}; }
   virtual void UseServerLog(const std::filesystem::path& /*log*/) {}
+  // Known after a measured upgrade.
+  virtual DeployFacts Deploy() const { return {}; }
   // What the report should say of how the revisions ran (their runner,
   // what could be measured and what not).
   virtual std::vector<std::string> Notes() const { return {}; }

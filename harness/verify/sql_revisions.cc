@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
 
 #include "harness/inspect/step_probe.h"
 
@@ -25,6 +28,27 @@ void SqlRevisions::Stamp(pg::Connection& conn, engine::Position p) {
   engine::MigratorOptions quiet = options_;
   quiet.log_steps = false;
   engine::Migrator(conn, graph_, quiet).Stamp(p == 0 ? "base" : graph_.Name(p));
+}
+
+DeployFacts SqlRevisions::Deploy() const {
+  DeployFacts d;
+  d.one_transaction = true;
+  // As the server shows it: "10s", "1500ms", "0".
+  const long long ms = std::llround(options_.lock_timeout_seconds * 1000);
+  d.lock_timeout = ms <= 0 ? std::string("0") : ms % 1000 == 0 ? fmt::format("{}s", ms / 1000) : fmt::format("{}ms", ms);
+  d.lock_timeout_from = "migration-harness upgrade --lock-timeout";
+  return d;
+}
+
+std::string SqlRevisions::StepSql(const engine::StepTiming& st) const {
+  for (engine::Position p = 1; p <= graph_.head_position(); ++p) {
+    const engine::MigrationFile& f = graph_.at(p);
+    if (f.revision != st.revision) continue;
+    const auto& steps = st.direction == engine::Direction::kUpgrade ? f.upgrade : f.downgrade;
+    // The engine's numbering: the file's steps, 1-based.
+    if (st.index >= 1 && static_cast<size_t>(st.index) <= steps.size()) return steps[st.index - 1].sql;
+  }
+  return {};
 }
 
 RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction, engine::Position to,
@@ -57,6 +81,7 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
     timed([&] {
       StepEffect e;
       e.step = st;
+      e.sql = StepSql(st);
       e.activity = inspect::Compare(before, inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction));
       run.effects.push_back(std::move(e));
     });

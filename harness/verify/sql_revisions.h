@@ -24,8 +24,12 @@ class SqlRevisions : public RevisionSource {
   void Stamp(pg::Connection& conn, engine::Position p) override;
   bool DeclaresIdempotent(engine::Position p) const override { return graph_.at(p).idempotent; }
   std::string TransactionNote() const override { return "in one transaction"; }
+  DeployFacts Deploy() const override;
 
  private:
+  // A step's SQL as its file has it.
+  std::string StepSql(const engine::StepTiming& st) const;
+
   const engine::RevisionGraph& graph_;
   engine::MigratorOptions options_;
   std::string where_;

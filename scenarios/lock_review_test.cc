@@ -1,0 +1,200 @@
+// Locks judged at production size (verify/lock_review.h): every form of a
+// slow lock named with the table, its rows at production size, the
+// forecast hold and the safer form; a hold charged to the steps that make
+// it long; --max-lock-hold; --table-rows refused for a table that is not
+// there. On scratch clones of databases this test fills itself.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "harness/engine/sql_statements.h"
+#include "harness/pg/disposable_database.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  nlohmann::json report;
+  // A line of a suite by id ("" when none).
+  std::string Line(const std::string& suite, const std::string& id) const {
+    for (const auto& s : report.value("suites", nlohmann::json::array()))
+      if (s["suite"] == suite)
+        for (const auto& c : s["checks"])
+          if (c["id"] == id) return c["detail"];
+    return {};
+  }
+  std::vector<std::string> Ids(const std::string& suite) const {
+    std::vector<std::string> ids;
+    for (const auto& s : report.value("suites", nlohmann::json::array()))
+      if (s["suite"] == suite)
+        for (const auto& c : s["checks"]) ids.push_back(c["id"]);
+    return ids;
+  }
+};
+
+Outcome Verify(const TempChain& chain, const std::vector<std::string>& args, const std::string& url) {
+  const std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("locks") + ".json";
+  std::vector<std::string> all = {"--migrations", chain.dir(), "verify", "--report-json", json};
+  all.insert(all.end(), args.begin(), args.end());
+  auto r = RunCli(all, url);
+  Outcome o{r.exit_code, r.out + r.err, {}};
+  std::ifstream in(json);
+  if (in) o.report = nlohmann::json::parse(in, nullptr, false);
+  std::remove(json.c_str());
+  return o;
+}
+
+constexpr const char* kLocks = "locks at production size";
+
+// l1: owners and items; l2: six steps, each a form of a slow lock.
+const std::map<std::string, std::string> kSixForms = {
+    {"l1_items.sql",
+     "--! revision: l1\n--! down_revision:\n--! message: owners and items\n\n--! upgrade\n--! step: Create\n"
+     "CREATE TABLE owners (id int PRIMARY KEY);\n"
+     "CREATE TABLE items (id int PRIMARY KEY, code text NOT NULL, note text, n int NOT NULL DEFAULT 0);\n\n"
+     "--! downgrade\n--! step: Drop\nDROP TABLE items; DROP TABLE owners;\n"},
+    {"l2_forms.sql",
+     "--! revision: l2\n--! down_revision: l1\n--! message: six forms\n\n--! upgrade\n"
+     "--! step: Add a check\nALTER TABLE items ADD CONSTRAINT items_n CHECK (n >= 0);\n"
+     "--! step: Backfill notes\nUPDATE items SET note = 'x' WHERE note IS NULL;\n"
+     "--! step: Notes required\nALTER TABLE items ALTER COLUMN note SET NOT NULL;\n"
+     "--! step: Unique codes\nALTER TABLE items ADD CONSTRAINT items_code UNIQUE (code);\n"
+     "--! step: Owners\nALTER TABLE items ADD COLUMN owner_id int;\n"
+     "ALTER TABLE items ADD CONSTRAINT items_owner FOREIGN KEY (owner_id) REFERENCES owners (id);\n"
+     "--! step: Index notes\nCREATE INDEX items_note ON items (note);\n\n"
+     "--! downgrade\n--! step: Undo\nDROP INDEX items_note;\nALTER TABLE items DROP COLUMN owner_id;\n"
+     "ALTER TABLE items DROP CONSTRAINT items_code;\nALTER TABLE items ALTER COLUMN note DROP NOT NULL;\n"
+     "UPDATE items SET note = NULL;\nALTER TABLE items DROP CONSTRAINT items_n;\n"}};
+
+TEST(LockFindings, EachFormOfASlowLockIsNamedWithItsTableSizeAndSaferForm) {
+  TempChain chain(kSixForms);
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_locks");
+  ASSERT_EQ(RunCli({"--migrations", chain.dir(), "upgrade", "l1"}, db.url().text()).exit_code, 0);
+  {
+    pqxx::connection c(db.url().text());
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO owners SELECT generate_series(1, 10)");
+    tx.exec("INSERT INTO items (id, code) SELECT i, 'code ' || i FROM generate_series(1, 20000) i");
+    tx.exec("ANALYZE items");
+    tx.commit();
+  }
+  auto o = Verify(chain, {"--target", "l2", "--table-rows", "items=5000000"}, db.url().text());
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  ASSERT_TRUE(o.report.is_object()) << o.out;
+  const std::pair<const char*, const char*> kExpected[] = {
+      {"lock.validated-check.l2.1.items", "a CHECK added validated scans items (5000000 rows) under "
+                                          "AccessExclusiveLock, held about "},
+      {"lock.backfill.l2.2.items", "every row of items (5000000 rows) updated in one transaction"},
+      {"lock.set-not-null.l2.3.items", "SET NOT NULL scans items (5000000 rows)"},
+      {"lock.unique-in-place.l2.4.items", "CREATE UNIQUE INDEX CONCURRENTLY"},
+      {"lock.validated-foreign-key.l2.5.items", "a foreign key added validated scans items (5000000 rows)"},
+      {"lock.index-not-concurrent.l2.6.items", "CREATE INDEX CONCURRENTLY outside the transaction"},
+      {"lock.work-after-lock.l2.3", "runs while the transaction holds AccessExclusiveLock on items (since l2 up 1/6 "
+                                    "Add a check)"},
+      {"lock.hold.items", "AccessExclusiveLock on items (5000000 rows): held about "},
+      {"lock.timeout", "the deploy gives up a lock wait after 10s"},
+  };
+  for (const auto& [id, text] : kExpected) EXPECT_CONTAINS(o.Line(kLocks, id), text) << id;
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.hold.items"), "from l2 up 1/6 Add a check to the commit");
+  // Sized: the named table at its rows, the others by the default factor (10x here).
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.sizes"), "tables named by --table-rows at their rows");
+  EXPECT_EQ(o.report["longest_lock_hold"]["table"], "items");
+  EXPECT_EQ(o.report["longest_lock_hold"]["rows"], 5000000);
+  // A hold at 250 times the rows is longer than the one measured.
+  EXPECT_GT(o.report["longest_lock_hold"]["seconds"].get<double>(),
+            o.report["longest_lock_hold"]["measured_seconds"].get<double>());
+  EXPECT_CONTAINS(o.out, "Locks at production size (what live traffic would wait for)");
+  EXPECT_CONTAINS(o.out, "Longest lock hold: AccessExclusiveLock on items about ");
+}
+
+// A catalog-only step that takes ACCESS EXCLUSIVE, then a rewrite of the same
+// table: the hold is charged to the rewrite, which says what it runs under.
+const std::map<std::string, std::string> kChargedHold = {
+    {"c1_t.sql",
+     "--! revision: c1\n--! down_revision:\n--! message: t\n\n--! upgrade\n--! step: Create t\n"
+     "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL);\n"
+     "INSERT INTO t SELECT i, i FROM generate_series(1, 50000) i;\n\n"
+     "--! downgrade\n--! step: Drop t\nDROP TABLE t;\n"},
+    {"c2_x.sql",
+     "--! revision: c2\n--! down_revision: c1\n--! message: x\n\n--! upgrade\n--! step: Add a column\n"
+     "ALTER TABLE t ADD COLUMN x int;\n\n--! downgrade\n--! step: Drop x\nALTER TABLE t DROP COLUMN x;\n"},
+    {"c3_v.sql",
+     "--! revision: c3\n--! down_revision: c2\n--! message: v\n\n--! upgrade\n--! step: Widen v\n"
+     "ALTER TABLE t ALTER COLUMN v TYPE bigint;\n\n--! downgrade\n--! step: Narrow v\n"
+     "ALTER TABLE t ALTER COLUMN v TYPE int;\n"}};
+
+TEST(LockFindings, AHoldIsChargedToTheStepsThatMakeItLong) {
+  TempChain chain(kChargedHold);
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_locks");
+  ASSERT_EQ(RunCli({"--migrations", chain.dir(), "upgrade", "c1"}, db.url().text()).exit_code, 0);
+  auto o = Verify(chain, {"--target", "c3"}, db.url().text());
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  ASSERT_TRUE(o.report.is_object()) << o.out;
+  EXPECT_CONTAINS(o.Line("step effects", "step.c2.up.1"), "AccessExclusiveLock on t, held ");
+  EXPECT_CONTAINS(o.Line("step effects", "step.c2.up.1"), "s of it in c3 up 1/1 Widen v)");
+  EXPECT_CONTAINS(o.Line("step effects", "step.c3.up.1"),
+                  "no new table lock, under AccessExclusiveLock on t (since c2 up 1/1 Add a column)");
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.rewrite.c3.1.t"), "a column type change rewrites t (50000 rows)");
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.work-after-lock.c3.1"), "table rewrite (");
+  // On a copy without sizes given, its own rows are the figures.
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.sizes"), "this copy's own rows");
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.hold.t"), ", most of it c3 up 1/1 Widen v (");
+
+  // Over --max-lock-hold: NOT READY, naming the lock; and no lock_timeout said.
+  auto over = Verify(chain, {"--target", "c3", "--max-lock-hold", "0.000001"},
+                     db.url().text());
+  EXPECT_EQ(over.exit_code, 1) << over.out;
+  EXPECT_CONTAINS(over.report.value("verdict", ""), "NOT READY: AccessExclusiveLock on t (50000 rows) would be held "
+                                                    "about ");
+  EXPECT_CONTAINS(over.report.value("verdict", ""), "over --max-lock-hold 1e-06s");
+  EXPECT_EQ(over.report["max_lock_hold_seconds"], 0.000001);
+  auto within = Verify(chain, {"--target", "c3", "--max-lock-hold", "1000"}, db.url().text());
+  EXPECT_EQ(within.exit_code, 0) << within.out;
+  auto no_timeout = RunCli({"--migrations", chain.dir(), "--lock-timeout", "0", "verify", "--target", "c3"},
+                           db.url().text());
+  EXPECT_CONTAINS(no_timeout.out, "the deploy waits for its locks on t without a limit (lock_timeout 0");
+}
+
+TEST(LockFindings, TableRowsForATableThatIsNotThereIsRefused) {
+  TempChain chain(kChargedHold);
+  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_locks");
+  ASSERT_EQ(RunCli({"--migrations", chain.dir(), "upgrade", "c1"}, db.url().text()).exit_code, 0);
+  auto r = RunCli({"--migrations", chain.dir(), "verify", "--target", "c2", "--table-rows", "nosuch=5"},
+                  db.url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "--table-rows names nosuch, which is not a table here at c1");
+  EXPECT_CONTAINS(r.err, "its tables: t");
+  auto bad = RunCli({"--migrations", chain.dir(), "verify", "--table-rows", "t=5x"}, db.url().text());
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_CONTAINS(bad.err, "--table-rows takes TABLE=N (N >= 0), not t=5x");
+}
+
+TEST(SchemaChanges, EachFormIsReadFromTheStatement) {
+  const auto changes = engine::SchemaChanges(
+      "ALTER TABLE public.events ADD COLUMN token uuid DEFAULT gen_random_uuid(), ALTER COLUMN w TYPE bigint, "
+      "ADD CONSTRAINT c CHECK (x > 0), ADD CONSTRAINT c2 CHECK (x > 1) NOT VALID, "
+      "ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES b (id), ADD CONSTRAINT f2 FOREIGN KEY (a) REFERENCES b (id) "
+      "NOT VALID, ALTER COLUMN x SET NOT NULL, ADD CONSTRAINT u UNIQUE (a), ADD CONSTRAINT u2 UNIQUE USING INDEX i, "
+      "ADD PRIMARY KEY (id), ADD g int GENERATED ALWAYS AS (1) STORED;"
+      "CREATE INDEX i ON events (a); CREATE INDEX CONCURRENTLY j ON events (b); SET LOCAL lock_timeout = '2s';"
+      "DO $$ BEGIN EXECUTE 'ALTER TABLE x ALTER COLUMN y TYPE int'; END $$;");
+  std::vector<std::string> forms;
+  for (const auto& c : changes)
+    forms.push_back(c.form + (c.table.empty() ? "" : " " + c.table) + (c.value.empty() ? "" : " " + c.value));
+  EXPECT_EQ(forms, (std::vector<std::string>{"add-column-default public.events", "type-change public.events",
+                                             "add-check public.events", "add-foreign-key public.events",
+                                             "set-not-null public.events", "add-unique public.events",
+                                             "add-primary-key public.events", "add-column-generated public.events",
+                                             "create-index events", "lock-timeout 2s"}));
+  EXPECT_TRUE(engine::SchemaChanges("not sql at all").empty());
+}
+
+}  // namespace
+}  // namespace harness::testing
