@@ -53,6 +53,14 @@ Outcome Verify(const TempChain& chain, const std::vector<std::string>& args, con
 
 constexpr const char* kLocks = "locks at production size";
 
+// A database of its own at `revision` of `chain`.
+std::unique_ptr<pg::DisposableDatabase> At(const TempChain& chain, const std::string& revision) {
+  auto db = std::make_unique<pg::DisposableDatabase>(TestServer().AdminUrl(), "template0", "mh_locks");
+  auto r = RunCli({"--migrations", chain.dir(), "upgrade", revision}, db->url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  return db;
+}
+
 // l1: owners and items; l2: six steps, each a form of a slow lock.
 const std::map<std::string, std::string> kSixForms = {
     {"l1_items.sql",
@@ -75,8 +83,8 @@ const std::map<std::string, std::string> kSixForms = {
 
 TEST(LockFindings, EachFormOfASlowLockIsNamedWithItsTableSizeAndSaferForm) {
   TempChain chain(kSixForms);
-  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_locks");
-  ASSERT_EQ(RunCli({"--migrations", chain.dir(), "upgrade", "l1"}, db.url().text()).exit_code, 0);
+  auto at = At(chain, "l1");
+  const pg::DisposableDatabase& db = *at;
   {
     pqxx::connection c(db.url().text());
     pqxx::work tx(c);
@@ -132,8 +140,8 @@ const std::map<std::string, std::string> kChargedHold = {
 
 TEST(LockFindings, AHoldIsChargedToTheStepsThatMakeItLong) {
   TempChain chain(kChargedHold);
-  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_locks");
-  ASSERT_EQ(RunCli({"--migrations", chain.dir(), "upgrade", "c1"}, db.url().text()).exit_code, 0);
+  auto at = At(chain, "c1");
+  const pg::DisposableDatabase& db = *at;
   auto o = Verify(chain, {"--target", "c3"}, db.url().text());
   EXPECT_EQ(o.exit_code, 0) << o.out;
   ASSERT_TRUE(o.report.is_object()) << o.out;
@@ -164,8 +172,8 @@ TEST(LockFindings, AHoldIsChargedToTheStepsThatMakeItLong) {
 
 TEST(LockFindings, TableRowsForATableThatIsNotThereIsRefused) {
   TempChain chain(kChargedHold);
-  pg::DisposableDatabase db(TestServer().AdminUrl(), "template0", "mh_locks");
-  ASSERT_EQ(RunCli({"--migrations", chain.dir(), "upgrade", "c1"}, db.url().text()).exit_code, 0);
+  auto at = At(chain, "c1");
+  const pg::DisposableDatabase& db = *at;
   auto r = RunCli({"--migrations", chain.dir(), "verify", "--target", "c2", "--table-rows", "nosuch=5"},
                   db.url().text());
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
