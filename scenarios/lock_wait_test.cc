@@ -288,6 +288,42 @@ TEST(LockWait, VerifyReportsTheWaitAndForecastsWorkOnly) {
   EXPECT_CONTAINS(r.out, "the forecast counts work time only");
 }
 
+// --lock-retries: a lock timeout runs the whole transaction again after a
+// pause, each attempt logged; the holder lets go 1 s after the first wait.
+TEST(LockRetries, ALockTimeoutIsRetriedFromTheStartUntilTheLockIsFree) {
+  TestDatabase db("005");
+  pg::ProcessResult r;
+  {
+    LockHolder holder(db.url(), kAccessShare, 1000ms);
+    r = RunCli({"--lock-timeout", "0.3", "upgrade", "head", "--lock-retries", "4"}, db.url().text());
+    ASSERT_EQ(holder.error(), "");
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.err, "attempt 1 of 5: ");
+  EXPECT_CONTAINS(r.err, "a lock was not granted within --lock-timeout 0.3s");
+  EXPECT_CONTAINS(r.err, "; nothing was changed, trying again from the start in 1.0s");
+  EXPECT_CONTAINS(r.out, "Upgraded 005 -> 002");
+  EXPECT_EQ(db.Revision(), "002");
+}
+
+// Retries spent: exit 3 naming the attempts, and nothing changed.
+TEST(LockRetries, WhenEveryAttemptTimesOutNothingIsChanged) {
+  TestDatabase db("005");
+  const DatabaseState before = CaptureState(db);
+  pg::ProcessResult r;
+  {
+    LockHolder holder(db.url(), kAccessShare, 60s);
+    r = RunCli({"--lock-timeout", "0.2", "upgrade", "head", "--lock-retries", "1"}, db.url().text());
+    holder.Release();
+  }
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_CONTAINS(r.err, "attempt 1 of 2: ");
+  EXPECT_CONTAINS(r.err, "(attempt 2 of 2)");
+  EXPECT_CONTAINS(r.err, "hint: nothing was changed; retry when those sessions are done (or stop them), or raise "
+                         "--lock-timeout or --lock-retries");
+  ExpectUnchanged(db, before);
+}
+
 TEST(UntrustedText, IsShortSingleLineValidUtf8AndInert) {
   // A terminal escape, a forged log line, a right-to-left override, a
   // byte that is not UTF-8, a zero-width space, DEL and a C1 control: each

@@ -268,7 +268,7 @@ engine::MigratorOptions MigratorOptionsFrom(const GlobalOptions& g) {
 }
 
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
-                        const std::string& target, bool sql_only) {
+                        const std::string& target, bool sql_only, int lock_retries) {
   const bool up = direction == engine::Direction::kUpgrade;
   engine::RevisionGraph graph = LoadGraph(g);
   if (sql_only) {
@@ -288,7 +288,9 @@ int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
     return 0;
   }
   auto conn = Connect(g);
-  engine::Migrator migrator(*conn, graph, MigratorOptionsFrom(g));
+  engine::MigratorOptions options = MigratorOptionsFrom(g);
+  options.lock_retries = lock_retries;
+  engine::Migrator migrator(*conn, graph, options);
   engine::RunReport report = up ? migrator.Upgrade(target) : migrator.Downgrade(target);
   // Committed: whatever happens to the output now, that is where it is.
   SayIfOutputFails(report.noop ? fmt::format("nothing was changed: the database is at {}", report.to)

@@ -91,8 +91,8 @@ Command setup_check(CLI::App& app, const GlobalOptions& g);
 Command setup_verify(CLI::App& app, const GlobalOptions& g);
 Command setup_restore_dropped(CLI::App& app, const GlobalOptions& g);
 
-// Shared by upgrade and downgrade.
+// Shared by upgrade and downgrade; `lock_retries`: MigratorOptions'.
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
-                        const std::string& target, bool sql_only);
+                        const std::string& target, bool sql_only, int lock_retries = 0);
 
 }  // namespace harness::cli

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -171,7 +172,44 @@ RunReport Migrator::Downgrade(const std::string& target) {
   return Run(Direction::kDowngrade, target);
 }
 
+namespace {
+
+// A lock not granted within --lock-timeout: nothing was changed, and the
+// run may be tried again.
+class LockNotGranted : public Error {
+ public:
+  explicit LockNotGranted(const Error& e) : Error(e.code(), e.what(), e.hint()) {}
+};
+
+}  // namespace
+
 RunReport Migrator::Run(Direction direction, const std::string& target) {
+  double delay = options_.lock_retry_delay_seconds;
+  const int attempts = 1 + std::max(0, options_.lock_retries);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return RunOnce(direction, target);
+    } catch (const LockNotGranted& e) {
+      if (attempt == attempts) {
+        if (attempts == 1) throw Error(e.code(), e.what(), e.hint());
+        throw Error(e.code(), fmt::format("{} (attempt {} of {})", e.what(), attempt, attempts),
+                    "nothing was changed; retry when those sessions are done (or stop them), or raise "
+                    "--lock-timeout or --lock-retries");
+      }
+      spdlog::warn("attempt {} of {}: {}; nothing was changed, trying again from the start in {:.1f}s", attempt,
+                   attempts, e.what(), delay);
+      // A pause Ctrl-C ends at once.
+      const auto until = Clock::now() + std::chrono::duration<double>(delay);
+      while (Clock::now() < until) {
+        pg::ThrowIfInterrupted("waiting to try the migration again");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      delay = std::min(delay * 2, 30.0);
+    }
+  }
+}
+
+RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
   const bool up = direction == Direction::kUpgrade;
   const auto level = options_.log_steps ? spdlog::level::info : spdlog::level::debug;
   RunReport report;
@@ -337,12 +375,12 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
     if (e.sqlstate() == "55P03") {
       std::string holders = DescribeLockHolders(conn_.url());
       Error base = pg::FromSqlError(e, where);
-      throw DatabaseError(
+      throw LockNotGranted(DatabaseError(
           std::string(base.what()) + ": a lock was not granted within --lock-timeout " +
               fmt::format("{}s", options_.lock_timeout_seconds) +
               (holders.empty() ? "" : "; " + holders),
           "nothing was changed; retry when those sessions are done (or stop them), or raise "
-          "--lock-timeout");
+          "--lock-timeout"));
     }
     Error error = pg::FromSqlError(e, where);
     if (running_step && error.code() == ExitCode::kDatabase && IsRevisionsOwnError(e.sqlstate()))

@@ -48,6 +48,12 @@ struct RunReport {
 
 struct MigratorOptions {
   double lock_timeout_seconds = 10;  // 0: wait forever
+  // A lock not granted within the timeout: the whole transaction again, from
+  // scratch, this many more times (nothing was changed by the one that gave
+  // up), after a pause that starts at `lock_retry_delay_seconds` and doubles
+  // (at most 30 s); each attempt logged.
+  int lock_retries = 0;
+  double lock_retry_delay_seconds = 1;
   bool wait_for_migration_lock = true;  // false: fail at once when another runner holds it
   // Session settings for the migration transaction (SET LOCAL), e.g.
   // migration_harness.force_update_path=on, which the code-search migration
@@ -128,7 +134,9 @@ class Migrator {
   std::string Stamp(const std::string& target);
 
  private:
+  // Once, then again on a lock timeout while retries are left.
   RunReport Run(Direction direction, const std::string& target);
+  RunReport RunOnce(Direction direction, const std::string& target);
   Position Interpret(const std::optional<std::vector<std::string>>& rows) const;
 
   pg::Connection& conn_;
