@@ -163,9 +163,11 @@ void PrintError(const std::string& message, const std::string& hint) {
 }
 
 void InstallCheckedOutput() {
-  static CheckedOutput output;
-  g_output = &output;
-  std::cout.rdbuf(&output);
+  // Never destroyed: std::cout is flushed once more at exit, after every
+  // static of this file is gone.
+  static CheckedOutput* const output = new CheckedOutput();
+  g_output = output;
+  std::cout.rdbuf(output);
   // A terminal sees each line as it is written.
   if (isatty(STDOUT_FILENO)) std::cout << std::unitbuf;
 }
