@@ -2,7 +2,8 @@
 // slow lock named with the table, its rows at production size, the
 // forecast hold and the safer form; a hold charged to the steps that make
 // it long; --max-lock-hold; --table-rows refused for a table that is not
-// there. On scratch clones of databases this test fills itself.
+// there; --with-traffic's queue behind the upgrade's lock. On scratch
+// clones of databases this test fills itself.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -182,6 +183,51 @@ TEST(LockFindings, TableRowsForATableThatIsNotThereIsRefused) {
   auto bad = RunCli({"--migrations", chain.dir(), "verify", "--table-rows", "t=5x"}, db.url().text());
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_CONTAINS(bad.err, "--table-rows takes TABLE=N (N >= 0), not t=5x");
+}
+
+// --with-traffic: a reader holds its locks 1 s into the upgrade; the
+// upgrade's ACCESS EXCLUSIVE request waits behind it, and the steady reader
+// and writer queue behind that request.
+TEST(WithTraffic, TheQueueBehindTheUpgradesLockIsMeasured) {
+  TempChain chain(kChargedHold);
+  auto at = At(chain, "c1");
+  auto o = Verify(chain, {"--target", "c3", "--with-traffic", "--traffic-hold", "1"}, at->url().text());
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  ASSERT_TRUE(o.report.is_object()) << o.out;
+  EXPECT_CONTAINS(o.Line("traffic", "traffic.long-reader"),
+                  "a reader holding AccessShareLock on 1 table(s): t from before the upgrade until 1.000s into it");
+  const std::string upgrade = o.Line("traffic", "traffic.upgrade");
+  ASSERT_EQ(upgrade.rfind("the upgrade waited ", 0), 0u) << upgrade;
+  EXPECT_GE(std::stod(upgrade.substr(19)), 0.5) << upgrade;
+  for (const char* client : {"traffic.reader", "traffic.writer"}) {
+    const std::string line = o.Line("traffic", client);
+    const auto at_longest = line.find("the longest ");
+    ASSERT_NE(at_longest, std::string::npos) << line;
+    // Queued behind the upgrade's request for most of the reader's hold.
+    EXPECT_GE(std::stod(line.substr(at_longest + 12)), 0.5) << line;
+    EXPECT_CONTAINS(line, "s (t); ");
+  }
+  EXPECT_CONTAINS(o.out, "Live traffic during the upgrade (--with-traffic)");
+}
+
+// Behind a reader that keeps its locks past --lock-timeout, the upgrade
+// gives up: NOT READY, nothing changed on the copy or the source.
+TEST(WithTraffic, ALockTimeoutBehindALongReaderIsNotReady) {
+  TempChain chain(kChargedHold);
+  auto at = At(chain, "c1");
+  const DatabaseState before = CaptureState(at->url());
+  const std::string json = ::testing::TempDir() + pg::UniqueDatabaseName("locks") + ".json";
+  auto r = RunCli({"--migrations", chain.dir(), "--lock-timeout", "0.3", "verify", "--target", "c3",
+                   "--with-traffic", "--traffic-hold", "30", "--report-json", json},
+                  at->url().text());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "NOT READY: behind a reader holding its locks ");
+  EXPECT_CONTAINS(r.out, "the upgrade gave up waiting for its locks after --lock-timeout 0.3s (nothing was "
+                         "changed); traffic waited at most ");
+  std::remove(json.c_str());
+  ExpectUnchanged(at->url(), before);
+  auto in_place = RunCli({"--migrations", chain.dir(), "verify", "--in-place", "--with-traffic"}, at->url().text());
+  EXPECT_EQ(in_place.exit_code, 2) << in_place.err;
 }
 
 TEST(SchemaChanges, EachFormIsReadFromTheStatement) {

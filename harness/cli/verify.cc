@@ -38,6 +38,8 @@ struct VerifyCliOptions {
   long long rows_per_table = 1000;
   std::vector<std::string> table_rows;  // TABLE=N, production's
   double max_lock_hold = 0;
+  bool with_traffic = false;
+  double traffic_hold = 2;
   alembic::ProjectOptions alembic;
 };
 }  // namespace
@@ -103,6 +105,17 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
                   "than SECONDS at production size (default: off; the report always shows the longest)")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--with-traffic", opts->with_traffic,
+                "Rehearse the queue behind the upgrade's locks: a reader that holds its locks --traffic-hold "
+                "seconds into the upgrade (as a long query would), and a reader and a writer running every "
+                "5-10 ms behind it; the report says how long they waited and whether --lock-timeout gave up")
+      ->excludes("--in-place");
+  sub->add_option("--traffic-hold", opts->traffic_hold, "With --with-traffic: how long the long reader keeps its "
+                                                         "locks into the upgrade")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str()
+      ->needs("--with-traffic");
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
   AddAlembicOptions(sub, opts->alembic);
@@ -127,6 +140,8 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             vo.forecast_rows = opts->forecast_rows;
             vo.table_rows = ParseTableRows(opts->table_rows);
             vo.max_lock_hold = opts->max_lock_hold;
+            vo.with_traffic = opts->with_traffic;
+            vo.traffic_hold_seconds = opts->traffic_hold;
             if (StatusLine::Get().active()) {
               vo.on_phase_start = [](const std::string& phase) { StatusLine::Get().Start(phase); };
               vo.on_phase_end = [] { StatusLine::Get().Stop(); };

@@ -172,29 +172,18 @@ RunReport Migrator::Downgrade(const std::string& target) {
   return Run(Direction::kDowngrade, target);
 }
 
-namespace {
-
-// A lock not granted within --lock-timeout: nothing was changed, and the
-// run may be tried again.
-class LockNotGranted : public Error {
- public:
-  explicit LockNotGranted(const Error& e) : Error(e.code(), e.what(), e.hint()) {}
-};
-
-}  // namespace
-
 RunReport Migrator::Run(Direction direction, const std::string& target) {
   double delay = options_.lock_retry_delay_seconds;
   const int attempts = 1 + std::max(0, options_.lock_retries);
   for (int attempt = 1;; ++attempt) {
     try {
       return RunOnce(direction, target);
-    } catch (const LockNotGranted& e) {
+    } catch (const LockTimeoutError& e) {
       if (attempt == attempts) {
-        if (attempts == 1) throw Error(e.code(), e.what(), e.hint());
-        throw Error(e.code(), fmt::format("{} (attempt {} of {})", e.what(), attempt, attempts),
-                    "nothing was changed; retry when those sessions are done (or stop them), or raise "
-                    "--lock-timeout or --lock-retries");
+        if (attempts == 1) throw;
+        throw LockTimeoutError(e, fmt::format("{} (attempt {} of {})", e.what(), attempt, attempts),
+                               "nothing was changed; retry when those sessions are done (or stop them), or "
+                               "raise --lock-timeout or --lock-retries");
       }
       spdlog::warn("attempt {} of {}: {}; nothing was changed, trying again from the start in {:.1f}s", attempt,
                    attempts, e.what(), delay);
@@ -375,7 +364,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
     if (e.sqlstate() == "55P03") {
       std::string holders = DescribeLockHolders(conn_.url());
       Error base = pg::FromSqlError(e, where);
-      throw LockNotGranted(DatabaseError(
+      throw LockTimeoutError(DatabaseError(
           std::string(base.what()) + ": a lock was not granted within --lock-timeout " +
               fmt::format("{}s", options_.lock_timeout_seconds) +
               (holders.empty() ? "" : "; " + holders),

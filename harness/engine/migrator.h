@@ -71,6 +71,14 @@ struct MigratorOptions {
   std::function<void(const StepTiming&, pqxx::transaction_base&)> after_step;
 };
 
+// A lock not granted within --lock-timeout (after every retry): nothing was
+// changed. Exit 3.
+class LockTimeoutError : public Error {
+ public:
+  explicit LockTimeoutError(const Error& e) : Error(e.code(), e.what(), e.hint()) {}
+  LockTimeoutError(const Error& e, std::string what, std::string hint) : Error(e.code(), std::move(what), std::move(hint)) {}
+};
+
 // A revision's own statement failed on this database: an error of its SQL
 // or of its data (a missing object, a violated constraint, a syntax
 // error), as opposed to the server, the connection or another session (a

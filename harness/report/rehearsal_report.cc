@@ -109,6 +109,7 @@ std::string RehearsalText(const Rehearsal& r) {
                         : s.suite == "discarded rows" ? std::string("What the upgrade discarded")
                         : s.suite == "locks at production size"
                             ? std::string("Locks at production size (what live traffic would wait for)")
+                        : s.suite == "traffic" ? std::string("Live traffic during the upgrade (--with-traffic)")
                             : SuiteTitle(s.suite) + " checks";
     title[0] = static_cast<char>(std::toupper(title[0]));
     out += "\n" + title + "\n" + SuiteText(s);

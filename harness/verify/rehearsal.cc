@@ -19,6 +19,7 @@
 #include "harness/verify/effects.h"
 #include "harness/verify/forecast.h"
 #include "harness/verify/lock_review.h"
+#include "harness/verify/traffic.h"
 #include "harness/verify/phases.h"
 #include "harness/verify/place.h"
 
@@ -260,10 +261,29 @@ class Pipeline {
                                        : "its tables: " + pg::Escaped(Join(names, ", ")));
       }
     RevisionRun up, down;
+    std::unique_ptr<Traffic> traffic;
+    if (options_.with_traffic)
+      phases_.Run("start traffic (--with-traffic)", [&] {
+        traffic = std::make_unique<Traffic>(*url_, recorded.tables, options_.traffic_hold_seconds);
+        return "a long reader, a reader and a writer on " + traffic->Tables();
+      });
+    // The traffic's suite, once the upgrade is over.
+    auto traffic_suite = [&](const std::string& upgrade) {
+      traffic->Stop();
+      r_.suites.push_back(traffic->Suite(upgrade));
+    };
     const std::string up_name = "upgrade " + RangeName();
     try {
       phases_.Run(up_name, [&] {
+        if (traffic) traffic->UpgradeStarts();
         up = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kMeasured);
+        if (traffic) {
+          const auto waits = report::SummarizeLockWaits(up.report.steps);
+          traffic_suite(waits.unknown_steps ? "the upgrade's lock waits were not all watched: " + waits.Text()
+                                            : fmt::format("the upgrade waited {:.3f}s for its locks, then ran "
+                                                          "{:.3f}s",
+                                                          waits.seconds, up.report.seconds - waits.seconds));
+        }
         ChargeHolds(up.effects, revisions_.Deploy().rehearsed_in_one_transaction);
         r_.upgrade_seconds = up.report.seconds;
         r_.upgrade_steps = up.report.steps;
@@ -271,6 +291,19 @@ class Pipeline {
       });
     } catch (const engine::RevisionError&) {
       throw;
+    } catch (const engine::LockTimeoutError& e) {
+      if (!traffic) throw;
+      // What the rehearsal is for: the deploy gives up behind a long query.
+      const std::string gave_up = fmt::format("the upgrade gave up waiting for its locks after --lock-timeout {}s "
+                                              "(nothing was changed)",
+                                              options_.migrator.lock_timeout_seconds);
+      traffic_suite(gave_up);
+      phases_.Fail(up_name, e.what());
+      Verdict(false, 1,
+              fmt::format("NOT READY: behind a reader holding its locks {:.3f}s, {}; traffic waited at most {:.3f}s "
+                          "meanwhile: deploy with --lock-retries, or when no long query runs",
+                          traffic->Held(), gave_up, traffic->Longest()));
+      return;
     } catch (const Error& e) {
       if (e.code() != ExitCode::kCheckFailed) throw;
       phases_.Fail(up_name, e.what());

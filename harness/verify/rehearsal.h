@@ -42,6 +42,11 @@ struct VerifyOptions {
   // A lock that blocks reads or writes forecast to be held longer than
   // this (seconds) makes the verdict NOT READY; 0: off.
   double max_lock_hold = 0;
+  // The queue behind the upgrade's locks, rehearsed (traffic.h): a reader
+  // holding its locks this long into the upgrade, steady readers and
+  // writers behind it. Not with `in_place`.
+  bool with_traffic = false;
+  double traffic_hold_seconds = 2;
   // Servers older than this are refused (server_version_num).
   int minimum_server_version = 140000;
   // Called as each phase starts and ends (a terminal's status line).

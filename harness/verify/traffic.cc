@@ -1,0 +1,181 @@
+#include "harness/verify/traffic.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "harness/error.h"
+#include "harness/pg/connection.h"
+
+namespace harness::verify {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr size_t kTables = 8;
+constexpr size_t kKeysPerTable = 200;
+constexpr double kSlow = 0.100;  // an operation that waited past this is counted
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+Traffic::Traffic(const pg::Url& url, const std::vector<inspect::TableReading>& tables, double hold_seconds)
+    : url_(url), hold_(hold_seconds) {
+  std::vector<const inspect::TableReading*> candidates;
+  for (const auto& t : tables)
+    if (t.key.size() == 1 && t.rows() > 0) candidates.push_back(&t);
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const auto* a, const auto* b) { return a->rows() > b->rows(); });
+  if (candidates.size() > kTables) candidates.resize(kTables);
+  {
+    pg::Connection conn(url_, "migration-harness traffic");
+    pqxx::read_transaction tx(conn.raw());
+    for (const auto* t : candidates) {
+      Target target;
+      target.name = t->table.Key();
+      target.quoted = tx.quote_name(t->table.schema) + "." + tx.quote_name(t->table.name);
+      target.key = tx.quote_name(t->key.front());
+      for (const auto& r : tx.exec(fmt::format("SELECT {}::pg_catalog.text FROM {} LIMIT {}", target.key,
+                                               target.quoted, kKeysPerTable)))
+        if (!r[0].is_null()) target.keys.push_back(r[0].as<std::string>());
+      if (!target.keys.empty()) targets_.push_back(std::move(target));
+    }
+  }
+  if (targets_.empty())
+    throw UsageError("--with-traffic needs a table with a one-column primary key and rows: there is none here");
+  long_reader_ = std::thread([this] { LongReader(); });
+  const auto started = Clock::now();
+  while (!locked_ && Since(started) < 30) std::this_thread::sleep_for(5ms);
+  reader_ = std::thread([this] { Client(false); });
+  writer_ = std::thread([this] { Client(true); });
+  // A few operations each: the clients are connected and running.
+  while (ready_ < 2 && Since(started) < 30) std::this_thread::sleep_for(5ms);
+}
+
+Traffic::~Traffic() {
+  try {
+    Stop();
+  } catch (...) {
+  }
+}
+
+void Traffic::UpgradeStarts() {
+  upgrade_start_ = Clock::now();
+  upgrade_started_ = true;
+}
+
+void Traffic::Stop() {
+  stop_ = true;
+  upgrade_started_ = true;  // a long reader still waiting for the start lets go
+  for (auto* t : {&long_reader_, &reader_, &writer_})
+    if (t->joinable()) t->join();
+}
+
+void Traffic::LongReader() {
+  try {
+    pg::Connection conn(url_, "migration-harness traffic: a long reader");
+    pqxx::work tx(conn.raw());
+    for (const auto& t : targets_) tx.exec(fmt::format("SELECT 1 FROM {} LIMIT 1", t.quoted));
+    locked_ = true;
+    while (!upgrade_started_ && !stop_) std::this_thread::sleep_for(2ms);
+    const auto from = upgrade_start_;
+    while (!stop_ && Since(from) < hold_) std::this_thread::sleep_for(2ms);
+    held_ = stop_ ? Since(from) : hold_;
+    tx.commit();
+  } catch (const std::exception& e) {
+    long_reader_error_ = e.what();
+    locked_ = true;
+  }
+}
+
+void Traffic::Client(bool writer) {
+  auto& ops = writer ? writes_ : reads_;
+  auto& error = writer ? write_error_ : read_error_;
+  try {
+    pg::Connection conn(url_, writer ? "migration-harness traffic: a writer" : "migration-harness traffic: a reader");
+    size_t n = 0;
+    while (!stop_) {
+      const size_t target = n % targets_.size();
+      const Target& t = targets_[target];
+      const std::string& key = t.keys[(n / targets_.size()) % t.keys.size()];
+      const auto start = Clock::now();
+      bool ok = true;
+      try {
+        pqxx::work tx(conn.raw());
+        // What an UPDATE takes, without running a trigger or changing a row.
+        if (writer) tx.exec("LOCK TABLE " + t.quoted + " IN ROW EXCLUSIVE MODE");
+        tx.exec_params(fmt::format("SELECT 1 FROM {} WHERE {} = $1{}", t.quoted, t.key, writer ? " FOR UPDATE" : ""),
+                       key);
+        tx.commit();
+      } catch (const pqxx::sql_error& e) {
+        // The table rewritten or dropped under it: counted, and it goes on.
+        ok = false;
+        if (error.empty()) error = e.what();
+      }
+      ops.push_back({target, Since(start), ok});
+      if (++n == 3) ++ready_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 + static_cast<int>(n % 6)));
+    }
+  } catch (const std::exception& e) {
+    if (error.empty()) error = e.what();
+    ++ready_;
+  }
+}
+
+double Traffic::Longest() const {
+  double longest = 0;
+  for (const auto* ops : {&reads_, &writes_})
+    for (const auto& op : *ops) longest = std::max(longest, op.seconds);
+  return longest;
+}
+
+std::string Traffic::Tables() const {
+  std::string list;
+  for (const auto& t : targets_) list += (list.empty() ? "" : ", ") + t.name;
+  return fmt::format("{} table(s): {}", targets_.size(), list);
+}
+
+std::string Traffic::HoldText() const {
+  return fmt::format("a reader holding AccessShareLock on {} from before the upgrade until {:.3f}s into it, as a "
+                     "long query would",
+                     Tables(), held_);
+}
+
+checks::SuiteResult Traffic::Suite(const std::string& upgrade) const {
+  checks::SuiteResult s{"traffic", {}};
+  using checks::Status;
+  s.checks.push_back({"traffic.long-reader", Status::kInfo,
+                      long_reader_error_.empty() ? HoldText() : "the long reader failed: " + long_reader_error_});
+  s.checks.push_back({"traffic.upgrade", Status::kInfo, upgrade});
+  for (const bool writer : {false, true}) {
+    const auto& ops = writer ? writes_ : reads_;
+    const std::string& error = writer ? write_error_ : read_error_;
+    double longest = 0;
+    size_t longest_at = 0;
+    int slow = 0, failed = 0;
+    for (const auto& op : ops) {
+      if (op.seconds > longest) {
+        longest = op.seconds;
+        longest_at = op.target;
+      }
+      slow += op.seconds > kSlow;
+      failed += !op.ok;
+    }
+    s.checks.push_back(
+        {writer ? "traffic.writer" : "traffic.reader", Status::kInfo,
+         fmt::format("{}: {} {} on {} table(s) every 5-10 ms, the longest {:.3f}s{}; {} waited over {:.0f} ms{}",
+                     writer ? "a writer" : "a reader", ops.size(),
+                     writer ? "row locks (ROW EXCLUSIVE, as an UPDATE takes)" : "primary-key lookups",
+                     targets_.size(), longest, ops.empty() ? "" : " (" + targets_[longest_at].name + ")", slow,
+                     kSlow * 1000,
+                     failed ? fmt::format("; {} failed, the first: {}", failed, error)
+                            : error.empty() ? std::string() : "; stopped: " + error)});
+  }
+  return s;
+}
+
+}  // namespace harness::verify
