@@ -44,6 +44,8 @@ build() {
   elif [ $# -gt 0 ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "$@" >/dev/null
   fi
-  log "building (this takes a few minutes the first time)"
-  cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+  # BUILD_TARGET: one target (the tool alone, for scripts/quickstart); unset:
+  # everything, the tests and benchmarks included.
+  log "building ${BUILD_TARGET:-everything} (this takes a few minutes the first time)"
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
 }
