@@ -1303,7 +1303,9 @@ SELECT NULL::boolean AS passed,
   FROM hit
 HAVING count(*) > 0;
 
---! check pre: no_orphaned_chunks
+--! check pre, post: no_orphaned_chunks
+-- Before: the upgrade's own guard refuses orphans (they would have no
+-- project_id to copy); after: none may have appeared.
 WITH shape AS (
     -- The production shape: a chunk reaches its repository through
     -- code_files (the gate has made sure the rest of that shape is there).
@@ -1628,41 +1630,6 @@ SELECT coalesce(r + c = 0, false) AS passed,
             ELSE format('Pattern validation: %s repositories and %s code_chunks have a project_id outside %s',
                         r, c, '^[a-z0-9]+(-[a-z0-9]+)*$') END AS detail
   FROM m;
-
---! check post: no_orphaned_chunks
-WITH shape AS (
-    -- The production shape: a chunk reaches its repository through
-    -- code_files (the gate has made sure the rest of that shape is there).
-    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
-                    WHERE attrelid = to_regclass('public.code_chunks') AND attname = 'code_file_id'
-                      AND attnum > 0 AND NOT attisdropped) AS production
-),
-orphans AS (
-    SELECT production, orphaned,
-           query_to_xml('SELECT count(*) AS n, string_agg(id::text, '', '') FILTER (WHERE rn <= 5) AS sample '
-                        'FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn FROM public.code_chunks c '
-                        'WHERE ' || orphaned || ') o', false, true, '') AS x
-      FROM (SELECT production,
-                   CASE WHEN production
-                        THEN 'NOT EXISTS (SELECT 1 FROM public.code_files f JOIN public.repositories r '
-                             'ON r.id = f.repository_id WHERE f.id = c.code_file_id)'
-                        ELSE 'NOT EXISTS (SELECT 1 FROM public.repositories r WHERE r.id = c.repository_id)'
-                   END AS orphaned
-              FROM shape) s
-), counted AS (
-    SELECT production, orphaned, (xpath('/row/n/text()', x))[1]::text::bigint AS n,
-           coalesce((xpath('/row/sample/text()', x))[1]::text, '') AS sample
-      FROM orphans
-)
-SELECT n = 0 AS passed,
-       CASE WHEN n = 0 THEN 'No orphaned code_chunks'
-            ELSE format('No orphaned code_chunks: found %s chunk(s) whose %s does not exist (e.g. %s); '
-                        'delete them or restore their %s: DELETE FROM public.code_chunks c WHERE %s;',
-                        n, CASE WHEN production THEN 'code file, or whose file''s repository,' ELSE 'repository' END,
-                        sample, CASE WHEN production THEN 'files and repositories' ELSE 'repositories' END,
-                        orphaned)
-       END AS detail
-  FROM counted;
 
 --! check rollback: columns_removed
 SELECT n = 0 AS passed,
