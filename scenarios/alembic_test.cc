@@ -102,7 +102,12 @@ TEST(AlembicAsync, OnTheEmbeddedClusterTheBackfillIsARowUpdateStatementByStateme
   EXPECT_EQ(detail.rfind("a2 up 1/1 add items status: row update + full scan; updated 200 rows of items", 0), 0u)
       << detail;
   EXPECT_CONTAINS(detail, "statement(s) logged by the server, the slowest: ");
-  EXPECT_CONTAINS(detail, "UPDATE items SET status = CASE WHEN id % 2 = 0 THEN 'done' ELSE 'new' END");
+  // Every statement is in the report (the step's line names the slowest
+  // three: at 200 rows the backfill is not always one of them).
+  std::string statements;
+  for (const auto& st : report["statements"].value("step.a2.up.1", nlohmann::json::array()))
+    statements += st["sql"].get<std::string>() + "\n";
+  EXPECT_CONTAINS(statements, "UPDATE items SET status = CASE WHEN id % 2 = 0 THEN 'done' ELSE 'new' END");
   EXPECT_CONTAINS(out, "Revisions run by the project's own Alembic 1.8");
   EXPECT_CONTAINS(out, "Statements and their times: from the server's own statement log");
   // Judged at production size: the backfill, and the project's connection

@@ -112,8 +112,12 @@ TEST(LockFindings, EachFormOfASlowLockIsNamedWithItsTableSizeAndSaferForm) {
   };
   for (const auto& [id, text] : kExpected) EXPECT_CONTAINS(o.Line(kLocks, id), text) << id;
   EXPECT_CONTAINS(o.Line(kLocks, "lock.hold.items"), "from l2 up 1/6 Add a check to the commit");
-  // Sized: the named table at its rows, the others by the default factor (10x here).
-  EXPECT_CONTAINS(o.Line(kLocks, "lock.sizes"), "tables named by --table-rows at their rows");
+  // Sized: on a copy, the named table at its rows, the others at their own.
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.sizes"), "this copy's own rows");
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.sizes"), "the tables named by --table-rows at their rows");
+  // The foreign key's SHARE ROW EXCLUSIVE on the referenced table: writes wait.
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.hold.owners"), "ShareRowExclusiveLock on owners (10 rows): held about ");
+  EXPECT_CONTAINS(o.Line(kLocks, "lock.hold.owners"), "writes wait for it");
   EXPECT_EQ(o.report["longest_lock_hold"]["table"], "items");
   EXPECT_EQ(o.report["longest_lock_hold"]["rows"], 5000000);
   // A hold at 250 times the rows is longer than the one measured.
@@ -221,7 +225,7 @@ TEST(WithTraffic, ALockTimeoutBehindALongReaderIsNotReady) {
                    "--with-traffic", "--traffic-hold", "30", "--report-json", json},
                   at->url().text());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_CONTAINS(r.out, "NOT READY: behind a reader holding its locks ");
+  EXPECT_CONTAINS(r.out, "NOT READY: behind a reader that keeps its locks 30.000s into the upgrade, ");
   EXPECT_CONTAINS(r.out, "the upgrade gave up waiting for its locks after --lock-timeout 0.3s (nothing was "
                          "changed); traffic waited at most ");
   std::remove(json.c_str());

@@ -113,7 +113,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
   sub->add_option("--traffic-hold", opts->traffic_hold, "With --with-traffic: how long the long reader keeps its "
                                                          "locks into the upgrade")
       ->type_name("SECONDS")
-      ->check(CLI::Range(0.0, 3600.0))
+      ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str()
       ->needs("--with-traffic");
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");

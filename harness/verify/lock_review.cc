@@ -147,11 +147,15 @@ void ChargeHolds(std::vector<StepEffect>& up, bool one_transaction) {
       // steps', the longest of them named.
       if (e.activity.lock_mode.empty() || g + 1 == group.size()) continue;
       size_t longest = group[g];
+      double longest_seconds = e.step.work_seconds();  // from the grant
       for (size_t k = g + 1; k < group.size(); ++k)
-        if (up[group[k]].step.seconds > up[longest].step.seconds) longest = group[k];
+        if (up[group[k]].step.seconds > longest_seconds) {
+          longest = group[k];
+          longest_seconds = up[longest].step.seconds;
+        }
       e.hold_parts = longest == group[g]
-                         ? fmt::format("{:.3f}s of it this step's own", e.step.seconds)
-                         : fmt::format("{:.3f}s of it in {}", up[longest].step.seconds, StepName(up[longest]));
+                         ? fmt::format("{:.3f}s of it this step's own", longest_seconds)
+                         : fmt::format("{:.3f}s of it in {}", longest_seconds, StepName(up[longest]));
     }
   }
 }
@@ -181,41 +185,56 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
                                       table.empty() ? "" : "." + table),
                           fmt::format("{}: {} [{}]", StepName(e), text, rule));
   };
-  bool sets_timeout = false;
+  bool sets_timeout = false, blocking_seen = false;
   std::string timeout_set;
   for (const auto& group : Transactions(up, deploy.one_transaction)) {
     std::map<std::string, Taken> held;
     std::set<std::string> created;
     // The hold from step `from` (a position in the group) to the commit.
+    // The taking step counts from the grant: its own wait came before it;
+    // a later step's wait for another lock extends this one's hold.
     auto hold_from = [&](size_t from, bool forecast) {
       double s = 0;
-      for (size_t k = from; k < group.size(); ++k) s += forecast ? then[group[k]] : up[group[k]].step.seconds;
+      for (size_t k = from; k < group.size(); ++k) {
+        const auto& st = up[group[k]].step;
+        s += forecast ? then[group[k]] : k == from ? st.work_seconds() : st.seconds;
+      }
       return s;
     };
-    std::map<std::string, size_t> position;  // table -> position in the group of the step that took its lock
+    // table -> the position in the group of the step that took its strongest
+    // lock, and of the first step whose lock blocked writes (SHARE or more).
+    std::map<std::string, size_t> position, blocks_writes_from;
     for (size_t g = 0; g < group.size(); ++g) {
       const StepEffect& e = up[group[g]];
       const auto& a = e.activity;
       const auto changes = engine::SchemaChanges(e.sql);
+      // A lock_timeout the revision sets itself counts when it is not 0 and
+      // comes no later than the step of the first lock that blocks traffic.
       for (const auto& c : changes)
-        if (c.form == "lock-timeout") {
-          sets_timeout = true;
+        if (c.form == "lock-timeout" && !blocking_seen) {
+          const bool none = c.value.empty() || c.value == "DEFAULT" || c.value.find_first_not_of("0msh ") == std::string::npos;
+          sets_timeout = !none;
           timeout_set = fmt::format("{} sets lock_timeout to {}", StepName(e), c.value);
         }
       const std::map<std::string, Taken> before = held;
       for (const auto& t : a.created) created.insert(t);
-      for (const auto& [table, mode] : a.held)
+      for (const auto& [table, mode] : a.held) {
         if (!held.count(table) || inspect::LockRank(mode) > inspect::LockRank(held[table].mode)) {
           held[table] = {mode, group[g]};
           position[table] = g;
         }
+        if (inspect::LockRank(mode) >= kShare && !blocks_writes_from.count(table) && !created.count(table)) {
+          blocks_writes_from[table] = g;
+          blocking_seen = true;
+        }
+      }
       auto existing = [&](const std::string& t) { return !created.count(t); };
       auto mode_on = [&](const std::string& t) { return held.count(t) ? held.at(t).mode : std::string(); };
       // "events (200000 rows) under AccessExclusiveLock, held about 0.450s at that size (0.045s here at
       // 20000 rows): reads and writes of events wait for it"
       auto sized = [&](const std::string& t) {
         const std::string mode = mode_on(t);
-        const size_t from = held.count(t) ? position[t] : g;
+        const size_t from = blocks_writes_from.count(t) ? blocks_writes_from[t] : held.count(t) ? position[t] : g;
         return fmt::format("{} ({}) under {}, held about {:.3f}s at that size ({:.3f}s here at {}): {}", t,
                            Rows(sizes.Then(t)), mode.empty() ? "no table lock" : mode, hold_from(from, true),
                            hold_from(from, false), Rows(sizes.Here(t)), WhoWaits(mode, t));
@@ -242,7 +261,8 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
         if (!existing(t) || std::find(a.rewritten.begin(), a.rewritten.end(), t) != a.rewritten.end()) continue;
         const bool constraint = Has(changes, "add-unique", t) || Has(changes, "add-primary-key", t) ||
                                 (!Has(changes, "create-index", t) && a.lock_mode == "AccessExclusiveLock" &&
-                                 a.lock_tables.find(t) != std::string::npos);
+                                 a.held.count(t) && a.held.at(t) == "AccessExclusiveLock" &&
+                                 (!before.count(t) || before.at(t).mode != "AccessExclusiveLock"));
         if (constraint)
           find("unique-in-place", e, t,
                fmt::format("a unique or primary key built in place on {}; safer: CREATE UNIQUE INDEX CONCURRENTLY "
@@ -302,19 +322,25 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
       }
     }
     for (const auto& [table, taken] : held) {
-      if (created.count(table) || inspect::LockRank(taken.mode) < kShare) continue;
+      if (created.count(table) || !blocks_writes_from.count(table)) continue;
+      const size_t from = blocks_writes_from[table];
       LockHold h;
       h.table = table;
       h.mode = taken.mode;
-      h.taken_by = StepName(up[taken.at]);
+      h.taken_by = StepName(up[group[from]]);
+      if (position[table] != from)
+        h.stronger_from = fmt::format("{} from {} ({:.3f}s at production size)", taken.mode, StepName(up[taken.at]),
+                                      hold_from(position[table], true));
       h.rows = sizes.Then(table);
-      h.measured = hold_from(position[table], false);
-      h.forecast = hold_from(position[table], true);
+      h.measured = hold_from(from, false);
+      h.forecast = hold_from(from, true);
       h.blocks_reads = inspect::LockRank(taken.mode) >= kAccessExclusive;
-      size_t longest = group[position[table]];
-      for (size_t k = position[table]; k < group.size(); ++k)
+      size_t longest = group[from];
+      for (size_t k = from; k < group.size(); ++k)
         if (then[group[k]] > then[longest]) longest = group[k];
-      h.longest_part = fmt::format("{} ({:.3f}s)", StepName(up[longest]), then[longest]);
+      h.longest_part = longest == group[from] && group.size() - from == 1
+                           ? std::string()
+                           : fmt::format("{} ({:.3f}s)", StepName(up[longest]), then[longest]);
       review.holds.push_back(h);
     }
   }
@@ -326,7 +352,8 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
   std::vector<std::pair<const LockHold*, std::vector<const LockHold*>>> lines_of;
   for (const auto& h : review.holds) {
     auto same = std::find_if(lines_of.begin(), lines_of.end(), [&](const auto& l) {
-      return l.first->mode == h.mode && l.first->taken_by == h.taken_by && l.first->forecast == h.forecast;
+      return l.first->mode == h.mode && l.first->taken_by == h.taken_by && l.first->forecast == h.forecast &&
+             l.first->stronger_from == h.stronger_from;
     });
     if (same == lines_of.end()) lines_of.push_back({&h, {&h}});
     else same->second.push_back(&h);
@@ -336,14 +363,14 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
     std::vector<std::string> tables;
     for (const auto* t : all) tables.push_back(fmt::format("{} ({})", t->table, Rows(t->rows)));
     const std::string on = all.size() == 1 ? tables.front() : fmt::format("{} tables: {}", all.size(), Some(tables));
-    const std::string part = h->longest_part == h->taken_by + fmt::format(" ({:.3f}s)", h->forecast)
-                                 ? std::string()
-                                 : ", most of it " + h->longest_part;
-    const std::string text = fmt::format(
-        "{} on {}: held about {:.3f}s at production size ({:.3f}s here), from {} to the commit{}; {}{}", h->mode, on,
-        h->forecast, h->measured, h->taken_by, part,
-        h->blocks_reads ? "reads and writes wait for it" : "writes wait for it",
-        over ? fmt::format(": over --max-lock-hold {}s", max_hold) : "");
+    const std::string part = h->longest_part.empty() ? std::string() : ", most of it " + h->longest_part;
+    const std::string who = !h->stronger_from.empty() ? "writes wait from there, reads too from " + h->stronger_from
+                            : h->blocks_reads         ? std::string("reads and writes wait for it")
+                                                      : std::string("writes wait for it");
+    const std::string text =
+        fmt::format("{} on {}: held about {:.3f}s at production size ({:.3f}s here), from {} to the commit{}; {}{}",
+                    h->mode, on, h->forecast, h->measured, h->taken_by, part, who,
+                    over ? fmt::format(": over --max-lock-hold {}s", max_hold) : "");
     lines.push_back({"lock.hold." + h->table, over ? Status::kFail : Status::kInfo, text});
     if (over)
       review.over.push_back(fmt::format("{} on {} would be held about {:.3f}s at production size, over "

@@ -300,9 +300,9 @@ class Pipeline {
       traffic_suite(gave_up);
       phases_.Fail(up_name, e.what());
       Verdict(false, 1,
-              fmt::format("NOT READY: behind a reader holding its locks {:.3f}s, {}; traffic waited at most {:.3f}s "
-                          "meanwhile: deploy with --lock-retries, or when no long query runs",
-                          traffic->Held(), gave_up, traffic->Longest()));
+              fmt::format("NOT READY: behind a reader that keeps its locks {:.3f}s into the upgrade, {}; traffic "
+                          "waited at most {:.3f}s meanwhile: deploy with --lock-retries, or when no long query runs",
+                          traffic->Hold(), gave_up, traffic->Longest()));
       return;
     } catch (const Error& e) {
       if (e.code() != ExitCode::kCheckFailed) throw;
@@ -441,21 +441,22 @@ class Pipeline {
   TableSizes Sizes(const Recorded& recorded) const {
     TableSizes sizes;
     for (const auto& t : recorded.tables) sizes.here[t.table.Key()] = t.rows();
-    const bool told = options_.forecast_rows > 0 || !options_.table_rows.empty();
-    sizes.scaled = !options_.source || told;
+    // Generated data is scaled (10x unless --forecast-rows says); a copy
+    // keeps its own rows unless --forecast-rows says; --table-rows sets the
+    // tables it names either way.
     const double here = std::max(1.0, data_.Size(recorded.tables));
-    const double factor = !sizes.scaled ? 1.0
-                          : options_.forecast_rows > 0 ? static_cast<double>(options_.forecast_rows) / here
-                                                       : 10.0;
+    const double factor = options_.forecast_rows > 0 ? static_cast<double>(options_.forecast_rows) / here
+                          : options_.source          ? 1.0
+                                                     : 10.0;
+    sizes.scaled = factor != 1.0 || !options_.table_rows.empty();
     for (const auto& [table, rows] : sizes.here) sizes.then[table] = std::llround(static_cast<double>(rows) * factor);
     for (const auto& [table, rows] : options_.table_rows) sizes.then[table] = rows;
-    if (!sizes.scaled)
-      sizes.basis = "this copy's own rows (its figures are production's when it is a copy of production)";
+    const std::string named = options_.table_rows.empty() ? "" : "; the tables named by --table-rows at their rows";
+    if (factor == 1.0 && options_.source)
+      sizes.basis = "this copy's own rows (its figures are production's when it is a copy of production)" + named;
     else
-      sizes.basis = fmt::format("{:.4g}x the rehearsed rows ({} {}{}){}", factor,
-                                options_.forecast_rows > 0 ? options_.forecast_rows : std::llround(here * 10),
-                                data_.Unit(), options_.forecast_rows > 0 ? ", --forecast-rows" : ", the default",
-                                options_.table_rows.empty() ? "" : ", tables named by --table-rows at their rows");
+      sizes.basis = fmt::format("{:.4g}x the rehearsed rows ({} {}, {}){}", factor, std::llround(here * factor),
+                                data_.Unit(), options_.forecast_rows > 0 ? "--forecast-rows" : "the default", named);
     return sizes;
   }
 

@@ -94,8 +94,10 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
   // is the engine's (the commit's included for the last).
   for (size_t i = 0; i < run.effects.size(); ++i) {
     run.effects[i].step.seconds = i < run.report.steps.size() ? run.report.steps[i].seconds : 0;
+    // From the grant: the step's own wait for it does not count.
     double held = 0;
-    for (size_t j = i; j < run.report.steps.size(); ++j) held += run.report.steps[j].seconds;
+    for (size_t j = i; j < run.report.steps.size(); ++j)
+      held += j == i ? run.report.steps[j].work_seconds() : run.report.steps[j].seconds;
     run.effects[i].lock_held = held;
   }
   return run;

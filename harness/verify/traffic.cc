@@ -1,6 +1,7 @@
 #include "harness/verify/traffic.h"
 
 #include <algorithm>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -39,19 +40,36 @@ Traffic::Traffic(const pg::Url& url, const std::vector<inspect::TableReading>& t
       target.name = t->table.Key();
       target.quoted = tx.quote_name(t->table.schema) + "." + tx.quote_name(t->table.name);
       target.key = tx.quote_name(t->key.front());
-      for (const auto& r : tx.exec(fmt::format("SELECT {}::pg_catalog.text FROM {} LIMIT {}", target.key,
-                                               target.quoted, kKeysPerTable)))
+      // A key of a built-in type only: its output, input and = are the
+      // server's own, never a function another role wrote (a cast or an
+      // operator of its type would run with the tool's rights).
+      const bool builtin = tx.exec_params1(
+                                 "SELECT coalesce((SELECT y.typnamespace OPERATOR(pg_catalog.=) "
+                                 "'pg_catalog'::pg_catalog.regnamespace FROM pg_catalog.pg_attribute a JOIN "
+                                 "pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) a.atttypid WHERE a.attrelid "
+                                 "OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) $2), "
+                                 "false)",
+                                 t->oid, t->key.front())[0]
+                                 .as<bool>();
+      if (!builtin) continue;
+      for (const auto& r : tx.exec(fmt::format("SELECT {} FROM {} LIMIT {}", target.key, target.quoted, kKeysPerTable)))
         if (!r[0].is_null()) target.keys.push_back(r[0].as<std::string>());
       if (!target.keys.empty()) targets_.push_back(std::move(target));
     }
   }
   if (targets_.empty())
-    throw UsageError("--with-traffic needs a table with a one-column primary key and rows: there is none here");
+    throw UsageError("--with-traffic needs a table with rows and a one-column primary key of a built-in type: there "
+                     "is none here");
   long_reader_ = std::thread([this] { LongReader(); });
   const auto started = Clock::now();
   while (!locked_ && Since(started) < 30) std::this_thread::sleep_for(5ms);
-  reader_ = std::thread([this] { Client(false); });
-  writer_ = std::thread([this] { Client(true); });
+  try {
+    reader_ = std::thread([this] { Client(false); });
+    writer_ = std::thread([this] { Client(true); });
+  } catch (...) {
+    Stop();
+    throw;
+  }
   // A few operations each: the clients are connected and running.
   while (ready_ < 2 && Since(started) < 30) std::this_thread::sleep_for(5ms);
 }
@@ -71,8 +89,19 @@ void Traffic::UpgradeStarts() {
 void Traffic::Stop() {
   stop_ = true;
   upgrade_started_ = true;  // a long reader still waiting for the start lets go
+  {
+    // A client still waiting on a lock is cancelled: it never outlives this.
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    for (auto* c : connections_) c->Cancel();
+  }
   for (auto* t : {&long_reader_, &reader_, &writer_})
     if (t->joinable()) t->join();
+}
+
+void Traffic::Register(pg::Connection* conn, bool add) {
+  std::lock_guard<std::mutex> lock(connections_mutex_);
+  if (add) connections_.push_back(conn);
+  else connections_.erase(std::remove(connections_.begin(), connections_.end(), conn), connections_.end());
 }
 
 void Traffic::LongReader() {
@@ -97,6 +126,12 @@ void Traffic::Client(bool writer) {
   auto& error = writer ? write_error_ : read_error_;
   try {
     pg::Connection conn(url_, writer ? "migration-harness traffic: a writer" : "migration-harness traffic: a reader");
+    Register(&conn, true);
+    struct Unregister {
+      Traffic* traffic;
+      pg::Connection* conn;
+      ~Unregister() { traffic->Register(conn, false); }
+    } unregister{this, &conn};
     size_t n = 0;
     while (!stop_) {
       const size_t target = n % targets_.size();
@@ -108,7 +143,8 @@ void Traffic::Client(bool writer) {
         pqxx::work tx(conn.raw());
         // What an UPDATE takes, without running a trigger or changing a row.
         if (writer) tx.exec("LOCK TABLE " + t.quoted + " IN ROW EXCLUSIVE MODE");
-        tx.exec_params(fmt::format("SELECT 1 FROM {} WHERE {} = $1{}", t.quoted, t.key, writer ? " FOR UPDATE" : ""),
+        tx.exec_params(fmt::format("SELECT 1 FROM {} WHERE {} OPERATOR(pg_catalog.=) $1{}", t.quoted, t.key,
+                                   writer ? " FOR UPDATE" : ""),
                        key);
         tx.commit();
       } catch (const pqxx::sql_error& e) {
@@ -140,9 +176,11 @@ std::string Traffic::Tables() const {
 }
 
 std::string Traffic::HoldText() const {
-  return fmt::format("a reader holding AccessShareLock on {} from before the upgrade until {:.3f}s into it, as a "
+  return fmt::format("a reader holding AccessShareLock on {} from before the upgrade until {:.3f}s into it{}, as a "
                      "long query would",
-                     Tables(), held_);
+                     Tables(), held_,
+                     held_ < hold_ - 0.001 ? fmt::format(" (of the {:.3f}s it would have: the upgrade was over)", hold_)
+                                           : std::string());
 }
 
 checks::SuiteResult Traffic::Suite(const std::string& upgrade) const {

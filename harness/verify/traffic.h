@@ -1,26 +1,28 @@
 // `verify --with-traffic`: the queue behind a migration's lock, rehearsed.
 // On the copy the rehearsal works on (never the database itself), while the
 // measured upgrade runs:
-//   - a long reader: a session that took ACCESS SHARE on every table with
-//     a primary key before the upgrade began, and keeps it `hold` seconds
-//     into it, as a report query would; the upgrade's ACCESS EXCLUSIVE
+//   - a long reader: a session that took ACCESS SHARE on the tables (the 8
+//     biggest with rows and a one-column primary key of a built-in type)
+//     before the upgrade began, and keeps it `hold` seconds into it, as a
+//     report query would; the upgrade's ACCESS EXCLUSIVE
 //     request waits behind it, and every later query on the table waits
 //     behind that request;
 //   - steady traffic: a reader (a primary-key lookup) and a writer (ROW
 //     EXCLUSIVE, as an UPDATE takes, then the row FOR UPDATE: no trigger,
 //     no change) each on its own connection, one table after another,
 //     every 5 to 10 ms. Each operation's time is kept.
-// Tables without a one-column primary key or without rows are left out.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "harness/checks/check_result.h"
 #include "harness/inspect/table_reading.h"
+#include "harness/pg/connection.h"
 #include "harness/pg/url.h"
 
 namespace harness::verify {
@@ -49,7 +51,7 @@ class Traffic {
   double Longest() const;
   std::string HoldText() const;  // "a reader held AccessShareLock on 3 table(s) (...) ... 2.000s into it"
   std::string Tables() const;    // "3 table(s): events, accounts, audit.entries"
-  double Held() const { return held_; }
+  double Hold() const { return hold_; }
 
  private:
   struct Target {
@@ -65,6 +67,8 @@ class Traffic {
   };
   void Client(bool writer);
   void LongReader();
+  // The clients' connections, which Stop() cancels.
+  void Register(pg::Connection* conn, bool add);
 
   pg::Url url_;
   double hold_;
@@ -76,7 +80,9 @@ class Traffic {
   std::chrono::steady_clock::time_point upgrade_start_;
   double held_ = 0;  // how long the long reader held its locks after the upgrade began
   std::string long_reader_error_;
-  std::thread long_reader_, reader_, writer_;
+  std::mutex connections_mutex_;
+  std::vector<pg::Connection*> connections_;
+  std::thread long_reader_, reader_, writer_;  // last: started once the members above exist
 };
 
 }  // namespace harness::verify
