@@ -212,6 +212,16 @@ std::string SampleBackup(const TestDatabase& db) {
   return dump.exit_code == 0 ? backup : std::string();
 }
 
+// A trigger on tasks, owned by `app`, running appfn.FUNCTION() AFTER INSERT
+// (names as SQL writes them: quoted where they need it).
+void PlantInsertTrigger(const TestDatabase& db, const Role& app, const std::string& function, const std::string& trigger) {
+  PlantAsTableOwner(db, app, "tasks",
+                    "CREATE SCHEMA appfn; CREATE FUNCTION appfn." + function +
+                        " () RETURNS trigger LANGUAGE plpgsql AS $$BEGIN %E RETURN NULL; END$$; CREATE TRIGGER " +
+                        trigger + " AFTER INSERT ON public.tasks FOR EACH STATEMENT EXECUTE FUNCTION appfn." +
+                        function + "()");
+}
+
 // The commands that write other tables than the core ones check those too:
 // restore-dropped the nine it fills, generate every table of public.
 TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) {
@@ -219,12 +229,7 @@ TEST(HostileTableCode, ATriggerOnATableRestoreDroppedOrGenerateWritesIsRefused) 
   const std::string backup = SampleBackup(db);
   ASSERT_FALSE(backup.empty());
   Role app("NOSUPERUSER");
-  PlantAsTableOwner(db, app, "tasks",
-                    "CREATE SCHEMA appfn; "
-                    "CREATE FUNCTION appfn.x() RETURNS trigger LANGUAGE plpgsql "
-                    "AS $$BEGIN %E RETURN NULL; END$$; "
-                    "CREATE TRIGGER t AFTER INSERT ON public.tasks "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION appfn.x()");
+  PlantInsertTrigger(db, app, "x", "t");
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"restore-dropped", "--from", backup},
         {"generate", "--any-schema", "--rows-per-table", "5"},
@@ -244,12 +249,7 @@ TEST(HostileTableCode, ATriggerNamedToRewriteTheScreenIsShownEscaped) {
   const std::string backup = SampleBackup(db);
   ASSERT_FALSE(backup.empty());
   Role app("NOSUPERUSER");
-  PlantAsTableOwner(db, app, "tasks",
-                    "CREATE SCHEMA appfn; "
-                    "CREATE FUNCTION appfn.\"x\x1b[2J\" () RETURNS trigger LANGUAGE plpgsql "
-                    "AS $$BEGIN %E RETURN NULL; END$$; "
-                    "CREATE TRIGGER \"t\x1b]0;pwned\x07\nREADY\" AFTER INSERT ON public.tasks "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION appfn.\"x\x1b[2J\"()");
+  PlantInsertTrigger(db, app, "\"x\x1b[2J\"", "\"t\x1b]0;pwned\x07\nREADY\"");
   auto r = RunCliUnchanged(db, {"restore-dropped", "--from", backup}, 2);
   std::remove(backup.c_str());
   EXPECT_CONTAINS(r.err, "t\\x1b]0;pwned\\x07\\x0aREADY");

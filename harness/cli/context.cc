@@ -269,6 +269,16 @@ engine::MigratorOptions MigratorOptionsFrom(const GlobalOptions& g) {
   return o;
 }
 
+void AddLockRetriesOption(CLI::App* sub, int& lock_retries) {
+  sub->add_option("--lock-retries", lock_retries,
+                  "When a lock is not granted within --lock-timeout: run the whole transaction again from "
+                  "the start, up to N more times, after a pause of 1s, then 2s, 4s... (each attempt logged; "
+                  "the one that gave up changed nothing)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 100))
+      ->excludes("--sql");
+}
+
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
                         const std::string& target, bool sql_only, int lock_retries) {
   const bool up = direction == engine::Direction::kUpgrade;

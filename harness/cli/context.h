@@ -91,6 +91,9 @@ Command setup_check(CLI::App& app, const GlobalOptions& g);
 Command setup_verify(CLI::App& app, const GlobalOptions& g);
 Command setup_restore_dropped(CLI::App& app, const GlobalOptions& g);
 
+// upgrade's and downgrade's --lock-retries N (MigratorOptions::lock_retries).
+void AddLockRetriesOption(CLI::App* sub, int& lock_retries);
+
 // Shared by upgrade and downgrade; `lock_retries`: MigratorOptions'.
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
                         const std::string& target, bool sql_only, int lock_retries = 0);

@@ -18,13 +18,7 @@ Command setup_downgrade(CLI::App& app, const GlobalOptions& g) {
                   "base, an id (e.g. 003a), or -N revisions below the current one")
       ->required();
   sub->add_flag("--sql", opts->sql, "Print the SQL the downgrade would run; change nothing");
-  sub->add_option("--lock-retries", opts->lock_retries,
-                  "When a lock is not granted within --lock-timeout: run the whole transaction again from "
-                  "the start, up to N more times, after a pause of 1s, then 2s, 4s... (each attempt logged; "
-                  "the one that gave up changed nothing)")
-      ->type_name("N")
-      ->check(CLI::Range(0, 100))
-      ->excludes("--sql");
+  AddLockRetriesOption(sub, opts->lock_retries);
   return {sub, [opts, &g] {
             return RunMigrationCommand(g, engine::Direction::kDowngrade, opts->target, opts->sql,
                                        opts->lock_retries);
