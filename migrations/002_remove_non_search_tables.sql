@@ -4,6 +4,8 @@
 --! idempotent
 --! writes: repositories, code_files, code_chunks
 --! restore_hint: migration-harness restore-dropped --from BACKUP.dump --baseline FILE
+--! define NINE_TABLES: 'tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'
+--! define PROJECT_ID_PATTERN: ^[a-z0-9]+(-[a-z0-9]+)*$
 --! prebuilt: column repositories.project_id, column code_chunks.project_id, constraint repositories.check_repositories_project_id, constraint code_chunks.check_code_chunks_project_id, index repositories.idx_project_repository
 
 -- Every statement is idempotent: after `stamp 005` on a migrated database,
@@ -16,10 +18,7 @@ SELECT set_config('migration_harness.started_002', clock_timestamp()::text, true
 DO $$
 DECLARE
     version_num integer := current_setting('server_version_num')::integer;
-    nine constant text[] := ARRAY['work_item_deployment_links', 'vendor_deployment_links',
-                                  'work_item_dependencies', 'archived_work_items', 'future_enhancements',
-                                  'project_configuration', 'deployment_events', 'vendor_extractors',
-                                  'tasks'];
+    nine constant text[] := ARRAY(SELECT u.t FROM unnest(ARRAY[{{NINE_TABLES}}]) WITH ORDINALITY u(t, o) ORDER BY u.o DESC);
     t text;
     kind "char";
     link text[];
@@ -129,10 +128,7 @@ $$;
 --! step: Verifying foreign key constraints
 DO $$
 DECLARE
-    nine constant text[] := ARRAY['tasks', 'vendor_extractors', 'deployment_events',
-                                  'project_configuration', 'future_enhancements',
-                                  'work_item_dependencies', 'vendor_deployment_links',
-                                  'work_item_deployment_links', 'archived_work_items'];
+    nine constant text[] := ARRAY[{{NINE_TABLES}}];
     found text;
     fix text;
     fks text;
@@ -374,7 +370,7 @@ $$;
 -- not kept.
 DO $$
 DECLARE
-    expected constant text := 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) '
+    expected constant text := 'CHECK ((((project_id)::text ~ ''{{PROJECT_ID_PATTERN}}''::text) '
                               'AND (char_length((project_id)::text) <= 50)))';
     t record;
     found text;
@@ -390,7 +386,7 @@ BEGIN
             -- function whatever else a search path might offer.
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (project_id OPERATOR(pg_catalog.~) %L '
                            'AND pg_catalog.char_length(project_id) <= 50) NOT VALID',
-                           t.tab, t.con, '^[a-z0-9]+(-[a-z0-9]+)*$');
+                           t.tab, t.con, '{{PROJECT_ID_PATTERN}}');
             added := added + 1;
         ELSIF regexp_replace(found, ' NOT VALID$', '') <> expected THEN
             RAISE EXCEPTION 'constraint % on % exists with another definition: %', t.con, t.tab, found
@@ -430,10 +426,7 @@ $$;
 --! step: Dropping unused tables
 DO $$
 DECLARE
-    nine constant text[] := ARRAY['work_item_deployment_links', 'vendor_deployment_links',
-                                  'work_item_dependencies', 'archived_work_items', 'future_enhancements',
-                                  'project_configuration', 'deployment_events', 'vendor_extractors',
-                                  'tasks'];
+    nine constant text[] := ARRAY(SELECT u.t FROM unnest(ARRAY[{{NINE_TABLES}}]) WITH ORDINALITY u(t, o) ORDER BY u.o DESC);
     k record;
     present text;
     n integer;
@@ -496,14 +489,14 @@ BEGIN
         EXCEPTION WHEN check_violation THEN
             list := format('SELECT id, project_id FROM public.%I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
                            'AND pg_catalog.char_length(project_id) <= 50);',
-                           t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$');
+                           t.tab, '{{PROJECT_ID_PATTERN}}');
             EXECUTE format('SELECT pg_catalog.count(*) FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
-                           'AND pg_catalog.char_length(project_id) <= 50)', t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$')
+                           'AND pg_catalog.char_length(project_id) <= 50)', t.tab, '{{PROJECT_ID_PATTERN}}')
               INTO bad;
             EXECUTE format('SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(v), '', '') FROM ('
                            'SELECT DISTINCT project_id AS v FROM %I WHERE NOT (project_id OPERATOR(pg_catalog.~) %L '
                            'AND pg_catalog.char_length(project_id) <= 50) ORDER BY 1 LIMIT 5) s',
-                           t.tab, '^[a-z0-9]+(-[a-z0-9]+)*$')
+                           t.tab, '{{PROJECT_ID_PATTERN}}')
               INTO sample;
             RAISE EXCEPTION '% row(s) of % have a project_id that % rejects (e.g. %)',
                 bad, t.tab, t.con, sample
@@ -543,10 +536,7 @@ BEGIN
                       AND indisvalid) THEN
         problems := array_append(problems, 'idx_project_repository is missing or invalid');
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events',
-                        'project_configuration', 'future_enhancements',
-                        'work_item_dependencies', 'vendor_deployment_links',
-                        'work_item_deployment_links', 'archived_work_items']) AS t(name)
+    IF EXISTS (SELECT 1 FROM unnest(ARRAY[{{NINE_TABLES}}]) AS t(name)
                 WHERE to_regclass(t.name) IS NOT NULL) THEN
         problems := array_append(problems, 'some of the 9 tables still exist');
     END IF;
@@ -945,9 +935,7 @@ BEGIN
     FOR t IN SELECT c.relname FROM pg_class c
               WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
                 AND c.relowner <> owner_oid
-                AND c.relname = ANY (ARRAY['tasks', 'vendor_extractors', 'deployment_events',
-                        'project_configuration', 'future_enhancements', 'work_item_dependencies',
-                        'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])
+                AND c.relname = ANY (ARRAY[{{NINE_TABLES}}])
               ORDER BY 1
     LOOP
         EXECUTE format('ALTER TABLE public.%I OWNER TO %I', t, pg_get_userbyid(owner_oid));
@@ -1018,10 +1006,7 @@ DECLARE
     missing text;
 BEGIN
     SELECT string_agg(t.name, ', ') INTO missing
-      FROM unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events',
-                        'project_configuration', 'future_enhancements',
-                        'work_item_dependencies', 'vendor_deployment_links',
-                        'work_item_deployment_links', 'archived_work_items']) AS t(name)
+      FROM unnest(ARRAY[{{NINE_TABLES}}]) AS t(name)
      WHERE to_regclass(t.name) IS NULL;
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'rollback validation failed: tables not restored: %', missing
@@ -1137,7 +1122,7 @@ fk AS (
        AND src.relnamespace = 'public'::regnamespace
        AND dst.oid IN (to_regclass('public.repositories'), to_regclass('public.code_files'),
                        to_regclass('public.code_chunks'))
-       AND src.relname = ANY (ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])
+       AND src.relname = ANY (ARRAY[{{NINE_TABLES}}])
 )
 SELECT n = 0 AS passed,
        CASE WHEN n = 0 AND production
@@ -1171,7 +1156,7 @@ dropped(classid, objid) AS (
     SELECT 'pg_catalog.pg_class'::regclass, c.oid
       FROM pg_catalog.pg_class c
      WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-       AND c.relname = ANY (ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])
+       AND c.relname = ANY (ARRAY[{{NINE_TABLES}}])
     UNION
     SELECT d.classid, d.objid
       FROM pg_catalog.pg_depend d
@@ -1281,7 +1266,7 @@ SELECT refused_count = 0 AS passed,
 -- pg_depend does not see into function bodies: a trigger on a kept table
 -- whose function names one of the nine fails once they are gone. Said
 -- only when there is one.
-WITH nine(t) AS (SELECT pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items'])),
+WITH nine(t) AS (SELECT pg_catalog.unnest(ARRAY[{{NINE_TABLES}}])),
 hit AS (
     SELECT format('trigger %I on %I.%I runs %I.%I()', tg.tgname, n.nspname, c.relname,
                   pn.nspname, p.proname) AS what,
@@ -1367,8 +1352,8 @@ col AS (
       FROM (SELECT ord, tab,
                    -- The sample goes through XML as base64: a value is any text.
                    query_to_xml(format('SELECT count(*) AS n, (SELECT encode(convert_to(string_agg(quote_nullable(v), '', ''), ''UTF8''), ''base64'') '
-                                       'FROM (SELECT DISTINCT project_id AS v FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50) '
-                                       'ORDER BY 1 LIMIT 5) s) AS sample FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)',
+                                       'FROM (SELECT DISTINCT project_id AS v FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''{{PROJECT_ID_PATTERN}}'' AND pg_catalog.char_length(project_id) <= 50) '
+                                       'ORDER BY 1 LIMIT 5) s) AS sample FROM public.%1$I WHERE NOT (project_id OPERATOR(pg_catalog.~) ''{{PROJECT_ID_PATTERN}}'' AND pg_catalog.char_length(project_id) <= 50)',
                                        tab), false, true, '') AS x
               FROM col) r
 ), con AS (
@@ -1407,14 +1392,14 @@ col AS (
     SELECT ord * 10 + 2,
            format('%s row(s) of %s have a project_id that the CHECK rejects (e.g. %s); list them with: '
                   'SELECT id, project_id FROM public.%s WHERE %s;', n, tab, sample, tab,
-                  'NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND '
+                  'NOT (project_id OPERATOR(pg_catalog.~) ''{{PROJECT_ID_PATTERN}}'' AND '
                   'pg_catalog.char_length(project_id) <= 50)')
       FROM rejected WHERE n > 0
     UNION ALL
     SELECT ord * 10,
            format('constraint %s on %s exists with another definition: %s; drop it: '
                   'ALTER TABLE public.%s DROP CONSTRAINT %s;', name, tab, def, tab, name)
-      FROM con WHERE pg_catalog.regexp_replace(def, ' NOT VALID$', '') <> 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) AND (char_length((project_id)::text) <= 50)))'
+      FROM con WHERE pg_catalog.regexp_replace(def, ' NOT VALID$', '') <> 'CHECK ((((project_id)::text ~ ''{{PROJECT_ID_PATTERN}}''::text) AND (char_length((project_id)::text) <= 50)))'
     UNION ALL
     SELECT 50, format('index idx_project_repository is %s%s; drop it: DROP INDEX CONCURRENTLY '
                       'public.idx_project_repository;', def, CASE WHEN valid THEN '' ELSE ' (INVALID)' END)
@@ -1448,7 +1433,7 @@ SELECT NULL::boolean AS passed,
   FROM (SELECT t, ord,
                (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM public.%I', t),
                                                     false, true, '')))[1]::text::bigint AS n
-          FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) WITH ORDINALITY u(t, ord)
+          FROM pg_catalog.unnest(ARRAY[{{NINE_TABLES}}]) WITH ORDINALITY u(t, ord)
          -- Tables only: counting a view's rows would run its owner's code.
          WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class k
                         WHERE k.oid = to_regclass('public.' || t) AND k.relkind IN ('r', 'p'))) c;
@@ -1549,7 +1534,7 @@ WITH k AS (
 ), judged AS (
     SELECT ord, found,
            CASE WHEN NOT found THEN name || ' missing'
-                WHEN pg_catalog.regexp_replace(def, ' NOT VALID$', '') <> 'CHECK ((((project_id)::text ~ ''^[a-z0-9]+(-[a-z0-9]+)*$''::text) AND (char_length((project_id)::text) <= 50)))' THEN name || ' is ' || def
+                WHEN pg_catalog.regexp_replace(def, ' NOT VALID$', '') <> 'CHECK ((((project_id)::text ~ ''{{PROJECT_ID_PATTERN}}''::text) AND (char_length((project_id)::text) <= 50)))' THEN name || ' is ' || def
                 WHEN NOT validated THEN name || ' not validated' END AS problem
       FROM k
 )
@@ -1579,7 +1564,7 @@ SELECT count(*) = 0 AS passed,
        CASE WHEN count(*) = 0 THEN 'Unused tables dropped (0 of 9 tables found)'
             ELSE format('Unused tables dropped: %s of 9 tables still exist ({%s})', count(*),
                         string_agg(t, ',' ORDER BY ord)) END AS detail
-  FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) WITH ORDINALITY u(t, ord)
+  FROM pg_catalog.unnest(ARRAY[{{NINE_TABLES}}]) WITH ORDINALITY u(t, ord)
  WHERE to_regclass('public.' || t) IS NOT NULL;
 
 --! check post: data_integrity
@@ -1620,15 +1605,15 @@ WITH cols AS (
            (xpath('/row/c/text()', x))[1]::text::bigint AS c
       FROM (SELECT both_present,
                    CASE WHEN both_present THEN query_to_xml(
-                     'SELECT (SELECT count(*) FROM public.repositories WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)) AS r, '
-                     '(SELECT count(*) FROM public.code_chunks WHERE NOT (project_id OPERATOR(pg_catalog.~) ''^[a-z0-9]+(-[a-z0-9]+)*$'' AND pg_catalog.char_length(project_id) <= 50)) AS c', false, true, '') END AS x
+                     'SELECT (SELECT count(*) FROM public.repositories WHERE NOT (project_id OPERATOR(pg_catalog.~) ''{{PROJECT_ID_PATTERN}}'' AND pg_catalog.char_length(project_id) <= 50)) AS r, '
+                     '(SELECT count(*) FROM public.code_chunks WHERE NOT (project_id OPERATOR(pg_catalog.~) ''{{PROJECT_ID_PATTERN}}'' AND pg_catalog.char_length(project_id) <= 50)) AS c', false, true, '') END AS x
               FROM cols) q
 )
 SELECT coalesce(r + c = 0, false) AS passed,
        CASE WHEN NOT both_present THEN 'Pattern validation: cannot run without both project_id columns'
-            WHEN r + c = 0 THEN 'Pattern validation (all project_id values match ^[a-z0-9]+(-[a-z0-9]+)*$, 1-50 characters)'
+            WHEN r + c = 0 THEN 'Pattern validation (all project_id values match {{PROJECT_ID_PATTERN}}, 1-50 characters)'
             ELSE format('Pattern validation: %s repositories and %s code_chunks have a project_id outside %s',
-                        r, c, '^[a-z0-9]+(-[a-z0-9]+)*$') END AS detail
+                        r, c, '{{PROJECT_ID_PATTERN}}') END AS detail
   FROM m;
 
 --! check rollback: columns_removed
@@ -1658,7 +1643,7 @@ SELECT n = 0 AS passed,
 SELECT count(*) = 9 AS passed,
        CASE WHEN count(*) = 9 THEN 'Dropped tables restored (9 tables found)'
             ELSE format('Dropped tables restored: %s of 9 found', count(*)) END AS detail
-  FROM pg_catalog.unnest(ARRAY['tasks', 'vendor_extractors', 'deployment_events', 'project_configuration', 'future_enhancements', 'work_item_dependencies', 'vendor_deployment_links', 'work_item_deployment_links', 'archived_work_items']) t
+  FROM pg_catalog.unnest(ARRAY[{{NINE_TABLES}}]) t
  WHERE to_regclass('public.' || t) IS NOT NULL;
 
 --! check rollback: foreign_keys_restored

@@ -95,6 +95,22 @@ TEST(MigrationFile, OneCheckHeaderMayServeSeveralSuitesAndAGateStops) {
   EXPECT_EQ(f.checks[2].when, "post");
 }
 
+// `--! define NAME: VALUE`: {{NAME}} in steps and checks reads VALUE; a name
+// not defined is left as written.
+TEST(MigrationFile, DefinesAreExpandedInStepsAndChecks) {
+  const MigrationFile f = Parse(
+      "--! revision: 001\n--! down_revision:\n--! define TABLES: 'a', 'b'\n--! define P: ^[a-z]+$\n"
+      "--! upgrade\n--! step: s\nSELECT {{TABLES}}, '{{P}}', '{{P}}', '{{Q}}', '{{';\n"
+      "--! downgrade\n--! step: d\nSELECT 1;\n--! check post: c\nSELECT t FROM unnest(ARRAY[{{TABLES}}]) t;\n");
+  EXPECT_EQ(f.upgrade[0].sql, "SELECT 'a', 'b', '^[a-z]+$', '^[a-z]+$', '{{Q}}', '{{';\n");
+  EXPECT_EQ(f.checks[0].sql, "SELECT t FROM unnest(ARRAY['a', 'b']) t;\n");
+  // Without a define, braces are SQL like any other.
+  EXPECT_EQ(Parse(File("001", "", "--! upgrade\n--! step: u\nSELECT '{{X}}';\n--! downgrade\n--! step: d\nSELECT 2;\n"))
+                .upgrade[0]
+                .sql,
+            "SELECT '{{X}}';\n");
+}
+
 TEST(MigrationFile, EmptyDownRevisionIsBase) {
   EXPECT_FALSE(Parse(File("001", "")).down_revision.has_value());
 }
@@ -136,6 +152,10 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"SameCheckTwice", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\nSELECT 1;\n--! gate pre, post: c\nSELECT 1;\n"), "x.sql:13: a second post check named 'c' (line 11)"},
         Malformed{"PrebuiltOfAnUnknownKind", "--! revision: 001\n--! down_revision:\n--! prebuilt: view v.x\n", "x.sql:3: prebuilt object 'view v.x' must be"},
         Malformed{"PrebuiltAfterTheHeader", File("001", "", "--! upgrade\n--! prebuilt: index t.i\n"), "x.sql:6: header directive 'prebuilt' after the header"},
+        Malformed{"DefineAfterTheHeader", File("001", "", "--! upgrade\n--! define X: 1\n"), "x.sql:6: `--! define` after the header"},
+        Malformed{"DefineOfALowerCaseName", "--! revision: 001\n--! down_revision:\n--! define x: 1\n", "x.sql:3: `--! define x:`: a name is an upper-case letter"},
+        Malformed{"DefineTwice", "--! revision: 001\n--! down_revision:\n--! define X: 1\n--! define X: 2\n", "x.sql:4: X defined twice"},
+        Malformed{"DefineOfNothing", "--! revision: 001\n--! down_revision:\n--! define X:\n", "x.sql:3: `--! define X:` defines nothing"},
         Malformed{"StepAfterChecks", File("001", "", "--! upgrade\n--! step: a\nSELECT 1;\n--! downgrade\n--! step: b\nSELECT 1;\n--! check post: c\nSELECT 1;\n--! step: d\nSELECT 1;\n"), "x.sql:13: `--! step:` after the checks"}),
     [](const auto& p) { return std::string(p.param.name); });
 

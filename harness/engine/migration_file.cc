@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string_view>
@@ -74,6 +75,25 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
                       "another directory");
   };
   enum class Section { kHeader, kUpgrade, kDowngrade, kChecks } section = Section::kHeader;
+  // `--! define NAME: VALUE`: each {{NAME}} in the SQL below is VALUE.
+  std::map<std::string, std::string> defines;
+  static const std::regex kDefineName("^[A-Z][A-Z0-9_]{0,62}$");
+  auto expanded = [&](std::string_view sql_line) {
+    std::string out(sql_line);
+    if (defines.empty()) return out;
+    for (size_t at = out.find("{{"); at != std::string::npos; at = out.find("{{", at)) {
+      const size_t end = out.find("}}", at + 2);
+      if (end == std::string::npos) break;
+      auto it = defines.find(out.substr(at + 2, end - at - 2));
+      if (it == defines.end()) {
+        at += 2;  // not a name defined here: left as written
+        continue;
+      }
+      out.replace(at, end + 2 - at, it->second);
+      at += it->second.size();
+    }
+    return out;
+  };
   bool saw_revision = false, saw_down = false, saw_message = false;
   std::vector<Step>* steps = nullptr;
   Lines in(text);
@@ -90,14 +110,14 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       if (section == Section::kChecks) {
         // One header may name several suites: each gets the query.
         for (auto it = file.checks.rbegin(); it != file.checks.rend() && it->line == file.checks.back().line; ++it)
-          it->sql.append(line).append("\n");
+          it->sql.append(expanded(line)).append("\n");
         continue;
       }
       if (steps && !steps->empty() && steps->back().records_revision) {
         if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0)
           throw fail(number, "SQL after `--! record_step:` (the engine's own step has no SQL)");
       } else if (steps && !steps->empty()) {
-        steps->back().sql.append(line).append("\n");
+        steps->back().sql.append(expanded(line)).append("\n");
       } else if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0) {
         throw fail(number, section == Section::kHeader
                                ? "SQL before the `--! upgrade` section"
@@ -160,6 +180,13 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       if (section != Section::kHeader) throw fail(number, "header directive 'restore_hint' after the header");
       if (value.empty()) throw fail(number, "`--! restore_hint:` says nothing");
       file.restore_hint = value;
+    } else if (key.rfind("define ", 0) == 0) {
+      if (section != Section::kHeader) throw fail(number, "`--! define` after the header");
+      const std::string name = Trim(key.substr(7));
+      if (!std::regex_match(name, kDefineName))
+        throw fail(number, "`--! define " + name + ":`: a name is an upper-case letter, then A-Z, 0-9 or _");
+      if (value.empty()) throw fail(number, "`--! define " + name + ":` defines nothing");
+      if (!defines.emplace(name, value).second) throw fail(number, name + " defined twice");
     } else if (key == "upgrade") {
       if (section != Section::kHeader) throw fail(number, "`--! upgrade` must come once, before `--! downgrade`");
       if (!saw_revision) throw fail(number, "no `--! revision:` in the header");
