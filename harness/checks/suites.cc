@@ -11,6 +11,7 @@
 #include "harness/checks/revision_checks.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
+#include "harness/join.h"
 #include "harness/pg/files.h"
 
 namespace harness::checks {
@@ -32,14 +33,6 @@ CheckResult Check(bool ok, std::string id, std::string detail_ok, std::string de
   return ok ? Pass(std::move(id), std::move(detail_ok)) : Fail(std::move(id), std::move(detail_fail));
 }
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ") {
-  std::string out;
-  for (const auto& i : items) {
-    if (!out.empty()) out += sep;
-    out += i;
-  }
-  return out;
-}
 
 long long OidOf(pqxx::transaction_base& tx, const TableData& table) {
   pqxx::row r = tx.exec_params1(

@@ -5,17 +5,13 @@
 
 #include <fmt/format.h>
 
+#include "harness/join.h"
+
 namespace harness::inspect {
 
 namespace {
 
 long long Number(const std::string& s) { return s.empty() ? 0 : std::stoll(s); }
-
-std::string Join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/join.h"
 #include "harness/pg/untrusted_text.h"
 
 #include "harness/report/suite_report.h"
@@ -16,11 +17,6 @@ namespace {
 // Text that is not the tool's own, as a terminal shows it.
 std::string Shown(const std::string& text) { return pg::Escaped(text); }
 
-std::string Join(const std::vector<std::string>& items, const char* sep) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
 
 // Each step's time on the clock, then how much of it it waited for a lock
 // and for whom: a wait is another session's doing, not the step's work.

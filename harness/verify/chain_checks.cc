@@ -8,6 +8,7 @@
 
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
+#include "harness/join.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/interrupt.h"
 #include "harness/pg/untrusted_text.h"
@@ -18,12 +19,6 @@ namespace harness::verify {
 namespace {
 
 using checks::Status;
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
 
 Contents Read(pg::Connection& conn) {
   pqxx::read_transaction tx(conn.raw());

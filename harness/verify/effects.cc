@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "harness/inspect/catalog.h"
+#include "harness/join.h"
 #include "harness/pg/untrusted_text.h"
 
 namespace harness::verify {
@@ -12,12 +13,6 @@ namespace harness::verify {
 namespace {
 
 using checks::Status;
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
 
 // "1 row", "2 rows".
 std::string Counted(long long n, const std::string& noun) {

@@ -8,6 +8,7 @@
 
 #include "harness/engine/sql_statements.h"
 #include "harness/inspect/step_probe.h"
+#include "harness/join.h"
 #include "harness/report/forecast.h"
 
 namespace harness::verify {
@@ -18,12 +19,6 @@ using checks::Status;
 
 constexpr int kShare = 4;            // inspect::LockRank("ShareLock"): writes wait
 constexpr int kAccessExclusive = 7;  // reads wait too
-
-std::string Join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
 
 // "t5 up 1/1 Widen events.weight"
 std::string StepName(const StepEffect& e) {

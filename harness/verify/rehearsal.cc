@@ -12,6 +12,7 @@
 #include "harness/checks/revision_checks.h"
 #include "harness/checks/suites.h"
 #include "harness/error.h"
+#include "harness/join.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
@@ -19,9 +20,9 @@
 #include "harness/verify/effects.h"
 #include "harness/verify/forecast.h"
 #include "harness/verify/lock_review.h"
-#include "harness/verify/traffic.h"
 #include "harness/verify/phases.h"
 #include "harness/verify/place.h"
+#include "harness/verify/traffic.h"
 
 namespace harness::verify {
 
@@ -29,12 +30,6 @@ namespace {
 
 using checks::Status;
 using checks::SuiteResult;
-
-std::string Join(const std::vector<std::string>& items, const char* sep = "; ") {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
 
 // A connection whose running statement a SIGINT or SIGTERM cancels.
 struct Watched {
@@ -133,7 +128,7 @@ class Pipeline {
     for (const auto& s : r_.suites)
       for (const auto& c : s.checks)
         if (c.status == Status::kFail) out.push_back(s.suite + " check " + c.id + " failed");
-    return Join(out);
+    return Join(out, "; ");
   }
 
   std::string RangeName() const { return graph_.Name(from_) + " -> " + graph_.Name(to_); }
@@ -392,11 +387,11 @@ class Pipeline {
       std::vector<std::string> why;
       for (const auto& c : rollback.checks)
         if (c.status == Status::kFail) why.push_back(c.detail);
-      reasons.push_back(fmt::format("the rollback of {} is not exact: {}", RangeName(), Join(why)));
+      reasons.push_back(fmt::format("the rollback of {} is not exact: {}", RangeName(), Join(why, "; ")));
     }
     const bool in_budget = r_.upgrade_seconds < report::kBudgetSeconds;
     if (!reasons.empty()) {
-      Verdict(false, 1, "NOT READY: " + Join(reasons));
+      Verdict(false, 1, "NOT READY: " + Join(reasons, "; "));
     } else if (!in_budget) {
       Verdict(false, 1,
               fmt::format("NOT READY: the upgrade took {:.1f}s, over the {:.0f}s budget", r_.upgrade_seconds,

@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 
 #include "harness/error.h"
+#include "harness/join.h"
 #include "harness/pg/connection.h"
 
 namespace harness::verify {
@@ -170,9 +171,9 @@ double Traffic::Longest() const {
 }
 
 std::string Traffic::Tables() const {
-  std::string list;
-  for (const auto& t : targets_) list += (list.empty() ? "" : ", ") + t.name;
-  return fmt::format("{} table(s): {}", targets_.size(), list);
+  std::vector<std::string> names;
+  for (const auto& t : targets_) names.push_back(t.name);
+  return fmt::format("{} table(s): {}", targets_.size(), Join(names));
 }
 
 std::string Traffic::HoldText() const {
