@@ -45,16 +45,8 @@ nlohmann::json Verify(const std::vector<std::string>& args, const std::string& u
   return j;
 }
 
-std::map<std::string, std::string> Suite(const nlohmann::json& report, const std::string& suite) {
-  std::map<std::string, std::string> out;
-  for (const auto& s : report["suites"])
-    if (s["suite"] == suite)
-      for (const auto& c : s["checks"]) out[c["id"].get<std::string>()] = c["detail"].get<std::string>();
-  return out;
-}
-
 std::map<std::string, std::string> StepEffects(const nlohmann::json& report) {
-  return Suite(report, "step effects");
+  return SuiteDetails(report, "step effects");
 }
 
 // From a copy at a1 with rows, every later revision is rehearsed in one
@@ -112,7 +104,7 @@ TEST(AlembicAsync, OnTheEmbeddedClusterTheBackfillIsARowUpdateStatementByStateme
   EXPECT_CONTAINS(out, "Statements and their times: from the server's own statement log");
   // Judged at production size: the backfill, and the project's connection
   // without a lock_timeout (read before the revision's commit).
-  const auto locks = Suite(report, "locks at production size");
+  const auto locks = SuiteDetails(report, "locks at production size");
   ASSERT_TRUE(locks.count("lock.backfill.a2.1.items")) << out;
   EXPECT_CONTAINS(locks.at("lock.backfill.a2.1.items"), "every row of items (2000 rows) updated in one transaction");
   ASSERT_TRUE(locks.count("lock.no-lock-timeout")) << out;

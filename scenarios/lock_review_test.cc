@@ -25,18 +25,7 @@ struct Outcome {
   nlohmann::json report;
   // A line of a suite by id ("" when none).
   std::string Line(const std::string& suite, const std::string& id) const {
-    for (const auto& s : report.value("suites", nlohmann::json::array()))
-      if (s["suite"] == suite)
-        for (const auto& c : s["checks"])
-          if (c["id"] == id) return c["detail"];
-    return {};
-  }
-  std::vector<std::string> Ids(const std::string& suite) const {
-    std::vector<std::string> ids;
-    for (const auto& s : report.value("suites", nlohmann::json::array()))
-      if (s["suite"] == suite)
-        for (const auto& c : s["checks"]) ids.push_back(c["id"]);
-    return ids;
+    return SuiteDetails(report, suite)[id];
   }
 };
 

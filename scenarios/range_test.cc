@@ -50,13 +50,6 @@ nlohmann::json RunVerify(const std::vector<std::string>& args, const std::string
   return j;
 }
 
-std::map<std::string, std::string> Details(const nlohmann::json& report, const std::string& suite) {
-  std::map<std::string, std::string> out;
-  for (const auto& s : report["suites"])
-    if (s["suite"] == suite)
-      for (const auto& c : s["checks"]) out[c["id"].get<std::string>()] = c["detail"].get<std::string>();
-  return out;
-}
 
 TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
   auto chain = engine::RevisionGraph::LoadDirectory(TestChainDir());
@@ -78,7 +71,7 @@ TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
   auto report = RunVerify({"--target", "head"}, db.url().text(), &code, &out);
   EXPECT_EQ(code, 1) << out;
   ExpectUnchanged(db.url(), before);
-  auto steps = Details(report, "step effects");
+  auto steps = SuiteDetails(report, "step effects");
   for (engine::Position p = 2; p <= chain.head_position(); ++p) {
     const std::string rev = chain.at(p).revision;
     const std::string detail = steps["step." + rev + ".up.1"];
@@ -87,12 +80,12 @@ TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
   }
   EXPECT_NE(steps["step.t2.up.1"].find("rewrote events; AccessExclusiveLock on events, held "),
             std::string::npos) << steps["step.t2.up.1"];
-  auto discarded = Details(report, "discarded rows");
+  auto discarded = SuiteDetails(report, "discarded rows");
   EXPECT_EQ(discarded["discarded.table.audit_log"], "table audit_log dropped: 200 rows discarded");
   EXPECT_EQ(discarded["dependents.audit_log"],
             "table audit_log: view public.audit_summary depended on it (a plain DROP refuses while "
             "they exist, SQLSTATE 2BP01); the upgrade dropped them too");
-  auto rollback = Details(report, "rollback");
+  auto rollback = SuiteDetails(report, "rollback");
   EXPECT_EQ(rollback["rollback.catalog_diff"], "Schema equals the pre-upgrade catalog (empty diff)");
   EXPECT_EQ(rollback["rollback.accounts_data"],
             "accounts data preserved: baseline 200 rows, now 200; values of balance differ");
@@ -100,9 +93,9 @@ TEST(VerifyTarget, EveryStepOfTheTestChainIsMeasuredAsWhatItDoes) {
             0u) << rollback["rollback.events_data"];
   EXPECT_EQ(rollback["rollback.dropped_tables_data"],
             "Dropped tables' rows: audit_log 200: 200 rows only in the backup (a backup has them)");
-  auto pre = Details(report, "pre");
+  auto pre = SuiteDetails(report, "pre");
   EXPECT_EQ(pre["pre.t6.balances are not negative"], "balances are not negative (t6)");
-  auto post = Details(report, "post");
+  auto post = SuiteDetails(report, "post");
   EXPECT_EQ(post["post.t2.every event has a token"], "every event has a token (t2)");
   EXPECT_EQ(post["post.t6.no balance lost a digit"].rfind("no balance lost a digit (t6): 200 row(s) fail it, e.g. (", 0), 0u)
       << post["post.t6.no balance lost a digit"];
@@ -125,7 +118,7 @@ TEST(VerifyTarget, AnEmbeddedRunOfARevisionThatDropsATableIsReadyAndCountsWhatIt
   EXPECT_CONTAINS(out, "• table audit_log dropped: 50 rows discarded");
   EXPECT_CONTAINS(out, "READY: t3 -> t4 upgraded in");
   EXPECT_CONTAINS(out, "; the dropped tables come back empty (audit_log 50: 50 rows only in the backup)");
-  EXPECT_EQ(Details(report, "step effects")["step.t4.up.1"].find("t4 up 1/1 Drop audit_log: catalog only; dropped audit_log"), 0u);
+  EXPECT_EQ(SuiteDetails(report, "step effects")["step.t4.up.1"].find("t4 up 1/1 Drop audit_log: catalog only; dropped audit_log"), 0u);
 }
 
 // A pre check that fails stops the rehearsal before anything is migrated.
@@ -331,7 +324,7 @@ TEST(VerifyTarget, ARenameIsNotADrop) {
   auto report = RunVerify({"--target", "r2", "--rows-per-table", "20"}, "", &code, &out, dir);
   std::filesystem::remove_all(dir);
   EXPECT_EQ(code, 0) << out;
-  auto discarded = Details(report, "discarded rows");
+  auto discarded = SuiteDetails(report, "discarded rows");
   EXPECT_EQ(discarded["renamed.column.events.kind"], "column events.kind renamed to category: its values kept");
   EXPECT_EQ(discarded["renamed.table.audit_log"], "table audit_log renamed to audit_entries: its rows kept");
   EXPECT_EQ(out.find("dropped:"), std::string::npos) << out;

@@ -427,6 +427,15 @@ std::map<std::string, inspect::Fingerprint> DroppedFingerprints(const TestDataba
 }
 
 
+std::map<std::string, std::string> SuiteDetails(const nlohmann::json& report, const std::string& suite) {
+  std::map<std::string, std::string> out;
+  if (!report.is_object() || !report.contains("suites")) return out;
+  for (const auto& s : report["suites"])
+    if (s["suite"] == suite)
+      for (const auto& c : s["checks"]) out[c["id"].get<std::string>()] = c["detail"].get<std::string>();
+  return out;
+}
+
 TempChain::TempChain(const std::map<std::string, std::string>& files)
     : dir_(std::filesystem::path(::testing::TempDir()) / pg::UniqueDatabaseName("mh_chain")) {
   std::filesystem::create_directories(dir_);

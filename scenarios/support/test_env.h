@@ -18,6 +18,8 @@
 #include <gtest/gtest.h>
 #include <spdlog/logger.h>
 
+#include <nlohmann/json.hpp>
+
 #include "harness/engine/revision_graph.h"
 #include "harness/inspect/catalog.h"
 #include "harness/inspect/fingerprint.h"
@@ -213,6 +215,9 @@ class AlembicProjectCopy {
  private:
   std::filesystem::path dir_;
 };
+// A report's suite (RehearsalJson, SuiteJson): each line's id -> its detail.
+std::map<std::string, std::string> SuiteDetails(const nlohmann::json& report, const std::string& suite);
+
 // A chain of SQL revision files of a test's own, in a temporary folder
 // (removed at scope end): file name -> text.
 class TempChain {
