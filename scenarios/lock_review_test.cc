@@ -223,6 +223,27 @@ TEST(WithTraffic, ALockTimeoutBehindALongReaderIsNotReady) {
   EXPECT_EQ(in_place.exit_code, 2) << in_place.err;
 }
 
+// The traffic reads and compares keys of built-in types only: a key of a
+// type outside pg_catalog (whose casts and operators its owner wrote, and
+// would run with the tool's rights) is never touched; with no other table
+// there is nothing to drive traffic on, and it says so before the upgrade.
+TEST(WithTraffic, AKeyOfATypeOutsidePgCatalogIsLeftAlone) {
+  TempChain chain({{"k1_keyed.sql",
+                    "--! revision: k1\n--! down_revision:\n--! message: keyed\n\n--! upgrade\n--! step: Create\n"
+                    "CREATE DOMAIN code AS text;\nCREATE TABLE keyed (id code PRIMARY KEY, n int);\n"
+                    "INSERT INTO keyed SELECT 'k' || i, i FROM generate_series(1, 100) i;\n\n"
+                    "--! downgrade\n--! step: Drop\nDROP TABLE keyed; DROP DOMAIN code;\n"},
+                   {"k2_index.sql",
+                    "--! revision: k2\n--! down_revision: k1\n--! message: index\n\n--! upgrade\n--! step: Index\n"
+                    "CREATE INDEX keyed_n ON keyed (n);\n\n--! downgrade\n--! step: Drop\nDROP INDEX keyed_n;\n"}});
+  auto at = At(chain, "k1");
+  const DatabaseState before = CaptureState(at->url());
+  auto r = RunCli({"--migrations", chain.dir(), "verify", "--target", "k2", "--with-traffic"}, at->url().text());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_CONTAINS(r.err, "--with-traffic needs a table with rows and a one-column primary key of a built-in type");
+  ExpectUnchanged(at->url(), before);
+}
+
 TEST(SchemaChanges, EachFormIsReadFromTheStatement) {
   const auto changes = engine::SchemaChanges(
       "ALTER TABLE public.events ADD COLUMN token uuid DEFAULT gen_random_uuid(), ALTER COLUMN w TYPE bigint, "
