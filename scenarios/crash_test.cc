@@ -84,7 +84,7 @@ int StepOf002(const std::vector<engine::Step>& steps, const std::string& name) {
 std::vector<CrashPoint> AllCrashPoints() {
   std::vector<CrashPoint> out;
   const engine::MigrationFile& m002 = Chain().head();
-  for (size_t i = 1; i <= m002.upgrade.size(); ++i)
+  for (size_t i = 1; i <= m002.UpgradeStepsInOneTransaction(); ++i)
     out.push_back({Shape::kQuickstart, engine::Direction::kUpgrade, static_cast<int>(i)});
   for (size_t i = 1; i <= m002.downgrade.size(); ++i)
     out.push_back({Shape::kQuickstart, engine::Direction::kDowngrade, static_cast<int>(i)});

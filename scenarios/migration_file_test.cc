@@ -58,6 +58,27 @@ TEST(MigrationFile, ARecordStepIsTheEnginesOwnStep) {
   EXPECT_EQ(f.upgrade[1].name, "Committing and writing alembic_version");
 }
 
+TEST(MigrationFile, OnlineStepsAreMarkedAndSkippedByOneTransaction) {
+  MigrationFile f = Parse(
+      "--! revision: 002\n--! down_revision: 005\n--! upgrade\n--! step: Catalog\nSELECT 1;\n"
+      "--! online_step: Validate\nALTER TABLE t VALIDATE CONSTRAINT c;\n--! step: Last\nSELECT 2;\n"
+      "--! downgrade\n--! step: Undo\nSELECT 3;\n");
+  ASSERT_EQ(f.upgrade.size(), 3u);
+  EXPECT_FALSE(f.upgrade[0].online);
+  EXPECT_TRUE(f.upgrade[1].online);
+  EXPECT_FALSE(f.upgrade[2].online);
+  EXPECT_TRUE(f.HasOnlineSteps());
+  EXPECT_EQ(f.UpgradeStepsInOneTransaction(), 2u);
+  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! online_step: V\nSELECT 1;\n"
+                          "--! downgrade\n--! step: U\nSELECT 1;\n")
+                .find("x.sql:4: `--! online_step:` cannot be the first step"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n"
+                          "--! downgrade\n--! step: U\nSELECT 1;\n--! online_step: V\nSELECT 1;\n")
+                .find("x.sql:9: `--! online_step:` belongs to the upgrade section"),
+            std::string::npos);
+}
+
 TEST(MigrationFile, ChecksFollowTheDowngradeWithTheirQueries) {
   MigrationFile f = Parse(
       "--! revision: 006\n--! down_revision: 002\n--! upgrade\n--! step: Work\nSELECT 1;\n"

@@ -43,7 +43,7 @@ std::vector<FaultPoint> AllFaultPoints() {
   for (Shape shape : {Shape::kQuickstart, Shape::kProduction}) {
     for (const auto& f : Chain().chain()) {
       if (shape == Shape::kProduction && *Chain().Find(f.revision) <= p005) continue;
-      for (size_t i = 1; i <= f.upgrade.size(); ++i)
+      for (size_t i = 1; i <= f.UpgradeStepsInOneTransaction(); ++i)
         out.push_back({shape, f.revision, engine::Direction::kUpgrade, static_cast<int>(i)});
       for (size_t i = 1; i <= f.downgrade.size(); ++i)
         out.push_back({shape, f.revision, engine::Direction::kDowngrade, static_cast<int>(i)});

@@ -31,8 +31,11 @@ Command setup_history(CLI::App& app, const GlobalOptions& g) {
                         << "Path: " << pg::Escaped(f.path.string()) << "\n\n"
                         << "    " << pg::Escaped(f.message) << "\n\n";
               std::cout << "    upgrade:\n";
-              for (size_t i = 0; i < f.upgrade.size(); ++i)
-                std::cout << "      " << i + 1 << ". " << pg::Escaped(f.upgrade[i].name) << "\n";
+              // Numbered as a run in one transaction numbers them; the
+              // online steps (upgrade --online's alone) marked.
+              for (size_t i = 0, n = 0; i < f.upgrade.size(); ++i)
+                std::cout << "      " << (f.upgrade[i].online ? std::string("-") : std::to_string(++n) + ".") << " "
+                          << pg::Escaped(f.upgrade[i].name) << (f.upgrade[i].online ? " (online only)" : "") << "\n";
               std::cout << "    downgrade:\n";
               for (size_t i = 0; i < f.downgrade.size(); ++i)
                 std::cout << "      " << i + 1 << ". " << pg::Escaped(f.downgrade[i].name) << "\n";

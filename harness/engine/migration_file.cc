@@ -228,14 +228,22 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
                                    std::to_string(c.line) + ")");
       section = Section::kChecks;
       for (const auto& when : whens) file.checks.push_back({when, value, {}, number, gate});
-    } else if (key == "step" || key == "record_step") {
+    } else if (key == "step" || key == "record_step" || key == "online_step") {
       if (section == Section::kHeader) throw fail(number, "`--! " + key + ":` before `--! upgrade`");
       if (section == Section::kChecks) throw fail(number, "`--! " + key + ":` after the checks");
       if (value.empty()) throw fail(number, "a step needs a name: `--! " + key + ": NAME`");
       if (!steps->empty() && steps->back().records_revision)
         throw fail(number, "`--! record_step:` must be the last step of its section");
+      if (key == "online_step" && section != Section::kUpgrade)
+        throw fail(number, "`--! online_step:` belongs to the upgrade section (a downgrade runs in one "
+                           "transaction)");
+      if (key == "online_step" && steps->empty())
+        throw fail(number, "`--! online_step:` cannot be the first step: phase 1 is a transaction of "
+                           "`--! step:`s");
       close_step();
-      steps->push_back(Step{value, {}, number, key == "record_step"});
+      Step step{value, {}, number, key == "record_step"};
+      step.online = key == "online_step";
+      steps->push_back(std::move(step));
     } else {
       throw fail(number, "unknown directive `--! " + key + "`");
     }

@@ -17,6 +17,12 @@ struct Step {
   // `--! record_step:`: no SQL; the engine writes alembic_version here (and
   // commits, when this revision ends the run), logged as a step of its own.
   bool records_revision = false;
+  // `--! online_step:` (upgrade only): run by `upgrade --online` alone,
+  // outside any transaction, each of its statements on its own (a VALIDATE
+  // CONSTRAINT, a CREATE INDEX CONCURRENTLY, a DO block that commits
+  // batches), with the revision's progress recorded after it; a run in one
+  // transaction skips it (its `--! step:`s do that work themselves).
+  bool online = false;
 };
 
 // `--! check pre|post|rollback: NAME` after the downgrade section, run
@@ -68,6 +74,18 @@ struct MigrationFile {
   // the rows of the tables this revision drops, which the rollback's line
   // for them names (without one: "a backup has them").
   std::string restore_hint;
+  // The upgrade steps a run in one transaction takes (the online ones skipped).
+  size_t UpgradeStepsInOneTransaction() const {
+    size_t n = 0;
+    for (const auto& s : upgrade) n += !s.online;
+    return n;
+  }
+  // Whether its upgrade has `--! online_step:`s.
+  bool HasOnlineSteps() const {
+    for (const auto& s : upgrade)
+      if (s.online) return true;
+    return false;
+  }
   std::uint64_t content_hash = 0;  // FNV-1a of the file as read (not kept)
 };
 

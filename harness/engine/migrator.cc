@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -119,7 +120,7 @@ void RefuseUnrecordedSchema(pqxx::transaction_base& tx, bool version_table) {
       "SELECT count(*), string_agg(relname, ', ' ORDER BY relname) FILTER (WHERE rn <= 5) "
       "FROM (SELECT relname, row_number() OVER (ORDER BY relname) AS rn FROM pg_catalog.pg_class c "
       "      WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') "
-      "        AND relname <> 'alembic_version' "
+      "        AND relname NOT IN ('alembic_version', 'migration_harness_progress') "
       // An extension's own tables (PostGIS's spatial_ref_sys, say) are not the schema's.
       "        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass "
       "                        AND d.objid = c.oid AND d.deptype = 'e')) t");
@@ -182,11 +183,16 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       if (attempt == attempts) {
         if (attempts == 1) throw;
         throw LockTimeoutError(e, fmt::format("{} (attempt {} of {})", e.what(), attempt, attempts),
-                               "nothing was changed; retry when those sessions are done (or stop them), or "
-                               "raise --lock-timeout or --lock-retries");
+                               std::string(left_in_progress_ ? "the phase that gave up changed nothing"
+                                                             : "nothing was changed") +
+                                   "; retry when those sessions are done (or stop them), or raise --lock-timeout "
+                                   "or --lock-retries");
       }
-      spdlog::warn("attempt {} of {}: {}; nothing was changed, trying again from the start in {:.1f}s", attempt,
-                   attempts, e.what(), delay);
+      spdlog::warn("attempt {} of {}: {}; {} in {:.1f}s", attempt, attempts, e.what(),
+                   left_in_progress_ ? fmt::format("the phase that gave up changed nothing, trying again from phase {}",
+                                                   left_in_progress_->phases_done + 1)
+                                     : std::string("nothing was changed, trying again from the start"),
+                   delay);
       // A pause Ctrl-C ends at once.
       const auto until = Clock::now() + std::chrono::duration<double>(delay);
       while (Clock::now() < until) {
@@ -198,10 +204,38 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
   }
 }
 
+namespace {
+
+// The phase of each upgrade step of a revision run online: phase 1 is the
+// transaction of the steps before the first `--! online_step:`; each
+// online step is a phase of its own; the steps after one (and the
+// recording of the revision) are a transaction, the next phase.
+std::vector<int> PhasesOf(const std::vector<Step>& steps) {
+  std::vector<int> out;
+  int phase = 1;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].online || (i > 0 && steps[i - 1].online)) ++phase;
+    out.push_back(phase);
+  }
+  return out;
+}
+
+// One revision's part of a run.
+struct Hop {
+  const MigrationFile* file = nullptr;
+  std::string from_rev, to_rev;  // what alembic_version says before and after ("" at base)
+  bool online = false;           // run in phases (upgrade --online, a revision with online steps)
+  int phases_done = 0;           // resumed: the phases a previous run committed
+  bool undo = false;             // a downgrade of the revision in progress: alembic_version stays
+};
+
+}  // namespace
+
 RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
   const bool up = direction == Direction::kUpgrade;
   const auto level = options_.log_steps ? spdlog::level::info : spdlog::level::debug;
   RunReport report;
+  left_in_progress_.reset();
   auto t_start = Clock::now();
   pg::CancelOnInterrupt cancel(conn_);
   struct QuietNotices {
@@ -209,44 +243,116 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
     explicit QuietNotices(pg::Connection& c, bool quiet) : conn(c) { conn.set_quiet_notices(quiet); }
     ~QuietNotices() { conn.set_quiet_notices(false); }
   } quiet_notices(conn_, !options_.log_steps);
+  // `--online`: the migration lock is the session's, held across the
+  // phases' transactions, and let go however the run ends (declared before
+  // the transaction, so it is let go after it).
+  struct SessionLock {
+    pg::Connection& conn;
+    bool held = false;
+    ~SessionLock() {
+      if (!held) return;
+      try {
+        pqxx::nontransaction nt(conn.raw());
+        nt.exec(fmt::format("SELECT pg_catalog.pg_advisory_unlock({})", kMigrationLockKey));
+      } catch (const std::exception&) {  // a broken connection lets it go too
+      }
+    }
+  } session_lock{conn_};
   // Made once there is something to run (it connects while the first
   // step's checks run); destroyed when the run ends, however it ends (it
   // joins its thread and closes its connection).
   std::unique_ptr<LockWaitMonitor> monitor;
   double waited = 0;
+  int transactions = 0;
   std::string where = "starting the migration";
   // The step whose SQL is running: an error there is the revision's own.
   const Step* running_step = nullptr;
   std::string running_revision;
+  std::unique_ptr<pqxx::transaction_base> tx;
+  // What every transaction of the run starts with (SET LOCAL), or, for an
+  // online step, the session (SET, reset after it).
+  auto apply_settings = [&](pqxx::transaction_base& t, bool local) {
+    t.exec(fmt::format("SELECT pg_catalog.set_config('lock_timeout', '{}', {})",
+                       pg::PgDuration(options_.lock_timeout_seconds), local));
+    for (const auto& [name, value] : options_.settings)
+      t.exec("SELECT pg_catalog.set_config(" + t.quote(name) + ", " + t.quote(value) + ", " +
+             (local ? "true" : "false") + ")");
+    if (options_.online) t.exec(fmt::format("SELECT pg_catalog.set_config('migration_harness.online', 'on', {})", local));
+  };
+  auto reset_settings = [&](pqxx::transaction_base& t) {
+    t.exec("RESET lock_timeout");
+    static const std::regex kSettingName("[a-z_][a-z0-9_]*(\\.[a-z_][a-z0-9_]*)?");
+    for (const auto& [name, value] : options_.settings)
+      t.exec(std::regex_match(name, kSettingName) ? "RESET " + name
+                                                   : "SELECT pg_catalog.set_config(" + t.quote(name) + ", '', false)");
+    if (options_.online) t.exec("RESET migration_harness.online");
+  };
+  std::string xid;
+  int unit = 0;  // StepTiming::transaction
+  auto open_transaction = [&] {
+    tx = std::make_unique<pqxx::work>(conn_.raw());
+    ++transactions;
+    ++unit;
+    apply_settings(*tx, true);
+    xid = tx->exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>();
+  };
+  // The revision left part way (said before the error, whatever it is).
+  std::optional<OnlineProgress> progress_now;
+  auto save_progress = [&](pqxx::transaction_base& t, const Hop& hop, int done, int phases,
+                           const std::string& step) {
+    t.exec(kCreateProgressTable);
+    ReadProgress(t);  // refuses a table of that name that is not the tool's
+    t.exec("INSERT INTO public.migration_harness_progress (revision, parent, phases_done, phases, step) VALUES (" +
+           t.quote(hop.file->revision) + ", " + t.quote(up ? hop.from_rev : hop.to_rev) + ", " +
+           std::to_string(done) + ", " + std::to_string(phases) + ", " + t.quote(step) +
+           ") ON CONFLICT (revision) DO UPDATE SET phases_done = EXCLUDED.phases_done, step = EXCLUDED.step, "
+           "updated_at = pg_catalog.now()");
+  };
   try {
-    pqxx::work tx(conn_.raw());
+    open_transaction();
     // Serialise runners: the second waits here, then finds nothing to do.
-    if (!tx.exec1(fmt::format("SELECT pg_try_advisory_xact_lock({})", kMigrationLockKey))[0]
+    const std::string lock_fn = options_.online ? "pg_advisory_lock" : "pg_advisory_xact_lock";
+    if (!tx->exec1(fmt::format("SELECT pg_catalog.pg_try_{}({})", lock_fn.substr(3), kMigrationLockKey))[0]
              .as<bool>()) {
       if (!options_.wait_for_migration_lock)
         throw DatabaseError("another migration is running on " + conn_.url().Describe() +
                                 " (it holds the migration lock)",
                             "wait for it to finish, or run without --no-wait to queue behind it");
       spdlog::info("Another migration holds the migration lock on this database; waiting for it");
-      tx.exec("SET LOCAL lock_timeout = 0");
-      tx.exec(fmt::format("SELECT pg_advisory_xact_lock({})", kMigrationLockKey));
+      tx->exec("SET LOCAL lock_timeout = 0");
+      tx->exec(fmt::format("SELECT pg_catalog.{}({})", lock_fn, kMigrationLockKey));
+      tx->exec(fmt::format("SET LOCAL lock_timeout = '{}'", pg::PgDuration(options_.lock_timeout_seconds)));
     }
-    tx.exec(fmt::format("SET LOCAL lock_timeout = '{}'",
-                        pg::PgDuration(options_.lock_timeout_seconds)));
-    for (const auto& [name, value] : options_.settings)
-      tx.exec("SELECT set_config(" + tx.quote(name) + ", " + tx.quote(value) + ", true)");
+    session_lock.held = options_.online;
 
-    auto rows = ReadVersionRows(tx);
+    auto rows = ReadVersionRows(*tx);
     Position from = Interpret(rows);
+    const std::optional<OnlineProgress> progress = ReadProgress(*tx);
+    if (progress) {
+      const Position at = graph_.Find(progress->revision).value_or(-1);
+      if (at < 1 || graph_.Name(at - 1) != (progress->parent.empty() ? graph_.Name(0) : progress->parent) ||
+          at - 1 != from)
+        throw UsageError(fmt::format("{}, but alembic_version says {}: the two records disagree", progress->Describe(),
+                                     graph_.Name(from)),
+                         "find the real state of the schema; then record it with `migration-harness stamp "
+                         "REVISION` and delete the row of public.migration_harness_progress");
+      if (up && !options_.online)
+        throw UsageError(fmt::format("{}: an upgrade in one transaction would run its phases again", progress->Describe()),
+                         fmt::format("complete it with `migration-harness upgrade --online`, or undo it with "
+                                     "`migration-harness downgrade {}`",
+                                     graph_.Name(from)));
+      progress_now = progress;
+    }
     Position to = up ? graph_.ResolveUpgradeTarget(target, from)
                      : graph_.ResolveDowngradeTarget(target, from);
-    report.from = graph_.Name(from);
+    report.from = progress && !up ? progress->revision + " (in progress)" : graph_.Name(from);
     report.to = graph_.Name(to);
-    if (from == to) {
+    if (from == to && !(progress && !up)) {
       report.noop = true;
-      spdlog::info("Already at {}: nothing to {}", graph_.Name(from),
-                   up ? "upgrade" : "downgrade");
-      tx.commit();
+      spdlog::info("Already at {}: nothing to {}{}", graph_.Name(from), up ? "upgrade" : "downgrade",
+                   progress ? fmt::format(" ({}; `upgrade --online` completes it)", progress->Describe())
+                            : std::string());
+      tx->commit();
       report.seconds = Since(t_start);
       return report;
     }
@@ -254,43 +360,94 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
       monitor = std::make_unique<LockWaitMonitor>(conn_.url(), conn_.backend_pid(),
                                                   !options_.log_steps);
     RefuseStepsThatLeaveTheTransaction(graph_, direction, from, to);
-    if (up && from == 0) RefuseUnrecordedSchema(tx, rows.has_value());
-    if (!rows) tx.exec(kCreateVersionTable);
-    // The transaction's id: a step that ended it (despite the refusal above:
-    // SQL the lexer could not read) shows as another after it.
-    const std::string xid = tx.exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>();
-    bool committed = false;
+    if (up && from == 0) RefuseUnrecordedSchema(*tx, rows.has_value());
+    if (!rows) tx->exec(kCreateVersionTable);
+
+    std::vector<Hop> hops;
+    if (progress && !up) {
+      const MigrationFile& file = graph_.at(from + 1);
+      hops.push_back({&file, progress->parent, progress->parent, false, 0, true});
+    }
     for (Position p = from; p != to; p += up ? 1 : -1) {
       const MigrationFile& file = graph_.at(up ? p + 1 : p);
-      const bool last = (p + (up ? 1 : -1)) == to;
       const std::string prev = graph_.Name(up ? p : p - 1);
-      const std::string next = up ? file.revision : prev;
-      const std::string from_rev = up ? (p == 0 ? "" : prev) : file.revision;
-      const std::string to_rev = up ? file.revision : (p - 1 == 0 ? "" : prev);
-      spdlog::log(level, "Running {} {} -> {}, {}", up ? "upgrade" : "downgrade", from_rev, to_rev,
-                   file.message);
+      Hop hop{&file, up ? (p == 0 ? "" : prev) : file.revision, up ? file.revision : (p - 1 == 0 ? "" : prev)};
+      hop.online = up && options_.online && file.HasOnlineSteps();
+      if (progress && up && p == from) hop.phases_done = progress->phases_done;
+      hops.push_back(hop);
+    }
+
+    for (size_t h = 0; h < hops.size(); ++h) {
+      const Hop& hop = hops[h];
+      const MigrationFile& file = *hop.file;
+      const bool last = h + 1 == hops.size();
+      if (hop.undo)
+        spdlog::log(level, "Undoing {} (left in progress at phase {} of {}): its downgrade, in one transaction",
+                    file.revision, progress->phases_done, progress->phases);
+      else
+        spdlog::log(level, "Running {} {} -> {}, {}{}", up ? "upgrade" : "downgrade", hop.from_rev, hop.to_rev,
+                    file.message, hop.online ? " (online, in phases)" : "");
       auto t_rev = Clock::now();
       const auto& steps = up ? file.upgrade : file.downgrade;
+      const std::vector<int> phase_of = PhasesOf(steps);
+      const int phases = phase_of.empty() ? 1 : phase_of.back();
+      if (hop.phases_done > 0)
+        spdlog::log(level, "[migration.{}] Resuming at phase {} of {} (phases 1-{} were committed by an earlier run)",
+                    file.revision, hop.phases_done + 1, phases, hop.phases_done);
       const std::string label = up ? "Step" : "Rollback Step";
+      // The steps this run takes: a run in one transaction skips the online ones.
+      int count = 0;
+      for (const auto& s : steps) count += !s.online || hop.online;
       bool recorded = false;
+      int index = 0;
       for (size_t i = 0; i < steps.size(); ++i) {
+        const Step& step = steps[i];
+        if (step.online && !hop.online) continue;
+        ++index;
+        if (hop.online && phase_of[i] <= hop.phases_done) {
+          spdlog::debug("[migration.{}] {} {}/{}: done by an earlier run", file.revision, label, index, count);
+          continue;
+        }
         StepTiming st;
         st.revision = file.revision;
         st.direction = direction;
-        st.index = static_cast<int>(i + 1);
-        st.count = static_cast<int>(steps.size());
-        st.name = steps[i].name;
-        where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index,
-                            st.count, st.name, file.path.filename().string(), steps[i].line);
+        st.index = index;
+        st.count = count;
+        st.name = step.name;
+        st.file_step = i;
+        st.online = step.online;
+        where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index, st.count, st.name,
+                            file.path.filename().string(), step.line);
         pg::ThrowIfInterrupted(where);
-        spdlog::log(level, "[migration.{}] {} {}/{}: {}...", file.revision, label, st.index, st.count,
-                     st.name);
-        if (options_.before_step) options_.before_step(st, tx);
+        if (step.online && tx) {
+          // The phase before ends: its transaction commits with the progress.
+          save_progress(*tx, hop, phase_of[i] - 1, phases, steps[i - 1].name);
+          where = fmt::format("committing phase {} of {} of revision {}", phase_of[i] - 1, phases, file.revision);
+          tx->commit();
+          tx.reset();
+          progress_now = OnlineProgress{file.revision, hop.from_rev, phase_of[i] - 1, phases, steps[i - 1].name};
+          spdlog::log(level, "[migration.{}] Phase {} of {} committed", file.revision, phase_of[i] - 1, phases);
+          where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index, st.count, st.name,
+                              file.path.filename().string(), step.line);
+        } else if (!step.online && !tx) {
+          open_transaction();
+        }
+        spdlog::log(level, "[migration.{}] {} {}/{}: {}{}...", file.revision, label, st.index, st.count, st.name,
+                    step.online ? fmt::format(" (phase {} of {}, outside a transaction)", phase_of[i], phases)
+                                : std::string());
+        std::unique_ptr<pqxx::nontransaction> outside;
+        st.transaction = step.online ? ++unit : unit;
+        if (step.online) {
+          outside = std::make_unique<pqxx::nontransaction>(conn_.raw());
+          apply_settings(*outside, false);
+        }
+        pqxx::transaction_base& t = step.online ? static_cast<pqxx::transaction_base&>(*outside) : *tx;
+        if (options_.before_step) options_.before_step(st, t);
         // Before every step, inside the transaction: code planted since the
         // connection was made (while a step waited for a lock, say) must not
         // run either. A step takes its locks first and calls nothing after
         // a wait, so nothing can be planted between this look and its use.
-        pg::RefuseUntrustedCode(tx, conn_.url(), file.writes);
+        pg::RefuseUntrustedCode(t, conn_.url(), file.writes);
         // A step's time is its SQL (and the commit, for the step that
         // commits), never the hooks' own queries.
         st.lock_wait_known = monitor != nullptr;
@@ -301,87 +458,119 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
           pg::ThrowIfInterrupted(where);
         }
         auto t_step = Clock::now();
-        if (steps[i].records_revision) {
-          tx.exec(VersionUpdateSql(from_rev, to_rev));
+        if (step.records_revision) {
+          if (!hop.undo) t.exec(VersionUpdateSql(hop.from_rev, hop.to_rev));
           recorded = true;
         } else {
-          spdlog::debug("{}", pg::ShowSql(steps[i].sql, steps[i].sql.size()));
-          running_step = &steps[i];
+          spdlog::debug("{}", pg::ShowSql(step.sql, step.sql.size()));
+          running_step = &step;
           running_revision = file.revision;
-          tx.exec(steps[i].sql, steps[i].name);
+          if (step.online) {
+            // One statement at a time: each is its own transaction.
+            for (const std::string& statement : SplitStatements(step.sql)) t.exec(statement, step.name);
+          } else {
+            t.exec(step.sql, step.name);
+          }
           running_step = nullptr;
         }
         st.seconds = Since(t_step);
         if (monitor) AddWait(st, monitor->End());
         // The hook runs before any commit, so a fault injected after the
         // last step still rolls everything back.
-        if (!steps[i].records_revision &&
-            tx.exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>() != xid)
+        if (!step.records_revision && !step.online &&
+            tx->exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>() != xid)
           throw RevisionError(
               DatabaseError(fmt::format("{}: the step ended the migration's transaction (its statements after "
                                         "that ran and committed on their own)",
                                         where),
                             "restore the database from its backup or undo those statements by hand; then remove "
                             "the COMMIT (or what ended it) from the step"),
-              file.revision, "", steps[i].sql);
-        if (options_.after_step) options_.after_step(st, tx);
-        if (steps[i].records_revision && last) {
+              file.revision, "", step.sql);
+        if (options_.after_step) options_.after_step(st, t);
+        if (step.online) {
+          reset_settings(t);
+          save_progress(t, hop, phase_of[i], phases, step.name);
+          progress_now = OnlineProgress{file.revision, hop.from_rev, phase_of[i], phases, step.name};
+          outside.reset();
+        }
+        if (step.records_revision && (hop.online || hop.undo)) {
+          tx->exec("DROP TABLE IF EXISTS public.migration_harness_progress");
+        }
+        if (step.records_revision && last) {
           where = "committing";
           pg::ThrowIfInterrupted(where);
           if (monitor) monitor->Begin();
           auto t_commit = Clock::now();
-          tx.commit();
-          committed = true;
+          tx->commit();
+          tx.reset();
+          progress_now.reset();
           st.seconds += Since(t_commit);
           if (monitor) AddWait(st, monitor->End());
         }
-        spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s){}", file.revision, label,
-                    st.index, st.count, st.seconds, WaitNote(st));
+        spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s){}", file.revision, label, st.index, st.count,
+                    st.seconds, WaitNote(st));
         waited += st.lock_wait_seconds;
         report.steps.push_back(st);
       }
       if (!recorded) {
-        where = "recording revision " + next + " in alembic_version";
-        tx.exec(VersionUpdateSql(from_rev, to_rev));
+        if (!tx) open_transaction();
+        where = "recording revision " + (up ? hop.to_rev : hop.from_rev) + " in alembic_version";
+        if (!hop.undo) tx->exec(VersionUpdateSql(hop.from_rev, hop.to_rev));
+        if (hop.online || hop.undo) tx->exec("DROP TABLE IF EXISTS public.migration_harness_progress");
       }
       double rev_seconds = Since(t_rev);
       report.revision_seconds[file.revision] = rev_seconds;
-      spdlog::log(level, "[migration.{}] Migration {} {} completed successfully in {:.3f}s",
-                   file.revision, file.revision, up ? "upgrade" : "rollback", rev_seconds);
+      spdlog::log(level, "[migration.{}] Migration {} {} completed successfully in {:.3f}s", file.revision,
+                  file.revision, hop.undo ? "undo" : up ? "upgrade" : "rollback", rev_seconds);
     }
-    if (!committed) {
+    if (tx) {
       where = "committing";
       pg::ThrowIfInterrupted(where);
-      tx.commit();
+      tx->commit();
+      tx.reset();
+      progress_now.reset();
     }
     report.seconds = Since(t_start);
-    spdlog::log(level, "Now at {} ({:.3f}s in one transaction{})", report.to, report.seconds,
-                waited > 0 ? fmt::format(", {:.3f}s of it waiting for locks", waited)
-                           : std::string());
+    spdlog::log(level, "Now at {} ({:.3f}s in {}{})", report.to, report.seconds,
+                transactions == 1 ? std::string("one transaction")
+                                  : fmt::format("{} transactions and the online steps between them", transactions),
+                waited > 0 ? fmt::format(", {:.3f}s of it waiting for locks", waited) : std::string());
     return report;
-  } catch (const pqxx::sql_error& e) {
-    pg::ThrowIfInterrupted(where);
-    if (e.sqlstate() == "55P03") {
-      std::string holders = DescribeLockHolders(conn_.url());
-      Error base = pg::FromSqlError(e, where);
-      throw LockTimeoutError(DatabaseError(
-          std::string(base.what()) + ": a lock was not granted within --lock-timeout " +
-              fmt::format("{}s", options_.lock_timeout_seconds) +
-              (holders.empty() ? "" : "; " + holders),
-          "nothing was changed; retry when those sessions are done (or stop them), or raise "
-          "--lock-timeout"));
+  } catch (...) {
+    tx.reset();  // rolls back what the failed phase did
+    left_in_progress_ = progress_now;
+    if (progress_now)
+      spdlog::warn("{}: the phases before are committed; `migration-harness upgrade --online` completes it, "
+                   "`migration-harness downgrade {}` undoes it",
+                   progress_now->Describe(), progress_now->parent.empty() ? "base" : progress_now->parent);
+    try {
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      pg::ThrowIfInterrupted(where);
+      if (e.sqlstate() == "55P03") {
+        std::string holders = DescribeLockHolders(conn_.url());
+        Error base = pg::FromSqlError(e, where);
+        throw LockTimeoutError(DatabaseError(
+            std::string(base.what()) + ": a lock was not granted within --lock-timeout " +
+                fmt::format("{}s", options_.lock_timeout_seconds) + (holders.empty() ? "" : "; " + holders),
+            progress_now ? "the phase that gave up changed nothing; retry when those sessions are done (or stop "
+                           "them), or raise --lock-timeout"
+                         : "nothing was changed; retry when those sessions are done (or stop them), or raise "
+                           "--lock-timeout"));
+      }
+      Error error = pg::FromSqlError(e, where);
+      if (running_step && error.code() == ExitCode::kDatabase && IsRevisionsOwnError(e.sqlstate()))
+        throw RevisionError(error, running_revision, e.sqlstate(), e.query());
+      throw error;
+    } catch (const pqxx::broken_connection& e) {
+      throw DatabaseError("lost the connection to " + conn_.url().Describe() + " while " + where + ": " +
+                              pg::Redact(e.what(), conn_.url()),
+                          progress_now ? "the phase running did not commit; check the server, then run again"
+                                       : "the transaction did not commit; check the server, then run again");
+    } catch (const pqxx::in_doubt_error& e) {
+      throw DatabaseError("the connection broke during COMMIT; the outcome is unknown",
+                          "run `migration-harness current` to see which revision is recorded");
     }
-    Error error = pg::FromSqlError(e, where);
-    if (running_step && error.code() == ExitCode::kDatabase && IsRevisionsOwnError(e.sqlstate()))
-      throw RevisionError(error, running_revision, e.sqlstate(), e.query());
-    throw error;
-  } catch (const pqxx::broken_connection& e) {
-    throw DatabaseError("lost the connection to " + conn_.url().Describe() + " while " + where +
-                            ": " + pg::Redact(e.what(), conn_.url()),
-                        "the transaction did not commit; check the server, then run again");
-  } catch (const pqxx::in_doubt_error& e) {
-    throw DatabaseError("the connection broke during COMMIT; the outcome is unknown",
-                        "run `migration-harness current` to see which revision is recorded");
   }
 }
 
@@ -442,8 +631,12 @@ std::string RenderSql(const RevisionGraph& graph, Direction direction, Position 
     const auto& steps = up ? file.upgrade : file.downgrade;
     const std::string record = VersionUpdateSql(before, after) + ";\n";
     bool recorded = false;
+    // One transaction: the online steps are `upgrade --online`'s alone.
+    size_t count = 0, index = 0;
+    for (const auto& s : steps) count += !s.online;
     for (size_t i = 0; i < steps.size(); ++i) {
-      out << "-- Step " << i + 1 << "/" << steps.size() << ": " << steps[i].name << "\n";
+      if (steps[i].online) continue;
+      out << "-- Step " << ++index << "/" << count << ": " << steps[i].name << "\n";
       if (steps[i].records_revision) {
         out << record << "\n";
         recorded = true;

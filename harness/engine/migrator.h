@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness/engine/revision_graph.h"
+#include "harness/engine/version_table.h"
 #include "harness/pg/connection.h"
 
 namespace harness::engine {
@@ -21,8 +22,14 @@ enum class Direction { kUpgrade, kDowngrade };
 struct StepTiming {
   std::string revision;
   Direction direction = Direction::kUpgrade;
-  int index = 0;  // 1-based
+  int index = 0;  // 1-based, among the steps the run takes (one transaction skips the online steps)
   int count = 0;
+  size_t file_step = 0;  // 0-based, its place in the file's section
+  // The transaction it ran in, counted from 1 in the run (an online step,
+  // each of its statements committed on its own, counts as one): a lock it
+  // took is held to the end of that transaction, not beyond.
+  int transaction = 0;
+  bool online = false;  // an `--! online_step:`, outside any transaction
   std::string name;
   double seconds = 0;  // on the clock: its SQL (and the commit, for the step that commits)
   // Of `seconds`, the time the step waited for a lock another session held
@@ -62,6 +69,19 @@ struct MigratorOptions {
   // false: revisions, steps and the server's NOTICE lines are logged at
   // debug level (a setup run that is not what the user is watching).
   bool log_steps = true;
+  // `upgrade --online`: a revision with `--! online_step:`s runs in phases
+  // (engine/migration_file.h): the steps before its first online step in
+  // one transaction, committed with a row of public.migration_harness_progress
+  // ("phase 1 of N done"); each online step outside any transaction, the
+  // progress recorded after it; the rest in a last transaction that writes
+  // alembic_version and drops the progress table. Each phase's transaction
+  // sets migration_harness.online=on, which a revision's steps read to leave
+  // to the online steps what they would do under their locks. A run that
+  // finds a revision in progress resumes it after its last committed phase;
+  // a downgrade to its parent (or below) undoes it first. The migration lock
+  // is the session's, held across the phases. false: everything in one
+  // transaction, the online steps skipped, a revision in progress refused.
+  bool online = false;
   // Watch each step's lock waits from a second connection
   // (LockWaitMonitor); false: lock_wait_known stays false.
   bool watch_lock_waits = true;
@@ -146,6 +166,8 @@ class Migrator {
   RunReport Run(Direction direction, const std::string& target);
   RunReport RunOnce(Direction direction, const std::string& target);
   Position Interpret(const std::optional<std::vector<std::string>>& rows) const;
+  // A phase of the last run had committed when it failed: where it stands.
+  std::optional<OnlineProgress> left_in_progress_;
 
   pg::Connection& conn_;
   const RevisionGraph& graph_;

@@ -207,6 +207,24 @@ std::string WhyLeavesTheTransaction(const std::string& sql) {
   return Remembered("step", sql, LeavesTheTransaction);
 }
 
+std::vector<std::string> SplitStatements(const std::string& sql) {
+  std::vector<std::string> out;
+  PgQuerySplitResult r = pg_query_split_with_scanner(sql.c_str());
+  if (r.error) {
+    pg_query_free_split_result(r);
+    return {sql};
+  }
+  for (int i = 0; i < r.n_stmts; ++i) {
+    const size_t from = static_cast<size_t>(r.stmts[i]->stmt_location);
+    if (from >= sql.size()) continue;
+    const size_t len = r.stmts[i]->stmt_len > 0 ? static_cast<size_t>(r.stmts[i]->stmt_len) : sql.size() - from;
+    std::string stmt = sql.substr(from, std::min(len, sql.size() - from));
+    if (stmt.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(std::move(stmt));
+  }
+  pg_query_free_split_result(r);
+  return out;
+}
+
 namespace {
 
 std::string RelationName(const nlohmann::json& relation) {

@@ -65,4 +65,10 @@ std::string WhyNotOneQuery(const std::string& sql);
 // is still the one it began.
 std::string WhyLeavesTheTransaction(const std::string& sql);
 
+// The statements of `sql` as the lexer splits them (each with the comments
+// before it), for SQL that must be sent one statement at a time: an online
+// step's CREATE INDEX CONCURRENTLY or committing DO block cannot share a
+// query string. Text the lexer cannot read comes back whole.
+std::vector<std::string> SplitStatements(const std::string& sql);
+
 }  // namespace harness::engine

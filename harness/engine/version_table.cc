@@ -1,6 +1,7 @@
 #include "harness/engine/version_table.h"
 
 #include "harness/error.h"
+#include "harness/pg/untrusted_text.h"
 
 namespace harness::engine {
 
@@ -18,6 +19,40 @@ std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& 
     rows.push_back(row[0].as<std::string>());
   }
   return rows;
+}
+
+std::string OnlineProgress::Describe() const {
+  return revision + " in progress: phase " + std::to_string(phases_done) + " of " + std::to_string(phases) +
+         " done (" + pg::ShowUntrusted(step, 80) + ")";
+}
+
+std::optional<OnlineProgress> ReadProgress(pqxx::transaction_base& tx) {
+  pqxx::result owner = tx.exec(
+      "SELECT c.relkind::text, r.rolname, r.rolsuper FROM pg_catalog.pg_class c "
+      "JOIN pg_catalog.pg_roles r ON r.oid = c.relowner "
+      "WHERE c.oid = pg_catalog.to_regclass('public.migration_harness_progress')");
+  if (owner.empty()) return std::nullopt;
+  if (owner[0][0].as<std::string>() != "r" || !owner[0][2].as<bool>())
+    throw UsageError("public.migration_harness_progress is not the tool's table (" +
+                         (owner[0][0].as<std::string>() != "r" ? std::string("not a plain table")
+                                                               : "owned by " + pg::ShowUntrusted(owner[0][1].c_str(), 64) +
+                                                                     ", not a superuser") +
+                         "); nothing was changed",
+                     "the tool records online progress there: find who made it, drop it, then run again");
+  pqxx::result rows = tx.exec(
+      "SELECT revision, parent, phases_done, phases, step FROM public.migration_harness_progress ORDER BY revision");
+  if (rows.empty()) return std::nullopt;
+  if (rows.size() > 1)
+    throw UsageError("public.migration_harness_progress holds " + std::to_string(rows.size()) +
+                         " revisions in progress; the tool writes one at most",
+                     "find the real state of the schema; then delete the rows that are wrong");
+  OnlineProgress p;
+  p.revision = rows[0][0].as<std::string>();
+  p.parent = rows[0][1].as<std::string>();
+  p.phases_done = rows[0][2].as<int>();
+  p.phases = rows[0][3].as<int>();
+  p.step = rows[0][4].as<std::string>();
+  return p;
 }
 
 std::string VersionUpdateSql(const std::string& from, const std::string& to) {

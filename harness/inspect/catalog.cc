@@ -13,7 +13,7 @@ SELECT c.oid, c.relname, c.relkind
 FROM pg_catalog.pg_class c
 WHERE c.relnamespace = to_regnamespace($1)
   AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-  AND NOT ($1 = 'public' AND c.relname = 'alembic_version')
+  AND NOT ($1 = 'public' AND c.relname IN ('alembic_version', 'migration_harness_progress'))
 ORDER BY c.relname
 )SQL";
 
@@ -31,7 +31,7 @@ FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p')
-  AND NOT ($1 = 'public' AND c.relname = 'alembic_version')
+  AND NOT ($1 = 'public' AND c.relname IN ('alembic_version', 'migration_harness_progress'))
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum
 )SQL";
@@ -42,7 +42,7 @@ SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid) AS definitio
        k.connoinherit
 FROM pg_catalog.pg_constraint k
 JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
-WHERE c.relnamespace = to_regnamespace($1) AND NOT ($1 = 'public' AND c.relname = 'alembic_version')
+WHERE c.relnamespace = to_regnamespace($1) AND NOT ($1 = 'public' AND c.relname IN ('alembic_version', 'migration_harness_progress'))
   -- PostgreSQL 18 also records each column's NOT NULL as a constraint
   -- (contype 'n', named TABLE_COLUMN_not_null): the column's NOT NULL
   -- already says it, as on every earlier version.
@@ -56,7 +56,7 @@ SELECT t.relname AS table_name, i.relname AS index_name, pg_get_indexdef(i.oid) 
 FROM pg_catalog.pg_index x
 JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
-WHERE t.relnamespace = to_regnamespace($1) AND NOT ($1 = 'public' AND t.relname = 'alembic_version')
+WHERE t.relnamespace = to_regnamespace($1) AND NOT ($1 = 'public' AND t.relname IN ('alembic_version', 'migration_harness_progress'))
 ORDER BY t.relname, i.relname
 )SQL";
 

@@ -41,8 +41,9 @@ std::string ProbeSql(ProbeScope scope) {
       "WHERE {2} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,m,i}}'::pg_catalog.\"char\"[]) "
       // The revision's bookkeeping (and its index) is no step's work.
       "AND NOT coalesce(n.nspname OPERATOR(pg_catalog.=) 'public' AND (c.relname OPERATOR(pg_catalog.=) "
-      "'alembic_version' OR x.indrelid OPERATOR(pg_catalog.=) "
-      "pg_catalog.to_regclass('public.alembic_version')), false)",
+      "ANY ('{{alembic_version,migration_harness_progress}}'::pg_catalog.name[]) OR x.indrelid "
+      "OPERATOR(pg_catalog.=) ANY (ARRAY[pg_catalog.to_regclass('public.alembic_version'), "
+      "pg_catalog.to_regclass('public.migration_harness_progress')])), false)",
       stat,
       own ? "(SELECT pg_catalog.string_agg(l.mode, ',') FROM pg_catalog.pg_locks l WHERE l.relation "
             "OPERATOR(pg_catalog.=) c.oid AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() "

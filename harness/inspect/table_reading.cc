@@ -32,7 +32,7 @@ std::vector<std::pair<TableId, long long>> UserTables(pqxx::transaction_base& tx
            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE " +
            UserSchemaPredicate("n.nspname") +
            " AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND NOT (n.nspname = 'public' "
-           "AND c.relname = 'alembic_version') ORDER BY c.oid"))
+           "AND c.relname IN ('alembic_version', 'migration_harness_progress')) ORDER BY c.oid"))
     out.push_back({TableId{r[0].as<std::string>(), r[1].as<std::string>()}, r[2].as<long long>()});
   return out;
 }

@@ -167,7 +167,7 @@ void RefuseUntrustedCode(pqxx::transaction_base& tx, const Url& url, const std::
             fix + ") and revoke CREATE on the schema from roles that should not have it; if "
                   "they are yours and safe, make a superuser their owner");
   }
-  std::vector<std::string> tables = {"alembic_version"};
+  std::vector<std::string> tables = {"alembic_version", "migration_harness_progress"};
   tables.insert(tables.end(), written.begin(), written.end());
   RefuseUntrustedTableCode(tx, url, tables);
 }
