@@ -346,6 +346,33 @@ BEGIN
         ALTER TABLE code_chunks ALTER COLUMN project_id DROP DEFAULT;
         RAISE NOTICE 'Column added, populated from parent repositories (fast path: constant default %, no table rewrite)',
             quote_literal(coalesce(only_id, 'default'));
+    ELSIF coalesce(current_setting('migration_harness.online', true), '') = 'on' THEN
+        -- upgrade --online: catalog-only here; the online step "Backfilling
+        -- code_chunks.project_id in batches" fills the rows, a trigger the
+        -- rows written meanwhile, and step 8 sets NOT NULL through the
+        -- validated CHECK (no scan under ACCESS EXCLUSIVE). Step 8 drops
+        -- both; so does the downgrade.
+        ALTER TABLE code_chunks ADD COLUMN project_id varchar(50);
+        ALTER TABLE code_chunks ADD CONSTRAINT check_code_chunks_project_id_not_null
+            CHECK (project_id IS NOT NULL) NOT VALID;
+        EXECUTE format($fn$CREATE FUNCTION public.migration_harness_002_fill_project_id() RETURNS trigger
+            LANGUAGE plpgsql SET search_path = pg_catalog AS $body$
+            BEGIN
+                %s
+                RETURN NEW;
+            END
+            $body$
+            $fn$,
+            CASE WHEN production
+                 THEN 'SELECT r.project_id INTO NEW.project_id FROM public.code_files f JOIN public.repositories r '
+                      'ON r.id OPERATOR(pg_catalog.=) f.repository_id WHERE f.id OPERATOR(pg_catalog.=) NEW.code_file_id;'
+                 ELSE 'SELECT r.project_id INTO NEW.project_id FROM public.repositories r '
+                      'WHERE r.id OPERATOR(pg_catalog.=) NEW.repository_id;' END);
+        CREATE TRIGGER migration_harness_002_fill_project_id BEFORE INSERT OR UPDATE ON code_chunks
+            FOR EACH ROW WHEN (NEW.project_id IS NULL)
+            EXECUTE FUNCTION public.migration_harness_002_fill_project_id();
+        RAISE NOTICE 'Column added empty (online: % distinct project ids; filled by the backfill in batches, rows written meanwhile by a trigger)',
+            distinct_ids;
     ELSE
         ALTER TABLE code_chunks ADD COLUMN project_id varchar(50);
         IF production THEN
@@ -470,7 +497,95 @@ BEGIN
 END
 $$;
 
+--! online_step: Backfilling code_chunks.project_id in batches
+-- upgrade --online only, outside a transaction: batches of
+-- migration_harness.backfill_batch chunks (default 10000) in key order,
+-- each committed, so that no row stays locked for long; rows already
+-- filled are passed over, so a run stopped half way resumes here.
+DO $$
+DECLARE
+    batch constant bigint := coalesce(nullif(current_setting('migration_harness.backfill_batch', true), ''), '10000')::bigint;
+    production constant boolean := EXISTS (
+        SELECT 1 FROM pg_attribute WHERE attrelid = 'public.code_chunks'::regclass
+           AND attname = 'code_file_id' AND attnum > 0 AND NOT attisdropped);
+    lo public.code_chunks.id%TYPE;
+    upto public.code_chunks.id%TYPE;
+    n bigint;
+    total bigint := 0;
+    batches bigint := 0;
+    started constant timestamptz := clock_timestamp();
+    said timestamptz := clock_timestamp();
+BEGIN
+    IF to_regprocedure('public.migration_harness_002_fill_project_id()') IS NULL THEN
+        RAISE NOTICE 'Nothing to backfill: code_chunks.project_id was added with its value';
+        RETURN;
+    END IF;
+    -- In key order (uuid has no min() before PostgreSQL 16: ORDER BY).
+    SELECT c.id INTO lo FROM public.code_chunks c ORDER BY c.id LIMIT 1;
+    WHILE lo IS NOT NULL LOOP
+        SELECT s.id INTO upto
+          FROM (SELECT c.id FROM public.code_chunks c WHERE c.id >= lo ORDER BY c.id LIMIT batch) s
+         ORDER BY s.id DESC LIMIT 1;
+        IF production THEN
+            UPDATE public.code_chunks c SET project_id = r.project_id
+              FROM public.code_files f JOIN public.repositories r ON r.id = f.repository_id
+             WHERE f.id = c.code_file_id AND c.id >= lo AND c.id <= upto AND c.project_id IS NULL;
+        ELSE
+            UPDATE public.code_chunks c SET project_id = r.project_id
+              FROM public.repositories r
+             WHERE r.id = c.repository_id AND c.id >= lo AND c.id <= upto AND c.project_id IS NULL;
+        END IF;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+        batches := batches + 1;
+        COMMIT;
+        IF clock_timestamp() - said > interval '5 seconds' THEN
+            RAISE NOTICE 'Backfilled % chunks so far (% batches)', total, batches;
+            said := clock_timestamp();
+        END IF;
+        SELECT c.id INTO lo FROM public.code_chunks c WHERE c.id > upto ORDER BY c.id LIMIT 1;
+    END LOOP;
+    RAISE NOTICE 'Backfilled % chunks in % batches of at most % (% s)', total, batches, batch,
+        round(extract(epoch FROM clock_timestamp() - started)::numeric, 3);
+END
+$$;
+
+--! online_step: Validating check_code_chunks_project_id_not_null
+-- Under SHARE UPDATE EXCLUSIVE: reads and writes go on.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.code_chunks'::regclass
+                  AND conname = 'check_code_chunks_project_id_not_null') THEN
+        ALTER TABLE code_chunks VALIDATE CONSTRAINT check_code_chunks_project_id_not_null;
+    ELSE
+        RAISE NOTICE 'Nothing to validate: code_chunks.project_id is NOT NULL already';
+    END IF;
+END
+$$;
+
+--! online_step: Validating check_repositories_project_id
+ALTER TABLE repositories VALIDATE CONSTRAINT check_repositories_project_id;
+
+--! online_step: Validating check_code_chunks_project_id
+ALTER TABLE code_chunks VALIDATE CONSTRAINT check_code_chunks_project_id;
+
 --! step: Running validation checks
+-- upgrade --online: the backfill's NOT NULL, through its validated CHECK
+-- (no scan), and its trigger gone, in this last transaction.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.code_chunks'::regclass
+                  AND conname = 'check_code_chunks_project_id_not_null') THEN
+        ALTER TABLE public.code_chunks ALTER COLUMN project_id SET NOT NULL;
+        ALTER TABLE public.code_chunks DROP CONSTRAINT check_code_chunks_project_id_not_null;
+        RAISE NOTICE 'code_chunks.project_id set NOT NULL (proven by its validated CHECK, no scan)';
+    END IF;
+    IF to_regprocedure('public.migration_harness_002_fill_project_id()') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS migration_harness_002_fill_project_id ON public.code_chunks;
+        DROP FUNCTION public.migration_harness_002_fill_project_id();
+    END IF;
+END
+$$;
 -- Values that break the CHECK can only come from a project_id column that
 -- existed before 002 (built beforehand, or by hand): refused with their
 -- count, a sample and the query that lists them, not a bare 23514.
@@ -551,9 +666,14 @@ $$;
 --! step: Logging total time
 DO $$
 BEGIN
-    RAISE NOTICE 'Migration 002 steps 1-8 took % s on the server',
-        round(extract(epoch FROM clock_timestamp()
-              - current_setting('migration_harness.started_002')::timestamptz)::numeric, 3);
+    -- upgrade --online: the mark was step 1's, in phase 1's transaction.
+    IF coalesce(current_setting('migration_harness.online', true), '') = 'on' THEN
+        RAISE NOTICE 'Migration 002 ran online, in phases: each step''s time is its own';
+    ELSE
+        RAISE NOTICE 'Migration 002 steps 1-8 took % s on the server',
+            round(extract(epoch FROM clock_timestamp()
+                  - current_setting('migration_harness.started_002')::timestamptz)::numeric, 3);
+    END IF;
 END
 $$;
 
@@ -568,6 +688,16 @@ ALTER TABLE code_chunks DROP CONSTRAINT IF EXISTS check_code_chunks_project_id;
 ALTER TABLE repositories DROP CONSTRAINT IF EXISTS check_repositories_project_id;
 
 --! step: Dropping project_id from code_chunks
+-- And what upgrade --online left while in progress: the backfill's trigger
+-- (its CHECK goes with the column).
+DO $$
+BEGIN
+    IF to_regprocedure('public.migration_harness_002_fill_project_id()') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS migration_harness_002_fill_project_id ON public.code_chunks;
+        DROP FUNCTION public.migration_harness_002_fill_project_id();
+    END IF;
+END
+$$;
 ALTER TABLE code_chunks DROP COLUMN IF EXISTS project_id;
 
 --! step: Dropping project_id from repositories

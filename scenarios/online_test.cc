@@ -1,0 +1,284 @@
+// `upgrade --online`: 002 in phases (a catalog-only transaction, each
+// VALIDATE and the batched backfill outside it, a last transaction that
+// records the revision), on both shapes. It ends where the upgrade in one
+// transaction ends; a fault at every phase boundary, and inside the
+// backfill, leaves a state that `current` names, that the next
+// `upgrade --online` completes and that `downgrade 005` undoes.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "harness/codesearch/generator.h"
+#include "harness/codesearch/live_traffic.h"
+#include "harness/codesearch/quickstart_sample.h"
+#include "harness/engine/migrator.h"
+#include "harness/engine/version_table.h"
+#include "harness/error.h"
+#include "harness/pg/connection.h"
+#include "scenarios/support/test_env.h"
+
+namespace harness::testing {
+namespace {
+
+struct Injected : std::runtime_error {
+  Injected() : std::runtime_error("fault injected by the test") {}
+};
+
+engine::MigratorOptions OnlineOptions(bool backfill) {
+  engine::MigratorOptions o;
+  o.online = true;
+  o.log_steps = false;
+  if (backfill) {
+    // Every repository agrees on 'default': only forced does 002 take the
+    // backfill, in batches of 2 chunks here.
+    o.settings["migration_harness.force_update_path"] = "on";
+    o.settings["migration_harness.backfill_batch"] = "2";
+  }
+  return o;
+}
+
+engine::RunReport Migrate(const TestDatabase& db, engine::MigratorOptions o, bool up = true,
+                      const std::string& target = "head") {
+  pg::Connection conn(db.url());
+  engine::Migrator m(conn, Chain(), std::move(o));
+  return up ? m.Upgrade(target) : m.Downgrade(target);
+}
+
+std::optional<engine::OnlineProgress> Progress(const TestDatabase& db) {
+  pg::Connection conn(db.url());
+  pqxx::read_transaction tx(conn.raw());
+  return engine::ReadProgress(tx);
+}
+
+// What 002 leaves behind while in progress, and must not leave after it.
+std::string Leftovers(const TestDatabase& db) {
+  return db.Scalar(
+      "SELECT concat_ws(',', "
+      "CASE WHEN to_regclass('public.migration_harness_progress') IS NOT NULL THEN 'progress table' END, "
+      "CASE WHEN to_regprocedure('public.migration_harness_002_fill_project_id()') IS NOT NULL THEN 'fill function' END, "
+      "CASE WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'migration_harness_002_fill_project_id') "
+      "THEN 'fill trigger' END, "
+      "CASE WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'check_code_chunks_project_id_not_null') "
+      "THEN 'not-null check' END)");
+}
+
+class OnlineUpgrade : public ::testing::TestWithParam<Shape> {
+ protected:
+  // The shape's sample: 3 repositories, 6 chunks.
+  void Sample(const TestDatabase& db) const {
+    if (GetParam() == Shape::kQuickstart) {
+      db.Exec(codesearch::kQuickstartSampleSql);
+    } else {
+      pg::Connection conn(db.url());
+      codesearch::GeneratorOptions o;
+      o.repositories = 3;
+      o.chunks_per_repo = 2;
+      codesearch::Generate(conn, o);
+    }
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(BothShapes, OnlineUpgrade, ::testing::Values(Shape::kQuickstart, Shape::kProduction),
+                         ShapeTestName);
+
+// Online, by constant default and by backfill, ends exactly where one
+// transaction ends: the same catalog, the same rows, nothing of its own left.
+TEST_P(OnlineUpgrade, EndsWhereOneTransactionEnds) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  for (bool backfill : {false, true}) {
+    SCOPED_TRACE(backfill ? "backfill" : "constant default");
+    LogCapture log;
+    engine::MigratorOptions o = OnlineOptions(backfill);
+    o.log_steps = true;
+    engine::RunReport online = Migrate(db, o);
+    EXPECT_EQ(online.to, "002");
+    // 7 steps in phase 1, 4 online steps, then validation, time, record.
+    ASSERT_EQ(online.steps.size(), 14u) << log.Text();
+    EXPECT_EQ(online.steps[7].name, "Backfilling code_chunks.project_id in batches");
+    EXPECT_CONTAINS(log.Text(), "Phase 1 of 6 committed");
+    EXPECT_CONTAINS(log.Text(), backfill ? "Backfilled 6 chunks in 3 batches of at most 2"
+                                         : "Nothing to backfill: code_chunks.project_id was added with its value");
+    EXPECT_CONTAINS(log.Text(), "transactions and the online steps between them");
+    EXPECT_EQ(db.Revision(), "002");
+    EXPECT_EQ(Leftovers(db), "");
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id = 'default'"), "6");
+    const DatabaseState after_online = CaptureState(db);
+
+    engine::MigratorOptions plain;
+    plain.log_steps = false;
+    Migrate(db, plain, false, "005");
+    Migrate(db, plain);
+    ExpectUnchanged(db, after_online, "online against one transaction");
+    Migrate(db, plain, false, "005");
+  }
+}
+
+// A fault at each phase boundary, and before the last phase's commit:
+// what committed stays, `current` says where it stands, an upgrade in one
+// transaction is refused, then `upgrade --online` completes it (one run)
+// or `downgrade 005` undoes it (the other), each exactly.
+TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  Migrate(db, OnlineOptions(true));
+  const DatabaseState at_002 = CaptureState(db);
+  // 005 as a downgrade leaves it: the rows of the nine tables dropped (the
+  // production sample has some) do not come back.
+  Migrate(db, OnlineOptions(false), false, "005");
+  const DatabaseState at_005 = CaptureState(db);
+
+  // The step the fault comes before (1-based, of 14), and the phases done then.
+  const std::vector<std::pair<int, int>> faults = {{7, 0}, {8, 1}, {9, 2}, {10, 3}, {11, 4}, {12, 5}, {14, 5}};
+  for (const auto& [before, done] : faults) {
+    for (bool resume : {true, false}) {
+      SCOPED_TRACE(fmt::format("fault before step {}, then {}", before, resume ? "resume" : "undo"));
+      engine::MigratorOptions o = OnlineOptions(true);
+      o.before_step = [before = before](const engine::StepTiming& s, pqxx::transaction_base&) {
+        if (s.revision == "002" && s.index == before) throw Injected();
+      };
+      EXPECT_THROW(Migrate(db, o), Injected);
+      EXPECT_EQ(db.Revision(), "005");
+      auto progress = Progress(db);
+      if (done == 0) {
+        EXPECT_FALSE(progress);
+        ExpectUnchanged(db, at_005, "a fault inside phase 1");
+        continue;
+      }
+      ASSERT_TRUE(progress);
+      EXPECT_EQ(progress->revision, "002");
+      EXPECT_EQ(progress->parent, "005");
+      EXPECT_EQ(progress->phases_done, done);
+      EXPECT_EQ(progress->phases, 6);
+      pg::ProcessResult current = RunCli({"current"}, db.url().text());
+      EXPECT_EQ(current.exit_code, 0) << current.out + current.err;
+      EXPECT_CONTAINS(current.out + current.err, fmt::format("002 in progress: phase {} of 6 done", done));
+      pg::ProcessResult plain = RunCliUnchanged(db, {"upgrade"}, 2);
+      EXPECT_CONTAINS(plain.err, "complete it with `migration-harness upgrade --online`");
+      if (resume) {
+        LogCapture log;
+        engine::MigratorOptions again = OnlineOptions(true);
+        again.log_steps = true;
+        engine::RunReport r = Migrate(db, again);
+        EXPECT_CONTAINS(log.Text(), fmt::format("Resuming at phase {} of 6", done + 1));
+        // Only the steps of the phases left ran.
+        EXPECT_EQ(r.steps.front().index, done == 5 ? 12 : 7 + done);
+        ExpectUnchanged(db, at_002, "resumed");
+        Migrate(db, OnlineOptions(false), false, "005");
+      } else {
+        pg::ProcessResult undo = RunCli({"downgrade", "005"}, db.url().text());
+        EXPECT_EQ(undo.exit_code, 0) << undo.out + undo.err;
+        EXPECT_CONTAINS(undo.out + undo.err, "Undoing 002 (left in progress");
+      }
+      ExpectUnchanged(db, at_005, "back at 005");
+      EXPECT_EQ(Leftovers(db), "");
+    }
+  }
+}
+
+// A lock timeout in an online phase (another session holds SHARE UPDATE
+// EXCLUSIVE on code_chunks, which VALIDATE needs): the phases before stay
+// committed, and --lock-retries tries again from the phase that gave up,
+// not from the start.
+TEST_P(OnlineUpgrade, ALockTimeoutInAPhaseIsRetriedFromThatPhase) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  std::unique_ptr<pqxx::connection> holder;
+  std::unique_ptr<pqxx::work> held;
+  int attempts_at_step_11 = 0;
+  engine::MigratorOptions o = OnlineOptions(true);
+  o.log_steps = true;
+  o.lock_timeout_seconds = 0.3;
+  o.lock_retries = 1;
+  o.lock_retry_delay_seconds = 0.05;
+  o.before_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
+    if (s.revision != "002" || s.index != 11) return;
+    if (++attempts_at_step_11 == 1) {
+      holder = std::make_unique<pqxx::connection>(pg::ConnectString(db.url()));
+      held = std::make_unique<pqxx::work>(*holder);
+      held->exec("LOCK TABLE public.code_chunks IN SHARE UPDATE EXCLUSIVE MODE");
+    } else {
+      held.reset();  // rolled back: the lock goes
+    }
+  };
+  LogCapture log;
+  engine::RunReport r = Migrate(db, o);
+  EXPECT_EQ(attempts_at_step_11, 2);
+  EXPECT_CONTAINS(log.Text(), "002 in progress: phase 4 of 6 done");
+  EXPECT_CONTAINS(log.Text(), "the phase that gave up changed nothing, trying again from phase 5");
+  EXPECT_CONTAINS(log.Text(), "Resuming at phase 5 of 6");
+  EXPECT_EQ(r.steps.front().index, 11);
+  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_EQ(Leftovers(db), "");
+}
+
+// A fault inside the backfill (a trigger that fails the third chunk it
+// sees updated, in batches of 2): the first batch stays committed, the
+// second rolled back; the next run fills the rest.
+TEST_P(OnlineUpgrade, AFaultInsideTheBackfillKeepsTheCommittedBatches) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  Migrate(db, OnlineOptions(true));
+  const DatabaseState at_002 = CaptureState(db);
+  Migrate(db, OnlineOptions(false), false, "005");
+
+  db.Exec(
+      "CREATE SEQUENCE public.fault_count;"
+      "CREATE FUNCTION public.fault() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.project_id IS NOT NULL AND nextval('public.fault_count') > 2 THEN "
+      "RAISE EXCEPTION 'fault inside the backfill'; END IF; RETURN NEW; END $$;");
+  engine::MigratorOptions o = OnlineOptions(true);
+  o.before_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+    if (s.revision == "002" && s.index == 8)
+      tx.exec("CREATE TRIGGER fault BEFORE UPDATE ON public.code_chunks FOR EACH ROW EXECUTE FUNCTION public.fault()");
+  };
+  try {
+    Migrate(db, o);
+    ADD_FAILURE() << "the backfill went through its fault";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(e.what(), "fault inside the backfill");
+  }
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id IS NOT NULL"), "2");
+  auto progress = Progress(db);
+  ASSERT_TRUE(progress);
+  EXPECT_EQ(progress->phases_done, 1);
+  db.Exec("DROP TRIGGER fault ON public.code_chunks; DROP FUNCTION public.fault(); DROP SEQUENCE public.fault_count");
+  Migrate(db, OnlineOptions(true));
+  ExpectUnchanged(db, at_002, "resumed after the backfill's fault");
+}
+
+// Traffic goes on through the online backfill: the rows the writer
+// updates and the rows inserted meanwhile get their project_id, and no
+// reader or writer fails on the NOT VALID not-null CHECK.
+TEST_P(OnlineUpgrade, ReadersAndWritersGoOnThroughTheBackfill) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  engine::MigratorOptions o = OnlineOptions(true);
+  o.before_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
+    // A chunk added while the column is empty, as the service would add one
+    // (its repository's or file's id, no project_id).
+    if (s.revision == "002" && s.index == 8) {
+      db.Exec(GetParam() == Shape::kQuickstart
+                  ? "INSERT INTO code_chunks (repository_id, file_path, content, start_line, end_line) "
+                    "SELECT id, 'new.py', 'new', 1, 1 FROM repositories LIMIT 1"
+                  : "INSERT INTO code_chunks (id, code_file_id, content, start_line, end_line, chunk_type) "
+                    "SELECT gen_random_uuid(), id, 'new', 1, 1, 'function' FROM code_files LIMIT 1");
+    }
+  };
+  codesearch::UpgradeUnderTraffic u = codesearch::RunUpgradeUnderTraffic(db.url(), Chain(), o, 20);
+  EXPECT_EQ(u.reader.failures, 0) << u.reader.first_error;
+  EXPECT_EQ(u.writer.failures, 0) << u.writer.first_error;
+  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id IS NULL"), "0");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE content = 'new' AND project_id = 'default'"), "1");
+  EXPECT_EQ(Leftovers(db), "");
+}
+
+}  // namespace
+}  // namespace harness::testing
