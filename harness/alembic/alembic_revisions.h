@@ -42,7 +42,7 @@ class AlembicRevisions : public verify::RevisionSource {
                           verify::RunMode mode) override;
   void Stamp(pg::Connection& conn, engine::Position p) override;
   bool DeclaresIdempotent(engine::Position) const override { return false; }
-  std::string TransactionNote() const override { return "with the project's Alembic, a revision at a time"; }
+  std::string TransactionNote(engine::Direction) const override { return "with the project's Alembic, a revision at a time"; }
   std::map<std::string, std::string> ClusterSettings() const override;
   void UseServerLog(const std::filesystem::path& log) override { server_log_ = log; }
   std::vector<std::string> Notes() const override;

@@ -280,7 +280,7 @@ void AddLockRetriesOption(CLI::App* sub, int& lock_retries) {
 }
 
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
-                        const std::string& target, bool sql_only, int lock_retries) {
+                        const std::string& target, bool sql_only, int lock_retries, bool online) {
   const bool up = direction == engine::Direction::kUpgrade;
   engine::RevisionGraph graph = LoadGraph(g);
   if (sql_only) {
@@ -302,6 +302,7 @@ int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
   auto conn = Connect(g);
   engine::MigratorOptions options = MigratorOptionsFrom(g);
   options.lock_retries = lock_retries;
+  options.online = online;
   engine::Migrator migrator(*conn, graph, options);
   engine::RunReport report = up ? migrator.Upgrade(target) : migrator.Downgrade(target);
   // Committed: whatever happens to the output now, that is where it is.

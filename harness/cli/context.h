@@ -96,6 +96,7 @@ void AddLockRetriesOption(CLI::App* sub, int& lock_retries);
 
 // Shared by upgrade and downgrade; `lock_retries`: MigratorOptions'.
 int RunMigrationCommand(const GlobalOptions& g, engine::Direction direction,
-                        const std::string& target, bool sql_only, int lock_retries = 0);
+                        const std::string& target, bool sql_only, int lock_retries = 0,
+                        bool online = false);
 
 }  // namespace harness::cli

@@ -37,6 +37,10 @@ Command setup_current(CLI::App& app, const GlobalOptions& g) {
             else
               std::cout << graph.Name(p) << (p == graph.head_position() ? " (head)" : "") << "\n";
             pqxx::read_transaction tx(conn->raw());
+            // `upgrade --online` part way: alembic_version names the parent.
+            if (auto progress = engine::ReadProgress(tx))
+              std::cout << progress->Describe() << "; `migration-harness upgrade --online` completes it, "
+                        << "`migration-harness downgrade " << graph.Name(p) << "` undoes it\n";
             // Which code-search schema shape it has (README "Supported schemas"); a
             // schema of neither shape is said here, refused by the others.
             try {

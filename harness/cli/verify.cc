@@ -40,6 +40,7 @@ struct VerifyCliOptions {
   double max_lock_hold = 0;
   bool with_traffic = false;
   double traffic_hold = 2;
+  bool online = false;
   alembic::ProjectOptions alembic;
 };
 }  // namespace
@@ -116,6 +117,9 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str()
       ->needs("--with-traffic");
+  sub->add_flag("--online", opts->online,
+                "Rehearse `upgrade --online`: a revision with online steps (002) runs in phases, each lock held "
+                "to the end of its phase only (the idempotent re-run too)");
   sub->add_option("--report-json", opts->report_json, "Also write the report as JSON to FILE");
   sub->add_option("--junit", opts->junit, "Also write JUnit XML (one case per check and phase)");
   AddAlembicOptions(sub, opts->alembic);
@@ -136,6 +140,7 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             vo.into_embedded = opts->into_embedded;
             vo.pg_bindir = g.pg_bindir;
             vo.migrator = MigratorOptionsFrom(g);
+            vo.migrator.online = opts->online;
             vo.progress = isatty(2);
             vo.forecast_rows = opts->forecast_rows;
             vo.table_rows = ParseTableRows(opts->table_rows);
@@ -153,6 +158,9 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
             std::unique_ptr<verify::RevisionSource> revisions;
             bool code_search = false;
             if (!opts->alembic.path.empty()) {
+              if (opts->online)
+                throw UsageError("--online is for this project's SQL files (their `--! online_step:`s); an "
+                                 "Alembic revision commits where its own code says (autocommit_block)");
               project = OpenAlembicProject(opts->alembic);
               revisions = std::make_unique<alembic::AlembicRevisions>(*project, target);
             } else {

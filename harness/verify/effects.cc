@@ -83,7 +83,9 @@ std::string StepEffect::Describe() const {
     lock = fmt::format("; {} on {}, held {:.3f}s (to the commit{}{})", activity.lock_mode, activity.lock_tables,
                        lock_held, hold_parts.empty() ? "" : ", " + hold_parts,
                        lock_seen.empty() ? "" : "; " + lock_seen);
-  if (!under.empty() && lock_seen.empty())
+  if (step.online)  // no lock of the transaction's outlives its statement
+    lock = "; outside any transaction (upgrade --online): each statement's locks end with it";
+  else if (!under.empty() && lock_seen.empty())
     lock += (activity.lock_mode.empty() ? "; no new table lock, under " : "; under ") + under;
   else if (activity.lock_mode.empty() && lock_seen.empty())
     lock = "; no table lock beyond those already held";

@@ -29,7 +29,11 @@ std::string StepName(const StepEffect& e) {
 std::vector<std::vector<size_t>> Transactions(const std::vector<StepEffect>& up, bool one_transaction) {
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i < up.size(); ++i) {
-    if (groups.empty() || (!one_transaction && up[i].step.revision != up[i - 1].step.revision)) groups.emplace_back();
+    // A new transaction: another revision (a deploy that commits each), or
+    // another phase of an online run (the engine numbers them).
+    if (groups.empty() || (!one_transaction && up[i].step.revision != up[i - 1].step.revision) ||
+        up[i].step.transaction != up[i - 1].step.transaction)
+      groups.emplace_back();
     groups.back().push_back(i);
   }
   return groups;
@@ -162,7 +166,9 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
   auto& lines = review.suite.checks;
   lines.push_back({"lock.sizes", Status::kInfo,
                    fmt::format("Sized at {}; {}", sizes.basis,
-                               deploy.one_transaction ? "the deploy runs the range in one transaction"
+                               deploy.online ? "the deploy runs upgrade --online: a lock is held to the end of its "
+                                               "phase, each online step's to the end of its statement"
+                               : deploy.one_transaction ? "the deploy runs the range in one transaction"
                                                       : "the deploy commits each revision on its own")});
   // Each step's time here and at production size.
   std::vector<double> then(up.size());

@@ -282,7 +282,7 @@ class Pipeline {
         ChargeHolds(up.effects, revisions_.Deploy().rehearsed_in_one_transaction);
         r_.upgrade_seconds = up.report.seconds;
         r_.upgrade_steps = up.report.steps;
-        return fmt::format("{:.3f}s {}", up.report.seconds, revisions_.TransactionNote());
+        return fmt::format("{:.3f}s {}", up.report.seconds, revisions_.TransactionNote(engine::Direction::kUpgrade));
       });
     } catch (const engine::RevisionError&) {
       throw;
@@ -339,7 +339,7 @@ class Pipeline {
       down = revisions_.Run(conn, engine::Direction::kDowngrade, from_, RunMode::kMeasured);
       r_.downgrade_seconds = down.report.seconds;
       r_.downgrade_steps = down.report.steps;
-      return fmt::format("{:.3f}s {}", down.report.seconds, revisions_.TransactionNote());
+      return fmt::format("{:.3f}s {}", down.report.seconds, revisions_.TransactionNote(engine::Direction::kDowngrade));
     });
     std::vector<std::string> known_not_valid;
     SuiteResult rollback = Suite("rollback checks", [&](auto& tx) {

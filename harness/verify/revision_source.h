@@ -33,6 +33,9 @@ struct DeployFacts {
   // The rehearsal's own runs: the whole range in one transaction (the
   // engine), or a revision at a time (an Alembic project's).
   bool rehearsed_in_one_transaction = true;
+  // `upgrade --online`: a revision with online steps runs in phases, a
+  // lock held to the end of its phase's transaction.
+  bool online = false;
   // The lock_timeout the deploy runs with, as the server shows it ("0":
   // none, "10s"); empty: not known. `lock_timeout_from` says whose it is.
   std::string lock_timeout, lock_timeout_from;
@@ -68,7 +71,7 @@ class RevisionSource {
   virtual bool DeclaresIdempotent(engine::Position p) const = 0;
   // How a run holds its locks: "in one transaction" (the engine's), or how
   // the project's own runner does it. Said in the report.
-  virtual std::string TransactionNote() const = 0;
+  virtual std::string TransactionNote(engine::Direction direction) const = 0;
 
   // Settings this source wants on an embedded cluster the rehearsal starts
   // (a statement log, say), and that cluster's server log once it runs:

@@ -33,6 +33,7 @@ void SqlRevisions::Stamp(pg::Connection& conn, engine::Position p) {
 DeployFacts SqlRevisions::Deploy() const {
   DeployFacts d;
   d.one_transaction = true;
+  d.online = options_.online;
   // As the server shows it: "10s", "1500ms", "0".
   const long long ms = std::llround(options_.lock_timeout_seconds * 1000);
   d.lock_timeout = ms <= 0 ? std::string("0") : ms % 1000 == 0 ? fmt::format("{}s", ms / 1000) : fmt::format("{}ms", ms);
@@ -45,8 +46,7 @@ std::string SqlRevisions::StepSql(const engine::StepTiming& st) const {
     const engine::MigrationFile& f = graph_.at(p);
     if (f.revision != st.revision) continue;
     const auto& steps = st.direction == engine::Direction::kUpgrade ? f.upgrade : f.downgrade;
-    // The engine's numbering: the file's steps, 1-based.
-    if (st.index >= 1 && static_cast<size_t>(st.index) <= steps.size()) return steps[st.index - 1].sql;
+    if (st.file_step < steps.size()) return steps[st.file_step].sql;
   }
   return {};
 }
@@ -90,13 +90,15 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
   engine::Migrator m(conn, graph_, mo);
   run.report = direction == engine::Direction::kUpgrade ? m.Upgrade(target) : m.Downgrade(target);
   run.report.seconds = std::max(0.0, run.report.seconds - measuring);
-  // A lock is held from the step that took it to the commit; a step's time
-  // is the engine's (the commit's included for the last).
+  // A lock is held from the step that took it to the commit of its
+  // transaction (online: of its phase); a step's time is the engine's (the
+  // commit's included for the one that commits).
   for (size_t i = 0; i < run.effects.size(); ++i) {
     run.effects[i].step.seconds = i < run.report.steps.size() ? run.report.steps[i].seconds : 0;
     // From the grant: the step's own wait for it does not count.
     double held = 0;
-    for (size_t j = i; j < run.report.steps.size(); ++j)
+    for (size_t j = i; j < run.report.steps.size() && run.report.steps[j].transaction == run.report.steps[i].transaction;
+         ++j)
       held += j == i ? run.report.steps[j].work_seconds() : run.report.steps[j].seconds;
     run.effects[i].lock_held = held;
   }

@@ -23,7 +23,9 @@ class SqlRevisions : public RevisionSource {
                   RunMode mode) override;
   void Stamp(pg::Connection& conn, engine::Position p) override;
   bool DeclaresIdempotent(engine::Position p) const override { return graph_.at(p).idempotent; }
-  std::string TransactionNote() const override { return "in one transaction"; }
+  std::string TransactionNote(engine::Direction direction) const override {
+    return options_.online && direction == engine::Direction::kUpgrade ? "online, in phases" : "in one transaction";
+  }
   DeployFacts Deploy() const override;
 
  private:
