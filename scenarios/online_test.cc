@@ -6,6 +6,9 @@
 // `upgrade --online` completes and that `downgrade 005` undoes.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -251,6 +254,53 @@ TEST_P(OnlineUpgrade, AFaultInsideTheBackfillKeepsTheCommittedBatches) {
   db.Exec("DROP TRIGGER fault ON public.code_chunks; DROP FUNCTION public.fault(); DROP SEQUENCE public.fault_count");
   Migrate(db, OnlineOptions(true));
   ExpectUnchanged(db, at_002, "resumed after the backfill's fault");
+}
+
+// Ctrl-C in the backfill (repositories that disagree on project_id, and a
+// trigger that makes each chunk's update take 50 ms): the command stops
+// within seconds (exit 130), phase 1 stays committed and `current` names
+// it; the next `upgrade --online` completes 002.
+TEST_P(OnlineUpgrade, CtrlCInTheBackfillLeavesPhaseOneForTheNextRun) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  db.Exec(
+      "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';"
+      "UPDATE repositories SET project_id = 'project-' || substr(md5(id::text), 1, 6);"
+      "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "PERFORM pg_sleep(0.05); RETURN NEW; END $$;"
+      "CREATE TRIGGER slow BEFORE UPDATE ON public.code_chunks FOR EACH ROW EXECUTE FUNCTION public.slow();");
+  db.Exec(GetParam() == Shape::kQuickstart
+              ? "INSERT INTO code_chunks (repository_id, file_path, content, start_line, end_line) "
+                "SELECT r.id, 'more.py', 'more ' || g, 1, 1 FROM repositories r, generate_series(1, 100) g"
+              : "INSERT INTO code_chunks (id, code_file_id, content, start_line, end_line, chunk_type) "
+                "SELECT gen_random_uuid(), f.id, 'more ' || g, 1, 1, 'function' FROM code_files f, "
+                "generate_series(1, 100) g");
+  BackgroundCli cli({"upgrade", "--online"}, db.url().text());
+  ASSERT_TRUE(WaitUntil([&] { return cli.Output().find("Backfilling code_chunks.project_id") != std::string::npos; },
+                        std::chrono::seconds(30)))
+      << cli.Output();
+  cli.Signal(SIGINT);
+  auto status = cli.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status) << cli.Output();
+  EXPECT_EQ(*status, 130) << cli.Output();
+  EXPECT_CONTAINS(cli.Output(), "002 in progress: phase 1 of 6 done");
+  EXPECT_EQ(db.Revision(), "005");
+  pg::ProcessResult current = RunCli({"current"}, db.url().text());
+  EXPECT_CONTAINS(current.out, "002 in progress: phase 1 of 6 done (Dropping unused tables)");
+  EXPECT_NE(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id IS NULL"), "0");
+
+  db.Exec("DROP TRIGGER slow ON public.code_chunks; DROP FUNCTION public.slow()");
+  pg::ProcessResult again = RunCli({"upgrade", "--online"}, db.url().text());
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_CONTAINS(again.err, "Resuming at phase 2 of 6");
+  EXPECT_EQ(db.Revision(), "002");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks c JOIN repositories r ON " +
+                      std::string(GetParam() == Shape::kQuickstart
+                                      ? "r.id = c.repository_id"
+                                      : "r.id = (SELECT f.repository_id FROM code_files f WHERE f.id = c.code_file_id)") +
+                      " WHERE c.project_id = r.project_id"),
+            db.Scalar("SELECT count(*) FROM code_chunks"));
+  EXPECT_EQ(Leftovers(db), "");
 }
 
 // Traffic goes on through the online backfill: the rows the writer
