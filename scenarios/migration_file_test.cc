@@ -79,6 +79,39 @@ TEST(MigrationFile, OnlineStepsAreMarkedAndSkippedByOneTransaction) {
             std::string::npos);
 }
 
+TEST(MigrationFile, AGuardIsAPreCheckTheGuardStepRuns) {
+  MigrationFile f = Parse(
+      "--! revision: 002\n--! down_revision: 005\n--! upgrade\n--! step: Lock\nSELECT 1;\n"
+      "--! guard_step: Guards\n-- a comment is fine\n--! step: Work\nSELECT 2;\n"
+      "--! downgrade\n--! step: Undo\nSELECT 3;\n"
+      "--! check pre, guard: g\nSELECT 1 WHERE false;\n--! gate pre, post, guard: h\nSELECT 2 WHERE false;\n");
+  ASSERT_EQ(f.upgrade.size(), 3u);
+  EXPECT_TRUE(f.upgrade[1].runs_guards);
+  EXPECT_TRUE(f.upgrade[1].sql.empty() || f.upgrade[1].sql.find("SELECT") == std::string::npos);
+  ASSERT_EQ(f.checks.size(), 3u);
+  EXPECT_TRUE(f.checks[0].guard);
+  EXPECT_EQ(f.checks[0].when, "pre");
+  EXPECT_TRUE(f.checks[1].guard && f.checks[1].gate);
+  EXPECT_EQ(f.checks[1].when, "pre");
+  EXPECT_FALSE(f.checks[2].guard);  // the post suite's
+  const std::string tail = "--! downgrade\n--! step: U\nSELECT 1;\n";
+  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n" + tail +
+                    "--! check post, guard: g\nSELECT 1;\n")
+                .find("a guard is a pre check"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n" + tail +
+                    "--! check pre, guard: g\nSELECT 1;\n")
+                .find("x.sql:9: check 'g' is a guard, but the upgrade has no `--! guard_step:`"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! guard_step: G\n--! step: S\nSELECT 1;\n" +
+                    tail)
+                .find("x.sql:4: `--! guard_step:` with no check marked `guard`"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! guard_step: G\nSELECT 1;\n" + tail)
+                .find("x.sql:5: SQL after `--! guard_step:`"),
+            std::string::npos);
+}
+
 TEST(MigrationFile, ChecksFollowTheDowngradeWithTheirQueries) {
   MigrationFile f = Parse(
       "--! revision: 006\n--! down_revision: 002\n--! upgrade\n--! step: Work\nSELECT 1;\n"

@@ -2,29 +2,13 @@
 
 #include <fmt/format.h>
 
+#include "harness/engine/check_query.h"
 #include "harness/engine/sql_statements.h"
 #include "harness/error.h"
 #include "harness/pg/interrupt.h"
 #include "harness/pg/untrusted_text.h"
 
 namespace harness::checks {
-
-namespace {
-
-std::string Field(const pqxx::field& f) { return f.is_null() ? "NULL" : f.c_str(); }
-
-// The verdict form: columns named passed and detail (and key).
-bool IsVerdictForm(const pqxx::result& r) {
-  bool passed = false, detail = false;
-  for (pqxx::row::size_type i = 0; i < r.columns(); ++i) {
-    const std::string name = r.column_name(i);
-    passed |= name == "passed";
-    detail |= name == "detail";
-  }
-  return passed && detail;
-}
-
-}  // namespace
 
 void RefuseChecksThatAreNotOneQuery(const engine::RevisionGraph& graph, engine::Position from,
                                     engine::Position to) {
@@ -49,37 +33,10 @@ bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& fil
     const std::string label = fmt::format("{} ({})", c.name, file.revision);
     const size_t first = suite.checks.size();
     try {
-      pqxx::subtransaction sub(tx, "check");
-      // A query shared by several suites (`--! check pre, post:`) reads
-      // which one runs it here.
-      sub.exec_params("SELECT pg_catalog.set_config('migration_harness.check_when', $1, true)", when);
-      // One statement (RefuseChecksThatAreNotOneQuery), in the caller's
-      // read-only transaction.
-      pqxx::result rows = sub.exec(c.sql, c.name);
-      sub.commit();
-      if (IsVerdictForm(rows)) {
-        bool has_key = false;
-        for (pqxx::row::size_type i = 0; i < rows.columns(); ++i) has_key |= std::string(rows.column_name(i)) == "key";
-        for (const auto& row : rows) {
-          std::string id = fmt::format("{}.{}", when, c.name);
-          if (has_key && !row["key"].is_null()) id += "." + row["key"].as<std::string>();
-          const Status status = row["passed"].is_null()   ? Status::kInfo
-                                : row["passed"].as<bool>() ? Status::kPass
-                                                           : Status::kFail;
-          suite.checks.push_back({id, status, Field(row["detail"])});
-        }
-      } else if (rows.empty()) {
-        suite.checks.push_back({fmt::format("{}.{}.{}", when, file.revision, c.name), Status::kPass, label});
-      } else {
-        std::string shown;
-        for (size_t i = 0; i < rows.size() && i < 3; ++i) {
-          std::string row;
-          for (const auto& f : rows[static_cast<int>(i)]) row += (row.empty() ? "" : ", ") + Field(f);
-          shown += (shown.empty() ? "(" : "; (") + row.substr(0, 80) + ")";
-        }
-        suite.checks.push_back({fmt::format("{}.{}.{}", when, file.revision, c.name), Status::kFail,
-                                fmt::format("{}: {} row(s) fail it, e.g. {}", label, rows.size(), shown)});
-      }
+      for (const auto& line : engine::RunCheckQuery(tx, file, c, when))
+        suite.checks.push_back({line.id,
+                                !line.passed ? Status::kInfo : *line.passed ? Status::kPass : Status::kFail,
+                                line.detail});
     } catch (const pqxx::sql_error& e) {
       pg::ThrowIfInterrupted("the checks of " + file.revision);
       std::string why = e.what();

@@ -100,7 +100,7 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
   std::string_view line;
   int number = 0;
   auto close_step = [&] {
-    if (steps && !steps->empty() && !steps->back().records_revision &&
+    if (steps && !steps->empty() && !steps->back().records_revision && !steps->back().runs_guards &&
         OnlyCommentsOrBlank(steps->back().sql))
       throw fail(steps->back().line, "step '" + steps->back().name + "' has no SQL");
   };
@@ -113,9 +113,11 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
           it->sql.append(expanded(line)).append("\n");
         continue;
       }
-      if (steps && !steps->empty() && steps->back().records_revision) {
+      if (steps && !steps->empty() && (steps->back().records_revision || steps->back().runs_guards)) {
         if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0)
-          throw fail(number, "SQL after `--! record_step:` (the engine's own step has no SQL)");
+          throw fail(number, std::string("SQL after `--! ") +
+                                 (steps->back().runs_guards ? "guard_step" : "record_step") +
+                                 ":` (the engine's own step has no SQL)");
       } else if (steps && !steps->empty()) {
         steps->back().sql.append(expanded(line)).append("\n");
       } else if (!Trim(line).empty() && Trim(line).rfind("--", 0) != 0) {
@@ -204,8 +206,13 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       const std::string kind = gate ? "gate" : "check";
       std::vector<std::string> whens;
       std::istringstream list(key.substr(kind.size() + 1));
+      bool guard = false;
       for (std::string when; std::getline(list, when, ',');) {
         when = Trim(when);
+        if (when == "guard" && !guard) {
+          guard = true;
+          continue;
+        }
         if (when != "pre" && when != "post" && when != "rollback")
           throw fail(number, "`--! " + kind + " " + when + ":`: a check runs pre, post or rollback");
         if (std::find(whens.begin(), whens.end(), when) != whens.end())
@@ -226,9 +233,11 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
           if (c.when == when && c.name == value)
             throw fail(number, "a second " + when + " check named '" + value + "' (line " +
                                    std::to_string(c.line) + ")");
+      if (guard && std::find(whens.begin(), whens.end(), "pre") == whens.end())
+        throw fail(number, "`--! " + kind + " ... guard:`: a guard is a pre check the upgrade also runs; name pre too");
       section = Section::kChecks;
-      for (const auto& when : whens) file.checks.push_back({when, value, {}, number, gate});
-    } else if (key == "step" || key == "record_step" || key == "online_step") {
+      for (const auto& when : whens) file.checks.push_back({when, value, {}, number, gate, guard && when == "pre"});
+    } else if (key == "step" || key == "record_step" || key == "online_step" || key == "guard_step") {
       if (section == Section::kHeader) throw fail(number, "`--! " + key + ":` before `--! upgrade`");
       if (section == Section::kChecks) throw fail(number, "`--! " + key + ":` after the checks");
       if (value.empty()) throw fail(number, "a step needs a name: `--! " + key + ": NAME`");
@@ -237,12 +246,18 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
       if (key == "online_step" && section != Section::kUpgrade)
         throw fail(number, "`--! online_step:` belongs to the upgrade section (a downgrade runs in one "
                            "transaction)");
+      if (key == "guard_step" && section != Section::kUpgrade)
+        throw fail(number, "`--! guard_step:` belongs to the upgrade section");
+      if (key == "guard_step")
+        for (const auto& s : *steps)
+          if (s.runs_guards) throw fail(number, "a second `--! guard_step:` (line " + std::to_string(s.line) + ")");
       if (key == "online_step" && steps->empty())
         throw fail(number, "`--! online_step:` cannot be the first step: phase 1 is a transaction of "
                            "`--! step:`s");
       close_step();
       Step step{value, {}, number, key == "record_step"};
       step.online = key == "online_step";
+      step.runs_guards = key == "guard_step";
       steps->push_back(std::move(step));
     } else {
       throw fail(number, "unknown directive `--! " + key + "`");
@@ -258,6 +273,15 @@ MigrationFile ParseMigration(const std::string& text, const std::filesystem::pat
     close_step();
   }
   if (file.downgrade.empty()) throw fail(number, "the downgrade section has no `--! step:`");
+  // A guard is run at the guard step, and a guard step runs guards.
+  const auto guard_step = std::find_if(file.upgrade.begin(), file.upgrade.end(),
+                                       [](const Step& s) { return s.runs_guards; });
+  const auto guard = std::find_if(file.checks.begin(), file.checks.end(),
+                                  [](const RevisionCheck& c) { return c.guard; });
+  if (guard != file.checks.end() && guard_step == file.upgrade.end())
+    throw fail(guard->line, "check '" + guard->name + "' is a guard, but the upgrade has no `--! guard_step:` to run it");
+  if (guard_step != file.upgrade.end() && guard == file.checks.end())
+    throw fail(guard_step->line, "`--! guard_step:` with no check marked `guard` to run");
   return file;
 }
 

@@ -17,6 +17,10 @@ struct Step {
   // `--! record_step:`: no SQL; the engine writes alembic_version here (and
   // commits, when this revision ends the run), logged as a step of its own.
   bool records_revision = false;
+  // `--! guard_step:`: no SQL; the engine runs the revision's guards here
+  // (the pre checks marked `guard`), in the migration's transaction, and
+  // refuses the upgrade when one fails, before anything after it runs.
+  bool runs_guards = false;
   // `--! online_step:` (upgrade only): run by `upgrade --online` alone,
   // outside any transaction, each of its statements on its own (a VALIDATE
   // CONSTRAINT, a CREATE INDEX CONCURRENTLY, a DO block that commits
@@ -41,6 +45,10 @@ struct RevisionCheck {
   std::string sql;
   int line = 0;
   bool gate = false;
+  // `--! check pre, guard: NAME` (or `gate`): the upgrade also runs this
+  // pre check, at its `--! guard_step:`, and refuses when it fails (exit 1,
+  // a gate's exit 2), its failing lines the message: one query for both.
+  bool guard = false;
 };
 
 struct MigrationFile {

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "harness/engine/check_query.h"
 #include "harness/engine/lock_wait_monitor.h"
 #include "harness/engine/sql_statements.h"
 #include "harness/engine/version_table.h"
@@ -80,6 +81,56 @@ std::string WaitNote(const StepTiming& st) {
                      who.empty() ? std::string() : " held by " + who);
 }
 
+// A revision's `--! guard_step:`: each of its guards (pre checks marked
+// `guard`) in the migration's transaction, as `check pre` runs it; the
+// first that fails refuses the upgrade with its failing lines (a gate's:
+// exit 2, a check's: 1), before anything after the step has run. Passing
+// lines are logged as the step's own.
+void RunGuards(pqxx::work& tx, const MigrationFile& file, spdlog::level::level_enum level) {
+  for (const auto& c : file.checks) {
+    if (!c.guard) continue;
+    std::string failed;
+    for (const auto& line : RunCheckQuery(tx, file, c, "pre")) {
+      if (line.passed == false) failed += (failed.empty() ? "" : "; ") + pg::ShowUntrusted(line.detail, 4000);
+      else spdlog::log(level, "[migration.{}] {} {}", file.revision, line.passed ? "✓" : "•",
+                       pg::ShowUntrusted(line.detail, 4000));
+    }
+    if (failed.empty()) continue;
+    const std::string what = fmt::format("revision {} refuses to run: {} [{}]", file.revision, failed, c.name);
+    const std::string hint = fmt::format("nothing was changed; `migration-harness check pre --target {}` reports the "
+                                         "same (its {} {})",
+                                         file.revision, c.gate ? "gate" : "check", c.name);
+    throw c.gate ? UsageError(what, hint) : RefusedError(what, hint);
+  }
+}
+
+// The guard step for --sql: each guard as a DO block that raises the
+// detail of its first failing line (the verdict form) or its first row
+// (the other form), as the engine refuses.
+std::string GuardSql(const MigrationFile& file) {
+  std::string out = "SELECT pg_catalog.set_config('migration_harness.check_when', 'pre', true);\n";
+  // A name in a string literal of RAISE: quotes doubled, % not a placeholder.
+  auto literal = [](const std::string& text) {
+    std::string out;
+    for (char ch : text) out += ch == '\'' ? std::string("''") : ch == '%' ? std::string("%%") : std::string(1, ch);
+    return out;
+  };
+  for (const auto& c : file.checks) {
+    if (!c.guard) continue;
+    const std::vector<std::string> statements = SplitStatements(c.sql);
+    const std::string query = statements.empty() ? c.sql : statements.front();
+    out += fmt::format(
+        "-- guard {0}: `migration-harness check pre` runs the same query\n"
+        "DO $mh_guard$\nDECLARE r jsonb;\nBEGIN\n    FOR r IN SELECT pg_catalog.to_jsonb(q) FROM (\n{1}\n    ) q LOOP\n"
+        "        IF NOT r ? 'passed' OR (r ->> 'passed')::boolean IS FALSE THEN\n"
+        "            RAISE EXCEPTION 'revision {2} refuses to run: % [{0}]', coalesce(r ->> 'detail', r::text)\n"
+        "                USING ERRCODE = '{3}';\n"
+        "        END IF;\n    END LOOP;\nEND\n$mh_guard$;\n",
+        literal(c.name), query, file.revision, c.gate ? "MHP00" : "MHR00");
+  }
+  return out;
+}
+
 }  // namespace
 
 void RefuseStepsThatLeaveTheTransaction(const RevisionGraph& graph, Direction direction, Position from,
@@ -89,7 +140,7 @@ void RefuseStepsThatLeaveTheTransaction(const RevisionGraph& graph, Direction di
     const MigrationFile& file = graph.at(up ? p + 1 : p);
     const auto& steps = up ? file.upgrade : file.downgrade;
     for (size_t i = 0; i < steps.size(); ++i) {
-      if (steps[i].records_revision) continue;
+      if (steps[i].records_revision || steps[i].runs_guards) continue;
       const std::string why = WhyLeavesTheTransaction(steps[i].sql);
       if (why.empty()) continue;
       throw UsageError(fmt::format("revision {} {} step {}/{} ({}, {}:{}) holds {}, which would end or replace the "
@@ -268,7 +319,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
   // The step whose SQL is running: an error there is the revision's own.
   const Step* running_step = nullptr;
   std::string running_revision;
-  std::unique_ptr<pqxx::transaction_base> tx;
+  std::unique_ptr<pqxx::work> tx;
   // What every transaction of the run starts with (SET LOCAL), or, for an
   // online step, the session (SET, reset after it).
   auto apply_settings = [&](pqxx::transaction_base& t, bool local) {
@@ -461,6 +512,8 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         if (step.records_revision) {
           if (!hop.undo) t.exec(VersionUpdateSql(hop.from_rev, hop.to_rev));
           recorded = true;
+        } else if (step.runs_guards) {
+          RunGuards(*tx, file, level);
         } else {
           spdlog::debug("{}", pg::ShowSql(step.sql, step.sql.size()));
           running_step = &step;
@@ -477,7 +530,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         if (monitor) AddWait(st, monitor->End());
         // The hook runs before any commit, so a fault injected after the
         // last step still rolls everything back.
-        if (!step.records_revision && !step.online &&
+        if (!step.records_revision && !step.runs_guards && !step.online &&
             tx->exec1("SELECT pg_catalog.txid_current()::pg_catalog.text")[0].as<std::string>() != xid)
           throw RevisionError(
               DatabaseError(fmt::format("{}: the step ended the migration's transaction (its statements after "
@@ -640,6 +693,8 @@ std::string RenderSql(const RevisionGraph& graph, Direction direction, Position 
       if (steps[i].records_revision) {
         out << record << "\n";
         recorded = true;
+      } else if (steps[i].runs_guards) {
+        out << GuardSql(file) << "\n";
       } else {
         out << steps[i].sql << "\n";
       }
