@@ -125,143 +125,10 @@ BEGIN
 END
 $$;
 
---! step: Verifying foreign key constraints
-DO $$
-DECLARE
-    nine constant text[] := ARRAY[{{NINE_TABLES}}];
-    found text;
-    fix text;
-    fks text;
-BEGIN
-    SELECT string_agg(format('%s.%s -> %s', src.relname, k.conname, dst.relname), ', '
-                      ORDER BY src.relname, k.conname),
-           string_agg(format('ALTER TABLE public.%I DROP CONSTRAINT %I;', src.relname, k.conname), ' '
-                      ORDER BY src.relname, k.conname)
-      INTO found, fix
-      FROM pg_constraint k
-      JOIN pg_class src ON src.oid = k.conrelid
-      JOIN pg_class dst ON dst.oid = k.confrelid
-     WHERE k.contype = 'f'
-       AND dst.oid IN (SELECT to_regclass(t) FROM unnest(ARRAY['public.repositories',
-                       'public.code_files', 'public.code_chunks']) t)
-       AND src.relnamespace = 'public'::regnamespace
-       AND src.relname = ANY (nine);
-    IF found IS NOT NULL THEN
-        RAISE EXCEPTION 'foreign keys from tables that 002 drops reference the tables it keeps: %', found
-            USING ERRCODE = 'MHR01', HINT = 'drop them first: ' || fix;
-    END IF;
-    RAISE NOTICE 'No blocking foreign keys found';
-
-    -- Everything outside the nine tables that depends on them, from
-    -- pg_depend: what DROP TABLE would drop with them (their indexes,
-    -- constraints, triggers, row types, owned sequences: automatic and
-    -- internal dependencies, followed to the end), then every normal
-    -- dependency on one of those from an object that is not among them.
-    -- The production schema's four foreign keys from task link tables into
-    -- tasks are dropped by name in step 7 and restored by the rollback;
-    -- anything else (a view, a function on their row type, a default that
-    -- uses their sequence, a policy, another foreign key, which the
-    -- rollback could not bring back) is refused here, before any change,
-    -- with the statement that removes it, names schema-qualified.
-    WITH RECURSIVE dropped(classid, objid) AS (
-        SELECT 'pg_class'::regclass, c.oid
-          FROM pg_class c
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-           AND c.relname = ANY (nine)
-        UNION
-        SELECT d.classid, d.objid
-          FROM pg_depend d
-          JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
-         WHERE d.deptype IN ('a', 'i')
-    ), dependent AS (
-        SELECT DISTINCT d.classid, d.objid, d.objsubid
-          FROM pg_depend d
-          JOIN dropped x ON d.refclassid = x.classid AND d.refobjid = x.objid
-         WHERE d.deptype = 'n'
-           AND NOT EXISTS (SELECT 1 FROM dropped y WHERE y.classid = d.classid AND y.objid = d.objid)
-    ), described AS (
-        SELECT dep.*, k.contype,
-               -- The four links the rollback restores, exactly as the
-               -- production schema has them; clones on partitions follow
-               -- their parent.
-               coalesce(k.contype = 'f' AND k.conparentid = 0
-                        AND current_setting('migration_harness.shape_002') = 'production'
-                        AND (k.conrelid, k.conname::text) IN (SELECT to_regclass('public.' || v.tab), v.con FROM (VALUES
-                              ('task_branch_links', 'fk_task_branch_links_task_id_tasks'),
-                              ('task_commit_links', 'fk_task_commit_links_task_id_tasks'),
-                              ('task_planning_references', 'fk_task_planning_references_task_id_tasks'),
-                              ('task_status_history', 'fk_task_status_history_task_id_tasks')) v(tab, con))
-                        -- NOT VALID after a rollback, until the rows are back.
-                        AND regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '')
-                            = 'FOREIGN KEY (task_id) REFERENCES tasks(id)',
-                        false) AS restored,
-               coalesce(k.contype = 'f' AND k.conparentid <> 0, false) AS clone,
-               -- A view is named as itself, not as its _RETURN rule.
-               coalesce((SELECT pg_describe_object('pg_class'::regclass, rw.ev_class, 0)
-                           FROM pg_rewrite rw
-                          WHERE dep.classid = 'pg_rewrite'::regclass AND rw.oid = dep.objid
-                            AND rw.rulename = '_RETURN'),
-                        pg_describe_object(dep.classid, dep.objid, dep.objsubid)) AS what,
-               CASE
-                 WHEN dep.classid = 'pg_rewrite'::regclass THEN
-                   (SELECT CASE WHEN rw.rulename = '_RETURN' AND v.relkind = 'm'
-                                  THEN format('DROP MATERIALIZED VIEW %I.%I;', vn.nspname, v.relname)
-                                WHEN rw.rulename = '_RETURN'
-                                  THEN format('DROP VIEW %I.%I;', vn.nspname, v.relname)
-                                ELSE format('DROP RULE %I ON %I.%I;', rw.rulename, vn.nspname, v.relname) END
-                      FROM pg_rewrite rw JOIN pg_class v ON v.oid = rw.ev_class
-                      JOIN pg_namespace vn ON vn.oid = v.relnamespace
-                     WHERE rw.oid = dep.objid)
-                 WHEN dep.classid = 'pg_proc'::regclass THEN
-                   (SELECT format('DROP %s %I.%I(%s);', CASE p.prokind WHEN 'p' THEN 'PROCEDURE'
-                                  WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-                                  pn.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
-                      FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
-                     WHERE p.oid = dep.objid)
-                 WHEN dep.classid = 'pg_class'::regclass AND dep.objsubid > 0 THEN
-                   (SELECT format(CASE WHEN c.relkind = 'c' THEN 'ALTER TYPE %I.%I DROP ATTRIBUTE %I;'
-                                       ELSE 'ALTER TABLE %I.%I DROP COLUMN %I;' END,
-                                  cn.nspname, c.relname, a.attname)
-                      FROM pg_class c JOIN pg_namespace cn ON cn.oid = c.relnamespace
-                      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = dep.objsubid
-                     WHERE c.oid = dep.objid)
-                 WHEN dep.classid = 'pg_attrdef'::regclass THEN
-                   (SELECT format('ALTER TABLE %I.%I ALTER COLUMN %I DROP DEFAULT;', cn.nspname, c.relname, a.attname)
-                      FROM pg_attrdef ad JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
-                      JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
-                     WHERE ad.oid = dep.objid)
-                 WHEN dep.classid = 'pg_constraint'::regclass THEN
-                   (SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I;', cn.nspname, c.relname, k.conname)
-                      FROM pg_class c JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE c.oid = k.conrelid)
-                 WHEN dep.classid = 'pg_trigger'::regclass THEN
-                   (SELECT format('DROP TRIGGER %I ON %I.%I;', tg.tgname, cn.nspname, c.relname)
-                      FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
-                      JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE tg.oid = dep.objid)
-                 WHEN dep.classid = 'pg_policy'::regclass THEN
-                   (SELECT format('DROP POLICY %I ON %I.%I;', p.polname, cn.nspname, c.relname)
-                      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
-                      JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE p.oid = dep.objid)
-                 ELSE format('remove or change %s', pg_describe_object(dep.classid, dep.objid, dep.objsubid))
-               END AS remove
-          FROM dependent dep
-          LEFT JOIN pg_constraint k ON dep.classid = 'pg_constraint'::regclass AND k.oid = dep.objid
-    )
-    SELECT string_agg(what, ', ' ORDER BY what) FILTER (WHERE restored),
-           string_agg(what, ', ' ORDER BY what) FILTER (WHERE NOT restored AND NOT clone),
-           string_agg(remove, ' ' ORDER BY what) FILTER (WHERE NOT restored AND NOT clone)
-      INTO fks, found, fix
-      FROM described;
-    IF found IS NOT NULL THEN
-        RAISE EXCEPTION 'objects outside the 9 tables that 002 drops depend on them: %', found
-            USING ERRCODE = 'MHR04',
-                  HINT = 'remove them first (after saving their definitions if they are still wanted; '
-                         'the rollback cannot bring them back): ' || fix;
-    END IF;
-    IF fks IS NOT NULL THEN
-        RAISE NOTICE 'Foreign keys from kept tables into the 9 tables, dropped in step 7 and restored by the rollback: %', fks;
-    END IF;
-END
-$$;
+--! guard_step: Verifying foreign key constraints
+-- The guards (the pre checks no_blocking_foreign_keys and
+-- dependent_objects, below), under step 1's locks: nothing can change
+-- between this look and step 7's DROP.
 
 --! step: Adding project_id to repositories table
 -- A constant default on a new NOT NULL column is stored in the catalog:
@@ -1234,7 +1101,8 @@ SELECT problem IS NULL AS passed,
   FROM verdict
  WHERE pg_catalog.current_setting('migration_harness.check_when') = 'pre' OR problem IS NOT NULL;
 
---! check pre: no_blocking_foreign_keys
+--! check pre, guard: no_blocking_foreign_keys
+-- Also the upgrade's guard, at step 2.
 WITH shape AS (
     -- The production shape: a chunk reaches its repository through
     -- code_files (the gate has made sure the rest of that shape is there).
@@ -1266,15 +1134,15 @@ SELECT n = 0 AS passed,
                string_agg(fix, ' ' ORDER BY source, conname) AS fixes
           FROM fk) a;
 
---! check pre: dependent_objects
--- Everything outside the nine tables that depends on them (step 2 runs the
--- same query): what DROP TABLE would drop with them, followed through
--- automatic and internal dependencies, then every normal dependency on one
--- of those from an object that is not among them. `restored` marks the
--- production shape's four task links into tasks (step 2 drops them by
--- name, the rollback restores them); anything else is refused, `remove`
--- being the statement that removes it. Foreign keys cloned onto
--- partitions follow their parent. No line when there is none.
+--! check pre, guard: dependent_objects
+-- Everything outside the nine tables that depends on them (also the
+-- upgrade's guard, at step 2): what DROP TABLE would drop with them,
+-- followed through automatic and internal dependencies, then every normal
+-- dependency on one of those from an object that is not among them.
+-- `restored` marks the production shape's four task links into tasks
+-- (step 7 drops them by name, the rollback restores them); anything else
+-- is refused, `remove` being the statement that removes it. Foreign keys
+-- cloned onto partitions follow their parent. No line when there is none.
 WITH RECURSIVE shape AS (
     -- The production shape: a chunk reaches its repository through
     -- code_files (the gate has made sure the rest of that shape is there).

@@ -34,7 +34,8 @@ TEST(Cli, UpgradeRunsAndCurrentReportsHead) {
   EXPECT_CONTAINS(up.err, "NOTICE:  Migration 002 steps 1-8 took");
   EXPECT_CONTAINS(up.err, "Step 10/10: Committing and writing alembic_version...");
   EXPECT_CONTAINS(up.err, "Step 10/10: Complete");
-  EXPECT_CONTAINS(up.err, "NOTICE:  No blocking foreign keys found");
+  // The guards of step 2, the pre checks' passing lines.
+  EXPECT_CONTAINS(up.err, "[migration.002] ✓ No foreign keys found from dropped tables to repositories/code_chunks");
   EXPECT_TRUE(std::regex_search(
       up.err, std::regex(R"(\[migration\.002\] Step 8/10: Complete \([0-9]+\.[0-9]{3}s\))")))
       << up.err;

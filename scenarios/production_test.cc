@@ -158,7 +158,8 @@ TEST(ProductionShape, AViewOnADroppedTableIsRefusedBeforeAnyChange) {
           "CREATE FUNCTION public.task_title(t tasks) RETURNS text LANGUAGE sql AS "
           "'SELECT t.title'");
   auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
-  EXPECT_CONTAINS(up.err, "objects outside the 9 tables that 002 drops depend on them");
+  EXPECT_CONTAINS(up.err, "revision 002 refuses to run: Objects outside the 9 tables depend on them and block 002");
+  EXPECT_CONTAINS(up.err, "[dependent_objects]");
   EXPECT_CONTAINS(up.err, "view open_tasks");
   EXPECT_CONTAINS(up.err, "DROP VIEW public.open_tasks;");
   EXPECT_CONTAINS(up.err, "DROP FUNCTION public.task_title(t tasks);");

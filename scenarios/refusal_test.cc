@@ -4,7 +4,10 @@
 // refusal, its exit code and an unchanged database.
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
+
 #include "harness/codesearch/quickstart_sample.h"
+#include "harness/pg/connection.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -71,7 +74,7 @@ const Refusal kRefusals[] = {
     {"BlockingForeignKey",
      "ALTER TABLE tasks ADD COLUMN repository_id uuid REFERENCES repositories (id)",
      "Foreign keys from dropped tables block 002: tasks.tasks_repository_id_fkey -> repositories",
-     1, "foreign keys from tables that 002 drops reference the tables it keeps: "
+     1, "revision 002 refuses to run: Foreign keys from dropped tables block 002: "
         "tasks.tasks_repository_id_fkey -> repositories"},
     // Found in pg_depend before anything changes, not by the DROP in step 7.
     {"DependentView",
@@ -79,7 +82,7 @@ const Refusal kRefusals[] = {
      "Objects outside the 9 tables depend on them and block 002: view open_tasks; remove them "
      "first (save their definitions if they are still wanted; the rollback cannot bring them "
      "back): DROP VIEW public.open_tasks;",
-     1, "objects outside the 9 tables that 002 drops depend on them: view open_tasks"},
+     1, "revision 002 refuses to run: Objects outside the 9 tables depend on them and block 002: view open_tasks"},
     {"OrphanedChunks",
      "ALTER TABLE code_chunks DROP CONSTRAINT code_chunks_repository_id_fkey; "
      "DELETE FROM repositories WHERE path = (SELECT min(path) FROM repositories)",
@@ -111,6 +114,29 @@ TEST_P(RefusedByBoth, CheckPreFailsWhereTheUpgradeRefuses) {
 
 INSTANTIATE_TEST_SUITE_P(Conditions, RefusedByBoth, ::testing::ValuesIn(kRefusals),
                          [](const auto& p) { return std::string(p.param.name); });
+
+// The guards 002 shares with `check pre` are in its `--sql` output too: the
+// script refuses what the upgrade refuses, and runs on a clean database.
+TEST(RefusedByBoth, TheSqlOutputRunsTheGuards) {
+  for (bool blocked : {true, false}) {
+    TestDatabase db("005");
+    db.Exec(codesearch::kQuickstartSampleSql);
+    if (blocked)
+      for (const Refusal& r : kRefusals)
+        if (std::string(r.name) == "BlockingForeignKey") db.Exec(r.setup);
+    auto sql = RunCliUnchanged(db, {"upgrade", "head", "--sql"}, 0);
+    pqxx::connection conn(pg::ConnectString(db.url()));
+    try {
+      pqxx::nontransaction tx(conn);
+      tx.exec(sql.out);
+      EXPECT_FALSE(blocked) << "the script ran over a blocking foreign key";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_TRUE(blocked) << e.what();
+      EXPECT_CONTAINS(std::string(e.what()), "revision 002 refuses to run: Foreign keys from dropped tables block 002");
+    }
+    EXPECT_EQ(db.Revision(), blocked ? "005" : "002");
+  }
+}
 
 // The upgrade's refusal of data the CHECK rejects says how to list it, and
 // the listed query finds exactly those rows.
