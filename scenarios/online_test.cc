@@ -303,6 +303,23 @@ TEST_P(OnlineUpgrade, CtrlCInTheBackfillLeavesPhaseOneForTheNextRun) {
   EXPECT_EQ(Leftovers(db), "");
 }
 
+// verify --online rehearses it on a copy: READY, the upgrade in phases, each
+// lock judged to the end of its phase (phase 1's catalog-only work alone
+// under ACCESS EXCLUSIVE), the copy's source untouched.
+TEST_P(OnlineUpgrade, VerifyOnlineRehearsesThePhases) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  const DatabaseState before = CaptureState(db);
+  pg::ProcessResult r = RunCli({"verify", "--online"}, db.url().text());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "READY: 005 -> 002 upgraded in");
+  EXPECT_CONTAINS(r.out, "online, in phases");
+  EXPECT_CONTAINS(r.out, "a lock is held to the end of its phase");
+  EXPECT_CONTAINS(r.out, "Validating check_code_chunks_project_id: ");
+  EXPECT_CONTAINS(r.out, "outside any transaction (upgrade --online)");
+  ExpectUnchanged(db, before, "verify --online works on a copy");
+}
+
 // Traffic goes on through the online backfill: the rows the writer
 // updates and the rows inserted meanwhile get their project_id, and no
 // reader or writer fails on the NOT VALID not-null CHECK.

@@ -411,6 +411,8 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
       monitor = std::make_unique<LockWaitMonitor>(conn_.url(), conn_.backend_pid(),
                                                   !options_.log_steps);
     RefuseStepsThatLeaveTheTransaction(graph_, direction, from, to);
+    // The undo of a revision in progress runs its downgrade too.
+    if (progress && !up) RefuseStepsThatLeaveTheTransaction(graph_, Direction::kDowngrade, from + 1, from);
     if (up && from == 0) RefuseUnrecordedSchema(*tx, rows.has_value());
     if (!rows) tx->exec(kCreateVersionTable);
 
