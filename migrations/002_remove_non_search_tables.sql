@@ -437,22 +437,6 @@ ALTER TABLE repositories VALIDATE CONSTRAINT check_repositories_project_id;
 ALTER TABLE code_chunks VALIDATE CONSTRAINT check_code_chunks_project_id;
 
 --! step: Running validation checks
--- upgrade --online: the backfill's NOT NULL, through its validated CHECK
--- (no scan), and its trigger gone, in this last transaction.
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.code_chunks'::regclass
-                  AND conname = 'check_code_chunks_project_id_not_null') THEN
-        ALTER TABLE public.code_chunks ALTER COLUMN project_id SET NOT NULL;
-        ALTER TABLE public.code_chunks DROP CONSTRAINT check_code_chunks_project_id_not_null;
-        RAISE NOTICE 'code_chunks.project_id set NOT NULL (proven by its validated CHECK, no scan)';
-    END IF;
-    IF to_regprocedure('public.migration_harness_002_fill_project_id()') IS NOT NULL THEN
-        DROP TRIGGER IF EXISTS migration_harness_002_fill_project_id ON public.code_chunks;
-        DROP FUNCTION public.migration_harness_002_fill_project_id();
-    END IF;
-END
-$$;
 -- Values that break the CHECK can only come from a project_id column that
 -- existed before 002 (built beforehand, or by hand): refused with their
 -- count, a sample and the query that lists them, not a bare 23514.
@@ -487,6 +471,24 @@ BEGIN
                              '1 to 50 characters; correct them, then upgrade again. List them with: ' || list;
         END;
     END LOOP;
+END
+$$;
+-- upgrade --online: the backfill's NOT NULL, through its validated CHECK
+-- (no scan), and its trigger gone, in this last transaction. After the
+-- VALIDATE above, which stays in the step's first 1024 characters (what
+-- pg_stat_activity shows of it).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'public.code_chunks'::regclass
+                  AND conname = 'check_code_chunks_project_id_not_null') THEN
+        ALTER TABLE public.code_chunks ALTER COLUMN project_id SET NOT NULL;
+        ALTER TABLE public.code_chunks DROP CONSTRAINT check_code_chunks_project_id_not_null;
+        RAISE NOTICE 'code_chunks.project_id set NOT NULL (proven by its validated CHECK, no scan)';
+    END IF;
+    IF to_regprocedure('public.migration_harness_002_fill_project_id()') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS migration_harness_002_fill_project_id ON public.code_chunks;
+        DROP FUNCTION public.migration_harness_002_fill_project_id();
+    END IF;
 END
 $$;
 DO $$
