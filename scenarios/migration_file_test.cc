@@ -28,6 +28,10 @@ std::string ErrorOf(const std::string& text) {
   return {};
 }
 
+// The parser's error for `text` names `needle`.
+#define EXPECT_ERROR_SAYS(text, needle) \
+  EXPECT_NE(ErrorOf(text).find(needle), std::string::npos) << ErrorOf(text)
+
 TEST(MigrationFile, ParsesHeaderSectionsAndSteps) {
   MigrationFile f = Parse(
       "--! revision: 003a\n--! down_revision: 003\n--! message: Add columns\n"
@@ -69,14 +73,12 @@ TEST(MigrationFile, OnlineStepsAreMarkedAndSkippedByOneTransaction) {
   EXPECT_FALSE(f.upgrade[2].online);
   EXPECT_TRUE(f.HasOnlineSteps());
   EXPECT_EQ(f.UpgradeStepsInOneTransaction(), 2u);
-  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! online_step: V\nSELECT 1;\n"
-                          "--! downgrade\n--! step: U\nSELECT 1;\n")
-                .find("x.sql:4: `--! online_step:` cannot be the first step"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n"
-                          "--! downgrade\n--! step: U\nSELECT 1;\n--! online_step: V\nSELECT 1;\n")
-                .find("x.sql:9: `--! online_step:` belongs to the upgrade section"),
-            std::string::npos);
+  EXPECT_ERROR_SAYS("--! revision: a\n--! down_revision:\n--! upgrade\n--! online_step: V\nSELECT 1;\n"
+                          "--! downgrade\n--! step: U\nSELECT 1;\n",
+                    "x.sql:4: `--! online_step:` cannot be the first step");
+  EXPECT_ERROR_SAYS("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n"
+                          "--! downgrade\n--! step: U\nSELECT 1;\n--! online_step: V\nSELECT 1;\n",
+                    "x.sql:9: `--! online_step:` belongs to the upgrade section");
 }
 
 TEST(MigrationFile, AGuardIsAPreCheckTheGuardStepRuns) {
@@ -95,21 +97,17 @@ TEST(MigrationFile, AGuardIsAPreCheckTheGuardStepRuns) {
   EXPECT_EQ(f.checks[1].when, "pre");
   EXPECT_FALSE(f.checks[2].guard);  // the post suite's
   const std::string tail = "--! downgrade\n--! step: U\nSELECT 1;\n";
-  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n" + tail +
-                    "--! check post, guard: g\nSELECT 1;\n")
-                .find("a guard is a pre check"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n" + tail +
-                    "--! check pre, guard: g\nSELECT 1;\n")
-                .find("x.sql:9: check 'g' is a guard, but the upgrade has no `--! guard_step:`"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! guard_step: G\n--! step: S\nSELECT 1;\n" +
-                    tail)
-                .find("x.sql:4: `--! guard_step:` with no check marked `guard`"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf("--! revision: a\n--! down_revision:\n--! upgrade\n--! guard_step: G\nSELECT 1;\n" + tail)
-                .find("x.sql:5: SQL after `--! guard_step:`"),
-            std::string::npos);
+  EXPECT_ERROR_SAYS("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n" + tail +
+                    "--! check post, guard: g\nSELECT 1;\n",
+                    "a guard is a pre check");
+  EXPECT_ERROR_SAYS("--! revision: a\n--! down_revision:\n--! upgrade\n--! step: S\nSELECT 1;\n" + tail +
+                    "--! check pre, guard: g\nSELECT 1;\n",
+                    "x.sql:9: check 'g' is a guard, but the upgrade has no `--! guard_step:`");
+  EXPECT_ERROR_SAYS("--! revision: a\n--! down_revision:\n--! upgrade\n--! guard_step: G\n--! step: S\nSELECT 1;\n" +
+                    tail,
+                    "x.sql:4: `--! guard_step:` with no check marked `guard`");
+  EXPECT_ERROR_SAYS("--! revision: a\n--! down_revision:\n--! upgrade\n--! guard_step: G\nSELECT 1;\n" + tail,
+                    "x.sql:5: SQL after `--! guard_step:`");
 }
 
 TEST(MigrationFile, ChecksFollowTheDowngradeWithTheirQueries) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,15 @@ class OnlineUpgrade : public ::testing::TestWithParam<Shape> {
       codesearch::Generate(conn, o);
     }
   }
+  // 002 online and back: the states at both ends. 005 as a downgrade
+  // leaves it: the rows of the nine tables dropped (the production sample
+  // has some) do not come back.
+  std::pair<DatabaseState, DatabaseState> UpAndDown(const TestDatabase& db) const {
+    Migrate(db, OnlineOptions(true));
+    DatabaseState at_002 = CaptureState(db);
+    Migrate(db, OnlineOptions(false), false, "005");
+    return {std::move(at_002), CaptureState(db)};
+  }
 };
 
 INSTANTIATE_TEST_SUITE_P(BothShapes, OnlineUpgrade, ::testing::Values(Shape::kQuickstart, Shape::kProduction),
@@ -130,12 +140,7 @@ TEST_P(OnlineUpgrade, EndsWhereOneTransactionEnds) {
 TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
   TestDatabase db("005", GetParam());
   Sample(db);
-  Migrate(db, OnlineOptions(true));
-  const DatabaseState at_002 = CaptureState(db);
-  // 005 as a downgrade leaves it: the rows of the nine tables dropped (the
-  // production sample has some) do not come back.
-  Migrate(db, OnlineOptions(false), false, "005");
-  const DatabaseState at_005 = CaptureState(db);
+  const auto [at_002, at_005] = UpAndDown(db);
 
   // The step the fault comes before (1-based, of 14), and the phases done then.
   const std::vector<std::pair<int, int>> faults = {{7, 0}, {8, 1}, {9, 2}, {10, 3}, {11, 4}, {12, 5}, {14, 5}};
@@ -221,15 +226,31 @@ TEST_P(OnlineUpgrade, ALockTimeoutInAPhaseIsRetriedFromThatPhase) {
   EXPECT_EQ(Leftovers(db), "");
 }
 
+// The progress table is the tool's: one another role made first (to plant
+// a trigger, or a forged "phase 5 of 6 done") is refused, and nothing runs.
+TEST(OnlineProgressTable, OneMadeByAnotherRoleIsRefused) {
+  TestDatabase db("005");
+  db.Exec(codesearch::kQuickstartSampleSql);
+  Role intruder("");
+  db.Exec("GRANT CREATE ON SCHEMA public TO " + intruder.name());
+  intruder.Exec(db, "CREATE TABLE public.migration_harness_progress (revision varchar(32) PRIMARY KEY, "
+                    "parent varchar(32) NOT NULL, phases_done integer NOT NULL, phases integer NOT NULL, "
+                    "step text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());"
+                    "INSERT INTO public.migration_harness_progress VALUES ('002', '005', 5, 6, 'forged', now())");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"upgrade", "--online"}, {"upgrade"}, {"current"}}) {
+    pg::ProcessResult r = RunCliUnchanged(db, args, 2);
+    EXPECT_CONTAINS(r.err, "public.migration_harness_progress is not the tool's table (owned by " + intruder.name());
+  }
+}
+
 // A fault inside the backfill (a trigger that fails the third chunk it
 // sees updated, in batches of 2): the first batch stays committed, the
 // second rolled back; the next run fills the rest.
 TEST_P(OnlineUpgrade, AFaultInsideTheBackfillKeepsTheCommittedBatches) {
   TestDatabase db("005", GetParam());
   Sample(db);
-  Migrate(db, OnlineOptions(true));
-  const DatabaseState at_002 = CaptureState(db);
-  Migrate(db, OnlineOptions(false), false, "005");
+  const DatabaseState at_002 = UpAndDown(db).first;
 
   db.Exec(
       "CREATE SEQUENCE public.fault_count;"
