@@ -22,7 +22,8 @@ std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& 
 }
 
 std::string OnlineProgress::Describe() const {
-  return revision + " in progress: phase " + std::to_string(phases_done) + " of " + std::to_string(phases) +
+  // Read back from the table: shown under the rule for text that is not the tool's own.
+  return pg::ShowUntrusted(revision, 32) + " in progress: phase " + std::to_string(phases_done) + " of " + std::to_string(phases) +
          " done (" + pg::ShowUntrusted(step, 80) + ")";
 }
 
