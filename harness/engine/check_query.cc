@@ -22,12 +22,14 @@ bool IsVerdictForm(const pqxx::result& r) {
 }  // namespace
 
 std::vector<CheckLine> RunCheckQuery(pqxx::dbtransaction& tx, const MigrationFile& file, const RevisionCheck& check,
-                                     const std::string& when) {
+                                     const std::string& when, bool as_guard) {
   const std::string label = fmt::format("{} ({})", check.name, file.revision);
   pqxx::subtransaction sub(tx, "check");
   // A query shared by several suites (`--! check pre, post:`) reads which
   // one runs it here.
-  sub.exec_params("SELECT pg_catalog.set_config('migration_harness.check_when', $1, true)", when);
+  sub.exec_params("SELECT pg_catalog.set_config('migration_harness.check_when', $1, true), "
+                  "pg_catalog.set_config('migration_harness.guard', $2, true)",
+                  when, as_guard ? "on" : "off");
   // One statement (checked when the file is read: engine/sql_statements.h).
   pqxx::result rows = sub.exec(check.sql, check.name);
   sub.commit();

@@ -20,12 +20,15 @@ struct CheckLine {
 };
 
 // Runs `check`'s query in a savepoint of `tx` as the `when` suite runs it
-// (migration_harness.check_when = `when`), and reads its lines in either
+// (migration_harness.check_when = `when`), or as the upgrade's guard
+// (`as_guard`: migration_harness.guard = on, under the migration's locks,
+// where a query may skip a scan that a validated constraint proves
+// needless; off in the suites), and reads its lines in either
 // form (migration_file.h): no row of the any-columns form is one passing
 // line, named `NAME (REVISION)`. Throws pqxx::sql_error when the query
 // fails, std::exception when its result cannot be read (a `passed` that is
 // not a boolean).
 std::vector<CheckLine> RunCheckQuery(pqxx::dbtransaction& tx, const MigrationFile& file, const RevisionCheck& check,
-                                     const std::string& when);
+                                     const std::string& when, bool as_guard = false);
 
 }  // namespace harness::engine

@@ -90,7 +90,7 @@ void RunGuards(pqxx::work& tx, const MigrationFile& file, spdlog::level::level_e
   for (const auto& c : file.checks) {
     if (!c.guard) continue;
     std::string failed;
-    for (const auto& line : RunCheckQuery(tx, file, c, "pre")) {
+    for (const auto& line : RunCheckQuery(tx, file, c, "pre", /*as_guard=*/true)) {
       if (line.passed == false) failed += (failed.empty() ? "" : "; ") + pg::ShowUntrusted(line.detail, 4000);
       else spdlog::log(level, "[migration.{}] {} {}", file.revision, line.passed ? "✓" : "•",
                        pg::ShowUntrusted(line.detail, 4000));
@@ -108,7 +108,9 @@ void RunGuards(pqxx::work& tx, const MigrationFile& file, spdlog::level::level_e
 // detail of its first failing line (the verdict form) or its first row
 // (the other form), as the engine refuses.
 std::string GuardSql(const MigrationFile& file) {
-  std::string out = "SELECT pg_catalog.set_config('migration_harness.check_when', 'pre', true);\n";
+  std::string out =
+      "SELECT pg_catalog.set_config('migration_harness.check_when', 'pre', true), "
+      "pg_catalog.set_config('migration_harness.guard', 'on', true);\n";
   // A name in a string literal of RAISE: quotes doubled, % not a placeholder.
   auto literal = [](const std::string& text) {
     std::string out;
