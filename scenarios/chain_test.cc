@@ -239,9 +239,35 @@ TEST_P(Migration002, RefusesOrphanedChunksWithTheirCount) {
   const DatabaseState before = CaptureState(db);
   std::string what;
   EXPECT_EQ(UpgradeError(db, &what), ExitCode::kCheckFailed);
-  EXPECT_NE(what.find("7 orphaned"), std::string::npos) << what;
+  EXPECT_NE(what.find("found 7 chunk(s) whose"), std::string::npos) << what;
   ExpectUnchanged(db, before);
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks"), "13");
+}
+
+// Step 8 validates the result: what the steps before it left wrong (here a
+// default set on code_chunks.project_id just before it) fails it, naming
+// what is wrong, and everything rolls back.
+TEST_P(Migration002, Step8NamesWhatItsValidationFound) {
+  TestDatabase db = Database();
+  InsertSample(db);
+  const DatabaseState before = CaptureState(db);
+  pg::Connection conn(db.url());
+  engine::MigratorOptions o;
+  o.log_steps = false;
+  o.before_step = [](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+    if (s.revision == "002" && s.index == 8) tx.exec("ALTER TABLE code_chunks ALTER COLUMN project_id SET DEFAULT 'x'");
+  };
+  engine::Migrator m(conn, Chain(), std::move(o));
+  try {
+    m.Upgrade("head");
+    ADD_FAILURE() << "step 8 let a column with a default through";
+  } catch (const Error& e) {
+    EXPECT_CONTAINS(std::string(e.what()), "validation failed: code_chunks.project_id is not varchar(50) NOT NULL "
+                                           "without default");
+    EXPECT_CONTAINS(std::string(e.what()) + e.hint(), "MHV01");
+  }
+  ExpectUnchanged(db, before);
+  EXPECT_EQ(db.Revision(), "005");
 }
 
 TEST_P(Migration002, StampAndRerunChangesNothing) {

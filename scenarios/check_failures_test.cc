@@ -100,11 +100,23 @@ const std::vector<FailureCase>& Cases() {
                  "VALUES ('00000000-0000-0000-0000-0000000000ff', 'lost.py', 'pass', 1, 1)",
        .line = "✗ No orphaned code_chunks: found 1 chunk(s) whose repository does not exist "
                "(e.g. "},
-      {.id = "pre.existing_project_id",
+      {.id = "pre.project_id_definitions",
        .suite = "pre",
        .breaks = "ALTER TABLE repositories ADD COLUMN project_id text",
-       .line = "✗ Objects of 002 built beforehand would make the upgrade refuse: repositories.project_id "
-               "is text, NULL, no default, not character varying(50)"},
+       .line = "✗ Objects of 002 built beforehand are not what 002 builds: repositories.project_id "
+               "is text, NULL, no default, not character varying(50)",
+       .exit_code = 2},
+      {.id = "pre.project_id_values",
+       .suite = "pre",
+       .breaks = "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';"
+                 "UPDATE repositories SET project_id = 'Bad' WHERE path = '/test/repo1'",
+       .line = "✗ 1 row(s) of repositories have a project_id that the CHECK rejects (e.g. 'Bad')"},
+      {.id = "pre.project_id_alignment",
+       .suite = "pre",
+       .breaks = "ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';"
+                 "ALTER TABLE code_chunks ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'other';"
+                 "ALTER TABLE code_chunks ALTER COLUMN project_id DROP DEFAULT",
+       .line = "✗ 6 code_chunks have a project_id other than their repository's (check post would fail)"},
       {.id = "pre.002.rows_to_discard",
        .suite = "pre",
        .unreadable = "tasks",

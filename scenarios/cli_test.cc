@@ -147,16 +147,17 @@ TEST(CliBadInput, AProjectIdCheckWithAnotherDefinitionIsRefused) {
   EXPECT_EQ(db.Revision(), "005");
 }
 
-// Step 8 validates the result: a code_chunks.project_id that was there
-// before (and kept by step 4) but carries a default fails it, naming what
-// is wrong, and everything rolls back.
-TEST(CliBadInput, Step8NamesWhatItsValidationFound) {
+// A code_chunks.project_id that was there before but carries a default is
+// not what 002 builds: refused by its guard before any change, naming what
+// it found and what 002 wants (exit 2, as `check pre`'s gate).
+TEST(CliBadInput, AChunkColumnWithADefaultIsRefusedBeforeAnyChange) {
   TestDatabase db("005");
   db.Exec("ALTER TABLE code_chunks ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");
-  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 1);
-  EXPECT_CONTAINS(r.err, "validation failed: code_chunks.project_id is not varchar(50) NOT NULL "
-                         "without default");
-  EXPECT_CONTAINS(r.err, "SQLSTATE MHV01");
+  auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
+  EXPECT_CONTAINS(r.err, "revision 002 refuses to run: Objects of 002 built beforehand are not what 002 builds: "
+                         "code_chunks.project_id is character varying(50), NOT NULL, DEFAULT "
+                         "'default'::character varying, not character varying(50), NOT NULL, no default "
+                         "[project_id_definitions]");
   EXPECT_EQ(db.Revision(), "005");
 }
 

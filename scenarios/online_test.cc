@@ -1,5 +1,6 @@
-// `upgrade --online`: 002 in phases (a catalog-only transaction, each
-// VALIDATE and the batched backfill outside it, a last transaction that
+// `upgrade --online`: 002 in phases (a catalog-only transaction, the index
+// built CONCURRENTLY, each VALIDATE and the batched backfill outside it, a
+// last transaction that
 // records the revision), on both shapes. It ends where the upgrade in one
 // transaction ends; a fault at every phase boundary, and inside the
 // backfill, leaves a state that `current` names, that the next
@@ -112,10 +113,12 @@ TEST_P(OnlineUpgrade, EndsWhereOneTransactionEnds) {
     o.log_steps = true;
     engine::RunReport online = Migrate(db, o);
     EXPECT_EQ(online.to, "002");
-    // 7 steps in phase 1, 4 online steps, then validation, time, record.
-    ASSERT_EQ(online.steps.size(), 14u) << log.Text();
-    EXPECT_EQ(online.steps[7].name, "Backfilling code_chunks.project_id in batches");
-    EXPECT_CONTAINS(log.Text(), "Phase 1 of 6 committed");
+    // 7 steps in phase 1, 5 online steps, then validation, time, record.
+    ASSERT_EQ(online.steps.size(), 15u) << log.Text();
+    EXPECT_EQ(online.steps[7].name, "Creating performance index concurrently");
+    EXPECT_EQ(online.steps[8].name, "Backfilling code_chunks.project_id in batches");
+    EXPECT_CONTAINS(log.Text(), "Phase 1 of 7 committed");
+    EXPECT_CONTAINS(log.Text(), "Index idx_project_repository: built concurrently after this phase");
     EXPECT_CONTAINS(log.Text(), backfill ? "Backfilled 6 chunks in 3 batches of at most 2"
                                          : "Nothing to backfill: code_chunks.project_id was added with its value");
     EXPECT_CONTAINS(log.Text(), "transactions and the online steps between them");
@@ -142,8 +145,9 @@ TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
   Sample(db);
   const auto [at_002, at_005] = UpAndDown(db);
 
-  // The step the fault comes before (1-based, of 14), and the phases done then.
-  const std::vector<std::pair<int, int>> faults = {{7, 0}, {8, 1}, {9, 2}, {10, 3}, {11, 4}, {12, 5}, {14, 5}};
+  // The step the fault comes before (1-based, of 15), and the phases done then.
+  const std::vector<std::pair<int, int>> faults = {{7, 0},  {8, 1},  {9, 2},  {10, 3},
+                                                   {11, 4}, {12, 5}, {13, 6}, {15, 6}};
   for (const auto& [before, done] : faults) {
     for (bool resume : {true, false}) {
       SCOPED_TRACE(fmt::format("fault before step {}, then {}", before, resume ? "resume" : "undo"));
@@ -163,10 +167,10 @@ TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
       EXPECT_EQ(progress->revision, "002");
       EXPECT_EQ(progress->parent, "005");
       EXPECT_EQ(progress->phases_done, done);
-      EXPECT_EQ(progress->phases, 6);
+      EXPECT_EQ(progress->phases, 7);
       pg::ProcessResult current = RunCli({"current"}, db.url().text());
       EXPECT_EQ(current.exit_code, 0) << current.out + current.err;
-      EXPECT_CONTAINS(current.out + current.err, fmt::format("002 in progress: phase {} of 6 done", done));
+      EXPECT_CONTAINS(current.out + current.err, fmt::format("002 in progress: phase {} of 7 done", done));
       pg::ProcessResult plain = RunCliUnchanged(db, {"upgrade"}, 2);
       EXPECT_CONTAINS(plain.err, "complete it with `migration-harness upgrade --online`");
       if (resume) {
@@ -174,9 +178,9 @@ TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
         engine::MigratorOptions again = OnlineOptions(true);
         again.log_steps = true;
         engine::RunReport r = Migrate(db, again);
-        EXPECT_CONTAINS(log.Text(), fmt::format("Resuming at phase {} of 6", done + 1));
+        EXPECT_CONTAINS(log.Text(), fmt::format("Resuming at phase {} of 7", done + 1));
         // Only the steps of the phases left ran.
-        EXPECT_EQ(r.steps.front().index, done == 5 ? 12 : 7 + done);
+        EXPECT_EQ(r.steps.front().index, done == 6 ? 13 : 7 + done);
         ExpectUnchanged(db, at_002, "resumed");
         Migrate(db, OnlineOptions(false), false, "005");
       } else {
@@ -190,6 +194,34 @@ TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
   }
 }
 
+// A concurrent build stopped half way leaves an invalid index (made here by
+// a unique build that fails on the sample's duplicate project ids): the
+// next `upgrade --online` drops it and builds it again, valid.
+TEST_P(OnlineUpgrade, AnInvalidIndexFromAStoppedBuildIsRebuilt) {
+  TestDatabase db("005", GetParam());
+  Sample(db);
+  const DatabaseState at_002 = UpAndDown(db).first;
+  engine::MigratorOptions o = OnlineOptions(false);
+  o.before_step = [](const engine::StepTiming& s, pqxx::transaction_base&) {
+    if (s.revision == "002" && s.index == 8) throw Injected();
+  };
+  EXPECT_THROW(Migrate(db, o), Injected);
+  {
+    pg::Connection conn(db.url());
+    pqxx::nontransaction tx(conn.raw());
+    EXPECT_THROW(tx.exec("CREATE UNIQUE INDEX CONCURRENTLY idx_project_repository ON repositories (project_id)"),
+                 pqxx::unique_violation);
+  }
+  EXPECT_EQ(db.Scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.idx_project_repository'::regclass"),
+            "f");
+  LogCapture log;
+  engine::MigratorOptions again = OnlineOptions(false);
+  again.log_steps = true;
+  Migrate(db, again);
+  EXPECT_CONTAINS(log.Text(), "Dropped the invalid index idx_project_repository left by a stopped build");
+  ExpectUnchanged(db, at_002, "rebuilt");
+}
+
 // A lock timeout in an online phase (another session holds SHARE UPDATE
 // EXCLUSIVE on code_chunks, which VALIDATE needs): the phases before stay
 // committed, and --lock-retries tries again from the phase that gave up,
@@ -199,15 +231,15 @@ TEST_P(OnlineUpgrade, ALockTimeoutInAPhaseIsRetriedFromThatPhase) {
   Sample(db);
   std::unique_ptr<pqxx::connection> holder;
   std::unique_ptr<pqxx::work> held;
-  int attempts_at_step_11 = 0;
+  int attempts_at_step_12 = 0;
   engine::MigratorOptions o = OnlineOptions(true);
   o.log_steps = true;
   o.lock_timeout_seconds = 0.3;
   o.lock_retries = 1;
   o.lock_retry_delay_seconds = 0.05;
   o.before_step = [&](const engine::StepTiming& s, pqxx::transaction_base&) {
-    if (s.revision != "002" || s.index != 11) return;
-    if (++attempts_at_step_11 == 1) {
+    if (s.revision != "002" || s.index != 12) return;
+    if (++attempts_at_step_12 == 1) {
       holder = std::make_unique<pqxx::connection>(pg::ConnectString(db.url()));
       held = std::make_unique<pqxx::work>(*holder);
       held->exec("LOCK TABLE public.code_chunks IN SHARE UPDATE EXCLUSIVE MODE");
@@ -217,17 +249,17 @@ TEST_P(OnlineUpgrade, ALockTimeoutInAPhaseIsRetriedFromThatPhase) {
   };
   LogCapture log;
   engine::RunReport r = Migrate(db, o);
-  EXPECT_EQ(attempts_at_step_11, 2);
-  EXPECT_CONTAINS(log.Text(), "002 in progress: phase 4 of 6 done");
-  EXPECT_CONTAINS(log.Text(), "the phase that gave up changed nothing, trying again from phase 5");
-  EXPECT_CONTAINS(log.Text(), "Resuming at phase 5 of 6");
-  EXPECT_EQ(r.steps.front().index, 11);
+  EXPECT_EQ(attempts_at_step_12, 2);
+  EXPECT_CONTAINS(log.Text(), "002 in progress: phase 5 of 7 done");
+  EXPECT_CONTAINS(log.Text(), "the phase that gave up changed nothing, trying again from phase 6");
+  EXPECT_CONTAINS(log.Text(), "Resuming at phase 6 of 7");
+  EXPECT_EQ(r.steps.front().index, 12);
   EXPECT_EQ(db.Revision(), "002");
   EXPECT_EQ(Leftovers(db), "");
 }
 
 // The progress table is the tool's: one another role made first (to plant
-// a trigger, or a forged "phase 5 of 6 done") is refused, and nothing runs.
+// a trigger, or a forged "phase 5 of 7 done") is refused, and nothing runs.
 TEST(OnlineProgressTable, OneMadeByAnotherRoleIsRefused) {
   TestDatabase db("005");
   db.Exec(codesearch::kQuickstartSampleSql);
@@ -236,7 +268,7 @@ TEST(OnlineProgressTable, OneMadeByAnotherRoleIsRefused) {
   intruder.Exec(db, "CREATE TABLE public.migration_harness_progress (revision varchar(32) PRIMARY KEY, "
                     "parent varchar(32) NOT NULL, phases_done integer NOT NULL, phases integer NOT NULL, "
                     "step text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());"
-                    "INSERT INTO public.migration_harness_progress VALUES ('002', '005', 5, 6, 'forged', now())");
+                    "INSERT INTO public.migration_harness_progress VALUES ('002', '005', 5, 7, 'forged', now())");
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"upgrade", "--online"}, {"upgrade"}, {"current"}}) {
     pg::ProcessResult r = RunCliUnchanged(db, args, 2);
@@ -259,7 +291,7 @@ TEST_P(OnlineUpgrade, AFaultInsideTheBackfillKeepsTheCommittedBatches) {
       "RAISE EXCEPTION 'fault inside the backfill'; END IF; RETURN NEW; END $$;");
   engine::MigratorOptions o = OnlineOptions(true);
   o.before_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
-    if (s.revision == "002" && s.index == 8)
+    if (s.revision == "002" && s.index == 9)
       tx.exec("CREATE TRIGGER fault BEFORE UPDATE ON public.code_chunks FOR EACH ROW EXECUTE FUNCTION public.fault()");
   };
   try {
@@ -271,7 +303,7 @@ TEST_P(OnlineUpgrade, AFaultInsideTheBackfillKeepsTheCommittedBatches) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id IS NOT NULL"), "2");
   auto progress = Progress(db);
   ASSERT_TRUE(progress);
-  EXPECT_EQ(progress->phases_done, 1);
+  EXPECT_EQ(progress->phases_done, 2);
   db.Exec("DROP TRIGGER fault ON public.code_chunks; DROP FUNCTION public.fault(); DROP SEQUENCE public.fault_count");
   Migrate(db, OnlineOptions(true));
   ExpectUnchanged(db, at_002, "resumed after the backfill's fault");
@@ -279,7 +311,7 @@ TEST_P(OnlineUpgrade, AFaultInsideTheBackfillKeepsTheCommittedBatches) {
 
 // Ctrl-C in the backfill (repositories that disagree on project_id, and a
 // trigger that makes each chunk's update take 50 ms): the command stops
-// within seconds (exit 130), phase 1 stays committed and `current` names
+// within seconds (exit 130), phases 1 and 2 stay committed and `current` names
 // it; the next `upgrade --online` completes 002.
 TEST_P(OnlineUpgrade, CtrlCInTheBackfillLeavesPhaseOneForTheNextRun) {
   TestDatabase db("005", GetParam());
@@ -304,16 +336,16 @@ TEST_P(OnlineUpgrade, CtrlCInTheBackfillLeavesPhaseOneForTheNextRun) {
   auto status = cli.Wait(std::chrono::seconds(10));
   ASSERT_TRUE(status) << cli.Output();
   EXPECT_EQ(*status, 130) << cli.Output();
-  EXPECT_CONTAINS(cli.Output(), "002 in progress: phase 1 of 6 done");
+  EXPECT_CONTAINS(cli.Output(), "002 in progress: phase 2 of 7 done");
   EXPECT_EQ(db.Revision(), "005");
   pg::ProcessResult current = RunCli({"current"}, db.url().text());
-  EXPECT_CONTAINS(current.out, "002 in progress: phase 1 of 6 done (Dropping unused tables)");
+  EXPECT_CONTAINS(current.out, "002 in progress: phase 2 of 7 done (Creating performance index concurrently)");
   EXPECT_NE(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id IS NULL"), "0");
 
   db.Exec("DROP TRIGGER slow ON public.code_chunks; DROP FUNCTION public.slow()");
   pg::ProcessResult again = RunCli({"upgrade", "--online"}, db.url().text());
   EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_CONTAINS(again.err, "Resuming at phase 2 of 6");
+  EXPECT_CONTAINS(again.err, "Resuming at phase 3 of 7");
   EXPECT_EQ(db.Revision(), "002");
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks c JOIN repositories r ON " +
                       std::string(GetParam() == Shape::kQuickstart

@@ -105,7 +105,8 @@ TEST(ProductionShape, OrphansThroughTheJoinAreRefusedWithTheDeleteToRun) {
   db.Exec("ALTER TABLE code_files DROP CONSTRAINT fk_code_files_repository_id_repositories;"
           "DELETE FROM repositories WHERE name = 'b'");
   auto up = RunCliUnchanged(db, {"upgrade", "head"}, 1);
-  EXPECT_CONTAINS(up.err, "20 orphaned code_chunks have no code file, or a file with no repository");
+  EXPECT_CONTAINS(up.err, "revision 002 refuses to run: No orphaned code_chunks: found 20 chunk(s) whose code file, "
+                          "or whose file's repository, does not exist");
   EXPECT_CONTAINS(up.err, "DELETE FROM public.code_chunks c WHERE NOT EXISTS (SELECT 1 FROM "
                           "public.code_files f JOIN public.repositories r ON r.id = "
                           "f.repository_id WHERE f.id = c.code_file_id);");

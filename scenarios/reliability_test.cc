@@ -279,7 +279,7 @@ TEST(MalformedState, MissingCoreTableIsAPrerequisiteError) {
   TestDatabase db("005");
   db.Exec("DROP TABLE code_chunks");
   auto r = RunCliUnchanged(db, {"upgrade", "head"}, 2);
-  EXPECT_CONTAINS(r.err, "core table code_chunks does not exist");
+  EXPECT_CONTAINS(r.err, "revision 002 refuses to run: Core tables exist: missing {code_chunks} [core_tables]");
   EXPECT_EQ(db.Revision(), "005");
 }
 
