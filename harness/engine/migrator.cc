@@ -86,7 +86,7 @@ std::string WaitNote(const StepTiming& st) {
 // first that fails refuses the upgrade with its failing lines (a gate's:
 // exit 2, a check's: 1), before anything after the step has run. Passing
 // lines are logged as the step's own.
-void RunGuards(pqxx::work& tx, const MigrationFile& file, spdlog::level::level_enum level) {
+void RunGuards(pqxx::dbtransaction& tx, const MigrationFile& file, spdlog::level::level_enum level) {
   for (const auto& c : file.checks) {
     if (!c.guard) continue;
     std::string failed;
@@ -113,9 +113,9 @@ std::string GuardSql(const MigrationFile& file) {
       "pg_catalog.set_config('migration_harness.guard', 'on', true);\n";
   // A name in a string literal of RAISE: quotes doubled, % not a placeholder.
   auto literal = [](const std::string& text) {
-    std::string out;
-    for (char ch : text) out += ch == '\'' ? std::string("''") : ch == '%' ? std::string("%%") : std::string(1, ch);
-    return out;
+    std::string quoted;
+    for (char ch : text) quoted += ch == '\'' ? std::string("''") : ch == '%' ? std::string("%%") : std::string(1, ch);
+    return quoted;
   };
   for (const auto& c : file.checks) {
     if (!c.guard) continue;
@@ -430,6 +430,22 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
       hop.online = up && options_.online && file.HasOnlineSteps();
       if (progress && up && p == from) hop.phases_done = progress->phases_done;
       hops.push_back(hop);
+    }
+
+    // The first revision's guards, once before any of its steps takes a
+    // lock: a refusal comes before the run has locked anything, and the run
+    // at its guard step, under the locks (the one that counts), finds this
+    // session's catalog caches warm, which is most of a guard's time. In a
+    // savepoint rolled back, so that what it read stays unlocked.
+    if (up && !hops.empty() && !hops.front().undo && hops.front().phases_done == 0 &&
+        std::any_of(hops.front().file->checks.begin(), hops.front().file->checks.end(),
+                    [](const RevisionCheck& c) { return c.guard; })) {
+      const MigrationFile& first = *hops.front().file;
+      where = fmt::format("checking revision {}'s guards before its locks", first.revision);
+      pg::RefuseUntrustedCode(*tx, conn_.url(), first.writes);
+      pqxx::subtransaction early(*tx, "early_guards");
+      RunGuards(early, first, spdlog::level::debug);
+      early.abort();
     }
 
     for (size_t h = 0; h < hops.size(); ++h) {
