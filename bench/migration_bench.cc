@@ -258,12 +258,31 @@ constexpr MigrationCase kMigrationCases[] = {
 // `online`: upgrade --online, the same clients; the single-transaction
 // figures beside it in the same run are the comparison (the bound:
 // the longest single statement of either client at most 100 ms online).
+// The step during which the longest operation of `log` began (its index,
+// 1-based; 0: between steps, a commit), so that a long wait is laid at the
+// step that caused it.
+struct LongestOp {
+  double seconds = 0;
+  int step = 0;
+};
+LongestOp LongestAt(const codesearch::TrafficLog& log, const codesearch::UpgradeUnderTraffic& u) {
+  LongestOp out;
+  for (const auto& op : log.ops) {
+    if (op.end < u.start || op.start > u.end || op.seconds() <= out.seconds) continue;
+    out = {op.seconds(), 0};
+    for (const auto& w : u.steps)
+      if (op.start >= w.start && op.start < w.end) out.step = w.step.index;
+  }
+  return out;
+}
+
 void BM_UpgradeUnderTraffic(benchmark::State& state, Shape shape, bool online) {
   const long long chunks = state.range(0);
   const std::string tpl = MakeTemplate(shape, chunks, false);
   std::map<int, double> lock_seconds;
   double locked = 0, waited = 0, reader_longest = 0, writer_longest = 0, reader_held = 0,
          writer_held = 0;
+  LongestOp reader_at, writer_at;
   for (auto _ : state) {
     pg::DisposableDatabase db(g_cluster->AdminUrl(), tpl, "bench_traffic");
     engine::MigratorOptions o;
@@ -283,6 +302,8 @@ void BM_UpgradeUnderTraffic(benchmark::State& state, Shape shape, bool online) {
     auto wr = codesearch::Window(u.writer, u.start, u.end);
     reader_longest = std::max(reader_longest, r.longest_seconds);
     writer_longest = std::max(writer_longest, wr.longest_seconds);
+    if (LongestOp l = LongestAt(u.reader, u); l.seconds > reader_at.seconds) reader_at = l;
+    if (LongestOp l = LongestAt(u.writer, u); l.seconds > writer_at.seconds) writer_at = l;
     reader_held += r.held_seconds;
     writer_held += wr.held_seconds;
     state.SetIterationTime(total);
@@ -294,6 +315,9 @@ void BM_UpgradeUnderTraffic(benchmark::State& state, Shape shape, bool online) {
   state.counters["lock_wait_s"] = waited / n;  // the upgrade waiting for the traffic's locks
   state.counters["reader_longest_s"] = reader_longest;
   state.counters["writer_longest_s"] = writer_longest;
+  // The step the longest began in (0: between steps, a commit).
+  state.counters["reader_longest_step"] = reader_at.step;
+  state.counters["writer_longest_step"] = writer_at.step;
   state.counters["reader_held_s"] = reader_held / n;
   state.counters["writer_held_s"] = writer_held / n;
   state.counters["rows"] = static_cast<double>(chunks);

@@ -44,8 +44,10 @@ build() {
   elif [ $# -gt 0 ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "$@" >/dev/null
   fi
-  # BUILD_TARGET: one target (the tool alone, for scripts/quickstart); unset:
-  # everything, the tests and benchmarks included.
+  # BUILD_TARGET: the targets to build, separated by spaces (the tool alone,
+  # for scripts/quickstart); unset: everything, the tests and benchmarks
+  # included.
   log "building ${BUILD_TARGET:-everything} (this takes a few minutes the first time)"
-  cmake --build "$BUILD_DIR" --parallel "$(nproc)" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
+  # shellcheck disable=SC2086  # one word per target
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)" ${BUILD_TARGET:+--target $BUILD_TARGET}
 }
