@@ -106,6 +106,8 @@ BEGIN
         RAISE NOTICE 'Column repositories.project_id already exists: kept';
     ELSE
         ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default';
+        -- Step 4 reads it: every repository has 'default', known without a scan.
+        PERFORM set_config('migration_harness.repositories_added_002', 'on', true);
         RAISE NOTICE 'Column added with default ''default''';
     END IF;
 END
@@ -125,7 +127,15 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT pg_catalog.count(DISTINCT project_id), pg_catalog.min(project_id) INTO distinct_ids, only_id FROM repositories;
+    IF coalesce(current_setting('migration_harness.repositories_added_002', true), '') = 'on' THEN
+        -- Step 3 has just added repositories.project_id: every repository
+        -- has 'default', and no scan of repositories under the lock says so.
+        distinct_ids := 1;
+        only_id := 'default';
+    ELSE
+        SELECT pg_catalog.count(DISTINCT project_id), pg_catalog.min(project_id) INTO distinct_ids, only_id
+          FROM repositories;
+    END IF;
     IF distinct_ids <= 1
        AND coalesce(current_setting('migration_harness.force_update_path', true), '') <> 'on' THEN
         -- Every chunk gets the same value: a constant default is

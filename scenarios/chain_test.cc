@@ -318,6 +318,39 @@ PathProbe UpgradeAndProbe(const TestDatabase& db, engine::MigratorOptions o = {}
   return probe;
 }
 
+// Where step 3 has just added repositories.project_id, every repository
+// has 'default': step 4 takes its fast path without reading repositories
+// (a scan there would grow with the repositories, under ACCESS EXCLUSIVE).
+// Built beforehand, the column is read: its values may differ.
+TEST_P(Migration002, Step4ReadsNoRepositoryWhereStep3AddedTheColumn) {
+  for (bool prebuilt : {false, true}) {
+    SCOPED_TRACE(prebuilt ? "column built beforehand" : "column added by step 3");
+    TestDatabase db = Database();
+    InsertSample(db);
+    if (prebuilt) db.Exec("ALTER TABLE repositories ADD COLUMN project_id varchar(50) NOT NULL DEFAULT 'default'");
+    long long before = -1, after = -1;
+    auto read = [](pqxx::transaction_base& tx) {
+      return tx.exec1("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+                      "WHERE relid = 'repositories'::regclass")[0]
+          .as<long long>();
+    };
+    engine::MigratorOptions o;
+    o.before_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+      if (s.revision == "002" && s.name == "Adding project_id to code_chunks table") before = read(tx);
+    };
+    o.after_step = [&](const engine::StepTiming& s, pqxx::transaction_base& tx) {
+      if (s.revision == "002" && s.name == "Adding project_id to code_chunks table") after = read(tx);
+    };
+    Upgrade(db, std::move(o));
+    ASSERT_GE(before, 0);
+    if (prebuilt)
+      EXPECT_GT(after, before);
+    else
+      EXPECT_EQ(after, before);
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id <> 'default'"), "0");
+  }
+}
+
 TEST_P(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
   TestDatabase fast = Database(), slow = Database();
   InsertSample(fast);
