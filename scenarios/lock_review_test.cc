@@ -260,7 +260,8 @@ TEST(SchemaChanges, EachFormIsReadFromTheStatement) {
                                              "add-check public.events", "add-foreign-key public.events",
                                              "set-not-null public.events", "add-unique public.events",
                                              "add-primary-key public.events", "add-column-generated public.events",
-                                             "create-index events", "lock-timeout 2s"}));
+                                             "create-index events", "create-index-concurrently events",
+                                             "lock-timeout 2s"}));
   EXPECT_TRUE(engine::SchemaChanges("not sql at all").empty());
 }
 

@@ -294,8 +294,9 @@ std::vector<SchemaChange> SchemaChanges(const std::string& sql) {
     const std::string kind = first.key();
     const nlohmann::json& body = first.value();
     if (kind == "AlterTableStmt" && body.value("objtype", "") == "OBJECT_TABLE") AlterTableChanges(body, out);
-    if (kind == "IndexStmt" && !body.value("concurrent", false))
-      out.push_back({"create-index", RelationName(body.value("relation", nlohmann::json())), {}, {}});
+    if (kind == "IndexStmt")
+      out.push_back({body.value("concurrent", false) ? "create-index-concurrently" : "create-index",
+                     RelationName(body.value("relation", nlohmann::json())), {}, {}});
     if (kind == "VariableSetStmt" && body.value("name", "") == "lock_timeout")
       out.push_back({"lock-timeout", {}, {},
                      body.value("kind", "") == "VAR_SET_DEFAULT" ? "DEFAULT" : ConstValue(body.value("args", nlohmann::json()))});

@@ -40,6 +40,7 @@ SqlParse ParseSql(const std::string& sql);
 //   "add-unique", "add-primary-key"      built in place (no USING INDEX)
 //   "set-not-null"         ALTER COLUMN ... SET NOT NULL
 //   "create-index"         CREATE INDEX without CONCURRENTLY
+//   "create-index-concurrently"  CREATE INDEX CONCURRENTLY (the safe form)
 //   "lock-timeout"         SET [LOCAL] lock_timeout; `value` as written
 // `table`: the relation as written ("events", "public.events"). Text the
 // parser cannot read (a DO block's body is not read) gives none.

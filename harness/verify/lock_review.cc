@@ -260,6 +260,8 @@ LockReview ReviewLocks(const std::vector<StepEffect>& up, const std::vector<engi
       }
       for (const auto& t : a.indexed_tables) {
         if (!existing(t) || std::find(a.rewritten.begin(), a.rewritten.end(), t) != a.rewritten.end()) continue;
+        // Built CONCURRENTLY (an online step's): already the safer form.
+        if (Has(changes, "create-index-concurrently", t) && !Has(changes, "create-index", t)) continue;
         const bool constraint = Has(changes, "add-unique", t) || Has(changes, "add-primary-key", t) ||
                                 (!Has(changes, "create-index", t) && a.lock_mode == "AccessExclusiveLock" &&
                                  a.held.count(t) && a.held.at(t) == "AccessExclusiveLock" &&
