@@ -491,7 +491,8 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
                             file.path.filename().string(), step.line);
         pg::ThrowIfInterrupted(where);
         if (step.online && tx) {
-          // The phase before ends: its transaction commits with the progress.
+          // A resumed run's first transaction (it read where the last one
+          // stopped) ends before an online step: it commits with the progress.
           save_progress(*tx, hop, phase_of[i] - 1, phases, steps[i - 1].name);
           where = fmt::format("committing phase {} of {} of revision {}", phase_of[i] - 1, phases, file.revision);
           tx->commit();
@@ -560,6 +561,20 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
                             "the COMMIT (or what ended it) from the step"),
               file.revision, "", step.sql);
         if (options_.after_step) options_.after_step(st, t);
+        if (hop.online && !step.online && i + 1 < steps.size() && steps[i + 1].online) {
+          // The phase ends with this step: it commits with the progress,
+          // its time this step's, as the last commit is the record step's.
+          save_progress(*tx, hop, phase_of[i], phases, step.name);
+          where = fmt::format("committing phase {} of {} of revision {}", phase_of[i], phases, file.revision);
+          pg::ThrowIfInterrupted(where);
+          if (monitor) monitor->Begin();
+          auto t_commit = Clock::now();
+          tx->commit();
+          tx.reset();
+          st.seconds += Since(t_commit);
+          if (monitor) AddWait(st, monitor->End());
+          progress_now = OnlineProgress{file.revision, hop.from_rev, phase_of[i], phases, step.name};
+        }
         if (step.online) {
           reset_settings(t);
           save_progress(t, hop, phase_of[i], phases, step.name);
@@ -582,6 +597,8 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         }
         spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s){}", file.revision, label, st.index, st.count,
                     st.seconds, WaitNote(st));
+        if (hop.online && !step.online && !tx)
+          spdlog::log(level, "[migration.{}] Phase {} of {} committed", file.revision, phase_of[i], phases);
         waited += st.lock_wait_seconds;
         report.steps.push_back(st);
       }
