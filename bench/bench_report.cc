@@ -9,12 +9,13 @@
 // 002 (production shape), as ratios from the same run; our upgrade against
 // the budget (FR-031), measured and forecast.
 //
-//   bench-report RESULTS.json [--baseline bench/baseline.json] [--threshold 25]
+//   bench-report RESULTS.json [--baseline bench/baseline.json] [--threshold 25] [--alpha 0.05]
 //                [--gate] [--html FILE] [--forecast-rows N] [--save-baseline FILE]
 //
-// Exit codes: 0 ok; 1 --gate tripped (a ratio grew past the threshold, or our upgrade over the
-// budget on a shape); 2 bad input (a file that cannot be read, or a destination that can never be
-// written); 3 a file could not be written (the previous one is kept).
+// Exit codes: 0 ok; 1 --gate tripped (a ratio grew past the threshold, significantly over the
+// repetitions, or our upgrade over the budget on a shape); 2 bad input (a file that cannot be read,
+// a destination that can never be written, or, with --gate, too few repetitions to judge); 3 a file
+// could not be written (the previous one is kept).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -35,6 +36,7 @@
 #include "harness/pg/files.h"
 #include "harness/report/forecast.h"
 #include "harness/report/rehearsal_report.h"
+#include "harness/report/significance.h"
 
 namespace {
 
@@ -55,6 +57,7 @@ struct Result {
   std::map<std::string, double> counters;
   std::map<int, std::string> kinds;  // step index -> rewrite / scan / catalog
   int repetitions = 1;               // runs of the benchmark merged into this one
+  std::vector<double> runs;          // each repetition's seconds per iteration, in the file's order
 };
 
 // A further repetition of the same benchmark (--benchmark_repetitions, as
@@ -62,6 +65,7 @@ struct Result {
 // the fastest iterations' times the fastest of all, and a step that did
 // more than the catalog in any repetition counted as doing so.
 void MergeRepetition(Result& into, const Result& more) {
+  into.runs.insert(into.runs.end(), more.runs.begin(), more.runs.end());
   const double n = into.repetitions;
   auto mean = [n](double& a, double b) { a = (a * n + b) / (n + 1); };
   mean(into.seconds, more.seconds);
@@ -145,6 +149,7 @@ std::map<std::string, Result> Results(const json& j) {
     // the quickstart's: an older baseline still compares.
     r.shape = m[2].matched ? std::string(m[2]) : r.rows ? "quickstart" : "";
     r.seconds = ToSeconds(b.at("real_time").get<double>(), b.value("time_unit", "ns"));
+    r.runs = {r.seconds};
     r.rows_per_s = b.value("rows_per_s", 0.0);
     for (auto it = b.begin(); it != b.end(); ++it) {
       std::smatch sm;
@@ -334,6 +339,7 @@ int main(int argc, char** argv) {
   std::string input, baseline_path, html_path;
   double threshold = 25;
   bool gate = false;
+  double alpha = 0.05;
   double forecast_rows = 0;
   app.add_option("results", input, "Google Benchmark JSON (--benchmark_out)")->required()->check(CLI::ExistingFile);
   // No CLI::ExistingFile: a missing baseline gets the same one-line error and exit 2 as a malformed one.
@@ -343,7 +349,13 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
   app.add_flag("--gate", gate,
                "Exit 1 when a benchmark's ratio to its reference (same run) grew past the threshold "
-               "against the baseline's, or our upgrade is over the budget");
+               "against the baseline's and significantly across the repetitions, or our upgrade is over "
+               "the budget; exit 2 when there are too few repetitions to judge");
+  app.add_option("--alpha", alpha,
+                 "Family-wise error of the gate: the chance that an unchanged tree has any benchmark "
+                 "flagged (Holm's correction over all compared)")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-6, 0.5));
   app.add_option("--html", html_path, "Also write a self-contained HTML report");
   app.add_option("--forecast-rows", forecast_rows, "Predict the upgrade time at this many chunks");
   std::string save_baseline;
@@ -724,22 +736,37 @@ int main(int argc, char** argv) {
   }
 
   int flagged = 0;
+  int too_few = 0;  // benchmarks whose repetitions cannot reach significance
+  std::string too_few_text;
   if (!baseline_path.empty()) {
     // Each benchmark against a reference measured in the same run (the
     // rival approach on the same data, else the calibration probe), and
     // that ratio against the baseline's: a machine that is slower or
-    // loaded slows both alike, a slower migration only itself.
-    text += fmt::format("\nAgainst the baseline {} (each as a ratio to its reference in the same run; flagged "
-                        "when that ratio grew more than {:.0f}%)\n",
-                        baseline_path, threshold);
-    tables.push_back({fmt::format("Against the baseline {} (each as a ratio to its reference in the same run; "
-                                  "flagged when that ratio grew more than {:.0f}%)",
-                                  baseline_path, threshold),
-                      {"benchmark", "ratio now", "ratio in the baseline", "reference (same run)", "change", ""},
-                      {},
-                      {}});
-    HtmlTable& table = tables.back();
+    // loaded slows both alike, a slower migration only itself. One ratio
+    // per repetition (repetition i of each, interleaved: run close in
+    // time), and a slowdown flagged only when the median ratio grew past
+    // the threshold and the ratios now are larger than the baseline's
+    // beyond chance (Mann-Whitney U, one-sided, Holm's correction over all
+    // the benchmarks compared at once): a busy loop's spike in one
+    // repetition moves neither.
+    struct Compared {
+      std::string key, ref_key;
+      double now = 0, was = 0, change = 0, p = 1;
+      size_t n_now = 0, n_was = 0;
+    };
+    std::vector<Compared> compared;
     std::string no_reference;
+    // Ratios of `r` to `ref` per repetition: paired by index when both ran
+    // as often, else each against the reference's median.
+    auto ratios = [](const Result& r, const Result& ref) {
+      std::vector<double> out;
+      const double ref_median = harness::report::Median(ref.runs);
+      for (size_t i = 0; i < r.runs.size(); ++i) {
+        const double by = r.runs.size() == ref.runs.size() ? ref.runs[i] : ref_median;
+        if (by > 0) out.push_back(r.runs[i] / by);
+      }
+      return out;
+    };
     for (const auto& [key, r] : results) {
       auto it = base.find(key);
       if (it == base.end() || it->second.seconds <= 0 || r.family == "BM_Calibrate") continue;
@@ -751,21 +778,65 @@ int main(int argc, char** argv) {
         no_reference += (no_reference.empty() ? "" : ", ") + key;
         continue;
       }
-      const double now = r.seconds / ref_now->second.seconds;
-      const double was = it->second.seconds / ref_base->second.seconds;
-      const double change = now / was;
-      const bool slow = change > 1 + threshold / 100;
-      flagged += slow;
-      text += fmt::format("  {:<51} {:>7.3f} vs {:>7.3f} of {}  x{:.2f}{}\n", key, now, was, ref_key, change,
-                          slow ? "  SLOWER" : "");
-      table.rows.push_back({key, fmt::format("{:.3f}", now), fmt::format("{:.3f}", was), ref_key,
-                            fmt::format("x{:.2f}", change), slow ? "SLOWER" : "as before"});
+      const std::vector<double> now = ratios(r, ref_now->second), was = ratios(it->second, ref_base->second);
+      if (now.empty() || was.empty()) continue;
+      Compared c{key, ref_key};
+      c.now = harness::report::Median(now);
+      c.was = harness::report::Median(was);
+      c.change = c.now / c.was;
+      c.p = harness::report::MannWhitneyGreaterP(was, now);
+      c.n_now = now.size();
+      c.n_was = was.size();
+      compared.push_back(c);
     }
+    std::vector<double> ps;
+    for (const auto& c : compared) ps.push_back(c.p);
+    const std::vector<bool> significant = harness::report::HolmSignificant(ps, alpha);
+    const double strictest = alpha / static_cast<double>(std::max<size_t>(1, compared.size()));
+    // The repetitions a benchmark needs on each side so that its slowdown,
+    // however clear, can pass Holm's first (strictest) threshold.
+    size_t needed = 1;
+    while (needed < 100 && harness::report::SmallestP(needed, needed) > strictest) ++needed;
+    const std::string heading = fmt::format(
+        "Against the baseline {} (each as a ratio to its reference in the same run, the median of its "
+        "repetitions; flagged when that ratio grew more than {:.0f}% and significantly: Mann-Whitney U, "
+        "one-sided, alpha {} with Holm's correction over the {} compared)",
+        baseline_path, threshold, alpha, compared.size());
+    text += "\n" + heading + "\n";
+    tables.push_back({heading,
+                      {"benchmark", "ratio now", "ratio in the baseline", "reference (same run)", "change",
+                       "p (runs now / baseline)", ""},
+                      {},
+                      {}});
+    HtmlTable& table = tables.back();
+    for (size_t k = 0; k < compared.size(); ++k) {
+      const Compared& c = compared[k];
+      const bool over = c.change > 1 + threshold / 100;
+      const bool slow = over && significant[k];
+      if (harness::report::SmallestP(c.n_now, c.n_was) > strictest) {
+        ++too_few;
+        too_few_text += (too_few_text.empty() ? "" : ", ") + fmt::format("{} ({} / {})", c.key, c.n_now, c.n_was);
+      }
+      flagged += slow;
+      text += fmt::format("  {:<51} {:>7.3f} vs {:>7.3f} of {}  x{:.2f}{}  (p {:.2g}, {} / {} runs)\n", c.key, c.now,
+                          c.was, c.ref_key, c.change, slow ? "  SLOWER" : over ? "  over, not significant" : "", c.p,
+                          c.n_now, c.n_was);
+      table.rows.push_back({c.key, fmt::format("{:.3f}", c.now), fmt::format("{:.3f}", c.was), c.ref_key,
+                            fmt::format("x{:.2f}", c.change), fmt::format("{:.2g} ({} / {})", c.p, c.n_now, c.n_was),
+                            slow ? "SLOWER" : over ? "over the threshold, not significant" : "as before"});
+    }
+    if (too_few > 0)
+      too_few_text = fmt::format(
+          "too few repetitions to find a slowdown significant among {} benchmarks: {} (runs now / in the "
+          "baseline); each needs {} on both sides (bench/run repeats each benchmark; record the baseline "
+          "again with bench/run --refresh-baseline)",
+          compared.size(), too_few_text, needed);
     auto note = [&](const std::string& line) {
       text += "  " + line + "\n";
       table.notes.push_back(line);
     };
     if (flagged == 0) note("nothing slower than the threshold");
+    if (too_few > 0) note(too_few_text);
     if (!no_reference.empty())
       note("no reference in both runs, not compared: " + no_reference +
            " (a baseline without BM_Calibrate: refresh it with bench/run --refresh-baseline)");
@@ -795,9 +866,15 @@ int main(int argc, char** argv) {
     for (const HtmlTable& t : tables) html += RenderTable(t);
     write(html_path, html + "</body></html>\n");
   }
+  if (gate && too_few > 0 && flagged == 0 && over_budget == 0) {
+    // A gate that could not have flagged anything has not passed.
+    std::cerr << "error: the gate cannot judge: " << too_few_text << "\n";
+    return 2;
+  }
   if (gate && (flagged > 0 || over_budget > 0)) {
     if (flagged > 0)
-      std::cerr << flagged << " benchmark(s) slower than the baseline by more than " << threshold << "%\n";
+      std::cerr << flagged << " benchmark(s) slower than the baseline by more than " << threshold
+                << "%, significantly across their repetitions\n";
     if (over_budget > 0)
       std::cerr << "our upgrade exceeds the " << harness::report::kBudgetSeconds
                 << " s budget (FR-031) on " << over_budget << " shape(s)\n";
