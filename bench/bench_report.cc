@@ -758,12 +758,12 @@ int main(int argc, char** argv) {
     // rival approach on the same data, else the calibration probe), and
     // that ratio against the baseline's: a machine that is slower or
     // loaded slows both alike, a slower migration only itself. One ratio
-    // per repetition (repetition i of each, interleaved: run close in
-    // time), and a slowdown flagged only when the median ratio grew past
-    // the threshold and the ratios now are larger than the baseline's
-    // beyond chance (Mann-Whitney U, one-sided, Holm's correction over all
-    // the benchmarks compared at once): a busy loop's spike in one
-    // repetition moves neither.
+    // per repetition (each against the median of its reference's, whose
+    // repetitions were shuffled among all the others), and a slowdown
+    // flagged only when the median ratio grew past the threshold and the
+    // ratios now are larger than the baseline's beyond chance (Mann-Whitney
+    // U, one-sided, Holm's correction over all the benchmarks compared at
+    // once): a busy loop's spike in one repetition moves neither.
     struct Compared {
       std::string key, ref_key;
       double now = 0, was = 0, change = 0, p = 1;
@@ -771,15 +771,12 @@ int main(int argc, char** argv) {
     };
     std::vector<Compared> compared;
     std::string no_reference;
-    // Ratios of `r` to `ref` per repetition: paired by index when both ran
-    // as often, else each against the reference's median.
+    // Each repetition of `r` against the median of `ref`'s.
     auto ratios = [](const Result& r, const Result& ref) {
       std::vector<double> out;
-      const double ref_median = harness::report::Median(ref.runs);
-      for (size_t i = 0; i < r.runs.size(); ++i) {
-        const double by = r.runs.size() == ref.runs.size() ? ref.runs[i] : ref_median;
-        if (by > 0) out.push_back(r.runs[i] / by);
-      }
+      const double by = harness::report::Median(ref.runs);
+      if (by > 0)
+        for (double seconds : r.runs) out.push_back(seconds / by);
       return out;
     };
     for (const auto& [key, r] : results) {
