@@ -180,12 +180,14 @@ std::map<std::string, Result> Load(const std::string& path) { return Results(Rea
 // baseline: measured in the same run, so that the machine's speed and load
 // cancel out, and of its own kind where there is one. Our 002 against the
 // rival approach on the same data (the quickstart's on its shape, the
-// service's own 002 on production's); the online upgrade under traffic
-// against the one-transaction upgrade under the same traffic; everything
-// else, the rivals included, against the calibration probe.
+// service's own 002 on production's); the upgrade under traffic against
+// the same upgrade without it, and online against one transaction under
+// the same traffic; everything else, the rivals included, against the
+// calibration probe.
 std::string ReferenceOf(const Result& r) {
   if (r.family == "BM_Calibrate") return {};
   if (r.family == "BM_UpgradeOnlineUnderTraffic" && r.rows) return Key("BM_UpgradeUnderTraffic", r.shape, r.rows);
+  if (r.family == "BM_UpgradeUnderTraffic" && r.rows) return Key("BM_Upgrade002", r.shape, r.rows);
   if ((r.family == "BM_Upgrade002" || r.family == "BM_Downgrade002") && r.rows)
     return Key(r.shape == "production" ? "BM_Upgrade002ServiceApproach" : "BM_Upgrade002QuickstartApproach",
                r.shape, r.rows);
