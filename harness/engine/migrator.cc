@@ -361,6 +361,24 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
            ") ON CONFLICT (revision) DO UPDATE SET phases_done = EXCLUDED.phases_done, step = EXCLUDED.step, "
            "updated_at = pg_catalog.now()");
   };
+  // An online revision's phase ends: its transaction commits with the
+  // progress. `timed`: the step that ends the phase, whose time and lock
+  // waits the commit's are.
+  auto commit_phase = [&](const Hop& hop, int done, int phases, const std::string& step, StepTiming* timed) {
+    save_progress(*tx, hop, done, phases, step);
+    where = fmt::format("committing phase {} of {} of revision {}", done, phases, hop.file->revision);
+    pg::ThrowIfInterrupted(where);
+    if (timed && monitor) monitor->Begin();
+    auto t_commit = Clock::now();
+    tx->commit();
+    tx.reset();
+    if (timed) {
+      timed->seconds += Since(t_commit);
+      if (monitor) AddWait(*timed, monitor->End());
+    }
+    progress_now = OnlineProgress{hop.file->revision, hop.from_rev, done, phases, step};
+    spdlog::log(level, "[migration.{}] Phase {} of {} committed", hop.file->revision, done, phases);
+  };
   try {
     open_transaction();
     // Serialise runners: the second waits here, then finds nothing to do.
@@ -493,12 +511,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         if (step.online && tx) {
           // A resumed run's first transaction (it read where the last one
           // stopped) ends before an online step: it commits with the progress.
-          save_progress(*tx, hop, phase_of[i] - 1, phases, steps[i - 1].name);
-          where = fmt::format("committing phase {} of {} of revision {}", phase_of[i] - 1, phases, file.revision);
-          tx->commit();
-          tx.reset();
-          progress_now = OnlineProgress{file.revision, hop.from_rev, phase_of[i] - 1, phases, steps[i - 1].name};
-          spdlog::log(level, "[migration.{}] Phase {} of {} committed", file.revision, phase_of[i] - 1, phases);
+          commit_phase(hop, phase_of[i] - 1, phases, steps[i - 1].name, nullptr);
           where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index, st.count, st.name,
                               file.path.filename().string(), step.line);
         } else if (!step.online && !tx) {
@@ -562,18 +575,9 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
               file.revision, "", step.sql);
         if (options_.after_step) options_.after_step(st, t);
         if (hop.online && !step.online && i + 1 < steps.size() && steps[i + 1].online) {
-          // The phase ends with this step: it commits with the progress,
-          // its time this step's, as the last commit is the record step's.
-          save_progress(*tx, hop, phase_of[i], phases, step.name);
-          where = fmt::format("committing phase {} of {} of revision {}", phase_of[i], phases, file.revision);
-          pg::ThrowIfInterrupted(where);
-          if (monitor) monitor->Begin();
-          auto t_commit = Clock::now();
-          tx->commit();
-          tx.reset();
-          st.seconds += Since(t_commit);
-          if (monitor) AddWait(st, monitor->End());
-          progress_now = OnlineProgress{file.revision, hop.from_rev, phase_of[i], phases, step.name};
+          // The phase ends with this step: its time includes the commit, as
+          // the last commit is the record step's.
+          commit_phase(hop, phase_of[i], phases, step.name, &st);
         }
         if (step.online) {
           reset_settings(t);
@@ -597,8 +601,6 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         }
         spdlog::log(level, "[migration.{}] {} {}/{}: Complete ({:.3f}s){}", file.revision, label, st.index, st.count,
                     st.seconds, WaitNote(st));
-        if (hop.online && !step.online && !tx)
-          spdlog::log(level, "[migration.{}] Phase {} of {} committed", file.revision, phase_of[i], phases);
         waited += st.lock_wait_seconds;
         report.steps.push_back(st);
       }
