@@ -859,7 +859,12 @@ int main(int argc, char** argv) {
       if (!base.count(key)) missing += (missing.empty() ? "" : ", ") + key;
     if (!missing.empty()) note("not in the baseline, not compared: " + missing);
   }
-  std::cout << text;
+  std::cout << text << std::flush;
+  if (!std::cout) {
+    // A report that did not reach its reader (a full disk, a closed pipe) is no report.
+    std::cerr << "error: could not write the report to standard output\n";
+    written = false;
+  }
   if (!html_path.empty()) {
     std::string html =
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Migration 002 timing report</title>"
