@@ -57,7 +57,6 @@ struct Result {
   std::map<int, double> locks;       // step index -> seconds the tables were locked
   std::map<std::string, double> counters;
   std::map<int, std::string> kinds;  // step index -> rewrite / scan / catalog
-  int repetitions = 1;               // runs of the benchmark merged into this one
   std::vector<double> runs;          // each repetition's seconds per iteration, in the file's order
 };
 
@@ -66,8 +65,8 @@ struct Result {
 // the fastest iterations' times the fastest of all, and a step that did
 // more than the catalog in any repetition counted as doing so.
 void MergeRepetition(Result& into, const Result& more) {
+  const double n = static_cast<double>(into.runs.size());
   into.runs.insert(into.runs.end(), more.runs.begin(), more.runs.end());
-  const double n = into.repetitions;
   auto mean = [n](double& a, double b) { a = (a * n + b) / (n + 1); };
   mean(into.seconds, more.seconds);
   mean(into.rows_per_s, more.rows_per_s);
@@ -87,7 +86,6 @@ void MergeRepetition(Result& into, const Result& more) {
     auto [it, first] = into.kinds.emplace(i, kind);
     if (!first && it->second == "catalog") it->second = kind;
   }
-  ++into.repetitions;
 }
 
 double ToSeconds(double value, const std::string& unit) {
