@@ -331,5 +331,132 @@ TEST(VerifyTarget, ARenameIsNotADrop) {
   EXPECT_CONTAINS(out, "READY: t1 -> r2 upgraded in");
 }
 
+
+// ---- each table read once per state ------------------------------------------
+// verify reads every table before the upgrade, and again after a run only
+// when the server shows it may have changed (verify/table_marks.h): rows
+// counted as written in the run's transaction, new storage, a column's type
+// (an enum's labels) not the same. Each case is judged as a full re-read
+// would judge it.
+
+// A chain of t1 and the revisions given (file name -> text), in a folder of
+// its own; removed at scope end.
+struct OwnChain {
+  explicit OwnChain(const std::map<std::string, std::string>& files)
+      : dir(std::filesystem::path(::testing::TempDir()) / pg::UniqueDatabaseName("chain")) {
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy(TestChainDir() / "t1_accounts_and_events.sql", dir / "t1_accounts_and_events.sql");
+    for (const auto& [name, text] : files) std::ofstream(dir / name) << text;
+  }
+  ~OwnChain() { std::filesystem::remove_all(dir); }
+  std::filesystem::path dir;
+};
+
+std::string Revision(const std::string& id, const std::string& down, const std::string& up_sql,
+                     const std::string& down_sql, bool idempotent = false) {
+  return "--! revision: " + id + "\n--! down_revision: " + down + "\n--! message: " + id + "\n" +
+         (idempotent ? "--! idempotent\n" : "") + "\n--! upgrade\n--! step: Up\n" + up_sql +
+         "\n\n--! downgrade\n--! step: Down\n" + down_sql + "\n";
+}
+
+TEST(VerifyReads, ATableNoRunWritesIsReadOnceAndPassesAsRecorded) {
+  OwnChain chain({{"r2_flag.sql", Revision("r2", "t1",
+                                           "ALTER TABLE events ADD COLUMN IF NOT EXISTS flag boolean NOT NULL "
+                                           "DEFAULT false;",
+                                           "ALTER TABLE events DROP COLUMN flag;", true)}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "200"}, "", &code, &out, chain.dir);
+  ASSERT_EQ(code, 0) << out;
+  auto reads = SuiteDetails(report, "table reads");
+  EXPECT_EQ(reads["reads.upgraded"],
+            "after the upgrade: not re-read: 3 tables (no row written, same storage and column types)");
+  EXPECT_EQ(reads["reads.second_run"],
+            "after the second run: not re-read: 3 tables (no row written, same storage and column types)");
+  EXPECT_EQ(reads["reads.rolled_back"],
+            "after the downgrade: not re-read: 3 tables (no row written, same storage and column types)");
+  EXPECT_CONTAINS(SuiteDetails(report, "rollback")["rollback.events_data"],
+                  "events data preserved (200 rows as recorded; not read again: no row written since");
+}
+
+TEST(VerifyReads, OneRowUpdatedOutOfManyIsReadAgainAndFailsTheRollback) {
+  OwnChain chain({{"r2_touch.sql",
+                   Revision("r2", "t1", "UPDATE events SET weight = coalesce(weight, 0) + 1 WHERE id = 7;",
+                            "SELECT 1;")}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "5000"}, "", &code, &out, chain.dir);
+  EXPECT_EQ(code, 1) << out;
+  auto reads = SuiteDetails(report, "table reads");
+  EXPECT_EQ(reads["reads.upgraded"],
+            "after the upgrade: re-read events (the upgrade: 1 updated); not re-read: 2 tables (no row written, "
+            "same storage and column types)");
+  EXPECT_CONTAINS(reads["reads.rolled_back"], "after the downgrade: re-read events (the upgrade: 1 updated)");
+  EXPECT_EQ(SuiteDetails(report, "discarded rows")["changed.events"],
+            "the upgrade changed values of events (weight): the rollback must bring them back");
+  EXPECT_CONTAINS(report["verdict"].get<std::string>(),
+                  "the rollback of t1 -> r2 is not exact: events data preserved: baseline 5000 rows, now 5000; "
+                  "values of weight differ");
+}
+
+TEST(VerifyReads, ARewriteThatKeepsEveryRowIsReadAgainAndPasses) {
+  // USING weight alone keeps the storage (no rewrite); weight + 0 rewrites it.
+  OwnChain chain({{"r2_rewrite.sql", Revision("r2", "t1", "ALTER TABLE events ALTER COLUMN weight TYPE integer "
+                                                          "USING weight + 0;",
+                                              "SELECT 1;")}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "300"}, "", &code, &out, chain.dir);
+  ASSERT_EQ(code, 0) << out;
+  auto reads = SuiteDetails(report, "table reads");
+  EXPECT_EQ(reads["reads.upgraded"],
+            "after the upgrade: re-read events (the upgrade gave it new storage (a rewrite or a TRUNCATE)); not "
+            "re-read: 2 tables (no row written, same storage and column types)");
+  EXPECT_EQ(SuiteDetails(report, "rollback")["rollback.events_data"],
+            "events data preserved (300 rows, fingerprint matches baseline)");
+}
+
+TEST(VerifyReads, RowsDeletedAndInsertedAgainAreTheSameRowsEachRun) {
+  OwnChain chain({{"r2_again.sql",
+                   Revision("r2", "t1", "WITH gone AS (DELETE FROM events RETURNING *) INSERT INTO events SELECT * "
+                                        "FROM gone;",
+                            "SELECT 1;", true)}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "250"}, "", &code, &out, chain.dir);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_CONTAINS(out, "second run changed nothing");
+  auto reads = SuiteDetails(report, "table reads");
+  EXPECT_CONTAINS(reads["reads.upgraded"], "re-read events (the upgrade: 250 inserted, 250 deleted)");
+  EXPECT_CONTAINS(reads["reads.second_run"], "re-read events (the second run: 250 inserted, 250 deleted)");
+  EXPECT_EQ(SuiteDetails(report, "rollback")["rollback.events_data"],
+            "events data preserved (250 rows, fingerprint matches baseline)");
+  EXPECT_EQ(SuiteDetails(report, "discarded rows").count("changed.events"), 0u);
+}
+
+TEST(VerifyReads, AnEnumLabelRenamedChangesValuesWithoutARowWritten) {
+  OwnChain chain(
+      {{"e2_moods.sql", Revision("e2", "t1",
+                                 "CREATE TYPE mood AS ENUM ('calm', 'busy');\nCREATE TABLE moods (id serial PRIMARY "
+                                 "KEY, m mood NOT NULL);",
+                                 "DROP TABLE moods;\nDROP TYPE mood;")},
+       // The downgrade renames the label back wrong: 'Calm'. No row is
+       // written, and the catalog's snapshot has no enum labels.
+       {"e3_rename.sql",
+        Revision("e3", "e2",
+                 "DO $$ BEGIN IF EXISTS (SELECT FROM pg_enum WHERE enumlabel = 'calm') THEN ALTER TYPE mood RENAME "
+                 "VALUE 'calm' TO 'quiet'; ELSE ALTER TYPE mood RENAME VALUE 'Calm' TO 'quiet'; END IF; END $$;",
+                 "ALTER TYPE mood RENAME VALUE 'quiet' TO 'Calm';")}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "e3", "--rows-per-table", "40"}, "", &code, &out, chain.dir);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_CONTAINS(SuiteDetails(report, "table reads")["reads.upgraded"],
+                  "re-read moods (the upgrade changed the type of its column(s) #2)");
+  EXPECT_CONTAINS(report["verdict"].get<std::string>(),
+                  "the rollback of e2 -> e3 is not exact: moods data preserved: baseline 40 rows, now 40; values of "
+                  "m differ");
+}
+
 }  // namespace
 }  // namespace harness::testing

@@ -429,7 +429,8 @@ SuiteResult RunPostSuite(pqxx::transaction_base& tx, const Range& range) {
 
 SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
                              const std::optional<Baseline>& baseline,
-                             std::vector<std::string>* known_not_valid) {
+                             std::vector<std::string>* known_not_valid,
+                             const std::map<std::string, std::string>* unchanged, DroppedRows* dropped) {
   SuiteResult s{"rollback", {}};
   if (!RevisionChecks(tx, range, "rollback", s)) return s;
   inspect::CatalogSnapshot cat =
@@ -455,6 +456,7 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
                                     baseline->database, DatabaseIdentity(tx))});
   if (baseline->recorded_tables) {
     DroppedRows d = CompareDroppedRows(tx, *baseline);
+    if (dropped) *dropped = d;
     if (!d.differing.empty()) {
       s.checks.push_back(Fail(kDroppedRowsId,
                               fmt::format("Dropped tables' rows differ from the baseline: {}{}",
@@ -486,6 +488,12 @@ SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
     const std::string id = fmt::format("rollback.{}_data", table);
     if (oid == 0) {
       s.checks.push_back(Fail(id, table + " data preserved: the table is gone"));
+      continue;
+    }
+    const auto same = unchanged ? unchanged->find(table) : std::map<std::string, std::string>::const_iterator{};
+    if (unchanged && same != unchanged->end()) {
+      s.checks.push_back(Pass(id, fmt::format("{} data preserved ({} rows as recorded; not read again: {})", table,
+                                              want->fingerprint.rows, same->second)));
       continue;
     }
     s.checks.push_back(CompareRows(tx, table, *want, id));

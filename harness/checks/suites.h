@@ -45,7 +45,7 @@ std::optional<engine::Position> RecordedPosition(pqxx::transaction_base& tx, con
 
 // A table's columns (in order, as fingerprinted), its rows' fingerprint, its
 // oid (a rollback that drops and recreates a table gives it another) and,
-// per column, the sum of a hash of (primary key, value) (inspect/
+// per column, the sum of a hash of its values (inspect/
 // table_reading.h): what lets a difference name its columns.
 struct TableData {
   std::string schema = "public";
@@ -136,8 +136,14 @@ inline constexpr const char* kDroppedRowsId = "rollback.dropped_tables_data";
 // catalog diff's one known difference, named in its line.
 SuiteResult RunPreSuite(pqxx::transaction_base& tx, const Range& range);
 SuiteResult RunPostSuite(pqxx::transaction_base& tx, const Range& range);
+// `unchanged`: the baseline's tables (by key) that the server shows were
+// not written since it was recorded, with what shows it (verify's
+// table_marks.h): passed without reading their rows again. `dropped`, if
+// given, receives the comparison of the tables the round trip recreated.
 SuiteResult RunRollbackSuite(pqxx::transaction_base& tx, const Range& range,
                              const std::optional<Baseline>& baseline,
-                             std::vector<std::string>* known_not_valid = nullptr);
+                             std::vector<std::string>* known_not_valid = nullptr,
+                             const std::map<std::string, std::string>* unchanged = nullptr,
+                             DroppedRows* dropped = nullptr);
 
 }  // namespace harness::checks

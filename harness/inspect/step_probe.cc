@@ -129,6 +129,10 @@ StepActivity Compare(const ServerProbe& a, const ServerProbe& b) {
     const long long rows = std::max(w.rows_estimate, rel.rows_estimate);
     const long long updated = rel.tuples_updated - w.tuples_updated;
     if (updated > 0) e.rows_updated[rel.id.Key()] = updated;
+    for (const auto& [how, n] : {std::pair<const char*, long long>{"inserted", rel.tuples_inserted - w.tuples_inserted},
+                                 {"updated", updated},
+                                 {"deleted", rel.tuples_deleted - w.tuples_deleted}})
+      if (n > 0) e.written[rel.id.Key()][how] = n;
     if (updated >= std::max<long long>(1, rows / 2)) e.updated.push_back(rel.id.Key());
     if (rewritten.count(oid)) continue;
     const long long blocks = rel.blocks_fetched - w.blocks_fetched;

@@ -68,6 +68,9 @@ struct StepActivity {
   std::vector<std::string> created, dropped, rewritten, indexes, updated, scanned;  // TableId keys
   std::vector<std::string> indexed_tables;  // the tables of `indexes`
   std::map<std::string, long long> rows_updated;  // table -> rows, any number
+  // Every table with rows written: table -> "inserted", "updated",
+  // "deleted" -> rows (those over 0); a partition under its own name.
+  std::map<std::string, std::map<std::string, long long>> written;
   // The strongest lock the step took that was not held before it, and the
   // tables it holds it on ("code_chunks, repositories"); empty when none
   // (or not read: another session's).

@@ -57,12 +57,7 @@ TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
   const std::string qualified = table.Sql(tx);
   d.oid = tx.exec_params1("SELECT $1::pg_catalog.regclass::pg_catalog.oid::pg_catalog.int8", qualified)[0]
               .as<long long>();
-  std::vector<ColumnData> all;
-  for (const auto& r : tx.exec_params(
-           "SELECT a.attname, a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 "
-           "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-           d.oid))
-    all.push_back({r[0].as<std::string>(), r[1].as<int>(), {}, 0});
+  const std::vector<ColumnData> all = LiveColumns(tx, d.oid);
   if (only) {
     for (const auto& name : *only)
       for (const auto& c : all)
@@ -80,24 +75,20 @@ TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
              d.oid))
       d.key.push_back(r[0].as<std::string>());
   }
-  const bool key_present = std::all_of(d.key.begin(), d.key.end(), [&](const std::string& k) {
-    return std::any_of(all.begin(), all.end(), [&](const ColumnData& c) { return c.name == k; });
-  });
-  std::string key;
-  if (key_present)
-    for (const auto& k : d.key) key += "t." + tx.quote_name(k) + ", ";
   // The whole row as fingerprint.h hashes it: ROW of the columns, in order.
+  // (A sum of bigints is numeric already, exact: no cast per row.) Each
+  // column's values are hashed on their own: which row holds a value is the
+  // whole rows' fingerprint's to tell, not the column's (tied to the row's
+  // key, each value cost a second hash of the key: twice the read).
   std::string row;
   for (const auto& c : d.columns) row += (row.empty() ? "" : ", ") + ("t." + tx.quote_name(c.name));
   std::string select = "SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtextextended(" +
-                       (row.empty() ? std::string("t") : "ROW(" + row + ")") +
-                       "::text, 0)::pg_catalog.numeric), 0)::text";
+                       (row.empty() ? std::string("t") : "ROW(" + row + ")") + "::text, 0)), 0)::text";
   for (const auto& c : d.columns) {
     const std::string q = "t." + tx.quote_name(c.name);
-    select += fmt::format(
-        ", coalesce(pg_catalog.sum(pg_catalog.hashtextextended(ROW({}{})::text, 0)::pg_catalog.numeric), "
-        "0)::text, pg_catalog.count({})",
-        key, q, q);
+    select += fmt::format(", coalesce(pg_catalog.sum(pg_catalog.hashtextextended({}::text, 0)), 0)::text, "
+                          "pg_catalog.count({})",
+                          q, q);
   }
   pqxx::result result = tx.exec(select + " FROM " + qualified + " t");
   if (result.size() != 1) throw std::logic_error("a table reading returned no row");
@@ -108,6 +99,16 @@ TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
     d.columns[i].non_null = r[static_cast<int>(3 + 2 * i)].as<long long>();
   }
   return d;
+}
+
+std::vector<ColumnData> LiveColumns(pqxx::transaction_base& tx, long long oid) {
+  std::vector<ColumnData> all;
+  for (const auto& r : tx.exec_params(
+           "SELECT a.attname, a.attnum FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 "
+           "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+           oid))
+    all.push_back({r[0].as<std::string>(), r[1].as<int>(), {}, 0});
+  return all;
 }
 
 std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const TableId& table) {
@@ -127,7 +128,7 @@ Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const TableId& table,
   for (const auto& c : names) row += (row.empty() ? "" : ", ") + ("t." + tx.quote_name(c));
   pqxx::result r = tx.exec("SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtextextended(" +
                            (row.empty() ? std::string("t") : "ROW(" + row + ")") +
-                           "::text, 0)::pg_catalog.numeric), 0)::text FROM " + table.Sql(tx) + " t");
+                           "::text, 0)), 0)::text FROM " + table.Sql(tx) + " t");
   if (r.size() != 1) throw std::logic_error("fingerprint query returned no row");
   return Fingerprint{r[0][0].as<long long>(), r[0][1].as<std::string>()};
 }

@@ -1,10 +1,11 @@
 // Every table of the schemas a user owns, and one read of a table that says
 // what its rows are: their count, the fingerprint of the whole rows
 // (fingerprint.h's, over the columns read) and, per column, the sum of a
-// hash of (primary key, value) and how many values are not NULL. Two
-// readings are the same rows over any set of columns when those columns'
-// sums are equal (the key ties each value to its row; without a primary
-// key, the value alone, a weaker check). One sequential scan, no sort.
+// hash of each value and how many values are not NULL. Equal
+// fingerprints are the same rows; a column whose sums differ is one whose
+// values changed (equal sums are the same values, in some rows: values
+// moved between rows show in the fingerprint alone). One sequential scan,
+// no sort.
 #pragma once
 
 #include <compare>
@@ -61,7 +62,7 @@ struct TableReading {
   std::vector<std::string> ColumnNames() const;
 };
 
-// Reads `table` once. `key_from`: hash with this key (an earlier reading's),
+// Reads `table` once. `key_from`: record this key (an earlier reading's),
 // so that the two compare; `only`: these columns alone (those the table
 // still has), in this order. Throws pqxx errors as they come.
 TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
@@ -70,6 +71,8 @@ TableReading ReadTable(pqxx::transaction_base& tx, const TableId& table,
 
 // The live columns of `table`, in order.
 std::vector<std::string> ColumnsOf(pqxx::transaction_base& tx, const TableId& table);
+// The same of the table `oid`, with their numbers (no sums read).
+std::vector<ColumnData> LiveColumns(pqxx::transaction_base& tx, long long oid);
 // fingerprint.h's fingerprint of a table of any user schema.
 Fingerprint TakeFingerprint(pqxx::transaction_base& tx, const TableId& table,
                             const std::vector<std::string>& columns = {});

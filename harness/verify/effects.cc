@@ -121,7 +121,9 @@ Recorded Record(pqxx::transaction_base& tx) {
   return r;
 }
 
-Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
+Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before,
+                         const std::map<long long, std::string>* changed,
+                         std::map<long long, inspect::TableReading>* reread) {
   Discarded out;
   auto& checks = out.suite.checks;
   std::map<long long, inspect::TableId> now;  // oid ->
@@ -141,8 +143,23 @@ Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
     if (it->second != b.table)
       checks.push_back({"renamed.table." + key, Status::kInfo,
                         fmt::format("table {} renamed to {}: its rows kept", key, it->second.Key())});
-    const inspect::TableReading after = inspect::ReadTable(tx, it->second, &b.key);
-    std::vector<std::string> changed;
+    inspect::TableReading after;
+    if (!changed || changed->count(b.oid)) {
+      after = inspect::ReadTable(tx, it->second, &b.key);
+      if (reread) (*reread)[b.oid] = after;
+    } else {
+      // Not written since: its columns now, each with its values then.
+      after.table = it->second;
+      after.oid = b.oid;
+      after.columns = inspect::LiveColumns(tx, b.oid);
+      for (auto& c : after.columns)
+        for (const auto& was : b.columns)
+          if (was.attnum == c.attnum) {
+            c.sum = was.sum;
+            c.non_null = was.non_null;
+          }
+    }
+    std::vector<std::string> changed_values;
     for (const auto& c : b.columns) {
       const auto same = std::find_if(after.columns.begin(), after.columns.end(),
                                      [&](const inspect::ColumnData& a) { return a.attnum == c.attnum; });
@@ -159,13 +176,13 @@ Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before) {
                           fmt::format("column {}.{} renamed to {}: its values {}", key, c.name, same->name,
                                       same->sum == c.sum ? "kept" : "changed")});
       else if (same->sum != c.sum)
-        changed.push_back(c.name);
+        changed_values.push_back(c.name);
     }
-    if (!changed.empty())
+    if (!changed_values.empty())
       checks.push_back({"changed." + key, Status::kInfo,
                         fmt::format("the upgrade changed values of {} ({}): the rollback must bring "
                                     "them back",
-                                    key, Join(changed))});
+                                    key, Join(changed_values))});
   }
   // What depended on a table or column the upgrade dropped: a plain DROP
   // refuses it; the upgrade dropped it too (CASCADE), or first.

@@ -54,6 +54,10 @@ struct StepEffect {
   // Its statements, when the server can tell (empty otherwise).
   std::vector<Statement> statements;
   bool statements_known = false;
+  // activity's rows written were counted in the transaction the step ran
+  // in, the tool's own (a SQL revision's step in a transaction): no other
+  // write of the step's can have been missed.
+  bool writes_known = false;
   // "t2 up 1/1 Add token: table rewrite; rewrote events; AccessExclusiveLock on
   // events, held 0.028s (to the commit)"
   std::string Describe() const;
@@ -86,7 +90,13 @@ struct Discarded {
   long long rows = 0;            // in the dropped tables
   int columns = 0;               // dropped
 };
-Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before);
+// `changed`: the tables (by oid) that may differ from `before`, with why
+// (table_marks.h); any other is not read again, its values `before`'s.
+// nullptr: every table is read. `reread` receives the tables read, as
+// they are now (every column).
+Discarded CountDiscarded(pqxx::transaction_base& tx, const Recorded& before,
+                         const std::map<long long, std::string>* changed = nullptr,
+                         std::map<long long, inspect::TableReading>* reread = nullptr);
 
 // "step.REVISION.up.N": a step's id in the "step effects" suite.
 std::string StepId(const StepEffect& e);

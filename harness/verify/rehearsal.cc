@@ -12,6 +12,7 @@
 #include "harness/checks/revision_checks.h"
 #include "harness/checks/suites.h"
 #include "harness/error.h"
+#include "harness/inspect/catalog.h"
 #include "harness/join.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
@@ -22,6 +23,7 @@
 #include "harness/verify/lock_review.h"
 #include "harness/verify/phases.h"
 #include "harness/verify/place.h"
+#include "harness/verify/table_marks.h"
 #include "harness/verify/traffic.h"
 
 namespace harness::verify {
@@ -30,6 +32,54 @@ namespace {
 
 using checks::Status;
 using checks::SuiteResult;
+
+// What the second run of an idempotent range changed ("3 catalog entries
+// (first: ...) and the rows of t"; empty: nothing): the catalog, and the
+// rows of each table the second run may have written (`written`), read
+// now and compared with the table as the first run left it: read then
+// (`read_upgraded`), or recorded before the upgrade and not written since.
+// `reads` says which tables it read.
+std::string SecondRunChanges(pqxx::transaction_base& tx, const std::map<std::string, std::string>& catalog_first,
+                             const MayHaveChanged& written, const Recorded& recorded, const Marks& marks_recorded,
+                             const Marks& marks_first, const MayHaveChanged& since_recorded,
+                             const std::map<long long, inspect::TableReading>& read_upgraded, std::string* reads) {
+  const auto diff = inspect::DiffEntries(catalog_first, inspect::TakeSnapshotOfUserSchemas(tx).Entries());
+  const Marks marks_now = ReadMarks(tx);
+  std::vector<std::string> changed;
+  std::vector<std::pair<std::string, std::string>> reread;
+  for (const auto& [oid, why] : written) {
+    const auto now = marks_now.find(oid);
+    const auto was = marks_first.find(oid);
+    // New, or its columns changed: the catalog's entries say so.
+    if (now == marks_now.end() || was == marks_first.end() || was->second.columns != now->second.columns) continue;
+    const std::string key = now->second.id.Key();
+    inspect::Fingerprint first;
+    std::vector<std::string> columns;
+    const auto rec = std::find_if(recorded.tables.begin(), recorded.tables.end(),
+                                  [&](const inspect::TableReading& t) { return t.oid == oid; });
+    const auto at_recording = marks_recorded.find(oid);
+    if (auto r = read_upgraded.find(oid); r != read_upgraded.end()) {
+      first = r->second.fingerprint;
+      columns = r->second.ColumnNames();
+    } else if (rec != recorded.tables.end() && !since_recorded.count(oid) && at_recording != marks_recorded.end() &&
+               at_recording->second.columns == was->second.columns) {
+      first = rec->fingerprint;  // over every column then: the same columns now
+      for (const auto& c : inspect::LiveColumns(tx, oid)) columns.push_back(c.name);
+    } else {
+      changed.push_back(fmt::format("the rows of {} (written by the second run, and not read as the first run left "
+                                    "it: {})",
+                                    key, why));
+      continue;
+    }
+    reread.emplace_back(key, why);
+    if (inspect::TakeFingerprint(tx, now->second.id, columns) != first) changed.push_back("the rows of " + key);
+  }
+  *reads = ReReadText(reread, marks_now.size() - written.size());
+  std::string out;
+  if (!diff.empty()) out = fmt::format("{} catalog entries (first: {})", diff.size(), diff.front());
+  if (!changed.empty()) out += (out.empty() ? "" : " and ") + Join(changed);
+  return out;
+}
 
 // A connection whose running statement a SIGINT or SIGTERM cancels.
 struct Watched {
@@ -235,9 +285,13 @@ class Pipeline {
     }
     Recorded recorded;
     checks::Baseline baseline;
+    Marks marks_recorded;
     phases_.Run("record the schema and the rows", [&] {
       pqxx::read_transaction tx(conn.raw());
       recorded = verify::Record(tx);
+      marks_recorded = ReadMarks(tx);
+      Read("reads.recorded", fmt::format("before the upgrade: read every table once ({} tables, {} rows)",
+                                         recorded.tables.size(), recorded.Rows()));
       baseline = checks::BaselineFromReadings(tx, Range(), recorded.tables);
       if (r_.data_line.empty())
         r_.data_line = fmt::format("{} rows in {} tables", recorded.Rows(), recorded.tables.size());
@@ -306,10 +360,29 @@ class Pipeline {
       return;
     }
     Discarded discarded;
+    // What the server shows of the tables after each run, and which of them
+    // may differ from their reading before the upgrade: each table is read
+    // once per state, again only when it may have changed (table_marks.h).
+    Marks marks_upgraded;
+    MayHaveChanged since_recorded;
+    std::map<long long, inspect::TableReading> read_upgraded;  // oid -> as the upgrade left it
     phases_.Run("count what the upgrade discarded", [&] {
       pqxx::read_transaction tx(conn.raw());
-      discarded = CountDiscarded(tx, recorded);
-      return fmt::format("{} table(s) and {} column(s) dropped", discarded.tables.size(), discarded.columns);
+      marks_upgraded = ReadMarks(tx);
+      since_recorded = ChangedBy("the upgrade", up.effects, WritesCounted(up.effects, up.report.steps.size()),
+                                 marks_recorded, marks_upgraded);
+      discarded = CountDiscarded(tx, recorded, &since_recorded, &read_upgraded);
+      // A table the upgrade made: as it left it, should its second run write it.
+      for (const auto& [oid, mark] : marks_upgraded)
+        if (!marks_recorded.count(oid)) read_upgraded[oid] = inspect::ReadTable(tx, mark.id);
+      std::vector<std::pair<std::string, std::string>> reread;
+      for (const auto& [oid, reading] : read_upgraded) reread.emplace_back(reading.table.Key(), since_recorded[oid]);
+      size_t kept = 0;
+      for (const auto& t : recorded.tables) kept += marks_upgraded.count(t.oid) && !read_upgraded.count(t.oid);
+      const std::string reads = ReReadText(reread, kept);
+      Read("reads.upgraded", "after the upgrade: " + reads);
+      return fmt::format("{} table(s) and {} column(s) dropped; {}", discarded.tables.size(), discarded.columns,
+                         reads);
     });
     SuiteResult post = Suite("post-migration checks", [&](auto& tx) { return checks::RunPostSuite(tx, Range()); });
     if (!post.checks.empty()) r_.suites.push_back(post);
@@ -319,19 +392,30 @@ class Pipeline {
     bool idempotent_range = true;
     for (engine::Position p = from_ + 1; p <= to_; ++p) idempotent_range &= revisions_.DeclaresIdempotent(p);
     std::string second_run_changed;
+    Marks marks_before_downgrade = marks_upgraded;
     if (idempotent_range) {
       phases_.Run(fmt::format("idempotent re-run (stamp {}, upgrade again)", graph_.Name(from_)), [&] {
-        Contents first;
+        std::map<std::string, std::string> catalog_first;
         {
           pqxx::read_transaction tx(conn.raw());
-          first = ReadContents(tx);
+          catalog_first = inspect::TakeSnapshotOfUserSchemas(tx).Entries();
         }
         revisions_.Stamp(conn, from_);
-        revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet);
+        const RevisionRun second = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kProbed);
         pqxx::read_transaction tx(conn.raw());
-        second_run_changed = Changes(first, ReadContents(tx));
-        return second_run_changed.empty() ? std::string("second run changed nothing")
-                                          : "second run changed " + second_run_changed;
+        const Marks marks_second = ReadMarks(tx);
+        const MayHaveChanged written =
+            ChangedBy("the second run", second.effects, WritesCounted(second.effects, second.report.steps.size()),
+                      marks_upgraded, marks_second);
+        std::string reads;
+        second_run_changed = SecondRunChanges(tx, catalog_first, written, recorded, marks_recorded, marks_upgraded,
+                                              since_recorded, read_upgraded, &reads);
+        Merge(since_recorded, written);
+        marks_before_downgrade = marks_second;
+        Read("reads.second_run", "after the second run: " + reads);
+        return (second_run_changed.empty() ? std::string("second run changed nothing")
+                                           : "second run changed " + second_run_changed) +
+               "; " + reads;
       });
       r_.phases.back().ok = second_run_changed.empty();
     }
@@ -342,8 +426,35 @@ class Pipeline {
       return fmt::format("{:.3f}s {}", down.report.seconds, revisions_.TransactionNote(engine::Direction::kDowngrade));
     });
     std::vector<std::string> known_not_valid;
+    checks::DroppedRows dropped_rows;
     SuiteResult rollback = Suite("rollback checks", [&](auto& tx) {
-      return checks::RunRollbackSuite(tx, Range(), baseline, &known_not_valid);
+      const Marks marks_now = ReadMarks(tx);
+      Merge(since_recorded, ChangedBy("the downgrade", down.effects,
+                                      WritesCounted(down.effects, down.report.steps.size()), marks_before_downgrade,
+                                      marks_now));
+      // And against the recording itself: storage or columns not as they were.
+      Merge(since_recorded, ChangedBy("the round trip", {}, true, marks_recorded, marks_now));
+      std::map<std::string, std::string> unchanged;
+      std::vector<std::pair<std::string, std::string>> reread;
+      for (const auto& t : recorded.tables) {
+        const auto now = marks_now.find(t.oid);
+        if (now == marks_now.end()) continue;  // gone, or recreated: read as such
+        // The columns the baseline compares, each still there.
+        std::vector<std::string> gone;
+        if (auto b = baseline.tables.find(t.table.Key()); b != baseline.tables.end())
+          for (const auto& c : t.columns)
+            if (std::count(b->second.columns.begin(), b->second.columns.end(), c.name) &&
+                !now->second.columns.count(c.attnum))
+              gone.push_back(c.name);
+        if (auto why = since_recorded.find(t.oid); why != since_recorded.end())
+          reread.emplace_back(t.table.Key(), why->second);
+        else if (!gone.empty())
+          reread.emplace_back(t.table.Key(), "column(s) gone since: " + Join(gone));
+        else
+          unchanged[t.table.Key()] = "no row written since, same storage and column types";
+      }
+      Read("reads.rolled_back", "after the downgrade: " + ReReadText(reread, unchanged.size()));
+      return checks::RunRollbackSuite(tx, Range(), baseline, &known_not_valid, &unchanged, &dropped_rows);
     });
     r_.suites.push_back(rollback);
     r_.suites.push_back(StepEffectsSuite(up.effects, down.effects));
@@ -354,11 +465,6 @@ class Pipeline {
           for (const auto& st : e.statements) list.push_back({st.sql, st.seconds});
           r_.statements.emplace_back(StepId(e), std::move(list));
         }
-    checks::DroppedRows dropped_rows;
-    {
-      pqxx::read_transaction tx(conn.raw());
-      dropped_rows = checks::CompareDroppedRows(tx, baseline);
-    }
     engine::RunReport again;
     phases_.Run("final upgrade " + RangeName(), [&] {
       again = revisions_.Run(conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet).report;
@@ -375,6 +481,7 @@ class Pipeline {
                          h.blocks_reads};
     }
     r_.notes = revisions_.Notes();
+    r_.suites.push_back(reads_);
 
     std::vector<std::string> reasons;
     for (const auto& c : post.checks)
@@ -470,8 +577,19 @@ class Pipeline {
     return empty;
   }
 
+  // A line of the "table reads" suite: what a state's reading read.
+  void Read(const std::string& id, const std::string& line) {
+    for (auto& c : reads_.checks)
+      if (c.id == id) {
+        c.detail = line;
+        return;
+      }
+    reads_.checks.push_back({id, Status::kInfo, line});
+  }
+
   const VerifyOptions& options_;
   RevisionSource& revisions_;
+  SuiteResult reads_{"table reads", {}};
   DataSource& data_;
   const engine::RevisionGraph& graph_;
   Rehearsal r_;

@@ -44,6 +44,9 @@ struct DeployFacts {
 enum class RunMode {
   kMeasured,  // each step's effect read from the server, logged as it runs
   kQuiet,     // a run the report sums up in a line: its log at debug level
+  // Quiet, with each step's effect read where the source can do that in
+  // its own transaction (the engine's; an Alembic run's are not read).
+  kProbed,
 };
 
 class RevisionSource {

@@ -56,8 +56,8 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
   engine::MigratorOptions mo = options_;
   RevisionRun run;
   const std::string target = to == 0 ? "base" : graph_.Name(to);
+  if (mode != RunMode::kMeasured) mo.log_steps = false;
   if (mode == RunMode::kQuiet) {
-    mo.log_steps = false;
     engine::Migrator m(conn, graph_, mo);
     run.report = direction == engine::Direction::kUpgrade ? m.Upgrade(target) : m.Downgrade(target);
     return run;
@@ -83,6 +83,9 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
       e.step = st;
       e.sql = StepSql(st);
       e.activity = inspect::Compare(before, inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction));
+      // An online step runs outside any transaction: its counters are its
+      // statements' own, not all of its writes.
+      e.writes_known = !st.online;
       run.effects.push_back(std::move(e));
     });
     if (user_after) user_after(st, tx);
