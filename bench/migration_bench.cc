@@ -32,6 +32,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "bench/bench_env.h"
 #include "bench/service_002.h"
 #include "fixtures/any_schema.h"
 #include "harness/codesearch/generator.h"
@@ -52,26 +53,7 @@ using codesearch::Shape;
 std::unique_ptr<pg::EmbeddedCluster> g_cluster;
 std::unique_ptr<engine::RevisionGraph> g_graph;
 
-// A comma-separated list of numbers from the environment variable `name`,
-// or from `fallback` when it is unset or empty.
-std::vector<long long> NumbersFromEnv(const char* name, const char* fallback) {
-  const char* env = std::getenv(name);
-  std::string text = env && *env ? env : fallback;
-  std::vector<long long> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 std::vector<long long> Sizes() { return NumbersFromEnv("HARNESS_BENCH_SIZES", "10000,100000,1000000"); }
-
-// Repositories x chunks per repository for a chunk count.
-codesearch::GeneratorOptions Layout(long long chunks) {
-  codesearch::GeneratorOptions go;
-  go.repositories = static_cast<int>(std::max<long long>(10, chunks / 1000));
-  go.chunks_per_repo = static_cast<int>(chunks / go.repositories);
-  return go;
-}
 
 // "BM_Upgrade002/production": the shape is in every name, and bench-report
 // reads it from there.

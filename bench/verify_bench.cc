@@ -26,7 +26,6 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -35,6 +34,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "bench/bench_env.h"
 #include "harness/codesearch/generator.h"
 #include "harness/codesearch/shape.h"
 #include "harness/codesearch/shapes.h"
@@ -54,14 +54,6 @@ using codesearch::Shape;
 std::unique_ptr<pg::EmbeddedCluster> g_cluster;
 std::unique_ptr<engine::RevisionGraph> g_graph;
 
-std::vector<long long> NumbersFromEnv(const char* name, const char* fallback) {
-  const char* env = std::getenv(name);
-  std::stringstream in(env && *env ? env : fallback);
-  std::vector<long long> out;
-  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 double EnvNumber(const char* name, double fallback) {
   const char* env = std::getenv(name);
   return env && *env ? std::stod(env) : fallback;
@@ -69,14 +61,6 @@ double EnvNumber(const char* name, double fallback) {
 
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// As migration_bench lays out a chunk count: a thousand chunks a repository.
-codesearch::GeneratorOptions Layout(long long chunks) {
-  codesearch::GeneratorOptions go;
-  go.repositories = static_cast<int>(std::max<long long>(10, chunks / 1000));
-  go.chunks_per_repo = static_cast<int>(chunks / go.repositories);
-  return go;
 }
 
 void Exec(const pg::Url& url, const std::string& sql) {
