@@ -14,6 +14,12 @@ PACKAGES=(
   alembic python3-alembic python3-sqlalchemy python3-psycopg2 python3-asyncpg
 )
 
+# The tests' labels (scenarios/CMakeLists.txt, bench/CMakeLists.txt): the
+# quick ones run by scripts/test, in under a minute; the scenarios' by
+# scripts/test-scenarios. `alembic` and `slow` have scripts of their own.
+QUICK_LABELS='unit|help|chain|cli|generator|quickstart|production|restore|budget'
+SCENARIO_LABELS='cluster|verify|reliability|security|sentinel|bench'
+
 log() { printf '==> %s\n' "$*" >&2; }
 
 install_packages() {
