@@ -106,6 +106,8 @@ std::string RehearsalText(const Rehearsal& r) {
                         : s.suite == "locks at production size"
                             ? std::string("Locks at production size (what live traffic would wait for)")
                         : s.suite == "traffic" ? std::string("Live traffic during the upgrade (--with-traffic)")
+                        : s.suite == "table reads"
+                            ? std::string("Table reads (each table once, again only where the server shows a change)")
                             : SuiteTitle(s.suite) + " checks";
     title[0] = static_cast<char>(std::toupper(title[0]));
     out += "\n" + title + "\n" + SuiteText(s);
