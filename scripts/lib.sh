@@ -46,7 +46,11 @@ build() {
   command -v ninja >/dev/null && generator=(-G Ninja)
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     log "configuring in $BUILD_DIR"
-    cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    # -O1 without debug information: the tool and the tests spend their time
+    # in PostgreSQL, the build in the compiler (a test file took 22 s so
+    # against 47 s with -O2 -g, the default of a plain cmake).
+    cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" "$@" >/dev/null
   elif [ $# -gt 0 ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "$@" >/dev/null
   fi
