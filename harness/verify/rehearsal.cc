@@ -58,13 +58,14 @@ std::string SecondRunChanges(pqxx::transaction_base& tx, const std::map<std::str
     const auto rec = std::find_if(recorded.tables.begin(), recorded.tables.end(),
                                   [&](const inspect::TableReading& t) { return t.oid == oid; });
     const auto at_recording = marks_recorded.find(oid);
+    // Either reading is over every column then, in their order: the same
+    // columns now (a rename aside: read by their names now).
+    for (const auto& c : inspect::LiveColumns(tx, oid)) columns.push_back(c.name);
     if (auto r = read_upgraded.find(oid); r != read_upgraded.end()) {
       first = r->second.fingerprint;
-      columns = r->second.ColumnNames();
     } else if (rec != recorded.tables.end() && !since_recorded.count(oid) && at_recording != marks_recorded.end() &&
                at_recording->second.columns == was->second.columns) {
-      first = rec->fingerprint;  // over every column then: the same columns now
-      for (const auto& c : inspect::LiveColumns(tx, oid)) columns.push_back(c.name);
+      first = rec->fingerprint;
     } else {
       changed.push_back(fmt::format("the rows of {} (written by the second run, and not read as the first run left "
                                     "it: {})",

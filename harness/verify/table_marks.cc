@@ -22,13 +22,15 @@ Marks ReadMarks(pqxx::transaction_base& tx) {
     m.kind = r[3].as<std::string>().front();
     m.filenode = r[4].as<long long>();
   }
-  // Each live column: type, typmod, collation, and the labels of an enum
+  // Each live column: type, typmod, collation, the value rows stored
+  // before it was added read it as (attmissingval), and the labels of an enum
   // it is read through (itself, the element of an array, the base of a
   // domain, the subtype of a range or multirange); whether it is of a
   // composite type (or an array of, or a domain over, one).
   for (const auto& r : tx.exec(
            "SELECT c.oid::pg_catalog.int8, a.attnum::pg_catalog.int4, a.atttypid::text || ':' || "
-           "a.atttypmod::text || ':' || a.attcollation::text || coalesce(':' || (SELECT "
+           "a.atttypmod::text || ':' || a.attcollation::text || ':' || coalesce(a.attmissingval::text, '') || "
+           "coalesce(':' || (SELECT "
            "pg_catalog.string_agg(e.enumlabel::text, ',' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e "
            "WHERE e.enumtypid IN (t.oid, t.typelem, t.typbasetype, b.typelem) OR e.enumtypid IN (SELECT "
            "g.rngsubtype FROM pg_catalog.pg_range g WHERE t.oid IN (g.rngtypid, g.rngmultitypid))), ''), "

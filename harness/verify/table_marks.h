@@ -11,7 +11,8 @@
 //     table;
 //   - its storage is new (relfilenode: a rewrite or a TRUNCATE), or the
 //     table itself (its oid);
-//   - a column's type is not the same (type, typmod, collation; an enum's
+//   - a column's type is not the same (type, typmod, collation, the value
+//     of rows older than the column (attmissingval); an enum's
 //     labels, which its values are read as: a renamed label changes them
 //     without a row written; a column added or dropped leaves the others'
 //     values as they were), or a column is of a composite type (whose
@@ -39,7 +40,7 @@ struct TableMark {
   inspect::TableId id;
   char kind = 'r';        // r, or p (partitioned)
   long long filenode = 0;
-  std::map<int, std::string> columns;  // attnum -> "type:typmod:collation[:enum labels]"
+  std::map<int, std::string> columns;  // attnum -> "type:typmod:collation:missing[:enum labels]"
   bool composite = false;  // a column of a composite type
 };
 using Marks = std::map<long long, TableMark>;  // table oid ->
