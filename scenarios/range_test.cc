@@ -460,5 +460,38 @@ TEST(VerifyReads, AnEnumLabelRenamedChangesValuesWithoutARowWritten) {
                   "m differ");
 }
 
+TEST(VerifyReads, RowsWrittenUnderANameUsedOnlyWithinTheRunAreCounted) {
+  // The update names the table as it is called between two renames: the
+  // count is the table's, by oid, whatever its name then.
+  OwnChain chain(std::map<std::string, std::string>{{"r2_renamed.sql",
+                   "--! revision: r2\n--! down_revision: t1\n--! message: r2\n\n--! upgrade\n"
+                   "--! step: Rename\nALTER TABLE events RENAME TO events_v2;\n"
+                   "--! step: Touch\nUPDATE events_v2 SET weight = coalesce(weight, 0) + 1 WHERE id = 7;\n"
+                   "--! step: Rename back\nALTER TABLE events_v2 RENAME TO events;\n\n"
+                   "--! downgrade\n--! step: Down\nSELECT 1;\n"}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "300"}, "", &code, &out, chain.dir);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_CONTAINS(SuiteDetails(report, "table reads")["reads.upgraded"], "re-read events (the upgrade: 1 updated)");
+  EXPECT_CONTAINS(report["verdict"].get<std::string>(), "events data preserved: baseline 300 rows, now 300; "
+                                                        "values of weight differ");
+}
+
+TEST(VerifyReads, ASecondRunThatDropsAndAddsAColumnAgainChangedIt) {
+  // The catalog's entries are the same after it (same name, type and
+  // place); the column's number is not.
+  OwnChain chain({{"r2_readd.sql", Revision("r2", "t1",
+                                            "ALTER TABLE events DROP COLUMN IF EXISTS score;\nALTER TABLE events "
+                                            "ADD COLUMN score integer;",
+                                            "ALTER TABLE events DROP COLUMN IF EXISTS score;", true)}});
+  int code = 0;
+  std::string out;
+  auto report = RunVerify({"--target", "r2", "--rows-per-table", "100"}, "", &code, &out, chain.dir);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_CONTAINS(report["verdict"].get<std::string>(),
+                  "t1 -> r2 says it is idempotent, but its second run changed the columns of events");
+}
+
 }  // namespace
 }  // namespace harness::testing

@@ -71,6 +71,10 @@ struct StepActivity {
   // Every table with rows written: table -> "inserted", "updated",
   // "deleted" -> rows (those over 0); a partition under its own name.
   std::map<std::string, std::map<std::string, long long>> written;
+  // The same by table oid (a name may have changed within the run), and
+  // the oids of the tables rewritten.
+  std::map<long long, std::map<std::string, long long>> written_oids;
+  std::vector<long long> rewritten_oids;
   // The strongest lock the step took that was not held before it, and the
   // tables it holds it on ("code_chunks, repositories"); empty when none
   // (or not read: another session's).

@@ -46,11 +46,16 @@ std::string SecondRunChanges(pqxx::transaction_base& tx, const std::map<std::str
   const auto diff = inspect::DiffEntries(catalog_first, inspect::TakeSnapshotOfUserSchemas(tx).Entries());
   const Marks marks_now = ReadMarks(tx);
   std::vector<std::string> changed;
+  // A column dropped and added again (its number changes; the catalog's
+  // entries may not), or retyped: a change, written or not.
+  for (const auto& [oid, now] : marks_now)
+    if (auto was = marks_first.find(oid); was != marks_first.end() && was->second.columns != now.columns)
+      changed.push_back("the columns of " + now.id.Key());
   std::vector<std::pair<std::string, std::string>> reread;
   for (const auto& [oid, why] : written) {
     const auto now = marks_now.find(oid);
     const auto was = marks_first.find(oid);
-    // New, or its columns changed: the catalog's entries say so.
+    // New (a catalog entry), or its columns changed (said above).
     if (now == marks_now.end() || was == marks_first.end() || was->second.columns != now->second.columns) continue;
     const std::string key = now->second.id.Key();
     inspect::Fingerprint first;

@@ -73,9 +73,18 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
   };
   const auto user_before = options_.before_step;
   const auto user_after = options_.after_step;
+  // The counts hold all of a step's writes only with track_counts on, and
+  // with no deferrable constraint trigger, which could write at the commit.
+  const std::string countable =
+      "SELECT pg_catalog.current_setting('track_counts')::pg_catalog.bool AND NOT EXISTS (SELECT FROM "
+      "pg_catalog.pg_trigger g WHERE g.tgdeferrable AND NOT g.tgisinternal)";
+  bool counted_before = false;
   mo.before_step = [&](const engine::StepTiming& st, pqxx::transaction_base& tx) {
     if (user_before) user_before(st, tx);
-    timed([&] { before = inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction); });
+    timed([&] {
+      before = inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction);
+      counted_before = tx.exec1(countable)[0].as<bool>();
+    });
   };
   mo.after_step = [&](const engine::StepTiming& st, pqxx::transaction_base& tx) {
     timed([&] {
@@ -85,7 +94,7 @@ RevisionRun SqlRevisions::Run(pg::Connection& conn, engine::Direction direction,
       e.activity = inspect::Compare(before, inspect::ReadProbe(tx, inspect::ProbeScope::kThisTransaction));
       // An online step runs outside any transaction: its counters are its
       // statements' own, not all of its writes.
-      e.writes_known = !st.online;
+      e.writes_known = !st.online && counted_before && tx.exec1(countable)[0].as<bool>();
       run.effects.push_back(std::move(e));
     });
     if (user_after) user_after(st, tx);

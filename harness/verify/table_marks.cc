@@ -14,13 +14,17 @@ Marks ReadMarks(pqxx::transaction_base& tx) {
       " AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND NOT (n.nspname = 'public' "
       "AND c.relname IN ('alembic_version', 'migration_harness_progress'))";
   Marks out;
+  // Its inheritance children too: a reading of a parent reads theirs.
   for (const auto& r : tx.exec("SELECT c.oid::pg_catalog.int8, n.nspname, c.relname, c.relkind::text, "
-                               "coalesce(pg_catalog.pg_relation_filenode(c.oid), 0)::pg_catalog.int8 " +
+                               "coalesce(pg_catalog.pg_relation_filenode(c.oid), 0)::pg_catalog.int8, "
+                               "coalesce((SELECT pg_catalog.string_agg(i.inhrelid::text, ',' ORDER BY i.inhrelid) "
+                               "FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid), '') " +
                                tables)) {
     TableMark& m = out[r[0].as<long long>()];
     m.id = inspect::TableId{r[1].as<std::string>(), r[2].as<std::string>()};
     m.kind = r[3].as<std::string>().front();
     m.filenode = r[4].as<long long>();
+    m.children = r[5].as<std::string>();
   }
   // Each live column: type, typmod, collation, the value rows stored
   // before it was added read it as (attmissingval), and the labels of an enum
@@ -34,7 +38,9 @@ Marks ReadMarks(pqxx::transaction_base& tx) {
            "pg_catalog.string_agg(e.enumlabel::text, ',' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e "
            "WHERE e.enumtypid IN (t.oid, t.typelem, t.typbasetype, b.typelem) OR e.enumtypid IN (SELECT "
            "g.rngsubtype FROM pg_catalog.pg_range g WHERE t.oid IN (g.rngtypid, g.rngmultitypid))), ''), "
-           "'c' IN (t.typtype, coalesce(el.typtype, '-'), coalesce(b.typtype, '-')) "
+           "'c' IN (t.typtype, coalesce(el.typtype, '-'), coalesce(b.typtype, '-')) OR (t.typnamespace = "
+           "'pg_catalog'::pg_catalog.regnamespace AND t.typname::text LIKE 'reg%') OR coalesce(el.typtype, '-') = 'd' "
+           "OR coalesce(b.typtype, '-') = 'd' OR coalesce(b.typelem, 0) <> 0 "
            "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = "
            "a.atttypid LEFT JOIN pg_catalog.pg_type el ON el.oid = t.typelem LEFT JOIN pg_catalog.pg_type b ON "
@@ -57,19 +63,14 @@ bool WritesCounted(const std::vector<StepEffect>& steps, size_t run_steps) {
 
 MayHaveChanged ChangedBy(const std::string& what, const std::vector<StepEffect>& steps, bool counted,
                          const Marks& before, const Marks& after) {
-  // A step names a table as it was then: by either state's name.
-  std::map<std::string, long long> oid_of;
-  for (const auto& [oid, m] : before) oid_of[m.id.Key()] = oid;
-  for (const auto& [oid, m] : after) oid_of[m.id.Key()] = oid;
+  // By oid: a name may have changed within the run.
   std::map<long long, std::map<std::string, long long>> written;  // oid -> "inserted" -> rows
   std::set<long long> rewritten;
   if (counted)
     for (const auto& e : steps) {
-      for (const auto& [table, rows] : e.activity.written)
-        if (auto it = oid_of.find(table); it != oid_of.end())
-          for (const auto& [how, n] : rows) written[it->second][how] += n;
-      for (const auto& table : e.activity.rewritten)
-        if (auto it = oid_of.find(table); it != oid_of.end()) rewritten.insert(it->second);
+      for (const auto& [oid, rows] : e.activity.written_oids)
+        for (const auto& [how, n] : rows) written[oid][how] += n;
+      rewritten.insert(e.activity.rewritten_oids.begin(), e.activity.rewritten_oids.end());
     }
   MayHaveChanged out;
   for (const auto& [oid, now] : after) {
@@ -80,8 +81,10 @@ MayHaveChanged ChangedBy(const std::string& what, const std::vector<StepEffect>&
       continue;
     }
     if (now.kind == 'p') why.push_back("partitioned: its partitions' rows are not counted here");
-    if (now.composite) why.push_back("a column of a composite type");
+    if (now.composite) why.push_back("a column whose text follows other objects (a composite, reg* or nested type)");
     if (!counted) why.push_back(what + " ran outside the tool's own transaction: its writes are not counted");
+    if (!now.children.empty() || was->second.children != now.children)
+      why.push_back("its inheritance children are read with it");
     if (was->second.filenode != now.filenode || rewritten.count(oid))
       why.push_back(what + " gave it new storage (a rewrite or a TRUNCATE)");
     // A column added or dropped leaves the others' values as they were.

@@ -16,8 +16,12 @@
 //     labels, which its values are read as: a renamed label changes them
 //     without a row written; a column added or dropped leaves the others'
 //     values as they were), or a column is of a composite type (whose
-//     text follows the type's own columns): always re-read;
-//   - it is partitioned: its rows live in its partitions, always re-read.
+//     text follows the type's own columns), a reg* type (another object's
+//     name) or a domain or array nested in another: always re-read;
+//   - it is partitioned, or has inheritance children: its reading reads
+//     theirs, always re-read;
+//   - a deferrable constraint trigger exists (it may write at the commit,
+//     after the last count) or track_counts was off: every table.
 // Writes by another session that a revision opens itself (dblink) are not
 // in its transaction's counts: the rehearsal's database is the tool's own,
 // and such a revision is outside what this can see.
@@ -41,7 +45,10 @@ struct TableMark {
   char kind = 'r';        // r, or p (partitioned)
   long long filenode = 0;
   std::map<int, std::string> columns;  // attnum -> "type:typmod:collation:missing[:enum labels]"
-  bool composite = false;  // a column of a composite type
+  // A column whose text this does not follow: of a composite type, a reg*
+  // type (a name of another object), or a domain or array nested in one.
+  bool composite = false;
+  std::string children;  // inheritance children's oids ("" for none)
 };
 using Marks = std::map<long long, TableMark>;  // table oid ->
 
