@@ -228,5 +228,10 @@ int main(int argc, char** argv) {
   }
   benchmark::Shutdown();
   bench::g_cluster.reset();
+  // A table that could not be written is no result (stdout on a full disk).
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "error: could not write the results to stdout\n");
+    return 3;
+  }
   return ok ? 0 : 1;
 }

@@ -493,5 +493,17 @@ TEST(VerifyReads, ASecondRunThatDropsAndAddsAColumnAgainChangedIt) {
                   "t1 -> r2 says it is idempotent, but its second run changed the columns of events");
 }
 
+TEST(VerifyReads, ATableNamedWithAnEscapeIsShownEscapedWhereItIsReadAgain) {
+  OwnChain chain({{"h2_table.sql", Revision("h2", "t1", "CREATE TABLE \"h\x1b[2Jx\" (id serial PRIMARY KEY, n int);",
+                                            "DROP TABLE \"h\x1b[2Jx\";")},
+                  {"h3_touch.sql", Revision("h3", "h2", "UPDATE \"h\x1b[2Jx\" SET n = n;", "SELECT 1;")}});
+  int code = 0;
+  std::string out;
+  RunVerify({"--target", "h3", "--rows-per-table", "20"}, "", &code, &out, chain.dir);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_CONTAINS(out, "re-read h\\x1b[2Jx (the upgrade: 20 updated)");
+  EXPECT_EQ(out.find("\x1b[2J"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace harness::testing

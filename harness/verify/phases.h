@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/pg/interrupt.h"
+#include "harness/pg/untrusted_text.h"
 #include "harness/report/rehearsal_report.h"
 
 namespace harness::verify {
@@ -46,7 +47,8 @@ class Phases {
     running_.clear();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r_.phases.push_back({name, s, true, detail});
-    spdlog::info("verify: {}: {} ({:.3f}s)", name, detail, s);
+    // A detail may name tables and columns: not the tool's own text.
+    spdlog::info("verify: {}: {} ({:.3f}s)", name, pg::Escaped(detail), s);
   }
   void Fail(const std::string& name, const std::string& detail) { r_.phases.push_back({name, 0, false, detail}); }
   // The phase under way, for the report of a failure.
