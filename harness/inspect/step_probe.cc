@@ -133,10 +133,7 @@ StepActivity Compare(const ServerProbe& a, const ServerProbe& b) {
     for (const auto& [how, n] : {std::pair<const char*, long long>{"inserted", rel.tuples_inserted - w.tuples_inserted},
                                  {"updated", updated},
                                  {"deleted", rel.tuples_deleted - w.tuples_deleted}})
-      if (n > 0) {
-        e.written[rel.id.Key()][how] = n;
-        e.written_oids[oid][how] = n;
-      }
+      if (n > 0) e.written_oids[oid][how] = n;
     if (updated >= std::max<long long>(1, rows / 2)) e.updated.push_back(rel.id.Key());
     if (rewritten.count(oid)) continue;
     const long long blocks = rel.blocks_fetched - w.blocks_fetched;

@@ -68,11 +68,9 @@ struct StepActivity {
   std::vector<std::string> created, dropped, rewritten, indexes, updated, scanned;  // TableId keys
   std::vector<std::string> indexed_tables;  // the tables of `indexes`
   std::map<std::string, long long> rows_updated;  // table -> rows, any number
-  // Every table with rows written: table -> "inserted", "updated",
-  // "deleted" -> rows (those over 0); a partition under its own name.
-  std::map<std::string, std::map<std::string, long long>> written;
-  // The same by table oid (a name may have changed within the run), and
-  // the oids of the tables rewritten.
+  // Every table with rows written, by oid (a name may change within a
+  // run): "inserted", "updated", "deleted" -> rows (those over 0); a
+  // partition under its own. And the oids of the tables rewritten.
   std::map<long long, std::map<std::string, long long>> written_oids;
   std::vector<long long> rewritten_oids;
   // The strongest lock the step took that was not held before it, and the

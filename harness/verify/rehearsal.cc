@@ -41,10 +41,9 @@ using checks::SuiteResult;
 // `reads` says which tables it read.
 std::string SecondRunChanges(pqxx::transaction_base& tx, const std::map<std::string, std::string>& catalog_first,
                              const MayHaveChanged& written, const Recorded& recorded, const Marks& marks_recorded,
-                             const Marks& marks_first, const MayHaveChanged& since_recorded,
+                             const Marks& marks_first, const Marks& marks_now, const MayHaveChanged& since_recorded,
                              const std::map<long long, inspect::TableReading>& read_upgraded, std::string* reads) {
   const auto diff = inspect::DiffEntries(catalog_first, inspect::TakeSnapshotOfUserSchemas(tx).Entries());
-  const Marks marks_now = ReadMarks(tx);
   std::vector<std::string> changed;
   // A column dropped and added again (its number changes; the catalog's
   // entries may not), or retyped: a change, written or not.
@@ -415,7 +414,7 @@ class Pipeline {
                       marks_upgraded, marks_second);
         std::string reads;
         second_run_changed = SecondRunChanges(tx, catalog_first, written, recorded, marks_recorded, marks_upgraded,
-                                              since_recorded, read_upgraded, &reads);
+                                              marks_second, since_recorded, read_upgraded, &reads);
         Merge(since_recorded, written);
         marks_before_downgrade = marks_second;
         Read("reads.second_run", "after the second run: " + reads);
