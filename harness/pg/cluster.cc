@@ -495,12 +495,15 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
   po.run_as_user = c->run_as_;
   po.unset_env = {"PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"};
   po.timeout = std::chrono::seconds(120);
+  const auto initdb_started = std::chrono::steady_clock::now();
   auto initdb = RunProcess({(c->bin_dir_ / "initdb").string(), "-A", "trust", "-N", "-E", "UTF8",
                             "--locale=C", "-U", "postgres", "-D", (c->dir_ / "data").string()},
                            po);
   if (initdb.exit_code != 0)
     throw DatabaseError("initdb failed (exit " + std::to_string(initdb.exit_code) + "): " +
                         initdb.err + initdb.out);
+  c->initdb_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - initdb_started).count();
   c->Launch();
   c->WaitReady(options.start_timeout);
   c->start_seconds_ =

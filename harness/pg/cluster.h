@@ -67,6 +67,8 @@ class EmbeddedCluster {
   std::filesystem::path server_log() const { return dir_ / "postgres.log"; }
   // Seconds from the call to Start() until the server accepted connections.
   double start_seconds() const { return start_seconds_; }
+  // Of start_seconds(): the time initdb took (making the data directory).
+  double initdb_seconds() const { return initdb_seconds_; }
 
   // Copies database `source` (any server) into a new database `dbname` of
   // this cluster with pg_dump and pg_restore; the source is only read.
@@ -117,6 +119,7 @@ class EmbeddedCluster {
   pid_t postmaster_ = -1;
   std::string version_;
   double start_seconds_ = 0;
+  double initdb_seconds_ = 0;
 };
 
 // The parent of our cluster directory: $HARNESS_CLUSTER_PARENT, else
