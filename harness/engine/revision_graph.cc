@@ -219,6 +219,11 @@ fs::path DefaultMigrationsDir(const std::string& explicit_dir) {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
+    // Installed (cmake --install): PREFIX/bin/migration-harness beside
+    // PREFIX/share/migration-harness/migrations.
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "migration-harness" / "migrations";
+    if (fs::exists(installed / "README.md", ec)) return installed;
+    // In a build tree: the source tree's, above it.
     for (fs::path d = exe.parent_path(); !d.empty() && d != d.root_path(); d = d.parent_path()) {
       if (fs::exists(d / "migrations" / "README.md", ec)) return d / "migrations";
     }

@@ -54,7 +54,9 @@ class RevisionGraph {
 };
 
 // Where migration files are read from: --migrations, else $HARNESS_MIGRATIONS,
-// else migrations/ beside the binary's parent directory, else the source tree.
+// else the installed chain (PREFIX/share/migration-harness/migrations beside
+// PREFIX/bin), else migrations/ in a directory above the binary (a build
+// tree inside the source tree), else the source tree it was built from.
 std::filesystem::path DefaultMigrationsDir(const std::string& explicit_dir);
 
 }  // namespace harness::engine
