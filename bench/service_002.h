@@ -1,5 +1,5 @@
-// The service's own migration 002 (its Alembic revision; README of
-// /work/shared/upstream, production_002.schema.sql), which the benchmarks
+// The service's own migration 002 (its Alembic revision, as handed over with
+// its production_002.schema.sql, scenarios/golden/), which the benchmarks
 // run beside ours on the production shape: one transaction; a nullable
 // chunk column filled by an UPDATE through code_files, then SET NOT NULL;
 // its weaker CHECKs added validated (each scans its table); the index; the

@@ -1,5 +1,5 @@
-# The layers of harness/ and what each may include (the arrows of
-# DESIGN.md): run by the build (target `layers`, a dependency of every
+# The layers of harness/ and what each may include (CONTRIBUTING.md#layout
+# lists them): run by the build (target `layers`, a dependency of every
 # layer library), so an #include against them fails the build, naming the
 # file, the line and the arrow it breaks. harness/error.h is everyone's.
 #

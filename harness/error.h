@@ -7,7 +7,7 @@
 
 namespace harness {
 
-// Exit codes of migration-harness (DESIGN.md "The CLI").
+// Exit codes of migration-harness (README.md#verdicts-and-exit-codes).
 enum class ExitCode : int {
   kOk = 0,
   kCheckFailed = 1,  // a check failed, or the migration refused the data

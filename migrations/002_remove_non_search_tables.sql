@@ -39,7 +39,7 @@ BEGIN
             EXECUTE format('LOCK TABLE public.%I IN ACCESS EXCLUSIVE MODE', t);
         END IF;
     END LOOP;
-    -- Two shapes (README "Supported schemas"): a chunk reaches its
+    -- Two shapes (docs/migrations.md#supported-schemas): a chunk reaches its
     -- repository through code_chunks.repository_id (the quickstart's), or
     -- through code_chunks.code_file_id -> code_files.repository_id (the
     -- service's own chain), read under the lock on code_chunks. Anything
@@ -835,7 +835,7 @@ $$;
 -- Recreated by the tool's user, usually a superuser: they go back to the
 -- role that owns repositories, as the service's chain made all its tables
 -- with one role (their grants to other roles are not known here; the
--- README's rollback section says to run them again).
+-- docs/deployment.md#deployment-checklist-migration-002 says to run them again).
 DO $$
 DECLARE
     owner_oid constant oid := (SELECT relowner FROM pg_class WHERE oid = 'public.repositories'::regclass);
@@ -862,7 +862,7 @@ $$;
 -- a key whose rows all still find their target is restored as it was;
 -- one with rows that reference nothing is restored NOT VALID, named with
 -- that count, for the operator to reload the rows from the backup and
--- VALIDATE it (README "Deploying 002 on a production database").
+-- VALIDATE it (docs/deployment.md#deployment-checklist-migration-002).
 DO $$
 DECLARE
     k record;
@@ -958,7 +958,7 @@ DO $$ BEGIN RAISE WARNING 'Data in dropped tables NOT restored. Restore from bac
 -- query_to_xml, so that the query itself always compiles.
 
 --! gate pre, post, guard: core_tables
--- The schema 002 knows (README "Supported schemas"), by the rules of its
+-- The schema 002 knows (docs/migrations.md#supported-schemas), by the rules of its
 -- step 1: the core tables exist and are tables (a view would run its
 -- owner's code when a check reads it), and a chunk reaches its repository
 -- either through code_chunks.repository_id (the quickstart's shape) or

@@ -9,7 +9,7 @@
 // inspect::CatalogSnapshot::Entries() renders it ("key: description", one
 // line per table, column, constraint, index, other relation and extension,
 // sorted; '#' lines are comments). The quickstart's were reviewed against
-// DESIGN.md's table descriptions, production's at 005 against the service's
+// the schema's table descriptions (docs/migrations.md#supported-schemas), production's at 005 against the service's
 // dump (harness/codesearch/shapes/production_005.sql; GoldenCatalogContent checks
 // every object of the dump is there and nothing else); so a migration edit
 // that changes either schema (or a downgrade that does not recreate 005
@@ -23,7 +23,7 @@
 // (or run build/scenarios/catalog_test --gtest_filter='*GoldenCatalog*'
 // with the variable set); the cases then write the files and report
 // SKIPPED. Run the tests again without it, and review
-// `git diff scenarios/golden/` against DESIGN.md and the dump before
+// `git diff scenarios/golden/` against docs/migrations.md#supported-schemas and the dump before
 // committing them.
 #include <gtest/gtest.h>
 
@@ -194,7 +194,7 @@ TEST_P(GoldenCatalog, MatchesTheCheckedInSnapshot) {
   if (UpdateGolden() && c.downgrade.empty()) {
     WriteGolden(file, c.revision, c.shape, entries);
     GTEST_SKIP() << "HARNESS_UPDATE_GOLDEN=1: wrote " << file << " (" << entries.size()
-                 << " entries); review it against DESIGN.md"
+                 << " entries); review it against docs/migrations.md#supported-schemas"
                  << (c.shape == Shape::kProduction ? " and harness/codesearch/shapes/production_005.sql" : "");
   }
   auto golden = ReadGolden(file);
@@ -229,7 +229,7 @@ int CountTables(const std::map<std::string, std::string>& entries) {
   return n;
 }
 
-// The golden files themselves say what DESIGN.md says (a regeneration that
+// The golden files themselves say what docs/migrations.md#supported-schemas says (a regeneration that
 // silently accepted a wrong schema fails here).
 TEST(GoldenCatalogContent, StatesDesignFacts) {
   if (UpdateGolden()) GTEST_SKIP() << "HARNESS_UPDATE_GOLDEN=1: the files are being rewritten";

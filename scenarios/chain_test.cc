@@ -385,7 +385,7 @@ TEST_P(Migration002, FastPathAndUpdatePathGiveIdenticalResults) {
   EXPECT_EQ(fast.Scalar(rows), slow.Scalar(rows));
 }
 
-// DESIGN.md's ten: eight SQL steps, the total time, then the engine's
+// docs/migrations.md#migration-002-in-brief's ten: eight SQL steps, the total time, then the engine's
 // alembic_version write and commit.
 const std::vector<std::string> kUpgradeSteps002 = {
     "Checking prerequisites",

@@ -1,9 +1,13 @@
-// The README's deployment checklist and rollback, run as written: every
-// `sh` block of its "Deployment checklist" section, taken from README.md
-// itself, in one bash session against a production-shape database with
-// generated data (a backup, a rehearsal on a restored copy, the window,
-// the rollback, restore-dropped). `systemctl` is the one command replaced:
-// a function that records its calls.
+// The README's and the docs' commands, run as written: the `sh` blocks of
+// a section, taken from the file itself, in one bash session. README.md's
+// examples run the tool as `build/migration-harness` (a link to the binary
+// under test in the session's folder, with HARNESS_MIGRATIONS where the
+// block writes a revision); docs/ name it as installed, `migration-harness`
+// (the binary's folder first on the PATH). The deployment checklist runs
+// against a production-shape database with generated data (a backup, a
+// rehearsal on a restored copy, the window, the rollback, restore-dropped);
+// `systemctl` is the one command replaced there: a function that records
+// its calls.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -31,10 +35,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The lines of the `sh` blocks of the README section `heading`, in order,
-// each dedented by its fence's indentation.
-std::vector<std::string> ShellBlocks(const std::string& heading) {
-  std::ifstream in(SourceDir() / "README.md");
+// The lines of the `sh` blocks of the section `heading` of `file` (from the
+// source tree's root), in order, each dedented by its fence's indentation.
+std::vector<std::string> ShellBlocks(const std::string& file, const std::string& heading) {
+  std::ifstream in(SourceDir() / file);
+  if (!in) throw std::runtime_error("cannot read " + file);
   std::vector<std::string> out;
   std::string line;
   bool in_section = false, in_block = false;
@@ -59,46 +64,97 @@ std::vector<std::string> ShellBlocks(const std::string& heading) {
   return out;
 }
 
-// "Rehearsing your own next migration": the revision file the README
-// writes, added to a copy of the chain, is READY under `verify` as it
-// stands, its own check and its idempotent re-run included.
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// A fresh folder for a session, with build/migration-harness in it: the
+// README's name for the tool.
+fs::path WorkDirWithTool(const std::string& name) {
+  const fs::path work = fs::path(::testing::TempDir()) / pg::UniqueDatabaseName(name);
+  fs::create_directories(work / "build");
+  fs::create_symlink(HARNESS_CLI_PATH, work / "build" / "migration-harness");
+  return work;
+}
+
+// README.md's "Your next migration, as SQL", run as written: the revision
+// file it writes lands in a copy of the chain (HARNESS_MIGRATIONS), and
+// `history` and `verify` see it; `verify` is READY, its own check and its
+// idempotent re-run included.
 TEST(Readme, YourNextMigrationIsRehearsedAsWritten) {
-  auto lines = ShellBlocks("## Rehearsing your own next migration");
-  std::string file, name;
-  bool in_file = false;
-  for (const auto& l : lines) {
-    if (in_file && l == "SQL") in_file = false;
-    else if (in_file) file += l + "\n";
-    else if (l.starts_with("cat > migrations/") && l.ends_with(" <<'SQL'")) {
-      in_file = true;
-      name = l.substr(std::string("cat > migrations/").size());
-      name.resize(name.find(' '));
-    }
-  }
-  ASSERT_FALSE(name.empty()) << "no `cat > migrations/FILE <<'SQL'` in the section";
-  ASSERT_NE(file.find("--! check post:"), std::string::npos) << file;
-  const fs::path dir = fs::path(::testing::TempDir()) / pg::UniqueDatabaseName("readme_chain");
-  fs::create_directories(dir);
+  const std::string commands = Joined(ShellBlocks("README.md", "## Your next migration, as SQL"));
+  for (const char* step : {"cat > migrations/006_index_jobs.sql <<'SQL'", "--! check post:",
+                           "build/migration-harness history", "build/migration-harness verify"})
+    ASSERT_NE(commands.find(step), std::string::npos) << step << " is not in:\n" << commands;
+  const fs::path work = WorkDirWithTool("readme_chain");
+  fs::create_directories(work / "migrations");
   for (const auto& f : fs::directory_iterator(MigrationsDir()))
-    if (f.path().extension() == ".sql") fs::copy(f.path(), dir / f.path().filename());
-  std::ofstream(dir / name) << file;
-  auto r = RunCli({"verify"}, "", {{"HARNESS_MIGRATIONS", dir.string()}});
-  fs::remove_all(dir);
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    if (f.path().extension() == ".sql") fs::copy(f.path(), work / "migrations" / f.path().filename());
+  pg::ProcessOptions o;
+  o.working_dir = work.string();
+  o.env["HARNESS_MIGRATIONS"] = (work / "migrations").string();
+  o.unset_env = {"DATABASE_URL"};
+  o.timeout = std::chrono::seconds(300);
+  auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  fs::remove_all(work);
+  ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+  EXPECT_CONTAINS(r.out, "002 -> 006 (head), A table of indexing jobs");
   EXPECT_CONTAINS(r.out, "Migration rehearsal 002 -> 006");
   EXPECT_CONTAINS(r.out, "✓ no job without its repository (006)");
   EXPECT_CONTAINS(r.out, "✓ idempotent re-run (stamp 002, upgrade again)");
   EXPECT_CONTAINS(r.out, "READY: 002 -> 006 upgraded in");
 }
 
-// "Rehearsing an Alembic project", run as written: its `sh` block in one
-// bash session, PROJECT the async test project, COPY_URL a database its own
-// Alembic brought to a1, with rows; the tool first on the PATH.
-TEST(SlowReadme, AnAlembicProjectIsRehearsedAsWritten) {
-  const auto lines = ShellBlocks("## Rehearsing an Alembic project");
-  std::string commands;
-  for (const auto& l : lines) commands += l + "\n";
-  for (const char* step : {"check chain --alembic", "verify --alembic", "--database-url \"$COPY_URL\" verify"})
+// README.md's "Your production copy", run as written: DATABASE_URL a
+// production-shape database with rows, COPY_URL an empty database. The
+// backup restored into the copy is rehearsed READY, and neither database
+// is changed by it.
+TEST(Readme, YourProductionCopyIsRehearsedAsWritten) {
+  const std::string commands = Joined(ShellBlocks("README.md", "## Your production copy"));
+  for (const char* step : {"pg_dump -Fc", "pg_restore", "build/migration-harness --database-url \"$COPY_URL\" verify"})
+    ASSERT_NE(commands.find(step), std::string::npos) << step << " is not in:\n" << commands;
+  TestDatabase production("005", Shape::kProduction);
+  {
+    pg::Connection conn(production.url());
+    codesearch::GeneratorOptions go;
+    go.repositories = 10;
+    go.chunks_per_repo = 10;
+    codesearch::Generate(conn, go);
+  }
+  const DatabaseState before = CaptureState(production.url());
+  pg::DisposableDatabase copy(TestServer().AdminUrl(), "template0", "mh_readme_prod_copy");
+  const fs::path work = WorkDirWithTool("readme_copy");
+  pg::ProcessOptions o;
+  o.working_dir = work.string();
+  o.env["DATABASE_URL"] = production.url().text();
+  o.env["COPY_URL"] = copy.url().text();
+  // The server's own client programs first on the PATH.
+  o.env["PATH"] = pg::FindServerBinDir().string() + ":" + std::getenv("PATH");
+  o.timeout = std::chrono::seconds(300);
+  auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  const bool junit = fs::exists(work / "verify.xml");
+  fs::remove_all(work);
+  ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+  EXPECT_CONTAINS(r.err, "schema shape: production");  // current: the shape is logged
+  EXPECT_CONTAINS(r.out, "READY: 005 -> 002 upgraded in");
+  EXPECT_TRUE(junit);
+  ExpectUnchanged(production.url(), before);
+  pg::Connection conn(copy.url());
+  pqxx::read_transaction tx(conn.raw());
+  EXPECT_EQ(tx.exec("SELECT version_num FROM alembic_version")[0][0].as<std::string>(), "005")
+      << "the copy itself is not migrated";
+}
+
+// An Alembic section run as written, in one bash session: PROJECT the
+// async test project, COPY_URL a database its own Alembic brought to a1,
+// with rows, which the session does not change. `readme`: the tool as
+// build/migration-harness; else as installed, first on the PATH.
+void RunAlembicSection(const std::string& file, const std::string& heading, bool readme,
+                       const std::vector<std::string>& steps, const std::vector<std::string>& expected) {
+  const std::string commands = Joined(ShellBlocks(file, heading));
+  for (const std::string& step : steps)
     ASSERT_NE(commands.find(step), std::string::npos) << step << " is not in:\n" << commands;
   pg::DisposableDatabase copy(TestServer().AdminUrl(), "template0", "mh_readme_alembic");
   RunAlembic(AlembicProject("async_project"), copy.url(), "asyncpg", "upgrade", "a1");
@@ -109,27 +165,39 @@ TEST(SlowReadme, AnAlembicProjectIsRehearsedAsWritten) {
     fixtures::GenerateAnySchema(conn, o);
   }
   const DatabaseState before = CaptureState(copy.url());
-  const fs::path work = fs::path(::testing::TempDir()) / pg::UniqueDatabaseName("readme_alembic");
-  fs::create_directories(work);
+  const fs::path work = WorkDirWithTool("readme_alembic");
   pg::ProcessOptions o;
   o.working_dir = work.string();
   o.env["PROJECT"] = AlembicProject("async_project").string();
   o.env["COPY_URL"] = copy.url().text();
-  o.env["PATH"] = fs::path(HARNESS_CLI_PATH).parent_path().string() + ":" + std::getenv("PATH");
+  if (!readme) o.env["PATH"] = fs::path(HARNESS_CLI_PATH).parent_path().string() + ":" + std::getenv("PATH");
   o.unset_env = {"DATABASE_URL"};
   o.timeout = std::chrono::seconds(300);
   auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
-  ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
-  EXPECT_CONTAINS(r.out, "All chain checks passed");
-  EXPECT_CONTAINS(r.out, "READY: a3 -> 0365901259f8 upgraded in");
-  EXPECT_CONTAINS(r.out, "READY: a1 -> 0365901259f8 upgraded in");
-  EXPECT_TRUE(fs::exists(work / "alembic.xml"));
-  ExpectUnchanged(copy.url(), before);
+  const bool junit = readme || fs::exists(work / "alembic.xml");  // docs/ asks for --junit
   fs::remove_all(work);
+  ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+  for (const std::string& e : expected) EXPECT_CONTAINS(r.out, e);
+  EXPECT_TRUE(junit);
+  ExpectUnchanged(copy.url(), before);
+}
+
+TEST(SlowReadme, AnAlembicProjectIsRehearsedAsWritten) {
+  RunAlembicSection("docs/alembic.md", "## Rehearsing an Alembic project", false,
+                    {"check chain --alembic", "verify --alembic", "--database-url \"$COPY_URL\" verify"},
+                    {"All chain checks passed", "READY: a3 -> 0365901259f8 upgraded in",
+                     "READY: a1 -> 0365901259f8 upgraded in"});
+}
+
+TEST(SlowReadme, TheReadmesAlembicProjectIsRehearsedAsWritten) {
+  RunAlembicSection("README.md", "## Your next migration, in Alembic", true,
+                    {"build/migration-harness check chain --alembic",
+                     "build/migration-harness --database-url \"$COPY_URL\" verify --alembic"},
+                    {"All chain checks passed", "READY: a1 -> 0365901259f8 upgraded in"});
 }
 
 TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
-  auto lines = ShellBlocks("## Deployment checklist (migration 002)");
+  auto lines = ShellBlocks("docs/deployment.md", "## Deployment checklist (migration 002)");
   std::string commands;
   for (const auto& l : lines) commands += l + "\n";
   // Not an empty extraction: the procedure's landmarks are there.

@@ -31,7 +31,7 @@ bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& fil
 // (one SELECT, WITH ... SELECT or VALUES; engine/sql_statements.h): a
 // second statement, a COMMIT, a COPY, a SET, a WITH that writes rows.
 // Called before any check runs. What a lone SELECT can still do through
-// the functions it calls is the trust model's (README): a revision's checks
+// the functions it calls is the trust model's (docs/security.md#running-it-as-a-superuser-on-production): a revision's checks
 // are trusted as its steps are.
 void RefuseChecksThatAreNotOneQuery(const engine::RevisionGraph& graph, engine::Position from,
                                     engine::Position to);

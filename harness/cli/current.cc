@@ -41,7 +41,7 @@ Command setup_current(CLI::App& app, const GlobalOptions& g) {
             if (auto progress = engine::ReadProgress(tx))
               std::cout << progress->Describe() << "; `migration-harness upgrade --online` completes it, "
                         << "`migration-harness downgrade " << graph.Name(p) << "` undoes it\n";
-            // Which code-search schema shape it has (README "Supported schemas"); a
+            // Which code-search schema shape it has (docs/migrations.md#supported-schemas); a
             // schema of neither shape is said here, refused by the others.
             try {
               if (auto shape = codesearch::DetectShape(tx))

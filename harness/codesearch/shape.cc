@@ -53,8 +53,8 @@ std::optional<Shape> DetectShape(pqxx::transaction_base& tx) {
   if (const std::string not_tables = r["not_tables"].as<std::string>(); !not_tables.empty())
     throw UsageError("this is not a schema migration 002 knows: public." + not_tables +
                          " is not a table",
-                     "point the tool at the codebase-search database at revision 005 (README: "
-                     "\"Supported schemas\"); nothing was changed");
+                     "point the tool at the codebase-search database at revision 005 "
+                     "(docs/migrations.md#supported-schemas); nothing was changed");
   const std::string columns = "," + r["columns"].as<std::string>() + ",";
   auto has = [&](const char* column) {
     return columns.find(fmt::format(",{},", column)) != std::string::npos;
@@ -86,8 +86,8 @@ std::optional<Shape> DetectShape(pqxx::transaction_base& tx) {
       "through code_chunks.repository_id (the quickstart's shape) or through "
       "code_chunks.code_file_id -> code_files.repository_id (the production shape), with an id "
       "column on each table; " + found,
-      "point the tool at the codebase-search database at revision 005 (README: \"Supported "
-      "schemas\"); nothing was changed");
+      "point the tool at the codebase-search database at revision 005 "
+      "(docs/migrations.md#supported-schemas); nothing was changed");
 }
 
 ShapeSql SqlFor(Shape shape) {

@@ -10,7 +10,7 @@
 // for catalog-only work, n log n for an index build, a line for the rest).
 //
 // A finding names the step, the table and its rows, the forecast hold and
-// the safer form (README "Locks at production size" maps them to squawk's
+// the safer form (docs/migrations.md#locks-at-production-size maps them to squawk's
 // and strong_migrations' rules):
 //   rewrite                 a table rewrite under ACCESS EXCLUSIVE (a type
 //                           change, a volatile default, a stored

@@ -3,7 +3,7 @@
 -- `pg_dump --schema-only --no-owner` of the database whose dump at 005 is
 -- harness/codesearch/shapes/production_005.sql, made on PostgreSQL 15 without
 -- pgvector (code_chunks.embedding is real[]). Copied verbatim, below this
--- header, from the upstream hand-over (shared/upstream/production_002.schema.sql).
+-- header, from the service's hand-over (its production_002.schema.sql).
 -- scenarios/catalog_test.cc (ServicesOwn002) loads it into an empty database
 -- and diffs its catalog against our 002 on the production shape. Do not edit.
 --
