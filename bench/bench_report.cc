@@ -34,7 +34,7 @@
 
 #include "bench/service_002.h"
 #include "harness/engine/revision_graph.h"
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 #include "harness/report/forecast.h"
 #include "harness/report/rehearsal_report.h"
 #include "harness/report/significance.h"
@@ -378,13 +378,13 @@ int main(int argc, char** argv) {
                  "Store the results as the new baseline FILE (without this machine's paths)");
   CLI11_PARSE(app, argc, argv);
 
-  // Files are written atomically (harness/pg/files.h). A destination that can never be written
+  // Files are written atomically (harness/sys/files.h). A destination that can never be written
   // (missing folder, not a regular file, a symbolic link) is refused before anything: exit 2. A
   // write that fails later is said on stderr and is exit 3 unless the gate already says 1.
   for (const std::string* path : {&html_path, &save_baseline}) {
     if (path->empty()) continue;
     try {
-      harness::pg::CheckWritable(*path);
+      harness::sys::CheckWritable(*path);
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       return 2;
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
   bool written = true;
   auto write = [&written](const std::string& path, const std::string& content) {
     try {
-      harness::pg::WriteFileAtomically(path, content);
+      harness::sys::WriteFileAtomically(path, content);
       return true;
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";

@@ -44,7 +44,7 @@
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 
 namespace harness::bench {
 namespace {
@@ -132,13 +132,13 @@ void BM_Verify(benchmark::State& state, bool clone, Shape shape) {
     argv.insert(argv.end(), {"--shape", codesearch::ShapeName(shape), "--repositories",
                              std::to_string(layout.repositories), "--chunks-per-repo",
                              std::to_string(layout.chunks_per_repo)});
-  pg::ProcessOptions po;
+  sys::ProcessOptions po;
   po.unset_env = {"DATABASE_URL"};
   if (clone) po.env["DATABASE_URL"] = g_cluster->UrlFor(source).text();
   for (auto _ : state) {
     Checkpoint();
     const auto t0 = std::chrono::steady_clock::now();
-    const pg::ProcessResult r = pg::RunProcess(argv, po);
+    const sys::ProcessResult r = sys::RunProcess(argv, po);
     const double seconds = Since(t0);
     if (r.exit_code != 0) {
       state.SkipWithError(fmt::format("verify exited {}: {}", r.exit_code,

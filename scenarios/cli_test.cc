@@ -16,7 +16,7 @@
 #include "harness/codesearch/generator.h"
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -435,7 +435,7 @@ INSTANTIATE_TEST_SUITE_P(Signals, CliSignal, ::testing::Values(SIGINT, SIGTERM),
                          [](const auto& p) { return p.param == SIGINT ? "SIGINT" : "SIGTERM"; });
 
 // The files the CLI writes (--save-baseline, --junit, --report-json,
-// --log-file) appear whole or not at all (harness/pg/files.h). A destination
+// --log-file) appear whole or not at all (harness/sys/files.h). A destination
 // that can never be written is refused before any work (exit 2); a write
 // that fails after the run is exit 3, with the run's outcome still printed.
 // Root runs these tests: /dev/full, /proc, missing folders and directories
@@ -466,15 +466,15 @@ class CliFiles : public ::testing::Test {
   static void Write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
   // RunCli with every file the CLI writes limited to 512 bytes (dash's
   // `ulimit -f 1`), SIGXFSZ ignored: a write past it fails with EFBIG.
-  static pg::ProcessResult RunCliWithSmallFiles(const std::vector<std::string>& args,
+  static sys::ProcessResult RunCliWithSmallFiles(const std::vector<std::string>& args,
                                                 const std::string& url) {
     std::vector<std::string> argv = {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"",
                                      HARNESS_CLI_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
-    pg::ProcessOptions o;
+    sys::ProcessOptions o;
     o.env = {{"HARNESS_MIGRATIONS", MigrationsDir().string()}, {"DATABASE_URL", url}};
     o.timeout = std::chrono::seconds(600);
-    return pg::RunProcess(argv, o);
+    return sys::RunProcess(argv, o);
   }
   fs::path dir_;
 };

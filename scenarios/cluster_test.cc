@@ -23,7 +23,7 @@
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "scenarios/support/state_file.h"
 #include "scenarios/support/test_env.h"
 
@@ -53,7 +53,7 @@ TEST(EmbeddedCluster, IsPrivateSocketOnlyAndUnsynced) {
   ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   if (geteuid() == 0) {
-    EXPECT_EQ(st.st_uid, LookupUser("postgres")->uid);
+    EXPECT_EQ(st.st_uid, sys::LookupUser("postgres")->uid);
   }
   // In our own directory of the parent: ours, writable by us only.
   EXPECT_EQ(dir.parent_path(), PrivateClusterDir(DefaultClusterParent()));
@@ -65,10 +65,10 @@ TEST(EmbeddedCluster, IsPrivateSocketOnlyAndUnsynced) {
   EXPECT_EQ(Show(cluster->AdminUrl(), "fsync"), "off");
   EXPECT_EQ(Show(cluster->AdminUrl(), "unix_socket_directories"), dir.string());
   pid_t pm = cluster->postmaster_pid();
-  EXPECT_TRUE(ProcessAlive(pm));
+  EXPECT_TRUE(sys::ProcessAlive(pm));
   cluster.reset();
   EXPECT_FALSE(fs::exists(dir));
-  EXPECT_FALSE(ProcessAlive(pm));
+  EXPECT_FALSE(sys::ProcessAlive(pm));
 }
 
 TEST(EmbeddedCluster, ACrashedOwnerLeavesNothingForLong) {
@@ -101,9 +101,9 @@ TEST(EmbeddedCluster, ACrashedOwnerLeavesNothingForLong) {
   kill(child, SIGKILL);  // the owner crashes: no destructor runs
   waitpid(child, nullptr, 0);
   // The server follows its owner (parent-death signal).
-  for (int i = 0; i < 1000 && ProcessAlive(pm); ++i)
+  for (int i = 0; i < 1000 && sys::ProcessAlive(pm); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_FALSE(ProcessAlive(pm));
+  EXPECT_FALSE(sys::ProcessAlive(pm));
   // The next start reaps the directory (or a concurrent test's start did).
   auto next = EmbeddedCluster::Start();
   EXPECT_FALSE(fs::exists(dir));
@@ -166,13 +166,13 @@ fs::path TestClusterBinary() {
   return fs::read_symlink("/proc/self/exe").parent_path() / "test-cluster";
 }
 
-ProcessResult TestCluster(const std::string& cmd, const fs::path& state,
+sys::ProcessResult TestCluster(const std::string& cmd, const fs::path& state,
                           const std::map<std::string, std::string>& env = {}) {
-  ProcessOptions o;
+  sys::ProcessOptions o;
   o.env = env;
   if (!env.count("HARNESS_KEEP_FAILED")) o.unset_env = {"HARNESS_KEEP_FAILED"};
   o.timeout = std::chrono::seconds(120);
-  return RunProcess({TestClusterBinary().string(), cmd, "--state", state.string()}, o);
+  return sys::RunProcess({TestClusterBinary().string(), cmd, "--state", state.string()}, o);
 }
 
 struct KeeperState {
@@ -258,15 +258,15 @@ TEST_F(TestClusterKeeper, GoesAwayWithTheRunThatStartedIt) {
   FakeCtest ctest(state_);
   ASSERT_TRUE(ctest.started()) << ctest.output();
   KeeperState k = ReadKeeperState(state_);
-  ASSERT_TRUE(ProcessAlive(k.keeper)) << ctest.output();
-  ASSERT_TRUE(ProcessAlive(k.postmaster));
+  ASSERT_TRUE(sys::ProcessAlive(k.keeper)) << ctest.output();
+  ASSERT_TRUE(sys::ProcessAlive(k.postmaster));
   ASSERT_TRUE(fs::exists(k.socket_dir));
   EXPECT_NO_THROW(Connection c(k.AdminUrl()));
 
   ctest.Kill();  // ctest aborted: cluster_stop never runs
   EXPECT_TRUE(
-      harness::testing::WaitUntil([&] { return !ProcessAlive(k.keeper); }, std::chrono::seconds(20)));
-  EXPECT_FALSE(ProcessAlive(k.postmaster));
+      harness::testing::WaitUntil([&] { return !sys::ProcessAlive(k.keeper); }, std::chrono::seconds(20)));
+  EXPECT_FALSE(sys::ProcessAlive(k.postmaster));
   EXPECT_FALSE(fs::exists(k.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
 }
@@ -275,7 +275,7 @@ TEST_F(TestClusterKeeper, StartStopsTheKeeperAnEarlierRunLeft) {
   auto first = TestCluster("start", state_);
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   KeeperState old = ReadKeeperState(state_);
-  ASSERT_TRUE(ProcessAlive(old.keeper));
+  ASSERT_TRUE(sys::ProcessAlive(old.keeper));
 
   auto second = TestCluster("start", state_);
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
@@ -283,16 +283,16 @@ TEST_F(TestClusterKeeper, StartStopsTheKeeperAnEarlierRunLeft) {
       << second.out;
   KeeperState now = ReadKeeperState(state_);
   EXPECT_NE(now.keeper, old.keeper);
-  EXPECT_FALSE(ProcessAlive(old.keeper));
-  EXPECT_FALSE(ProcessAlive(old.postmaster));
+  EXPECT_FALSE(sys::ProcessAlive(old.keeper));
+  EXPECT_FALSE(sys::ProcessAlive(old.postmaster));
   EXPECT_FALSE(fs::exists(old.socket_dir));
-  EXPECT_TRUE(ProcessAlive(now.keeper));
+  EXPECT_TRUE(sys::ProcessAlive(now.keeper));
   EXPECT_NO_THROW(Connection c(now.AdminUrl()));
 
   auto stop = TestCluster("stop", state_);
   EXPECT_EQ(stop.exit_code, 0);
-  EXPECT_FALSE(ProcessAlive(now.keeper));
-  EXPECT_FALSE(ProcessAlive(now.postmaster));
+  EXPECT_FALSE(sys::ProcessAlive(now.keeper));
+  EXPECT_FALSE(sys::ProcessAlive(now.postmaster));
   EXPECT_FALSE(fs::exists(now.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
 }
@@ -323,15 +323,15 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
   ctest.Kill();  // the ctest run ends
   // The keeper looks for its ctest every 200 ms: three looks.
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  EXPECT_TRUE(ProcessAlive(k.keeper));
+  EXPECT_TRUE(sys::ProcessAlive(k.keeper));
   EXPECT_TRUE(DatabaseExists(k.AdminUrl(), "mh_kept_for_inspection"));
 
   // The printed command stops it, even with HARNESS_KEEP_FAILED=1 still set.
   stop = TestCluster("stop", state_, {{"HARNESS_KEEP_FAILED", "1"}});
   EXPECT_EQ(stop.exit_code, 0);
   EXPECT_NE(stop.out.find("stopped the test cluster"), std::string::npos) << stop.out;
-  EXPECT_FALSE(ProcessAlive(k.keeper));
-  EXPECT_FALSE(ProcessAlive(k.postmaster));
+  EXPECT_FALSE(sys::ProcessAlive(k.keeper));
+  EXPECT_FALSE(sys::ProcessAlive(k.postmaster));
   EXPECT_FALSE(fs::exists(k.socket_dir));
   EXPECT_FALSE(fs::exists(state_));
 }
@@ -340,9 +340,9 @@ TEST_F(TestClusterKeeper, KeepFailedLeavesTheClusterRunningUntilStopped) {
 
 // The ids cluster directories belong to and servers run as: ours, or
 // `postgres`'s when root.
-UserIds ServerIds() {
+sys::UserIds ServerIds() {
   if (geteuid() != 0) return {geteuid(), getegid()};
-  return *LookupUser("postgres");
+  return *sys::LookupUser("postgres");
 }
 
 struct stat Lstat(const fs::path& p) {
@@ -374,7 +374,7 @@ fs::path MakePrivateDir(const fs::path& parent) {
 
 // A cluster directory as Start() leaves it (0700, owner.pid, data/ with a
 // postmaster.pid), owned by `ids` when we are root.
-fs::path ForgeCluster(const fs::path& dir, pid_t owner, pid_t postmaster, UserIds ids) {
+fs::path ForgeCluster(const fs::path& dir, pid_t owner, pid_t postmaster, sys::UserIds ids) {
   fs::create_directories(dir / "data");
   std::ofstream(dir / "owner.pid") << owner << "\n";
   std::ofstream(dir / "data" / "postmaster.pid") << postmaster << "\n" << (dir / "data").string()
@@ -399,10 +399,10 @@ std::string Contents(const fs::path& dir) {
 class Victim {
  public:
   explicit Victim(const fs::path& cwd, const std::string& user = {}) {
-    ProcessOptions o;
+    sys::ProcessOptions o;
     o.run_as_user = user;
     o.parent_death_signal = SIGKILL;
-    pid_ = SpawnProcess({"bash", "-c", "cd \"$1\" && exec -a postgres-victim sleep 60", "victim",
+    pid_ = sys::SpawnProcess({"bash", "-c", "cd \"$1\" && exec -a postgres-victim sleep 60", "victim",
                          cwd.string()},
                         o);
     const fs::path want = fs::canonical(cwd);
@@ -410,7 +410,7 @@ class Victim {
         [&] {
           return ReadAll("/proc/" + std::to_string(pid_) + "/cmdline").rfind("postgres-victim", 0) ==
                      0 &&
-                 ProcessCwd(pid_) == want;
+                 sys::ProcessCwd(pid_) == want;
         },
         std::chrono::seconds(10));
   }
@@ -422,7 +422,7 @@ class Victim {
   Victim& operator=(const Victim&) = delete;
   pid_t pid() const { return pid_; }
   bool ready() const { return ready_; }
-  bool Alive() const { return ProcessAlive(pid_); }
+  bool Alive() const { return sys::ProcessAlive(pid_); }
 
  private:
   pid_t pid_ = -1;
@@ -448,7 +448,7 @@ void ExpectStartRefuses(const fs::path& parent, const std::string& what) {
 // old reaper looked, right in the parent.
 TEST(ReapStale, LeavesAnotherUsersDirectoryAndItsProcessAlone) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root, to give a directory to another user (nobody)";
-  auto nobody = LookupUser("nobody");
+  auto nobody = sys::LookupUser("nobody");
   ASSERT_TRUE(nobody);
   TempDir parent;
   fs::path mine = MakePrivateDir(parent.path());
@@ -475,7 +475,7 @@ TEST(ReapStale, SparesAProcessThatIsNotTheClustersServer) {
   fs::path mine = MakePrivateDir(parent.path());
   Victim victim("/", geteuid() == 0 ? "postgres" : "");
   ASSERT_TRUE(victim.ready());
-  ASSERT_EQ(ProcessUid(victim.pid()), ServerIds().uid);
+  ASSERT_EQ(sys::ProcessUid(victim.pid()), ServerIds().uid);
   fs::path forged = ForgeCluster(mine / "cluster-ours", DeadPid(), victim.pid(), ServerIds());
 
   EmbeddedCluster::ReapStale(parent.path());
@@ -545,7 +545,7 @@ TEST(ReapStale, FollowsNoSymlink) {
 // looks inside: a cluster in it that would be reaped is left alone.
 TEST(EmbeddedCluster, StartRefusesAPrivateDirectoryOfAnotherUser) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root, to give a directory to another user (nobody)";
-  auto nobody = LookupUser("nobody");
+  auto nobody = sys::LookupUser("nobody");
   ASSERT_TRUE(nobody);
   TempDir parent;
   fs::path theirs = MakePrivateDir(parent.path());
@@ -607,7 +607,7 @@ TEST(EmbeddedCluster, StartRefusesAParentOthersMayRearrange) {
   if (geteuid() != 0) return;  // the rest needs another user
   // The report's reproduction: a parent made by nobody, with a bait directory
   // where the old reaper looked and a second one in "our" directory.
-  auto nobody = LookupUser("nobody");
+  auto nobody = sys::LookupUser("nobody");
   ASSERT_TRUE(nobody);
   TempDir theirs;
   ASSERT_EQ(chown(theirs.path().c_str(), nobody->uid, nobody->gid), 0);
@@ -642,7 +642,7 @@ TEST(EmbeddedCluster, StartRefusesAParentTheServersUserCannotEnter) {
                          (closed.path() / "open").string());
   EXPECT_FALSE(fs::exists(PrivateClusterDir(closed.path() / "open")));
   // Its group's search bit is enough when postgres is in the group.
-  auto server = LookupUser("postgres");
+  auto server = sys::LookupUser("postgres");
   ASSERT_TRUE(server);
   ASSERT_EQ(chown(closed.path().c_str(), 0, server->gid), 0);
   ASSERT_EQ(chmod(closed.path().c_str(), 0710), 0);
@@ -659,7 +659,7 @@ TEST(EmbeddedCluster, StartsInASharedParentAndIgnoresBaitThere) {
   ASSERT_EQ(chmod(parent.path().c_str(), 01777), 0);
   Victim victim("/");
   ASSERT_TRUE(victim.ready());
-  auto bait_owner = geteuid() == 0 ? *LookupUser("nobody") : ServerIds();
+  auto bait_owner = geteuid() == 0 ? *sys::LookupUser("nobody") : ServerIds();
   fs::path bait = ForgeCluster(parent.path() / "migration-harness-cluster-x", DeadPid(),
                                victim.pid(), bait_owner);
   const std::string before = Contents(bait);

@@ -157,7 +157,7 @@ TEST(SlowCrash, MidValidationScanOfAMillionChunks) {
   // The CLI runs in a thread; this thread watches and crashes the server,
   // since the restarted server dies with the thread that started it.
   std::atomic<bool> finished{false};
-  pg::ProcessResult r;
+  sys::ProcessResult r;
   std::thread cli([&] {
     r = RunCli({"upgrade", "head"}, t.url.text());
     finished = true;

@@ -1,4 +1,4 @@
-// harness/pg/files: every file the tool writes appears whole or not at all.
+// harness/sys/files: every file the tool writes appears whole or not at all.
 // These tests run as root on this machine, so permission-based failures do
 // not happen: /dev/full, /proc, missing folders, directories, symbolic links,
 // RLIMIT_FSIZE (EFBIG) and, where mount works, a full tmpfs stand for them.
@@ -19,8 +19,8 @@
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
-#include "harness/pg/files.h"
-#include "harness/pg/process.h"
+#include "harness/sys/files.h"
+#include "harness/sys/process.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -82,7 +82,7 @@ class Files : public ::testing::Test {
 
 TEST_F(Files, WritesANewFileReadableByAllAndLeavesNoTemporaryFile) {
   fs::path file = dir_ / "report.json";
-  pg::WriteFileAtomically(file, "{\"ok\": true}\n");
+  sys::WriteFileAtomically(file, "{\"ok\": true}\n");
   EXPECT_EQ(ReadAll(file), "{\"ok\": true}\n");
   EXPECT_EQ(ModeOf(file), 0644u);
   EXPECT_TRUE(Others({"report.json"}).empty()) << JoinLines(Others({"report.json"}));
@@ -92,30 +92,30 @@ TEST_F(Files, ReplacesAnExistingFileAndKeepsItsPermissions) {
   fs::path file = dir_ / "baseline.json";
   WriteAll(file, "old content, longer than the new one\n");
   ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
-  pg::WriteFileAtomically(file, "new\n");
+  sys::WriteFileAtomically(file, "new\n");
   EXPECT_EQ(ReadAll(file), "new\n");
   EXPECT_EQ(ModeOf(file), 0600u);
-  pg::WriteFileAtomically(file, "");  // empty content is a valid file
+  sys::WriteFileAtomically(file, "");  // empty content is a valid file
   EXPECT_EQ(ReadAll(file), "");
   EXPECT_TRUE(Others({"baseline.json"}).empty());
 }
 
 TEST_F(Files, ADestinationInAMissingFolderFailsAndCreatesNothing) {
   fs::path file = dir_ / "missing" / "sub" / "x.json";
-  std::string what = ErrorOf([&] { pg::WriteFileAtomically(file, "x"); });
+  std::string what = ErrorOf([&] { sys::WriteFileAtomically(file, "x"); });
   EXPECT_CONTAINS(what, "cannot write " + file.string());
   EXPECT_CONTAINS(what, "the folder " + (dir_ / "missing" / "sub").string() + " does not exist");
   EXPECT_CONTAINS(what, "No such file or directory");
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
-  EXPECT_THROW(pg::AtomicFile{file}, Error);
+  EXPECT_THROW(sys::AtomicFile{file}, Error);
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
-  std::string usage = ErrorOf([&] { pg::CheckWritable(file); }, ExitCode::kUsage);
+  std::string usage = ErrorOf([&] { sys::CheckWritable(file); }, ExitCode::kUsage);
   EXPECT_CONTAINS(usage, "does not exist");
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
   EXPECT_TRUE(Others({}).empty());
   // A "folder" that is a file.
   WriteAll(dir_ / "plain", "x");
-  EXPECT_CONTAINS(ErrorOf([&] { pg::WriteFileAtomically(dir_ / "plain" / "x", "x"); }),
+  EXPECT_CONTAINS(ErrorOf([&] { sys::WriteFileAtomically(dir_ / "plain" / "x", "x"); }),
                   (dir_ / "plain").string() + " is not a folder");
   EXPECT_EQ(ReadAll(dir_ / "plain"), "x");
 }
@@ -124,11 +124,11 @@ TEST_F(Files, DevFullIsRefusedAndLeftADevice) {
   struct stat before {};
   ASSERT_EQ(::lstat("/dev/full", &before), 0);
   ASSERT_TRUE(S_ISCHR(before.st_mode));
-  std::string what = ErrorOf([] { pg::WriteFileAtomically("/dev/full", "data"); });
+  std::string what = ErrorOf([] { sys::WriteFileAtomically("/dev/full", "data"); });
   EXPECT_CONTAINS(what, "cannot write /dev/full: it is a character device, not a regular file");
-  EXPECT_CONTAINS(ErrorOf([] { pg::CheckWritable("/dev/full"); }, ExitCode::kUsage),
+  EXPECT_CONTAINS(ErrorOf([] { sys::CheckWritable("/dev/full"); }, ExitCode::kUsage),
                   "character device");
-  EXPECT_THROW(pg::AtomicFile{"/dev/full"}, Error);
+  EXPECT_THROW(sys::AtomicFile{"/dev/full"}, Error);
   struct stat after {};
   ASSERT_EQ(::lstat("/dev/full", &after), 0);
   EXPECT_TRUE(S_ISCHR(after.st_mode));
@@ -142,9 +142,9 @@ TEST_F(Files, DevFullIsRefusedAndLeftADevice) {
 TEST_F(Files, ProcVersionIsRefusedAndUnchanged) {
   std::string before = ReadAll("/proc/version");
   ASSERT_FALSE(before.empty());
-  std::string what = ErrorOf([] { pg::WriteFileAtomically("/proc/version", "data"); });
+  std::string what = ErrorOf([] { sys::WriteFileAtomically("/proc/version", "data"); });
   EXPECT_CONTAINS(what, "cannot write /proc/version: /proc is on the proc pseudo file system");
-  EXPECT_CONTAINS(ErrorOf([] { pg::CheckWritable("/proc/version"); }, ExitCode::kUsage),
+  EXPECT_CONTAINS(ErrorOf([] { sys::CheckWritable("/proc/version"); }, ExitCode::kUsage),
                   "/proc/version");
   EXPECT_EQ(ReadAll("/proc/version"), before);
 }
@@ -152,14 +152,14 @@ TEST_F(Files, ProcVersionIsRefusedAndUnchanged) {
 TEST_F(Files, ASymbolicLinkIsRefusedAndNeitherItNorItsTargetChange) {
   WriteAll(dir_ / "target.json", "previous\n");
   fs::create_symlink(dir_ / "target.json", dir_ / "link.json");
-  std::string what = ErrorOf([&] { pg::WriteFileAtomically(dir_ / "link.json", "new"); });
+  std::string what = ErrorOf([&] { sys::WriteFileAtomically(dir_ / "link.json", "new"); });
   EXPECT_CONTAINS(what, "cannot write " + (dir_ / "link.json").string() + ": it is a symbolic link");
   EXPECT_CONTAINS(what, "pass the path of the file itself");
   EXPECT_TRUE(fs::is_symlink(dir_ / "link.json"));
   EXPECT_EQ(ReadAll(dir_ / "target.json"), "previous\n");
   // A dangling link too: writing "through" it would create a file elsewhere.
   fs::create_symlink(dir_ / "nowhere.json", dir_ / "dangling.json");
-  EXPECT_CONTAINS(ErrorOf([&] { pg::WriteFileAtomically(dir_ / "dangling.json", "new"); }),
+  EXPECT_CONTAINS(ErrorOf([&] { sys::WriteFileAtomically(dir_ / "dangling.json", "new"); }),
                   "symbolic link");
   EXPECT_FALSE(fs::exists(dir_ / "nowhere.json"));
   EXPECT_TRUE(Others({"target.json", "link.json", "dangling.json"}).empty());
@@ -167,10 +167,10 @@ TEST_F(Files, ASymbolicLinkIsRefusedAndNeitherItNorItsTargetChange) {
 
 TEST_F(Files, ADirectoryIsRefusedAndKept) {
   fs::create_directories(dir_ / "out" / "inner");
-  std::string what = ErrorOf([&] { pg::WriteFileAtomically(dir_ / "out", "x"); });
+  std::string what = ErrorOf([&] { sys::WriteFileAtomically(dir_ / "out", "x"); });
   EXPECT_CONTAINS(what, "cannot write " + (dir_ / "out").string() + ": it is a directory");
   EXPECT_TRUE(fs::is_directory(dir_ / "out" / "inner"));
-  EXPECT_CONTAINS(ErrorOf([&] { pg::WriteFileAtomically(dir_.string() + "/out/", "x"); }),
+  EXPECT_CONTAINS(ErrorOf([&] { sys::WriteFileAtomically(dir_.string() + "/out/", "x"); }),
                   "names a folder");
   EXPECT_TRUE(Others({"out"}).empty());
 }
@@ -202,7 +202,7 @@ TEST_F(Files, AFailedWriteKeepsThePreviousFileAndLeavesNoTemporaryFile) {
   std::string what;
   {
     FileSizeLimit limit(4096);
-    what = ErrorOf([&] { pg::WriteFileAtomically(file, std::string(64 * 1024, 'x')); });
+    what = ErrorOf([&] { sys::WriteFileAtomically(file, std::string(64 * 1024, 'x')); });
   }
   EXPECT_CONTAINS(what, "cannot write " + file.string() + ": writing " + (dir_ / ".baseline.json.").string());
   EXPECT_CONTAINS(what, "File too large");
@@ -211,7 +211,7 @@ TEST_F(Files, AFailedWriteKeepsThePreviousFileAndLeavesNoTemporaryFile) {
   // And a new file is not created at all.
   {
     FileSizeLimit limit(4096);
-    EXPECT_THROW(pg::WriteFileAtomically(dir_ / "new.json", std::string(64 * 1024, 'x')), Error);
+    EXPECT_THROW(sys::WriteFileAtomically(dir_ / "new.json", std::string(64 * 1024, 'x')), Error);
   }
   EXPECT_FALSE(fs::exists(dir_ / "new.json"));
   EXPECT_TRUE(Others({"baseline.json"}).empty());
@@ -221,7 +221,7 @@ TEST_F(Files, AnAtomicFileAppearsOnlyWhenCommitted) {
   fs::path file = dir_ / "run.log";
   WriteAll(file, "the previous run\n");
   {
-    pg::AtomicFile log(file);
+    sys::AtomicFile log(file);
     EXPECT_EQ(log.temp_path().parent_path(), dir_);
     EXPECT_EQ(log.temp_path().filename().string().rfind(".run.log.", 0), 0u) << log.temp_path();
     EXPECT_EQ(ModeOf(log.temp_path()), 0600u);
@@ -236,7 +236,7 @@ TEST_F(Files, AnAtomicFileAppearsOnlyWhenCommitted) {
   EXPECT_EQ(ReadAll(file), "line 1\nline 2\n");
   EXPECT_EQ(ModeOf(file), 0644u);
   {
-    pg::AtomicFile abandoned(file);
+    sys::AtomicFile abandoned(file);
     abandoned.Write("never seen\n");
   }  // destroyed without Commit
   EXPECT_EQ(ReadAll(file), "line 1\nline 2\n");
@@ -245,7 +245,7 @@ TEST_F(Files, AnAtomicFileAppearsOnlyWhenCommitted) {
 
 TEST_F(Files, AnAtomicFileWhoseDestinationBecameADirectoryIsNotRenamed) {
   fs::path file = dir_ / "run.log";
-  pg::AtomicFile log(file);
+  sys::AtomicFile log(file);
   log.Write("x\n");
   fs::create_directories(file / "inner");
   EXPECT_CONTAINS(ErrorOf([&] { log.Commit(); }), "it is a directory");
@@ -265,7 +265,7 @@ TEST_F(Files, AFullFileSystemKeepsThePreviousFile) {
     ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
   } unmount{mnt};
   WriteAll(mnt / "report.json", "previous\n");
-  std::string what = ErrorOf([&] { pg::WriteFileAtomically(mnt / "report.json", std::string(1 << 20, 'x')); });
+  std::string what = ErrorOf([&] { sys::WriteFileAtomically(mnt / "report.json", std::string(1 << 20, 'x')); });
   EXPECT_CONTAINS(what, "cannot write " + (mnt / "report.json").string());
   EXPECT_CONTAINS(what, "No space left on device");
   EXPECT_EQ(ReadAll(mnt / "report.json"), "previous\n");

@@ -21,12 +21,12 @@ namespace {
 int TwoSignals(int gap_ms) {
   pid_t child = fork();
   if (child == 0) {
-    pg::InstallInterruptHandler();
+    sys::InstallInterruptHandler();
     kill(getpid(), SIGTERM);
     usleep(static_cast<useconds_t>(gap_ms) * 1000);
     kill(getpid(), SIGTERM);
     usleep(300 * 1000);
-    _exit(pg::InterruptSignal() == SIGTERM ? 0 : 1);
+    _exit(sys::InterruptSignal() == SIGTERM ? 0 : 1);
   }
   int status = 0;
   waitpid(child, &status, 0);

@@ -25,7 +25,7 @@
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -255,7 +255,7 @@ TEST(LockWait, VerifyReportsTheWaitAndForecastsWorkOnly) {
   TestDatabase db("005");
   const std::string json_path =
       ::testing::TempDir() + pg::UniqueDatabaseName("lockwait") + ".json";
-  pg::ProcessResult r;
+  sys::ProcessResult r;
   int holder_pid = 0;
   {
     LockHolder holder(db.url(), kAccessShare, kHold);
@@ -292,7 +292,7 @@ TEST(LockWait, VerifyReportsTheWaitAndForecastsWorkOnly) {
 // pause, each attempt logged; the holder lets go 1 s after the first wait.
 TEST(LockRetries, ALockTimeoutIsRetriedFromTheStartUntilTheLockIsFree) {
   TestDatabase db("005");
-  pg::ProcessResult r;
+  sys::ProcessResult r;
   {
     LockHolder holder(db.url(), kAccessShare, 1000ms);
     r = RunCli({"--lock-timeout", "0.3", "upgrade", "head", "--lock-retries", "4"}, db.url().text());
@@ -310,7 +310,7 @@ TEST(LockRetries, ALockTimeoutIsRetriedFromTheStartUntilTheLockIsFree) {
 TEST(LockRetries, WhenEveryAttemptTimesOutNothingIsChanged) {
   TestDatabase db("005");
   const DatabaseState before = CaptureState(db);
-  pg::ProcessResult r;
+  sys::ProcessResult r;
   {
     LockHolder holder(db.url(), kAccessShare, 60s);
     r = RunCli({"--lock-timeout", "0.2", "upgrade", "head", "--lock-retries", "1"}, db.url().text());
@@ -330,19 +330,19 @@ TEST(UntrustedText, IsShortSingleLineValidUtf8AndInert) {
   // shown escaped, in one visible form; the rest as it was.
   const std::string hostile =
       "SELECT 1;\x1b[2J\r\n[info] Now at 002\xe2\x80\xae gnp.\xff\xe2\x80\x8bok\x7f\xc2\x9b";
-  const std::string shown = pg::ShowUntrusted(hostile, 80);
+  const std::string shown = sys::ShowUntrusted(hostile, 80);
   EXPECT_EQ(shown, R"(SELECT 1;\x1b[2J\x0d\x0a[info] Now at 002\u202e gnp.\xff\u200bok\x7f\x9b)");
-  EXPECT_EQ(pg::Escaped(hostile), shown);
+  EXPECT_EQ(sys::Escaped(hostile), shown);
   for (unsigned char c : shown) EXPECT_TRUE(c >= 0x20 && c != 0x7f) << shown;
   // Cut by what is shown, never inside a character or an escape, the cut marked.
-  EXPECT_EQ(pg::ShowUntrusted("ääääääääää", 8), "äääää...");
-  EXPECT_EQ(pg::ShowUntrusted("\x1b\x1b\x1b\x1b\x1b", 4), R"(\x1b...)");
-  EXPECT_EQ(pg::ShowUntrusted("  spaced   out  ", 80), "  spaced   out  ");
-  EXPECT_EQ(pg::ShowUntrusted("short", 5), "short");
+  EXPECT_EQ(sys::ShowUntrusted("ääääääääää", 8), "äääää...");
+  EXPECT_EQ(sys::ShowUntrusted("\x1b\x1b\x1b\x1b\x1b", 4), R"(\x1b...)");
+  EXPECT_EQ(sys::ShowUntrusted("  spaced   out  ", 80), "  spaced   out  ");
+  EXPECT_EQ(sys::ShowUntrusted("short", 5), "short");
   // Overlong encodings and surrogates are not UTF-8: their bytes, escaped.
-  EXPECT_EQ(pg::ShowUntrusted("\xc0\xaf\xed\xa0\x80", 80), R"(\xc0\xaf\xed\xa0\x80)");
+  EXPECT_EQ(sys::ShowUntrusted("\xc0\xaf\xed\xa0\x80", 80), R"(\xc0\xaf\xed\xa0\x80)");
   // A statement's white space is one space; the rest of the rule holds.
-  EXPECT_EQ(pg::ShowSql("SELECT 1\n  FROM t\t-- \x1b[31m\n", 80), R"(SELECT 1 FROM t -- \x1b[31m)");
+  EXPECT_EQ(sys::ShowSql("SELECT 1\n  FROM t\t-- \x1b[31m\n", 80), R"(SELECT 1 FROM t -- \x1b[31m)");
 }
 
 // A real autovacuum, made slow and eager on code_chunks, on a server of the

@@ -168,10 +168,10 @@ TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
       EXPECT_EQ(progress->parent, "005");
       EXPECT_EQ(progress->phases_done, done);
       EXPECT_EQ(progress->phases, 7);
-      pg::ProcessResult current = RunCli({"current"}, db.url().text());
+      sys::ProcessResult current = RunCli({"current"}, db.url().text());
       EXPECT_EQ(current.exit_code, 0) << current.out + current.err;
       EXPECT_CONTAINS(current.out + current.err, fmt::format("002 in progress: phase {} of 7 done", done));
-      pg::ProcessResult plain = RunCliUnchanged(db, {"upgrade"}, 2);
+      sys::ProcessResult plain = RunCliUnchanged(db, {"upgrade"}, 2);
       EXPECT_CONTAINS(plain.err, "complete it with `migration-harness upgrade --online`");
       if (resume) {
         LogCapture log;
@@ -184,7 +184,7 @@ TEST_P(OnlineUpgrade, AFaultAtEveryPhaseBoundaryResumesOrUndoes) {
         ExpectUnchanged(db, at_002, "resumed");
         Migrate(db, OnlineOptions(false), false, "005");
       } else {
-        pg::ProcessResult undo = RunCli({"downgrade", "005"}, db.url().text());
+        sys::ProcessResult undo = RunCli({"downgrade", "005"}, db.url().text());
         EXPECT_EQ(undo.exit_code, 0) << undo.out + undo.err;
         EXPECT_CONTAINS(undo.out + undo.err, "Undoing 002 (left in progress");
       }
@@ -271,7 +271,7 @@ TEST(OnlineProgressTable, OneMadeByAnotherRoleIsRefused) {
                     "INSERT INTO public.migration_harness_progress VALUES ('002', '005', 5, 7, 'forged', now())");
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"upgrade", "--online"}, {"upgrade"}, {"current"}}) {
-    pg::ProcessResult r = RunCliUnchanged(db, args, 2);
+    sys::ProcessResult r = RunCliUnchanged(db, args, 2);
     EXPECT_CONTAINS(r.err, "public.migration_harness_progress is not the tool's table (owned by " + intruder.name());
   }
 }
@@ -338,12 +338,12 @@ TEST_P(OnlineUpgrade, CtrlCInTheBackfillLeavesPhaseOneForTheNextRun) {
   EXPECT_EQ(*status, 130) << cli.Output();
   EXPECT_CONTAINS(cli.Output(), "002 in progress: phase 2 of 7 done");
   EXPECT_EQ(db.Revision(), "005");
-  pg::ProcessResult current = RunCli({"current"}, db.url().text());
+  sys::ProcessResult current = RunCli({"current"}, db.url().text());
   EXPECT_CONTAINS(current.out, "002 in progress: phase 2 of 7 done (Creating performance index concurrently)");
   EXPECT_NE(db.Scalar("SELECT count(*) FROM code_chunks WHERE project_id IS NULL"), "0");
 
   db.Exec("DROP TRIGGER slow ON public.code_chunks; DROP FUNCTION public.slow()");
-  pg::ProcessResult again = RunCli({"upgrade", "--online"}, db.url().text());
+  sys::ProcessResult again = RunCli({"upgrade", "--online"}, db.url().text());
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_CONTAINS(again.err, "Resuming at phase 3 of 7");
   EXPECT_EQ(db.Revision(), "002");
@@ -363,7 +363,7 @@ TEST_P(OnlineUpgrade, VerifyOnlineRehearsesThePhases) {
   TestDatabase db("005", GetParam());
   Sample(db);
   const DatabaseState before = CaptureState(db);
-  pg::ProcessResult r = RunCli({"verify", "--online"}, db.url().text());
+  sys::ProcessResult r = RunCli({"verify", "--online"}, db.url().text());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "READY: 005 -> 002 upgraded in");
   EXPECT_CONTAINS(r.out, "online, in phases");

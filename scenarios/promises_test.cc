@@ -21,7 +21,7 @@
 #include "harness/engine/migrator.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -221,7 +221,7 @@ const std::string kHostileShown = "\\x1b]0;pwned\\x07\\x1b[2J\\x0aREADY \\u202ee
 
 void ExpectNothingRaw(const std::string& text, const std::string& where) {
   for (const char* raw : {"\x1b", "\x07", "\xe2\x80\xae", "\nREADY"})
-    EXPECT_EQ(text.find(raw), std::string::npos) << where << ": " << pg::Escaped(raw) << " raw in\n" << text;
+    EXPECT_EQ(text.find(raw), std::string::npos) << where << ": " << sys::Escaped(raw) << " raw in\n" << text;
 }
 
 // A value in the data, a server WARNING raised with it, an error quoting
@@ -257,7 +257,7 @@ TEST(UntrustedText, IsShownEscapedByEveryCommandThatPrintsIt) {
   }
   ExpectNothingRaw(xml, "check pre --junit");
   EXPECT_CONTAINS(xml, kHostileShown);
-  auto parsed = pg::RunProcess({"/usr/bin/python3", "-c", "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+  auto parsed = sys::RunProcess({"/usr/bin/python3", "-c", "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
                                 junit});
   EXPECT_EQ(parsed.exit_code, 0) << parsed.err << xml;
   fs::remove(junit);

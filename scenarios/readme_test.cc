@@ -27,7 +27,7 @@
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "scenarios/support/test_env.h"
 
 namespace harness::testing {
@@ -92,12 +92,12 @@ TEST(Readme, YourNextMigrationIsRehearsedAsWritten) {
   fs::create_directories(work / "migrations");
   for (const auto& f : fs::directory_iterator(MigrationsDir()))
     if (f.path().extension() == ".sql") fs::copy(f.path(), work / "migrations" / f.path().filename());
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.working_dir = work.string();
   o.env["HARNESS_MIGRATIONS"] = (work / "migrations").string();
   o.unset_env = {"DATABASE_URL"};
   o.timeout = std::chrono::seconds(300);
-  auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  auto r = sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
   fs::remove_all(work);
   ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
   EXPECT_CONTAINS(r.out, "002 -> 006 (head), A table of indexing jobs");
@@ -126,14 +126,14 @@ TEST(Readme, YourProductionCopyIsRehearsedAsWritten) {
   const DatabaseState before = CaptureState(production.url());
   pg::DisposableDatabase copy(TestServer().AdminUrl(), "template0", "mh_readme_prod_copy");
   const fs::path work = WorkDirWithTool("readme_copy");
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.working_dir = work.string();
   o.env["DATABASE_URL"] = production.url().text();
   o.env["COPY_URL"] = copy.url().text();
   // The server's own client programs first on the PATH.
   o.env["PATH"] = pg::FindServerBinDir().string() + ":" + std::getenv("PATH");
   o.timeout = std::chrono::seconds(300);
-  auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  auto r = sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
   const bool junit = fs::exists(work / "verify.xml");
   fs::remove_all(work);
   ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
@@ -166,14 +166,14 @@ void RunAlembicSection(const std::string& file, const std::string& heading, bool
   }
   const DatabaseState before = CaptureState(copy.url());
   const fs::path work = WorkDirWithTool("readme_alembic");
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.working_dir = work.string();
   o.env["PROJECT"] = AlembicProject("async_project").string();
   o.env["COPY_URL"] = copy.url().text();
   if (!readme) o.env["PATH"] = fs::path(HARNESS_CLI_PATH).parent_path().string() + ":" + std::getenv("PATH");
   o.unset_env = {"DATABASE_URL"};
   o.timeout = std::chrono::seconds(300);
-  auto r = pg::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  auto r = sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
   const bool junit = readme || fs::exists(work / "alembic.xml");  // docs/ asks for --junit
   fs::remove_all(work);
   ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
@@ -225,7 +225,7 @@ TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
                              "systemctl() { echo \"systemctl $*\" >> systemctl.calls; }\n"
                              "set -x\n" +
                              commands;
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.env["DATABASE_URL"] = production.url().text();
   o.env["COPY_URL"] = copy.url().text();
   o.env["README_WORKDIR"] = work.string();
@@ -236,7 +236,7 @@ TEST(SlowReadme, TheDeploymentChecklistAndRollbackRunAsWritten) {
   o.env["LC_MESSAGES"] = "C";
   o.timeout = std::chrono::seconds(600);
   auto t0 = std::chrono::steady_clock::now();
-  auto r = pg::RunProcess({"bash", "-c", script}, o);
+  auto r = sys::RunProcess({"bash", "-c", script}, o);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << fmt::format("the checklist and rollback took {:.1f}s\n", seconds);
   ASSERT_EQ(r.exit_code, 0) << "script:\n" << script << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;

@@ -22,7 +22,7 @@
 #include "harness/pg/cluster.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "harness/codesearch/quickstart_sample.h"
 #include "scenarios/support/test_env.h"
 
@@ -143,7 +143,7 @@ class Backup {
  public:
   explicit Backup(const std::string& url)
       : path_(::testing::TempDir() + pg::UniqueDatabaseName("backup") + ".dump") {
-    auto dump = pg::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom", "--file",
+    auto dump = sys::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom", "--file",
                                 path_, "--dbname", url});
     EXPECT_EQ(dump.exit_code, 0) << dump.err;
   }
@@ -245,7 +245,7 @@ TEST_P(SlowRestoreDropped, ARealBackupBringsBackEveryRowOfTheNineTables) {
   ASSERT_GT(before.at("tasks").rows, 0);
 
   ASSERT_EQ(RunCli({"check", "pre", "--save-baseline", baseline}, url).exit_code, 0);
-  auto dump = pg::RunProcess({(pg::FindServerBinDir() / "pg_dump").string(), "--format=custom",
+  auto dump = sys::RunProcess({(pg::FindServerBinDir() / "pg_dump").string(), "--format=custom",
                               "--file", backup, "--dbname", url});
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
   // A baseline recorded after a change the backup does not have.

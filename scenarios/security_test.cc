@@ -206,7 +206,7 @@ TEST(HostileTableCode, ATriggerOnATableTheToolWritesIsRefused) {
 std::string SampleBackup(const TestDatabase& db) {
   db.Exec(codesearch::kQuickstartSampleSql);
   const std::string backup = ::testing::TempDir() + pg::UniqueDatabaseName("hostile") + ".dump";
-  auto dump = pg::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom",
+  auto dump = sys::RunProcess({(pg::FindClientBinDir() / "pg_dump").string(), "--format=custom",
                               "--file", backup, "--dbname", db.url().text()});
   EXPECT_EQ(dump.exit_code, 0) << dump.err;
   return dump.exit_code == 0 ? backup : std::string();

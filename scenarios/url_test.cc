@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "harness/pg/url.h"
 #include "scenarios/support/test_env.h"
 

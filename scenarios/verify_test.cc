@@ -25,7 +25,7 @@
 #include "harness/codesearch/generator.h"
 #include "harness/codesearch/quickstart_sample.h"
 #include "harness/error.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "harness/codesearch/rehearsal_data.h"
 #include "harness/verify/rehearsal.h"
 #include "harness/verify/sql_revisions.h"
@@ -625,7 +625,7 @@ TEST(ScratchDatabases, TheCleanUpLeavesOtherRolesHostsAndLiveProcessesAlone) {
   const std::string prefix = "mh_rt" + std::to_string(getpid());
   const std::string host = pg::ScratchHostTag(), d = std::to_string(dead),
                     l = std::to_string(live),
-                    l_start = std::to_string(pg::ProcessStartTime(live));
+                    l_start = std::to_string(sys::ProcessStartTime(live));
   const std::string gone = prefix + "_" + host + "_" + d + "_1_0_0000000a";
   const std::string gone_empty = prefix + "_empty_" + host + "_" + d + "_1_1_0000000e";
   // The live child's pid, but another process's start time: the pid was reused.

@@ -15,7 +15,7 @@
 #include "harness/inspect/step_probe.h"
 #include "harness/pg/interrupt.h"
 #include "harness/pg/statement_log.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::alembic {
 
@@ -174,12 +174,12 @@ RunAnswer AlembicRevisions::Command(pg::Connection& conn, const std::string& op,
         if (measure) measure->watch->Add(pid);
       },
       [&] {
-        if (pg::InterruptSignal() != 0) {
+        if (sys::InterruptSignal() != 0) {
           // Its transaction cancelled on the server, its Python ended:
           // nothing of the revision is committed.
           CancelSessions(conn.url(), sessions);
           project_.driver().Stop();
-          pg::ThrowIfInterrupted(fmt::format("Alembic ran {} {} (its transaction was cancelled)", op,
+          sys::ThrowIfInterrupted(fmt::format("Alembic ran {} {} (its transaction was cancelled)", op,
                                              rev.is_string() ? rev.get<std::string>() : rev.dump()));
         }
         if (measure) measure->watch->Poll();
@@ -188,7 +188,7 @@ RunAnswer AlembicRevisions::Command(pg::Connection& conn, const std::string& op,
   a.stderr_text = Project::Redact(project_.driver().TakeErr(), conn.url());
   for (size_t start = 0; start < a.stderr_text.size();) {
     size_t nl = a.stderr_text.find('\n', start);
-    spdlog::debug("alembic: {}", pg::ShowUntrusted(a.stderr_text.substr(start, nl - start), 300));
+    spdlog::debug("alembic: {}", sys::ShowUntrusted(a.stderr_text.substr(start, nl - start), 300));
     start = nl == std::string::npos ? a.stderr_text.size() : nl + 1;
   }
   if (!a.options.empty() && a.options.is_object()) options_ = a.options;
@@ -197,9 +197,9 @@ RunAnswer AlembicRevisions::Command(pg::Connection& conn, const std::string& op,
 
 void AlembicRevisions::Fail(const RunAnswer& a, const std::string& revision, const pg::Url& url,
                             const std::vector<pg::LoggedStatement>& logged) {
-  const std::string message = pg::ShowUntrusted(Project::Redact(a.message, url), 300);
-  const std::string what = fmt::format("{}: {}{}", pg::ShowUntrusted(a.type, 60), message,
-                                       a.sqlstate.empty() ? "" : " (SQLSTATE " + pg::ShowUntrusted(a.sqlstate, 5) + ")");
+  const std::string message = sys::ShowUntrusted(Project::Redact(a.message, url), 300);
+  const std::string what = fmt::format("{}: {}{}", sys::ShowUntrusted(a.type, 60), message,
+                                       a.sqlstate.empty() ? "" : " (SQLSTATE " + sys::ShowUntrusted(a.sqlstate, 5) + ")");
   const std::string folder = project_.ini().parent_path().string();
   if (a.kind == "revision") {
     std::string statement = a.statement;
@@ -207,7 +207,7 @@ void AlembicRevisions::Fail(const RunAnswer& a, const std::string& revision, con
       if (s.failed) statement = s.sql;  // the server's own word on it
     std::string tail;
     for (size_t i = a.traceback.size() > 3 ? a.traceback.size() - 3 : 0; i < a.traceback.size(); ++i)
-      tail += (tail.empty() ? "" : " | ") + pg::ShowUntrusted(Project::Redact(a.traceback[i], url), 200);
+      tail += (tail.empty() ? "" : " | ") + sys::ShowUntrusted(Project::Redact(a.traceback[i], url), 200);
     const Revision* r = project_.Find(revision);
     throw engine::RevisionError(
         DatabaseError(fmt::format("revision {} ({}) failed: {}", revision, r ? r->file : "?", what),
@@ -284,8 +284,8 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
       else rev = file.revision + "@-1";
     }
     spdlog::log(level, "Running {} {} ({}) with the project's Alembic", up ? "upgrade" : "downgrade", file.revision,
-                pg::ShowUntrusted(file.message, 120));
-    pg::ThrowIfInterrupted("starting Alembic's " + std::string(up ? "upgrade " : "downgrade ") + file.revision);
+                sys::ShowUntrusted(file.message, 120));
+    sys::ThrowIfInterrupted("starting Alembic's " + std::string(up ? "upgrade " : "downgrade ") + file.revision);
     Measure m;
     inspect::ServerProbe before;
     std::uintmax_t log_offset = server_log_ ? pg::LogSize(*server_log_) : 0;
@@ -349,7 +349,7 @@ verify::RevisionRun AlembicRevisions::Run(pg::Connection& conn, engine::Directio
       }
       for (const auto& s : logged)
         if (!s.failed) {
-          e.statements.push_back({pg::ShowUntrusted(s.sql, 2000), s.seconds});
+          e.statements.push_back({sys::ShowUntrusted(s.sql, 2000), s.seconds});
           e.sql += s.sql + ";\n";
         }
       if (up && !a.lock_timeout.empty()) lock_timeout_ = a.lock_timeout;

@@ -12,7 +12,7 @@
 
 #include "alembic/driver_py.h"
 #include "harness/error.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace fs = std::filesystem;
 
@@ -80,7 +80,7 @@ std::string DebianPackage(const std::string& module) {
 
 Driver::Driver(const fs::path& python, const fs::path& ini)
     : spawned_(std::chrono::steady_clock::now()), child_({python.string(), "-c", kDriverPy}, [&] {
-        pg::ProcessOptions o;
+        sys::ProcessOptions o;
         o.working_dir = ini.parent_path().string();
         o.env = {{"MIGRATION_HARNESS_ALEMBIC_INI", ini.string()}, {"PYTHONDONTWRITEBYTECODE", "1"}};
         return o;
@@ -98,7 +98,7 @@ Driver::Driver(const fs::path& python, const fs::path& ini)
   }
   const auto ready = nlohmann::json::parse(*line, nullptr, false);
   if (!ready.is_object() || ready.value("event", "") != "ready") {
-    not_ready_ = "it did not start the driver: " + pg::ShowUntrusted(*line, 200);
+    not_ready_ = "it did not start the driver: " + sys::ShowUntrusted(*line, 200);
     return;
   }
   ready_ = ready.value("ok", false);
@@ -188,7 +188,7 @@ std::unique_ptr<Project> Project::Open(const ProjectOptions& options) {
   if (!inspected.value("ok", false))
     throw UsageError(fmt::format("the Alembic project {} cannot be read: {}: {}", p->ini_.string(),
                                  inspected.value("type", std::string("error")),
-                                 pg::ShowUntrusted(inspected.value("message", std::string()), 300)),
+                                 sys::ShowUntrusted(inspected.value("message", std::string()), 300)),
                      "fix the project (`alembic history` in its folder shows the same error), then try again");
   for (const auto& r : inspected["revisions"]) {
     // Ids reach every report and alembic_version (varchar(32)): printable,
@@ -198,11 +198,11 @@ std::unique_ptr<Project> Project::Open(const ProjectOptions& options) {
         std::any_of(id.begin(), id.end(), [](char c) { return c <= ' ' || c > '~'; }))
       throw UsageError(fmt::format("the Alembic project {} has a revision id that migration-harness cannot name "
                                    "safely: '{}' ({}): 1 to 32 printable characters, no white space",
-                                   p->ini_.string(), pg::ShowUntrusted(id, 40),
-                                   pg::ShowUntrusted(r.value("file", std::string()), 200)));
+                                   p->ini_.string(), sys::ShowUntrusted(id, 40),
+                                   sys::ShowUntrusted(r.value("file", std::string()), 200)));
     p->revisions_.push_back({id, r["parents"].get<std::vector<std::string>>(),
-                             pg::ShowUntrusted(r.value("message", std::string()), 120),
-                             pg::ShowUntrusted(r.value("file", std::string()), 200), r.value("downgrade", "")});
+                             sys::ShowUntrusted(r.value("message", std::string()), 120),
+                             sys::ShowUntrusted(r.value("file", std::string()), 200), r.value("downgrade", "")});
   }
   p->heads_ = inspected["heads"].get<std::vector<std::string>>();
   if (p->revisions_.empty())
@@ -226,7 +226,7 @@ std::unique_ptr<Project> Project::Open(const ProjectOptions& options) {
   if (!imported.value("ok", false))
     throw UsageError(fmt::format("{} cannot import {}, the database driver the project's env.py will use: {}",
                                  p->python_.string(), p->driver_module_,
-                                 pg::ShowUntrusted(imported.value("message", std::string()), 200)),
+                                 sys::ShowUntrusted(imported.value("message", std::string()), 200)),
                      fmt::format("install it (Debian: apt-get install {}), or pass --alembic-python of a virtualenv "
                                  "that has it, or --alembic-driver for the other one",
                                  DebianPackage(p->driver_module_)));

@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/engine/revision_graph.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "harness/pg/url.h"
 
 namespace harness::alembic {
@@ -85,7 +85,7 @@ class Driver {
 
  private:
   std::chrono::steady_clock::time_point spawned_;
-  pg::LineChild child_;
+  sys::LineChild child_;
   bool ready_ = false;
   std::string not_ready_;
   double startup_ = 0;

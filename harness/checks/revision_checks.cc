@@ -6,7 +6,7 @@
 #include "harness/engine/sql_statements.h"
 #include "harness/error.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::checks {
 
@@ -19,7 +19,7 @@ void RefuseChecksThatAreNotOneQuery(const engine::RevisionGraph& graph, engine::
       if (why.empty()) continue;
       throw UsageError(fmt::format("the {} check '{}' of revision {} ({}:{}) must be one query (one SELECT, WITH ... "
                                    "SELECT or VALUES) and is {}; no check was run",
-                                   c.when, pg::ShowUntrusted(c.name, 80), file.revision, file.path.filename().string(),
+                                   c.when, sys::ShowUntrusted(c.name, 80), file.revision, file.path.filename().string(),
                                    c.line, why),
                        "a check only reads: write what it must verify as one SELECT whose rows are the failures");
     }
@@ -38,7 +38,7 @@ bool RunRevisionChecks(pqxx::dbtransaction& tx, const engine::MigrationFile& fil
                                 !line.passed ? Status::kInfo : *line.passed ? Status::kPass : Status::kFail,
                                 line.detail});
     } catch (const pqxx::sql_error& e) {
-      pg::ThrowIfInterrupted("the checks of " + file.revision);
+      sys::ThrowIfInterrupted("the checks of " + file.revision);
       std::string why = e.what();
       if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
       suite.checks.resize(first);

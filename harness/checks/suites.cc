@@ -12,7 +12,7 @@
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
 #include "harness/join.h"
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 
 namespace harness::checks {
 
@@ -277,7 +277,7 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
 // Atomically (pg/files.h): a failed write keeps the previous file; throws
 // Error(kDatabase) "cannot write PATH: REASON".
 void SaveBaseline(const Baseline& b, const std::string& path) {
-  pg::WriteFileAtomically(path, BaselineToJson(b).dump(1) + "\n");
+  sys::WriteFileAtomically(path, BaselineToJson(b).dump(1) + "\n");
 }
 
 Baseline LoadBaseline(const std::string& path) {

@@ -11,7 +11,7 @@
 #include "harness/cli/context.h"
 #include "harness/error.h"
 #include "harness/pg/connection.h"
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 #include "harness/pg/interrupt.h"
 #include "harness/report/suite_report.h"
 
@@ -97,7 +97,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               if (!opts->baseline.empty()) baseline = checks::LoadBaseline(opts->baseline);
               result = checks::RunRollbackSuite(tx, range, baseline);
             }
-            pg::ThrowIfInterrupted("the " + opts->suite + " checks");
+            sys::ThrowIfInterrupted("the " + opts->suite + " checks");
             if (result.checks.empty()) {
               std::cout << fmt::format("No {} checks for {} (`--! check {}: NAME` in a revision's file)\n",
                                        opts->suite, range.Name(), opts->suite);
@@ -116,7 +116,7 @@ Command setup_check(CLI::App& app, const GlobalOptions& g) {
               });
             if (!opts->junit.empty())
               written &= WriteOutput("JUnit report", [&] {
-                pg::WriteFileAtomically(opts->junit,
+                sys::WriteFileAtomically(opts->junit,
                                         report::JUnitXml("migration-harness check " + opts->suite,
                                                          report::JUnitCases(result)));
               });

@@ -10,7 +10,7 @@
 #include "harness/error.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 #include "harness/report/suite_report.h"
 #include "harness/verify/chain_checks.h"
 #include "harness/verify/sql_revisions.h"
@@ -89,7 +89,7 @@ int RunCheckChain(const GlobalOptions& g, const alembic::ProjectOptions& ao, boo
   bool written = true;
   if (!junit.empty())
     written = WriteOutput("JUnit report", [&] {
-      pg::WriteFileAtomically(junit, report::JUnitXml("migration-harness check chain", report::JUnitCases(result)));
+      sys::WriteFileAtomically(junit, report::JUnitXml("migration-harness check chain", report::JUnitCases(result)));
     });
   return ExitCodeAfterWrites(result.ok() ? 0 : static_cast<int>(ExitCode::kCheckFailed), written);
 }

@@ -14,8 +14,8 @@
 
 #include "harness/cli/status_line.h"
 #include "harness/error.h"
-#include "harness/pg/files.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/files.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -75,7 +75,7 @@ class EscapingSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    const std::string text = pg::Escaped(std::string_view(msg.payload.data(), msg.payload.size()));
+    const std::string text = sys::Escaped(std::string_view(msg.payload.data(), msg.payload.size()));
     const spdlog::details::log_msg shown(msg.time, msg.source, msg.logger_name, msg.level, text);
     for (auto& s : sinks_)
       if (s->should_log(msg.level)) s->log(shown);
@@ -88,7 +88,7 @@ class EscapingSink final : public spdlog::sinks::base_sink<std::mutex> {
   std::vector<spdlog::sink_ptr> sinks_;
 };
 
-// --log-file: each line goes straight to a pg::AtomicFile; Finish() renames
+// --log-file: each line goes straight to a sys::AtomicFile; Finish() renames
 // it over the destination. The first write error is kept (the file is
 // abandoned, the rest of the log goes to the terminal only), said at once on
 // stderr, and thrown again by Finish().
@@ -125,7 +125,7 @@ class LogFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override {}
 
  private:
-  pg::AtomicFile file_;
+  sys::AtomicFile file_;
   bool finished_ = false;
   std::string error_;
 };
@@ -158,8 +158,8 @@ void SetupLogging(const GlobalOptions& g) {
 }
 
 void PrintError(const std::string& message, const std::string& hint) {
-  std::cerr << "error: " << pg::Escaped(message) << "\n";
-  if (!hint.empty()) std::cerr << "hint: " << pg::Escaped(hint) << "\n";
+  std::cerr << "error: " << sys::Escaped(message) << "\n";
+  if (!hint.empty()) std::cerr << "hint: " << sys::Escaped(hint) << "\n";
 }
 
 void InstallCheckedOutput() {
@@ -211,7 +211,7 @@ void CheckOutputFiles(std::initializer_list<std::pair<std::string, std::string>>
   for (const auto& [what, path] : files) {
     if (path.empty()) continue;
     try {
-      pg::CheckWritable(path);
+      sys::CheckWritable(path);
     } catch (const Error& e) {
       throw Error(e.code(), Named(e.what(), what), e.hint());
     }

@@ -36,7 +36,7 @@ struct Command {
 };
 
 // The log on the terminal and, with --log-file, in a file written through
-// pg::AtomicFile (a temporary file renamed over F when the command ends).
+// sys::AtomicFile (a temporary file renamed over F when the command ends).
 // A log file that cannot be created is exit 2, before any work.
 void SetupLogging(const GlobalOptions& g);
 // Ends the log file (fsync, close, rename); main calls it once after the
@@ -62,9 +62,9 @@ void PrintError(const std::string& message, const std::string& hint);
 
 // The files a command writes (--save-baseline, --junit, --report-json), as
 // {what, path}: before any work, a destination that cannot be written is
-// exit 2 (pg::CheckWritable); empty paths are skipped.
+// exit 2 (sys::CheckWritable); empty paths are skipped.
 void CheckOutputFiles(std::initializer_list<std::pair<std::string, std::string>> files);
-// After the run: runs `write` (pg::WriteFileAtomically and the like); an
+// After the run: runs `write` (sys::WriteFileAtomically and the like); an
 // Error it throws is printed on stderr ("error: cannot write the WHAT PATH:
 // REASON") and gives false, so the run's own outcome still stands.
 bool WriteOutput(const std::string& what, const std::function<void()>& write);

@@ -16,7 +16,7 @@
 #include "harness/codesearch/shapes.h"
 #include "harness/engine/version_table.h"
 #include "harness/error.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -148,10 +148,10 @@ Command setup_generate(CLI::App& app, const GlobalOptions& g) {
                   notes += fmt::format("; {} already taken by a unique key", t.rejected_by_unique);
                 if (!t.left_to_default.empty()) {
                   std::string cols;
-                  for (const auto& c : t.left_to_default) cols += (cols.empty() ? "" : ", ") + pg::Escaped(c);
+                  for (const auto& c : t.left_to_default) cols += (cols.empty() ? "" : ", ") + sys::Escaped(c);
                   notes += "; left to the server: " + cols;
                 }
-                std::cout << fmt::format("  {:<28} {:>8} rows{}\n", pg::Escaped(t.name), t.inserted, notes);
+                std::cout << fmt::format("  {:<28} {:>8} rows{}\n", sys::Escaped(t.name), t.inserted, notes);
               }
               return 0;
             }

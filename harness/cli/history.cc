@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "harness/cli/context.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -22,23 +22,23 @@ Command setup_history(CLI::App& app, const GlobalOptions& g) {
               const auto& f = graph.at(p);
               std::string head = p == graph.head_position() ? " (head)" : "";
               if (!opts->verbose) {
-                std::cout << pg::Escaped(graph.Name(p - 1)) << " -> " << pg::Escaped(f.revision) << head << ", "
-                          << pg::Escaped(f.message) << "\n";
+                std::cout << sys::Escaped(graph.Name(p - 1)) << " -> " << sys::Escaped(f.revision) << head << ", "
+                          << sys::Escaped(f.message) << "\n";
                 continue;
               }
-              std::cout << "Rev: " << pg::Escaped(f.revision) << head << "\n"
-                        << "Parent: " << pg::Escaped(graph.Name(p - 1)) << "\n"
-                        << "Path: " << pg::Escaped(f.path.string()) << "\n\n"
-                        << "    " << pg::Escaped(f.message) << "\n\n";
+              std::cout << "Rev: " << sys::Escaped(f.revision) << head << "\n"
+                        << "Parent: " << sys::Escaped(graph.Name(p - 1)) << "\n"
+                        << "Path: " << sys::Escaped(f.path.string()) << "\n\n"
+                        << "    " << sys::Escaped(f.message) << "\n\n";
               std::cout << "    upgrade:\n";
               // Numbered as a run in one transaction numbers them; the
               // online steps (upgrade --online's alone) marked.
               for (size_t i = 0, n = 0; i < f.upgrade.size(); ++i)
                 std::cout << "      " << (f.upgrade[i].online ? std::string("-") : std::to_string(++n) + ".") << " "
-                          << pg::Escaped(f.upgrade[i].name) << (f.upgrade[i].online ? " (online only)" : "") << "\n";
+                          << sys::Escaped(f.upgrade[i].name) << (f.upgrade[i].online ? " (online only)" : "") << "\n";
               std::cout << "    downgrade:\n";
               for (size_t i = 0; i < f.downgrade.size(); ++i)
-                std::cout << "      " << i + 1 << ". " << pg::Escaped(f.downgrade[i].name) << "\n";
+                std::cout << "      " << i + 1 << ". " << sys::Escaped(f.downgrade[i].name) << "\n";
               std::cout << "\n";
             }
             return 0;

@@ -35,7 +35,7 @@ __attribute__((constructor)) void HoldInterruptsUntilMain() {
 
 int main(int argc, char** argv) {
   using namespace harness;
-  pg::InstallInterruptHandler();
+  sys::InstallInterruptHandler();
   // A closed pipe is a write error (EPIPE) that the command says, not a
   // silent death half way through a migration.
   signal(SIGPIPE, SIG_IGN);
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   auto run = [&]() -> int {
     try {
       cli::SetupLogging(g);
-      pg::ThrowIfInterrupted("starting");
+      sys::ThrowIfInterrupted("starting");
       for (const auto& c : commands)
         if (c.app->parsed()) return c.run();
       return static_cast<int>(ExitCode::kUsage);

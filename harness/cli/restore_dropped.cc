@@ -12,7 +12,7 @@
 #include "harness/cli/context.h"
 #include "harness/codesearch/restore_dropped.h"
 #include "harness/codesearch/shapes.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -61,12 +61,12 @@ Command setup_restore_dropped(CLI::App& app, const GlobalOptions& g) {
               std::cout << fmt::format("Restored {} rows from {} in one transaction ({:.3f}s):\n",
                                        r.Rows(), opts->from, seconds);
               for (const auto& t : r.tables)
-                std::cout << fmt::format("  {:<28} {}\n", pg::Escaped(t.name),
+                std::cout << fmt::format("  {:<28} {}\n", sys::Escaped(t.name),
                                          t.in_backup ? fmt::format("{} rows", t.rows)
                                                      : std::string("not in the backup"));
-              for (const auto& s : r.sequences) std::cout << "  sequence " << pg::Escaped(s) << "\n";
+              for (const auto& s : r.sequences) std::cout << "  sequence " << sys::Escaped(s) << "\n";
             }
-            for (const auto& v : r.validated) std::cout << "  validated " << pg::Escaped(v) << "\n";
+            for (const auto& v : r.validated) std::cout << "  validated " << sys::Escaped(v) << "\n";
             for (const auto& v : r.not_validated)
               spdlog::warn("still NOT VALID: {} (its rows reference rows the backup does not "
                            "have)",

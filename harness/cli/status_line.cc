@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/base_sink.h>
 
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::cli {
 
@@ -34,7 +34,7 @@ struct StatusLine::State {
   void Draw() {
     if (text.empty()) return;
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-    std::fputs(fmt::format("\r\033[K\u2026 {}  {:.1f}s", pg::Escaped(text), s).c_str(), stderr);
+    std::fputs(fmt::format("\r\033[K\u2026 {}  {:.1f}s", sys::Escaped(text), s).c_str(), stderr);
     std::fflush(stderr);
     drawn = true;
   }

@@ -15,7 +15,7 @@
 #include "harness/codesearch/rehearsal_data.h"
 #include "harness/codesearch/shapes.h"
 #include "harness/error.h"
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 #include "harness/report/suite_report.h"
 #include "harness/verify/catalog_data.h"
 #include "harness/verify/rehearsal.h"
@@ -203,11 +203,11 @@ Command setup_verify(CLI::App& app, const GlobalOptions& g) {
               bool written = true;
               if (!opts->report_json.empty())
                 written &= WriteOutput("JSON report", [&] {
-                  pg::WriteFileAtomically(opts->report_json, report::JsonText(report::RehearsalJson(r)) + "\n");
+                  sys::WriteFileAtomically(opts->report_json, report::JsonText(report::RehearsalJson(r)) + "\n");
                 });
               if (!opts->junit.empty())
                 written &= WriteOutput("JUnit report", [&] {
-                  pg::WriteFileAtomically(opts->junit, report::RehearsalJUnit(r));
+                  sys::WriteFileAtomically(opts->junit, report::RehearsalJUnit(r));
                 });
               return written;
             };

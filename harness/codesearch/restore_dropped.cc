@@ -15,7 +15,7 @@
 #include "harness/error.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 
 namespace harness::codesearch {
 
@@ -131,12 +131,12 @@ std::string ReadBackup(const RestoreOptions& o, const std::vector<std::string>& 
   for (const auto& s : sequences) argv.push_back("--table=" + s.name);
   argv.push_back("--table=alembic_version");  // which database, at which revision, it was taken of
   argv.push_back(fs::absolute(o.backup).string());  // never read as an option
-  pg::ProcessOptions po;
+  sys::ProcessOptions po;
   po.env["LC_MESSAGES"] = "C";
   po.unset_env = {"LC_ALL"};
   po.stop_on_interrupt = true;
-  auto r = pg::RunProcess(argv, po);
-  pg::ThrowIfInterrupted("reading the backup with pg_restore");
+  auto r = sys::RunProcess(argv, po);
+  sys::ThrowIfInterrupted("reading the backup with pg_restore");
   if (r.exit_code != 0) {
     std::string err = r.err.substr(0, 600);
     while (!err.empty() && err.back() == '\n') err.pop_back();
@@ -188,7 +188,7 @@ long long LoadTable(pqxx::transaction_base& tx, const CopyBlock& block) {
       throw UsageError(fmt::format("the backup's {} has a row of {} fields for {} columns",
                                    block.table, fields, block.columns.size()));
     writer.write_raw_line(line);
-    if (++rows % 100000 == 0) pg::ThrowIfInterrupted("restoring " + block.table);
+    if (++rows % 100000 == 0) sys::ThrowIfInterrupted("restoring " + block.table);
   }
   writer.complete();
   return rows;
@@ -467,7 +467,7 @@ RestoreReport RestoreDropped(pg::Connection& conn, const RestoreOptions& o) {
     for (const auto& t : order) names += (names.empty() ? "" : ", ") + t;
     spdlog::info("Loading the 9 tables in foreign-key order: {}", names);
     for (const auto& t : order) {
-      pg::ThrowIfInterrupted("restoring the dropped tables");
+      sys::ThrowIfInterrupted("restoring the dropped tables");
       auto block = std::find_if(script.tables.begin(), script.tables.end(), [&](const CopyBlock& b) {
         return b.schema == "public" && b.table == t;
       });

@@ -8,7 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/pg/connection.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::engine {
 
@@ -59,7 +59,7 @@ pg::Url MonitorUrl(const pg::Url& url) {
 }
 
 std::string Text(const pqxx::field& f, std::size_t max_chars) {
-  return f.is_null() ? std::string() : pg::ShowUntrusted(f.c_str(), max_chars);
+  return f.is_null() ? std::string() : sys::ShowUntrusted(f.c_str(), max_chars);
 }
 
 // "autovacuum worker pid 1234: autovacuum: VACUUM public.code_chunks";
@@ -169,7 +169,7 @@ void LockWaitMonitor::Watch(pg::Url url) {
       in_flight_ = false;
       if (!error.empty()) {
         lock.unlock();
-        Fail("a poll of pg_stat_activity failed: " + pg::ShowUntrusted(error, 200));
+        Fail("a poll of pg_stat_activity failed: " + sys::ShowUntrusted(error, 200));
         return;
       }
       // No row: the backend is gone; the run sees that itself.
@@ -193,7 +193,7 @@ void LockWaitMonitor::Watch(pg::Url url) {
     }
   } catch (const std::exception& e) {
     // Nothing here may end the process: a thread's exception would.
-    Fail(pg::ShowUntrusted(e.what(), 200));
+    Fail(sys::ShowUntrusted(e.what(), 200));
   } catch (...) {
     Fail("unknown error");
   }

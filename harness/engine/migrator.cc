@@ -16,7 +16,7 @@
 #include "harness/engine/version_table.h"
 #include "harness/error.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::engine {
 
@@ -50,9 +50,9 @@ std::string DescribeLockHolders(const pg::Url& url) {
       // The other session's state and query are its own text: shown, made
       // safe to show (pg/untrusted_text.h).
       out += fmt::format("table {} is locked ({}) by pid {} ({}, query started {}: {})",
-                         pg::ShowUntrusted(r["relname"].c_str()), r["mode"].c_str(),
-                         r["pid"].c_str(), pg::ShowUntrusted(r["state"].c_str()),
-                         r["query_start"].c_str(), pg::ShowUntrusted(r["query"].c_str(), 120));
+                         sys::ShowUntrusted(r["relname"].c_str()), r["mode"].c_str(),
+                         r["pid"].c_str(), sys::ShowUntrusted(r["state"].c_str()),
+                         r["query_start"].c_str(), sys::ShowUntrusted(r["query"].c_str(), 120));
     }
     return out;
   } catch (const std::exception&) {
@@ -91,9 +91,9 @@ void RunGuards(pqxx::dbtransaction& tx, const MigrationFile& file, spdlog::level
     if (!c.guard) continue;
     std::string failed;
     for (const auto& line : RunCheckQuery(tx, file, c, "pre", /*as_guard=*/true)) {
-      if (line.passed == false) failed += (failed.empty() ? "" : "; ") + pg::ShowUntrusted(line.detail, 4000);
+      if (line.passed == false) failed += (failed.empty() ? "" : "; ") + sys::ShowUntrusted(line.detail, 4000);
       else spdlog::log(level, "[migration.{}] {} {}", file.revision, line.passed ? "✓" : "•",
-                       pg::ShowUntrusted(line.detail, 4000));
+                       sys::ShowUntrusted(line.detail, 4000));
     }
     if (failed.empty()) continue;
     const std::string what = fmt::format("revision {} refuses to run: {} [{}]", file.revision, failed, c.name);
@@ -149,7 +149,7 @@ void RefuseStepsThatLeaveTheTransaction(const RevisionGraph& graph, Direction di
                                    "migration's one transaction and leave the revision half applied; nothing was "
                                    "run",
                                    file.revision, up ? "upgrade" : "downgrade", i + 1, steps.size(),
-                                   pg::ShowUntrusted(steps[i].name, 80), file.path.filename().string(), steps[i].line,
+                                   sys::ShowUntrusted(steps[i].name, 80), file.path.filename().string(), steps[i].line,
                                    why),
                        "remove it: the engine runs every step of the path in one transaction and commits it "
                        "itself");
@@ -249,7 +249,7 @@ RunReport Migrator::Run(Direction direction, const std::string& target) {
       // A pause Ctrl-C ends at once.
       const auto until = Clock::now() + std::chrono::duration<double>(delay);
       while (Clock::now() < until) {
-        pg::ThrowIfInterrupted("waiting to try the migration again");
+        sys::ThrowIfInterrupted("waiting to try the migration again");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       delay = std::min(delay * 2, 30.0);
@@ -367,7 +367,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
   auto commit_phase = [&](const Hop& hop, int done, int phases, const std::string& step, StepTiming* timed) {
     save_progress(*tx, hop, done, phases, step);
     where = fmt::format("committing phase {} of {} of revision {}", done, phases, hop.file->revision);
-    pg::ThrowIfInterrupted(where);
+    sys::ThrowIfInterrupted(where);
     if (timed && monitor) monitor->Begin();
     auto t_commit = Clock::now();
     tx->commit();
@@ -507,7 +507,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         st.online = step.online;
         where = fmt::format("revision {} {} {}/{} ({}, {}:{})", file.revision, label, st.index, st.count, st.name,
                             file.path.filename().string(), step.line);
-        pg::ThrowIfInterrupted(where);
+        sys::ThrowIfInterrupted(where);
         if (step.online && tx) {
           // A resumed run's first transaction (it read where the last one
           // stopped) ends before an online step: it commits with the progress.
@@ -540,7 +540,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
           monitor->Begin();
           // The first Begin() may have waited for the monitor's connection:
           // a signal that came meanwhile had no statement to cancel.
-          pg::ThrowIfInterrupted(where);
+          sys::ThrowIfInterrupted(where);
         }
         auto t_step = Clock::now();
         if (step.records_revision) {
@@ -549,7 +549,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         } else if (step.runs_guards) {
           RunGuards(*tx, file, level);
         } else {
-          spdlog::debug("{}", pg::ShowSql(step.sql, step.sql.size()));
+          spdlog::debug("{}", sys::ShowSql(step.sql, step.sql.size()));
           running_step = &step;
           running_revision = file.revision;
           if (step.online) {
@@ -590,7 +590,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
         }
         if (step.records_revision && last) {
           where = "committing";
-          pg::ThrowIfInterrupted(where);
+          sys::ThrowIfInterrupted(where);
           if (monitor) monitor->Begin();
           auto t_commit = Clock::now();
           tx->commit();
@@ -617,7 +617,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
     }
     if (tx) {
       where = "committing";
-      pg::ThrowIfInterrupted(where);
+      sys::ThrowIfInterrupted(where);
       tx->commit();
       tx.reset();
       progress_now.reset();
@@ -638,7 +638,7 @@ RunReport Migrator::RunOnce(Direction direction, const std::string& target) {
     try {
       throw;
     } catch (const pqxx::sql_error& e) {
-      pg::ThrowIfInterrupted(where);
+      sys::ThrowIfInterrupted(where);
       if (e.sqlstate() == "55P03") {
         std::string holders = DescribeLockHolders(conn_.url());
         Error base = pg::FromSqlError(e, where);

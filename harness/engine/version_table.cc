@@ -1,7 +1,7 @@
 #include "harness/engine/version_table.h"
 
 #include "harness/error.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::engine {
 
@@ -23,8 +23,8 @@ std::optional<std::vector<std::string>> ReadVersionRows(pqxx::transaction_base& 
 
 std::string OnlineProgress::Describe() const {
   // Read back from the table: shown under the rule for text that is not the tool's own.
-  return pg::ShowUntrusted(revision, 32) + " in progress: phase " + std::to_string(phases_done) + " of " + std::to_string(phases) +
-         " done (" + pg::ShowUntrusted(step, 80) + ")";
+  return sys::ShowUntrusted(revision, 32) + " in progress: phase " + std::to_string(phases_done) + " of " + std::to_string(phases) +
+         " done (" + sys::ShowUntrusted(step, 80) + ")";
 }
 
 std::optional<OnlineProgress> ReadProgress(pqxx::transaction_base& tx) {
@@ -36,7 +36,7 @@ std::optional<OnlineProgress> ReadProgress(pqxx::transaction_base& tx) {
   if (owner[0][0].as<std::string>() != "r" || !owner[0][2].as<bool>())
     throw UsageError("public.migration_harness_progress is not the tool's table (" +
                          (owner[0][0].as<std::string>() != "r" ? std::string("not a plain table")
-                                                               : "owned by " + pg::ShowUntrusted(owner[0][1].c_str(), 64) +
+                                                               : "owned by " + sys::ShowUntrusted(owner[0][1].c_str(), 64) +
                                                                      ", not a superuser") +
                          "); nothing was changed",
                      "the tool records online progress there: find who made it, drop it, then run again");

@@ -24,9 +24,9 @@
 
 #include "harness/error.h"
 #include "harness/pg/connection.h"
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 
 namespace fs = std::filesystem;
 
@@ -78,7 +78,7 @@ std::string Octal(mode_t mode) {
 // or `postgres` when we are root (the server refuses to run as root).
 std::optional<uid_t> ClusterUid() {
   if (geteuid() != 0) return geteuid();
-  auto ids = LookupUser(kServerUser);
+  auto ids = sys::LookupUser(kServerUser);
   if (!ids) return std::nullopt;
   return ids->uid;
 }
@@ -118,7 +118,7 @@ std::string UnsafeParent(const fs::path& parent) {
 // enter, or empty when it can enter them all. A directory's search bit for
 // its owner, its group (the user's supplementary groups count) or everyone
 // decides; an ACL that grants more is not read.
-std::string Unenterable(const fs::path& parent, const char* server, const UserIds& ids) {
+std::string Unenterable(const fs::path& parent, const char* server, const sys::UserIds& ids) {
   std::error_code ec;
   fs::path canonical = fs::canonical(parent, ec);
   if (ec) return {};  // UnsafeParent says why
@@ -207,14 +207,14 @@ fs::path PreparePrivateDir(const fs::path& parent) {
 // checked directory of ours): it runs as the server's user and its working
 // directory, which a postmaster sets to its data directory, is the
 // cluster's data/. When not, `why` says so.
-bool IsClustersPostmaster(const PinnedProcess& pm, const fs::path& cluster, uid_t server_uid,
+bool IsClustersPostmaster(const sys::PinnedProcess& pm, const fs::path& cluster, uid_t server_uid,
                           std::string* why) {
   const pid_t pid = pm.pid();
   if (!pm.Alive()) {
     *why = "process " + std::to_string(pid) + " is not running";
     return false;
   }
-  auto uid = ProcessUid(pid);
+  auto uid = sys::ProcessUid(pid);
   if (!uid || *uid != server_uid) {
     *why = "process " + std::to_string(pid) + " runs as uid " +
            (uid ? std::to_string(*uid) : std::string("?")) + ", not as the server's uid " +
@@ -230,7 +230,7 @@ bool IsClustersPostmaster(const PinnedProcess& pm, const fs::path& cluster, uid_
     *why = data.string() + " is not a directory";
     return false;
   }
-  auto cwd = ProcessCwd(pid);
+  auto cwd = sys::ProcessCwd(pid);
   if (!cwd || *cwd != want) {
     *why = "process " + std::to_string(pid) + " works in " +
            (cwd ? cwd->string() : std::string("(unreadable)")) + ", not in " + want.string();
@@ -245,7 +245,7 @@ bool IsClustersPostmaster(const PinnedProcess& pm, const fs::path& cluster, uid_
 }
 
 // Ends a stale cluster's server, which is not our child.
-void KillPinned(const PinnedProcess& pm) {
+void KillPinned(const sys::PinnedProcess& pm) {
   pm.Signal(SIGQUIT);  // immediate shutdown: the directory is thrown away anyway
   if (!pm.WaitGone(std::chrono::seconds(10))) {
     pm.Signal(SIGKILL);
@@ -254,11 +254,11 @@ void KillPinned(const PinnedProcess& pm) {
 }
 
 void KillPostmaster(pid_t pid) {
-  if (!ProcessAlive(pid)) return;
+  if (!sys::ProcessAlive(pid)) return;
   kill(pid, SIGQUIT);  // immediate shutdown: the directory is thrown away anyway
-  if (!WaitForExit(pid, std::chrono::seconds(10))) {
+  if (!sys::WaitForExit(pid, std::chrono::seconds(10))) {
     kill(pid, SIGKILL);
-    WaitForExit(pid, std::chrono::seconds(5));
+    sys::WaitForExit(pid, std::chrono::seconds(5));
   }
 }
 
@@ -364,11 +364,11 @@ fs::path FindClientBinDir(const fs::path& server_bin_dir) {
 }
 
 ProgramVersion ReadProgramVersion(const fs::path& program) {
-  ProcessOptions po;
+  sys::ProcessOptions po;
   po.timeout = std::chrono::seconds(30);
   po.env["LC_MESSAGES"] = "C";
   po.unset_env = {"LC_ALL"};
-  auto r = RunProcess({program.string(), "--version"}, po);
+  auto r = sys::RunProcess({program.string(), "--version"}, po);
   // "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
   const std::string marker = "(PostgreSQL) ";
   const size_t at = r.out.find(marker);
@@ -425,12 +425,12 @@ void EmbeddedCluster::ReapStaleIn(const fs::path& parent) {
       auto age = std::chrono::system_clock::now() -
                  std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
       if (age < std::chrono::hours(1)) continue;
-    } else if (ProcessAlive(std::atoi(owner_text.c_str()))) {
+    } else if (sys::ProcessAlive(std::atoi(owner_text.c_str()))) {
       continue;
     }
     const pid_t pid = std::atoi(ReadFirstLine(path / "data" / "postmaster.pid").c_str());
     if (pid > 0) {
-      PinnedProcess pm(pid);
+      sys::PinnedProcess pm(pid);
       std::string not_ours;
       if (IsClustersPostmaster(pm, path, *cluster_uid, &not_ours))
         KillPinned(pm);
@@ -454,9 +454,9 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
   c->options_ = options;
   c->bin_dir_ = FindServerBinDir(options.bin_dir);
   fs::path parent = options.parent_dir.empty() ? DefaultClusterParent() : fs::path(options.parent_dir);
-  std::optional<UserIds> server_ids;
+  std::optional<sys::UserIds> server_ids;
   if (geteuid() == 0) {
-    server_ids = LookupUser(kServerUser);
+    server_ids = sys::LookupUser(kServerUser);
     if (!server_ids)
       throw UsageError("running as root, and there is no 'postgres' user to run the server as",
                        "install postgresql-15 (it creates the user) or run as a normal user");
@@ -483,7 +483,7 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
   c->dir_ = pattern;
   // Checked: an empty owner file would let the next start reap this
   // cluster while it runs.
-  WriteFileAtomically(c->dir_ / kOwnerFile, std::to_string(getpid()) + "\n");
+  sys::WriteFileAtomically(c->dir_ / kOwnerFile, std::to_string(getpid()) + "\n");
   if (chmod(c->dir_.c_str(), 0700) != 0)
     throw DatabaseError("cannot chmod " + c->dir_.string() + ": " + std::strerror(errno));
   if (server_ids && chown(c->dir_.c_str(), server_ids->uid, server_ids->gid) != 0)
@@ -491,12 +491,12 @@ std::unique_ptr<EmbeddedCluster> EmbeddedCluster::Start(const ClusterOptions& op
   c->address_.socket_dir = c->dir_.string();
   c->address_.port = FreePort();
 
-  ProcessOptions po;
+  sys::ProcessOptions po;
   po.run_as_user = c->run_as_;
   po.unset_env = {"PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"};
   po.timeout = std::chrono::seconds(120);
   const auto initdb_started = std::chrono::steady_clock::now();
-  auto initdb = RunProcess({(c->bin_dir_ / "initdb").string(), "-A", "trust", "-N", "-E", "UTF8",
+  auto initdb = sys::RunProcess({(c->bin_dir_ / "initdb").string(), "-A", "trust", "-N", "-E", "UTF8",
                             "--locale=C", "-U", "postgres", "-D", (c->dir_ / "data").string()},
                            po);
   if (initdb.exit_code != 0)
@@ -541,12 +541,12 @@ void EmbeddedCluster::Launch() {
     argv.push_back("-c");
     argv.push_back(k + "=" + v);
   }
-  ProcessOptions po;
+  sys::ProcessOptions po;
   po.run_as_user = run_as_;
   po.stdout_file = (dir_ / "postgres.log").string();
   po.parent_death_signal = SIGQUIT;  // never outlive the harness
   po.new_session = true;             // Ctrl-C goes to the harness, which stops us in order
-  postmaster_ = SpawnProcess(argv, po);
+  postmaster_ = sys::SpawnProcess(argv, po);
 }
 
 void EmbeddedCluster::WaitReady(std::chrono::seconds timeout) {
@@ -554,7 +554,7 @@ void EmbeddedCluster::WaitReady(std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (PQping(conninfo.c_str()) != PQPING_OK) {
     int status = 0;
-    if (WaitForExit(postmaster_, std::chrono::milliseconds(0), &status)) {
+    if (sys::WaitForExit(postmaster_, std::chrono::milliseconds(0), &status)) {
       postmaster_ = -1;
       throw DatabaseError("the embedded PostgreSQL server exited during start-up (status " +
                           std::to_string(status) + "): " + LogTail());
@@ -620,7 +620,7 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   spdlog::info("copying with the local client programs in {} (pg_dump {}; source server {})",
                client.string(), pg_dump.text, source_text);
   const std::string dump = (dir_ / (dbname + ".dump")).string();
-  ProcessOptions po;
+  sys::ProcessOptions po;
   po.timeout = std::chrono::hours(6);
   po.unset_env = {"PGDATABASE", "PGHOST", "PGPORT", "PGUSER"};
   po.stop_on_interrupt = true;
@@ -638,30 +638,30 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
   // The password stays off the command line, which every user can read in
   // the process list: pg_dump gets it in its own environment only.
   dump_argv.insert(dump_argv.end(), {"--dbname", source.ConnInfo({}, /*with_password=*/false)});
-  ProcessOptions dump_po = po;
+  sys::ProcessOptions dump_po = po;
   if (!source.password().empty()) dump_po.env["PGPASSWORD"] = source.password();
-  auto d = RunProcess(dump_argv, dump_po);
-  ThrowIfInterrupted("copying " + source.Describe() + " with pg_dump");
+  auto d = sys::RunProcess(dump_argv, dump_po);
+  sys::ThrowIfInterrupted("copying " + source.Describe() + " with pg_dump");
   if (d.exit_code != 0)
     throw DatabaseError("pg_dump of " + source.Describe() + " failed: " + Redact(d.err, source),
                         OutOfSpace(d.err) ? OutOfSpaceHint()
                                           : "check that the user may read every table and that "
                                             "no session holds an exclusive lock on one");
-  auto c = RunProcess({(client / "createdb").string(), "--host", address_.socket_dir, "--port",
+  auto c = sys::RunProcess({(client / "createdb").string(), "--host", address_.socket_dir, "--port",
                        std::to_string(address_.port), "--username", "postgres", "--template",
                        "template0", dbname},
                       po);
   if (c.exit_code != 0) throw DatabaseError("createdb in the embedded cluster failed: " + c.err);
   // One transaction: all or nothing, and with wal_level=minimal the tables
   // it creates are loaded without WAL.
-  auto r = RunProcess({(client / "pg_restore").string(), "--no-owner", "--no-acl",
+  auto r = sys::RunProcess({(client / "pg_restore").string(), "--no-owner", "--no-acl",
                        "--single-transaction", "--exit-on-error", "--host", address_.socket_dir,
                        "--port", std::to_string(address_.port), "--username", "postgres",
                        "--dbname", dbname, dump},
                       po);
   std::error_code ec;
   fs::remove(dump, ec);
-  ThrowIfInterrupted("restoring the copy into the embedded cluster");
+  sys::ThrowIfInterrupted("restoring the copy into the embedded cluster");
   if (r.exit_code != 0)
     throw DatabaseError("pg_restore into the embedded cluster failed: " + r.err,
                         OutOfSpace(r.err)
@@ -675,7 +675,7 @@ double EmbeddedCluster::CopyDatabaseFrom(const Url& source, const std::string& d
 void EmbeddedCluster::CrashAndRestart() {
   if (postmaster_ > 0) {
     kill(postmaster_, SIGQUIT);
-    WaitForExit(postmaster_, std::chrono::seconds(30));
+    sys::WaitForExit(postmaster_, std::chrono::seconds(30));
     postmaster_ = -1;
   }
   Launch();

@@ -16,7 +16,7 @@
 #include "harness/error.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 
 namespace harness::pg {
 
@@ -39,7 +39,7 @@ std::string UniqueDatabaseName(const std::string& prefix) {
   std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rng()));
   // The start time tells this process from a later one with the same pid.
   return prefix + "_" + ScratchHostTag() + "_" + std::to_string(getpid()) + "_" +
-         std::to_string(ProcessStartTime(getpid())) + "_" + std::to_string(counter++) + "_" +
+         std::to_string(sys::ProcessStartTime(getpid())) + "_" + std::to_string(counter++) + "_" +
          suffix;
 }
 
@@ -69,7 +69,7 @@ std::vector<std::string> ReapAbandonedDatabases(const Url& admin, const std::str
     const pid_t pid = static_cast<pid_t>(std::stol(m[3].str()));
     const unsigned long long started = std::stoull(m[4].str());
     // Alive only if the same process: a reused pid starts later.
-    if (ProcessAlive(pid) && ProcessStartTime(pid) == started) continue;
+    if (sys::ProcessAlive(pid) && sys::ProcessStartTime(pid) == started) continue;
     try {
       // No FORCE: a session on it means somebody uses it after all.
       tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name));
@@ -100,7 +100,7 @@ DisposableDatabase::DisposableDatabase(const Url& admin, const std::string& temp
   try {
     tx.exec(sql);
   } catch (const pqxx::sql_error& e) {
-    ThrowIfInterrupted("creating database " + name_ + " from template " + template_name);
+    sys::ThrowIfInterrupted("creating database " + name_ + " from template " + template_name);
     throw FromSqlError(e, "creating database " + name_ + " from template " + template_name);
   }
   clone_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

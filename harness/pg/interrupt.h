@@ -1,35 +1,22 @@
-// Ctrl-C and SIGTERM: the signals are blocked in every thread and taken by a
-// watcher thread, which cancels the statement running on each registered
-// connection. The main thread then sees the cancelled statement, rolls back
-// and unwinds normally, so every RAII guard (transaction, scratch database,
-// embedded cluster) cleans up. A second signal exits at once.
+// Ctrl-C and SIGTERM for PostgreSQL work: while a guard lives, a signal
+// cancels the statement running on its connection (sys/interrupt.h takes
+// the signals).
 #pragma once
 
-#include <string>
-
 #include "harness/pg/connection.h"
+#include "harness/sys/interrupt.h"
 
 namespace harness::pg {
 
-// Call once, first thing in main, before any thread starts.
-void InstallInterruptHandler();
-
-// The signal received (SIGINT, SIGTERM) or 0.
-int InterruptSignal();
-
-// Throws Error(kInterrupted) when a signal arrived; `doing` names the work.
-void ThrowIfInterrupted(const std::string& doing);
-
-// While alive, a signal cancels the statement running on `conn`.
+// While alive, a signal cancels the statement running on `conn`. Guards
+// may watch one connection at two levels (the rehearsal's, the
+// migrator's): the outer one still watches it when the inner one ends.
 class CancelOnInterrupt {
  public:
-  explicit CancelOnInterrupt(Connection& conn);
-  ~CancelOnInterrupt();
-  CancelOnInterrupt(const CancelOnInterrupt&) = delete;
-  CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
+  explicit CancelOnInterrupt(Connection& conn) : guard_([&conn] { conn.Cancel(); }) {}
 
  private:
-  Connection* conn_;
+  sys::OnInterrupt guard_;
 };
 
 }  // namespace harness::pg

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "harness/join.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 #include "harness/report/suite_report.h"
 
@@ -15,7 +15,7 @@ namespace harness::report {
 namespace {
 
 // Text that is not the tool's own, as a terminal shows it.
-std::string Shown(const std::string& text) { return pg::Escaped(text); }
+std::string Shown(const std::string& text) { return sys::Escaped(text); }
 
 
 // Each step's time on the clock, then how much of it it waited for a lock
@@ -28,7 +28,7 @@ std::string StepTable(const std::vector<engine::StepTiming>& steps, const std::s
   for (const auto& s : steps) {
     std::string wait = s.lock_wait_known ? fmt::format("{:.3f}s", s.lock_wait_seconds)
                                          : std::string("unknown");
-    std::string name = pg::ShowUntrusted(s.name, 48);
+    std::string name = sys::ShowUntrusted(s.name, 48);
     std::string line = fmt::format("  {:>{}} {:>2}/{:<2} {:<48} {:>9.3f}s {:>10}", s.revision, width,
                                    s.index, s.count, name, s.seconds, wait);
     if (!s.waited_for.empty()) line += "  held by " + Shown(Join(s.waited_for, "; "));

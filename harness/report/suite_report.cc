@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::report {
 
@@ -29,7 +29,7 @@ const char* StatusName(checks::Status s) {
 // not even as character references), then XML's own escapes.
 std::string XmlEscape(const std::string& text) {
   std::string out;
-  for (char c : pg::Escaped(text)) {
+  for (char c : sys::Escaped(text)) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -52,7 +52,7 @@ std::string SuiteTitle(const std::string& suite) {
 
 std::string SuiteText(const checks::SuiteResult& s) {
   std::string out;
-  for (const auto& c : s.checks) out += fmt::format("{} {}\n", Mark(c.status), pg::Escaped(c.detail));
+  for (const auto& c : s.checks) out += fmt::format("{} {}\n", Mark(c.status), sys::Escaped(c.detail));
   int pass = s.Count(checks::Status::kPass), fail = s.Count(checks::Status::kFail),
       skipped = s.Count(checks::Status::kSkipped);
   std::string skip_note = skipped ? fmt::format(", {} skipped", skipped) : "";

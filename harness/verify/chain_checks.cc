@@ -11,7 +11,7 @@
 #include "harness/join.h"
 #include "harness/pg/connection.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 #include "harness/verify/effects.h"
 
 namespace harness::verify {
@@ -89,7 +89,7 @@ checks::SuiteResult CheckChain(const std::vector<ChainRevision>& chain, Revision
       s.checks.push_back({stair, Status::kSkipped, fmt::format("{}: stairway not reached ({})", id, stopped)});
       continue;
     }
-    pg::ThrowIfInterrupted("the stairway of " + id);
+    sys::ThrowIfInterrupted("the stairway of " + id);
     const Contents before = Read(conn);
     auto attempt = [&](engine::Direction d, engine::Position to, const char* what) -> bool {
       try {
@@ -97,7 +97,7 @@ checks::SuiteResult CheckChain(const std::vector<ChainRevision>& chain, Revision
         return true;
       } catch (const engine::RevisionError& e) {
         s.checks.push_back({stair, Status::kFail, fmt::format("{}: up, down, up: the {} failed: {}", id, what,
-                                                              pg::ShowUntrusted(e.what(), 300))});
+                                                              sys::ShowUntrusted(e.what(), 300))});
         stopped = id + "'s " + what + " failed";
         return false;
       }

@@ -6,7 +6,7 @@
 
 #include "harness/inspect/catalog.h"
 #include "harness/join.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 namespace harness::verify {
 
@@ -99,7 +99,7 @@ std::string StepEffect::Describe() const {
     std::string shown;
     for (size_t i = 0; i < slowest.size() && i < 3; ++i)
       shown += fmt::format("{}{:.3f}s {}", shown.empty() ? "" : "; ", slowest[i].seconds,
-                           pg::ShowUntrusted(slowest[i].sql, 160));
+                           sys::ShowUntrusted(slowest[i].sql, 160));
     statements_text = fmt::format("; {} statement(s) logged by the server{}", statements.size(),
                                   shown.empty() ? "" : ", the slowest: " + shown);
   }

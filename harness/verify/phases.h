@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "harness/pg/interrupt.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 #include "harness/report/rehearsal_report.h"
 
 namespace harness::verify {
@@ -29,7 +29,7 @@ class Phases {
   // Times `fn`, records the phase; `fn` returns its detail line.
   template <typename Fn>
   void Run(const std::string& name, Fn&& fn, bool status_line = true) {
-    pg::ThrowIfInterrupted(name);
+    sys::ThrowIfInterrupted(name);
     spdlog::info("verify: {}...", name);
     struct StatusGuard {
       const std::function<void()>& end;
@@ -43,12 +43,12 @@ class Phases {
     InterruptForTest(name);
     auto t0 = std::chrono::steady_clock::now();
     std::string detail = fn();
-    pg::ThrowIfInterrupted(name);
+    sys::ThrowIfInterrupted(name);
     running_.clear();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r_.phases.push_back({name, s, true, detail});
     // A detail may name tables and columns: not the tool's own text.
-    spdlog::info("verify: {}: {} ({:.3f}s)", name, pg::Escaped(detail), s);
+    spdlog::info("verify: {}: {} ({:.3f}s)", name, sys::Escaped(detail), s);
   }
   void Fail(const std::string& name, const std::string& detail) { r_.phases.push_back({name, 0, false, detail}); }
   // The phase under way, for the report of a failure.

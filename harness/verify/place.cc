@@ -13,18 +13,18 @@
 
 #include "harness/error.h"
 #include "harness/pg/connection.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 #include "harness/verify/rehearsal.h"
 
 namespace harness::verify {
 
 void Phases::InterruptForTest(const std::string& phase) {
   const char* wanted = std::getenv("HARNESS_TEST_INTERRUPT_PHASE");
-  if (!wanted || phase != wanted || pg::InterruptSignal() != 0) return;
+  if (!wanted || phase != wanted || sys::InterruptSignal() != 0) return;
   const char* which = std::getenv("HARNESS_TEST_INTERRUPT_SIGNAL");
   kill(getpid(), which && std::string(which) == "TERM" ? SIGTERM : SIGINT);
   // The watcher thread takes it; the phase's work runs after that.
-  for (int i = 0; i < 200 && pg::InterruptSignal() == 0; ++i)
+  for (int i = 0; i < 200 && sys::InterruptSignal() == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
@@ -131,7 +131,7 @@ std::string Place::OtherSessions(const pg::Url& admin, const std::string& dbname
   std::string out;
   for (int attempt = 0; attempt < 20; ++attempt) {
     if (attempt) {
-      pg::ThrowIfInterrupted("waiting for closing sessions on " + dbname);
+      sys::ThrowIfInterrupted("waiting for closing sessions on " + dbname);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     out.clear();
@@ -143,7 +143,7 @@ std::string Place::OtherSessions(const pg::Url& admin, const std::string& dbname
              "AND pid <> pg_catalog.pg_backend_pid() ORDER BY pid",
              dbname))
       out += fmt::format("{}pid {} ({}, user {})", out.empty() ? "" : ", ", r[0].c_str(),
-                         pg::ShowUntrusted(r[1].c_str(), 40), pg::ShowUntrusted(r[2].c_str(), 40));
+                         sys::ShowUntrusted(r[1].c_str(), 40), sys::ShowUntrusted(r[2].c_str(), 40));
     if (out.empty()) break;
   }
   return out;

@@ -17,7 +17,7 @@
 #include "harness/pg/connection.h"
 #include "harness/pg/disposable_database.h"
 #include "harness/pg/interrupt.h"
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 #include "harness/verify/effects.h"
 #include "harness/verify/forecast.h"
 #include "harness/verify/lock_review.h"
@@ -108,7 +108,7 @@ class Pipeline {
       Prepare();
       Rehearse();
     } catch (const engine::RevisionError& e) {
-      if (pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      if (sys::InterruptSignal() != 0) Broke(Interrupted(), partial);
       // The revision cannot run on this database as written: what the
       // rehearsal is for. A verdict, not a breakdown.
       phases_.Fail(phases_.Running(), e.what());
@@ -119,21 +119,21 @@ class Pipeline {
       std::string_view statement = e.statement();
       statement.remove_prefix(std::min(statement.size(), statement.find_first_not_of(ws)));
       statement = statement.substr(0, statement.find_last_not_of(ws) + 1);
-      if (!statement.empty()) detail += "; statement: " + pg::ShowUntrusted(std::string(statement), 200);
+      if (!statement.empty()) detail += "; statement: " + sys::ShowUntrusted(std::string(statement), 200);
       if (!e.details().empty()) detail += "; " + e.details();
       Verdict(false, 1,
               fmt::format("NOT READY: revision {} failed during {}{}: {}", e.revision(), phases_.Running(),
                           FailedChecks().empty() ? "" : " (and " + FailedChecks() + ")", detail));
     } catch (const Error& e) {
-      if (e.code() != ExitCode::kInterrupted && pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      if (e.code() != ExitCode::kInterrupted && sys::InterruptSignal() != 0) Broke(Interrupted(), partial);
       Broke(e, partial);
     } catch (const pqxx::sql_error& e) {
       // A query of the rehearsal's own (readings, checks), or one that
       // Ctrl-C cancelled.
-      if (pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      if (sys::InterruptSignal() != 0) Broke(Interrupted(), partial);
       Broke(pg::FromSqlError(e, "verify: " + phases_.Running()), partial);
     } catch (const pqxx::broken_connection& e) {
-      if (pg::InterruptSignal() != 0) Broke(Interrupted(), partial);
+      if (sys::InterruptSignal() != 0) Broke(Interrupted(), partial);
       Broke(DatabaseError("verify: lost the connection while " + phases_.Running() + ": " +
                            (url_ ? pg::Redact(e.what(), *url_) : std::string(e.what()))),
              partial);
@@ -144,7 +144,7 @@ class Pipeline {
  private:
   Error Interrupted() const {
     return Error(ExitCode::kInterrupted,
-                 std::string("interrupted by ") + (pg::InterruptSignal() == SIGINT ? "SIGINT" : "SIGTERM") +
+                 std::string("interrupted by ") + (sys::InterruptSignal() == SIGINT ? "SIGINT" : "SIGTERM") +
                      " while " + phases_.Running(),
                  "nothing was committed to the source database");
   }
@@ -309,10 +309,10 @@ class Pipeline {
                        [&](const auto& t) { return t.table.Key() == table; })) {
         std::vector<std::string> names;
         for (const auto& t : recorded.tables) names.push_back(t.table.Key());
-        throw UsageError(fmt::format("--table-rows names {}, which is not a table here at {}", pg::Escaped(table),
+        throw UsageError(fmt::format("--table-rows names {}, which is not a table here at {}", sys::Escaped(table),
                                      graph_.Name(from_)),
                          names.empty() ? std::string("there is no table here")
-                                       : "its tables: " + pg::Escaped(Join(names, ", ")));
+                                       : "its tables: " + sys::Escaped(Join(names, ", ")));
       }
     RevisionRun up, down;
     std::unique_ptr<Traffic> traffic;
@@ -536,7 +536,7 @@ class Pipeline {
       Watched db(empty.url());
       return revisions_.Run(db.conn, engine::Direction::kUpgrade, to_, RunMode::kQuiet).report.steps;
     } catch (const Error& e) {
-      if (e.code() == ExitCode::kInterrupted || pg::InterruptSignal() != 0) throw;
+      if (e.code() == ExitCode::kInterrupted || sys::InterruptSignal() != 0) throw;
       spdlog::warn("verify: no empty database for the forecast ({}); every step is scaled from here", e.what());
       return std::nullopt;
     }

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "harness/pg/cluster.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 #include "scenarios/support/state_file.h"
 
 namespace fs = std::filesystem;
@@ -93,7 +93,7 @@ std::vector<std::string> ReadKept(const std::string& state) {
 // Whether the keeper recorded in `s` still runs (and is that keeper, not a
 // process that reused its pid).
 bool KeeperAlive(const State& s) {
-  unsigned long long start = harness::pg::ProcessStartTime(s.keeper_pid);
+  unsigned long long start = harness::sys::ProcessStartTime(s.keeper_pid);
   if (start == 0) return false;
   if (s.keeper_start != 0) return start == s.keeper_start;
   std::ifstream in("/proc/" + std::to_string(s.keeper_pid) + "/cmdline");
@@ -146,7 +146,7 @@ void RemoveStateFiles(const std::string& state) {
       out << "socket_dir=" << cluster->address().socket_dir << "\n"
           << "port=" << cluster->address().port << "\n"
           << "keeper_pid=" << getpid() << "\n"
-          << "keeper_start=" << harness::pg::ProcessStartTime(getpid()) << "\n"
+          << "keeper_start=" << harness::sys::ProcessStartTime(getpid()) << "\n"
           << "postmaster_pid=" << cluster->postmaster_pid() << "\n"
           << "max_hours=" << max_hours << "\n"
           << "stop_command=" << Quote(ec ? "test-cluster" : self.string()) << " stop --state "
@@ -182,7 +182,7 @@ void RemoveStateFiles(const std::string& state) {
     }
     if (sig > 0) break;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    if (watching && harness::pg::ProcessStartTime(owner) != owner_start) {
+    if (watching && harness::sys::ProcessStartTime(owner) != owner_start) {
       // `stop` signals before it exits, and ctest exits after it: a SIGUSR1
       // sent before the owner died is pending now.
       timespec now{0, 0};
@@ -203,7 +203,7 @@ void RemoveStateFiles(const std::string& state) {
 int Start(const std::string& state, int max_hours) {
   // The process that ran us (ctest): the cluster lives as long as it does.
   pid_t owner = getppid();
-  unsigned long long owner_start = harness::pg::ProcessStartTime(owner);
+  unsigned long long owner_start = harness::sys::ProcessStartTime(owner);
 
   State old = ReadState(state);
   if (old.keeper_pid > 0 && KeeperAlive(old)) {

@@ -239,23 +239,23 @@ std::string TestDatabase::Revision() const {
   return Chain().Name(m.Current());
 }
 
-pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url,
+sys::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url,
                          const std::map<std::string, std::string>& env) {
   return RunCliThrough({}, args, url, env);
 }
 
-pg::ProcessResult RunCliThrough(const std::vector<std::string>& wrapper, const std::vector<std::string>& args,
+sys::ProcessResult RunCliThrough(const std::vector<std::string>& wrapper, const std::vector<std::string>& args,
                                 const std::string& url, const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv = wrapper;
   argv.push_back(HARNESS_CLI_PATH);
   argv.insert(argv.end(), args.begin(), args.end());
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.env = env;
   if (!o.env.count("HARNESS_MIGRATIONS")) o.env["HARNESS_MIGRATIONS"] = MigrationsDir().string();
   if (!url.empty()) o.env["DATABASE_URL"] = url;
   else o.unset_env.push_back("DATABASE_URL");
   o.timeout = std::chrono::seconds(600);
-  return pg::RunProcess(argv, o);
+  return sys::RunProcess(argv, o);
 }
 
 namespace {
@@ -330,7 +330,7 @@ void ExpectUnchanged(const TestDatabase& db, const DatabaseState& before, const 
   ExpectUnchanged(db.url(), before, what);
 }
 
-pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
+sys::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
                                   int exit_code, const std::string& url,
                                   const std::map<std::string, std::string>& env) {
   std::string command;
@@ -347,29 +347,29 @@ BackgroundCli::BackgroundCli(const std::vector<std::string>& args, const std::st
   std::vector<std::string> argv = wrapper;
   argv.push_back(HARNESS_CLI_PATH);
   argv.insert(argv.end(), args.begin(), args.end());
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.env = {{"DATABASE_URL", url}, {"HARNESS_MIGRATIONS", MigrationsDir().string()}};
   log_ = std::filesystem::temp_directory_path() / (pg::UniqueDatabaseName("mh_cli") + ".log");
   o.stdout_file = log_.string();
-  pid_ = pg::SpawnProcess(argv, o);
+  pid_ = sys::SpawnProcess(argv, o);
 }
 
 BackgroundCli::~BackgroundCli() {
-  if (!exited_ && pg::ProcessAlive(pid_)) {
+  if (!exited_ && sys::ProcessAlive(pid_)) {
     kill(getpgid(pid_) == pid_ ? -pid_ : pid_, SIGKILL);
-    pg::WaitForExit(pid_, std::chrono::seconds(10));
+    sys::WaitForExit(pid_, std::chrono::seconds(10));
   }
   std::error_code ec;
   std::filesystem::remove(log_, ec);
 }
 
-bool BackgroundCli::Running() const { return !exited_ && pg::ProcessAlive(pid_); }
+bool BackgroundCli::Running() const { return !exited_ && sys::ProcessAlive(pid_); }
 
 void BackgroundCli::Signal(int sig) const { kill(pid_, sig); }
 
 std::optional<int> BackgroundCli::Wait(std::chrono::seconds timeout) {
   int status = -1;
-  if (!pg::WaitForExit(pid_, timeout, &status)) return std::nullopt;
+  if (!sys::WaitForExit(pid_, timeout, &status)) return std::nullopt;
   exited_ = true;
   return status;
 }
@@ -470,11 +470,11 @@ void RunAlembic(const std::filesystem::path& project, const pg::Url& url, const 
   // The URL in SQLAlchemy's form over the test cluster's socket (no password).
   const std::string sqlalchemy = "postgresql+" + driver + "://" + url.user() + "@/" + url.dbname() +
                                  "?host=" + url.host() + "&port=" + url.port();
-  pg::ProcessOptions o;
+  sys::ProcessOptions o;
   o.working_dir = project.string();
   o.env = {{"DATABASE_URL", sqlalchemy}, {"MH_TEST_URL", sqlalchemy}, {"PYTHONDONTWRITEBYTECODE", "1"}};
   o.timeout = std::chrono::seconds(120);
-  auto r = pg::RunProcess({"/usr/bin/python3", "-c",
+  auto r = sys::RunProcess({"/usr/bin/python3", "-c",
                            "import os, sys\n"
                            "from alembic.config import Config\n"
                            "from alembic import command\n"

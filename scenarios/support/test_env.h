@@ -26,7 +26,7 @@
 #include "harness/codesearch/shape.h"
 #include "harness/pg/cluster.h"
 #include "harness/pg/disposable_database.h"
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 
 // A string contains a substring; on failure the whole string is shown.
 #define EXPECT_CONTAINS(haystack, needle) \
@@ -90,12 +90,12 @@ class TestDatabase {
 
 // Runs the migration-harness binary with `args`; DATABASE_URL is set to
 // `url` when given, and HARNESS_MIGRATIONS to the source tree's chain.
-pg::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
+sys::ProcessResult RunCli(const std::vector<std::string>& args, const std::string& url = {},
                          const std::map<std::string, std::string>& env = {});
 // The same, started through `wrapper` (a program and its arguments that end
 // by running the binary and its arguments, e.g. a shell redirecting its
 // standard output).
-pg::ProcessResult RunCliThrough(const std::vector<std::string>& wrapper, const std::vector<std::string>& args,
+sys::ProcessResult RunCliThrough(const std::vector<std::string>& wrapper, const std::vector<std::string>& args,
                                 const std::string& url = {}, const std::map<std::string, std::string>& env = {});
 
 // What "the database as it was" compares: the catalog of `public`
@@ -125,7 +125,7 @@ void ExpectUnchanged(const TestDatabase& db, const DatabaseState& before,
 // command connects with `url` when given (another role's, say), else with
 // db.url(); `env` as for RunCli. Returns the result for the test's own
 // checks of the output.
-pg::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
+sys::ProcessResult RunCliUnchanged(const TestDatabase& db, const std::vector<std::string>& args,
                                   int exit_code, const std::string& url = {},
                                   const std::map<std::string, std::string>& env = {});
 

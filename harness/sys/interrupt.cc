@@ -1,10 +1,11 @@
-#include "harness/pg/interrupt.h"
+#include "harness/sys/interrupt.h"
 
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <iterator>
 #include <chrono>
 #include <atomic>
@@ -14,12 +15,12 @@
 
 #include "harness/error.h"
 
-namespace harness::pg {
+namespace harness::sys {
 
 namespace {
 std::atomic<int> g_signal{0};
 std::mutex g_mutex;
-std::vector<Connection*> g_connections;
+std::vector<const std::function<void()>*> g_stops;  // the live guards', in the order made
 
 void Watch(sigset_t set) {
   std::chrono::steady_clock::time_point first;
@@ -42,7 +43,7 @@ void Watch(sigset_t set) {
       _exit(128 + sig);
     }
     std::lock_guard<std::mutex> lock(g_mutex);
-    for (Connection* c : g_connections) c->Cancel();
+    for (const auto* stop : g_stops) (*stop)();
   }
 }
 }  // namespace
@@ -70,18 +71,16 @@ void ThrowIfInterrupted(const std::string& doing) {
               "nothing was committed: the database is as it was before this command");
 }
 
-CancelOnInterrupt::CancelOnInterrupt(Connection& conn) : conn_(&conn) {
+OnInterrupt::OnInterrupt(std::function<void()> stop) : stop_(std::move(stop)) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  g_connections.push_back(conn_);
-  if (g_signal.load() != 0) conn_->Cancel();
+  g_stops.push_back(&stop_);
+  if (g_signal.load() != 0) stop_();
 }
 
-CancelOnInterrupt::~CancelOnInterrupt() {
+OnInterrupt::~OnInterrupt() {
   std::lock_guard<std::mutex> lock(g_mutex);
-  // One entry: a connection may be watched by guards at two levels (the
-  // rehearsal's, the migrator's), and the outer one still watches it.
-  auto it = std::find(g_connections.rbegin(), g_connections.rend(), conn_);
-  if (it != g_connections.rend()) g_connections.erase(std::next(it).base());
+  auto it = std::find(g_stops.rbegin(), g_stops.rend(), &stop_);
+  if (it != g_stops.rend()) g_stops.erase(std::next(it).base());
 }
 
-}  // namespace harness::pg
+}  // namespace harness::sys

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace harness::pg {
+namespace harness::sys {
 
 // The one rule for text that is not the tool's own (data values, object
 // and role names, other sessions' queries, server messages raised by other
@@ -30,4 +30,4 @@ std::string ShowUntrusted(std::string_view text, std::size_t max_chars = 80);
 // as one space first, as SQL reads them; then ShowUntrusted.
 std::string ShowSql(std::string_view sql, std::size_t max_chars = 160);
 
-}  // namespace harness::pg
+}  // namespace harness::sys

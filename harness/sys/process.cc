@@ -1,4 +1,4 @@
-#include "harness/pg/process.h"
+#include "harness/sys/process.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -19,9 +19,9 @@
 #include <thread>
 
 #include "harness/error.h"
-#include "harness/pg/interrupt.h"
+#include "harness/sys/interrupt.h"
 
-namespace harness::pg {
+namespace harness::sys {
 
 namespace {
 
@@ -450,4 +450,4 @@ bool WaitForExit(pid_t pid, std::chrono::milliseconds timeout, int* status_out) 
   }
 }
 
-}  // namespace harness::pg
+}  // namespace harness::sys

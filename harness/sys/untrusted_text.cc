@@ -1,9 +1,9 @@
-#include "harness/pg/untrusted_text.h"
+#include "harness/sys/untrusted_text.h"
 
 #include <cstdio>
 #include <vector>
 
-namespace harness::pg {
+namespace harness::sys {
 
 namespace {
 
@@ -130,4 +130,4 @@ std::string ShowSql(std::string_view sql, std::size_t max_chars) {
   return ShowUntrusted(flat, max_chars);
 }
 
-}  // namespace harness::pg
+}  // namespace harness::sys

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace harness::pg {
+namespace harness::sys {
 
 struct ProcessOptions {
   // When running as root, switch to this user before exec (initdb and
@@ -136,4 +136,4 @@ struct UserIds {
 };
 std::optional<UserIds> LookupUser(const std::string& user);
 
-}  // namespace harness::pg
+}  // namespace harness::sys

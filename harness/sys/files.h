@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-namespace harness::pg {
+namespace harness::sys {
 
 // Permission bits of a new file (an existing file keeps its own).
 inline constexpr mode_t kReadableFile = 0644;
@@ -72,4 +72,4 @@ class AtomicFile {
   int fd_ = -1;
 };
 
-}  // namespace harness::pg
+}  // namespace harness::sys

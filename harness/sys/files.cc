@@ -1,4 +1,4 @@
-#include "harness/pg/files.h"
+#include "harness/sys/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include "harness/error.h"
 
-namespace harness::pg {
+namespace harness::sys {
 
 namespace fs = std::filesystem;
 
@@ -189,4 +189,4 @@ void AtomicFile::Abandon() noexcept {
   }
 }
 
-}  // namespace harness::pg
+}  // namespace harness::sys
