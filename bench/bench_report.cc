@@ -35,16 +35,16 @@
 #include "bench/service_002.h"
 #include "harness/engine/revision_graph.h"
 #include "harness/sys/files.h"
-#include "harness/report/forecast.h"
+#include "harness/stats/model_fit.h"
 #include "harness/report/rehearsal_report.h"
-#include "harness/report/significance.h"
+#include "harness/stats/significance.h"
 
 namespace {
 
 using nlohmann::json;
-using harness::report::FitLinear;
-using harness::report::LinearFit;
-using harness::report::Sample;
+using harness::stats::FitLinear;
+using harness::stats::LinearFit;
+using harness::stats::Sample;
 
 struct Result {
   std::string family;  // BM_Upgrade002
@@ -661,7 +661,7 @@ int main(int argc, char** argv) {
       const Result* largest = find("BM_Upgrade002", shape, sizes.back());
       auto model_of = [&](int i) {
         auto k = largest->kinds.find(i);
-        return harness::report::ModelOf(k == largest->kinds.end() ? "" : k->second);
+        return harness::stats::ModelOf(k == largest->kinds.end() ? "" : k->second);
       };
       // Each size's fastest iteration per step (a results file from before
       // those were recorded: the mean).
@@ -675,8 +675,8 @@ int main(int argc, char** argv) {
       std::string unreliable;
       for (const auto& [i, samples] : fastest) {
         // The model verify fits too (verify/forecast.h).
-        const harness::report::StepFit fit = harness::report::FitStep(samples, model_of(i));
-        const double at = harness::report::ForecastAt(fit, samples, forecast_rows);
+        const harness::stats::StepFit fit = harness::stats::FitStep(samples, model_of(i));
+        const double at = harness::stats::ForecastAt(fit, samples, forecast_rows);
         sum += at;
         if (!fit.unreliable.empty()) unreliable += (unreliable.empty() ? "" : ", ") + std::to_string(i);
         text += fmt::format("  {}. {:<42} {:>9}   {}\n", i, step_name(i), Seconds(at), fit.Describe());
@@ -702,7 +702,7 @@ int main(int argc, char** argv) {
           for (const auto& x : samples)
             if (x.rows < static_cast<double>(sizes.back())) smaller.push_back(x);
           if (!smaller.empty())
-            predicted += harness::report::ForecastAt(harness::report::FitStep(smaller, model_of(i)), smaller,
+            predicted += harness::stats::ForecastAt(harness::stats::FitStep(smaller, model_of(i)), smaller,
                                                      static_cast<double>(sizes.back()));
         }
         const double measured = largest->counters.count("min_s") ? largest->counters.at("min_s") : largest->seconds;
@@ -780,7 +780,7 @@ int main(int argc, char** argv) {
     // Each repetition of `r` against the median of `ref`'s.
     auto ratios = [](const Result& r, const Result& ref) {
       std::vector<double> out;
-      const double by = harness::report::Median(ref.runs);
+      const double by = harness::stats::Median(ref.runs);
       if (by > 0)
         for (double seconds : r.runs) out.push_back(seconds / by);
       return out;
@@ -807,22 +807,22 @@ int main(int argc, char** argv) {
       const std::vector<double> now = ratios(r, ref_now->second), was = ratios(it->second, ref_base->second);
       if (now.empty() || was.empty()) continue;
       Compared c{key, ref_key};
-      c.now = harness::report::Median(now);
-      c.was = harness::report::Median(was);
+      c.now = harness::stats::Median(now);
+      c.was = harness::stats::Median(was);
       c.change = c.now / c.was;
-      c.p = harness::report::MannWhitneyGreaterP(was, now);
+      c.p = harness::stats::MannWhitneyGreaterP(was, now);
       c.n_now = now.size();
       c.n_was = was.size();
       compared.push_back(c);
     }
     std::vector<double> ps;
     for (const auto& c : compared) ps.push_back(c.p);
-    const std::vector<bool> significant = harness::report::HolmSignificant(ps, alpha);
+    const std::vector<bool> significant = harness::stats::HolmSignificant(ps, alpha);
     const double strictest = alpha / static_cast<double>(std::max<size_t>(1, compared.size()));
     // The repetitions a benchmark needs on each side so that its slowdown,
     // however clear, can pass Holm's first (strictest) threshold.
     size_t needed = 1;
-    while (needed < 100 && harness::report::SmallestP(needed, needed) > strictest) ++needed;
+    while (needed < 100 && harness::stats::SmallestP(needed, needed) > strictest) ++needed;
     const std::string heading = fmt::format(
         "Against the baseline {} (each as a ratio to its reference in the same run, the median of its "
         "repetitions; flagged when that ratio grew more than {:.0f}% and significantly: Mann-Whitney U, "
@@ -839,7 +839,7 @@ int main(int argc, char** argv) {
       const Compared& c = compared[k];
       const bool over = c.change > 1 + threshold / 100;
       const bool slow = over && significant[k];
-      if (harness::report::SmallestP(c.n_now, c.n_was) > strictest) {
+      if (harness::stats::SmallestP(c.n_now, c.n_was) > strictest) {
         ++too_few;
         too_few_text += (too_few_text.empty() ? "" : ", ") + fmt::format("{} ({} / {})", c.key, c.n_now, c.n_was);
       }

@@ -1,8 +1,8 @@
-// The statistics of the benchmark gate (harness/report/significance.h):
+// The statistics of the benchmark gate (harness/stats/significance.h):
 // exact Mann-Whitney p-values against counts done by hand over every
 // ordering, the normal approximation against the exact one, Holm's
 // step-down against its definition.
-#include "harness/report/significance.h"
+#include "harness/stats/significance.h"
 
 #include <vector>
 
@@ -11,10 +11,10 @@
 namespace harness::testing {
 namespace {
 
-using report::HolmSignificant;
-using report::MannWhitneyGreaterP;
-using report::Median;
-using report::SmallestP;
+using stats::HolmSignificant;
+using stats::MannWhitneyGreaterP;
+using stats::Median;
+using stats::SmallestP;
 
 TEST(MannWhitney, ExactTailsMatchEveryOrderingCounted) {
   // All 5 later above all 5 earlier: 1 ordering of C(10, 5) = 252.

@@ -34,7 +34,7 @@ CheckResult Check(bool ok, std::string id, std::string detail_ok, std::string de
 }
 
 
-long long OidOf(pqxx::transaction_base& tx, const TableData& table) {
+long long OidOf(pqxx::transaction_base& tx, const RecordedTable& table) {
   pqxx::row r = tx.exec_params1(
       "SELECT c.oid::bigint FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
       "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') "
@@ -44,8 +44,8 @@ long long OidOf(pqxx::transaction_base& tx, const TableData& table) {
 }
 
 // The baseline's tables, oldest first.
-std::vector<std::pair<std::string, const TableData*>> InOrder(const Baseline& b) {
-  std::vector<std::pair<std::string, const TableData*>> out;
+std::vector<std::pair<std::string, const RecordedTable*>> InOrder(const Baseline& b) {
+  std::vector<std::pair<std::string, const RecordedTable*>> out;
   for (const auto& [name, d] : b.tables) out.emplace_back(name, &d);
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& x, const auto& y) { return x.second->oid < y.second->oid; });
@@ -53,7 +53,7 @@ std::vector<std::pair<std::string, const TableData*>> InOrder(const Baseline& b)
 }
 
 // Was `table` dropped and recreated since the baseline (now: its oid, 0 if gone)?
-bool Recreated(const TableData& was, long long now) {
+bool Recreated(const RecordedTable& was, long long now) {
   if (now == 0) return false;
   if (was.recorded_as_dropped) return true;
   return was.oid != 0 && was.oid != now;
@@ -169,7 +169,7 @@ bool Contains(const std::vector<std::string>& v, const std::string& x) {
 Baseline TakeBaseline(pqxx::transaction_base& tx, const Range& range) {
   Baseline b = BaselineHead(tx, range);
   for (const auto& [id, oid] : inspect::UserTables(tx)) {
-    TableData d;
+    RecordedTable d;
     d.schema = id.schema;
     d.name = id.name;
     d.oid = oid;
@@ -186,7 +186,7 @@ Baseline BaselineFromReadings(pqxx::transaction_base& tx, const Range& range,
                               const std::vector<inspect::TableReading>& readings) {
   Baseline b = BaselineHead(tx, range);
   for (const auto& reading : readings) {
-    TableData d;
+    RecordedTable d;
     d.schema = reading.table.schema;
     d.name = reading.table.name;
     d.oid = reading.oid;
@@ -224,7 +224,7 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
   try {
     Baseline b;
     auto table = [](const std::string& name, const nlohmann::json& t, long long oid, bool dropped) {
-      TableData d;
+      RecordedTable d;
       d.name = name;
       d.columns = t.at("columns").get<std::vector<std::string>>();
       d.fingerprint = {t.at("rows").get<long long>(), t.at("hash_sum").get<std::string>()};
@@ -240,7 +240,7 @@ Baseline BaselineFromJson(const nlohmann::json& j) {
       b.revision = j.value("revision", std::string());
       b.database = j.value("database", std::string());
       for (const auto& [key, t] : j.at("tables").items()) {
-        TableData d = table(key, t, t.at("oid").get<long long>(), false);
+        RecordedTable d = table(key, t, t.at("oid").get<long long>(), false);
         if (three) {
           d.schema = t.at("schema").get<std::string>();
           d.name = t.at("name").get<std::string>();
@@ -364,7 +364,7 @@ namespace {
 // One kept table's rows against the baseline's, over the columns it still
 // has: its fingerprint and, where the baseline has them, each column's sum,
 // so that a difference names its columns.
-CheckResult CompareRows(pqxx::transaction_base& tx, const std::string& table, const TableData& want,
+CheckResult CompareRows(pqxx::transaction_base& tx, const std::string& table, const RecordedTable& want,
                         const std::string& id) {
   const std::vector<std::string> present = inspect::ColumnsOf(tx, want.Id());
   std::vector<std::string> in_order;  // the baseline's columns still there, in its order

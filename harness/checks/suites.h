@@ -43,11 +43,11 @@ std::string RecordedRevision(pqxx::transaction_base& tx);
 // nullopt for rows no position of it has.
 std::optional<engine::Position> RecordedPosition(pqxx::transaction_base& tx, const engine::RevisionGraph& graph);
 
-// A table's columns (in order, as fingerprinted), its rows' fingerprint, its
+// A table as a baseline recorded it: its columns (in order, as fingerprinted), its rows' fingerprint, its
 // oid (a rollback that drops and recreates a table gives it another) and,
 // per column, the sum of a hash of its values (inspect/
 // table_reading.h): what lets a difference name its columns.
-struct TableData {
+struct RecordedTable {
   std::string schema = "public";
   std::string name;  // the table's own name (the map's key is TableId::Key())
   std::vector<std::string> columns;
@@ -72,7 +72,7 @@ struct Baseline {
   // Every table of every user schema (public's alone in files of format 1
   // and 2) but public.alembic_version (partitions counted in their parent),
   // without the prebuilt columns; keyed by TableId::Key().
-  std::map<std::string, TableData> tables;
+  std::map<std::string, RecordedTable> tables;
   // False for a file of format 1 or 2: the catalog and the tables of public
   // only were recorded, and only those are compared.
   bool all_schemas = true;

@@ -1,6 +1,7 @@
 // What every subcommand shares: the global options, logging, loading the
 // chain, connecting. Each subcommand lives in its own file with an options
-// struct, a setup_X() that declares its flags and a run_X() that does it.
+// struct and a setup_X() that declares its flags and returns a Command whose
+// `run` does the work.
 #pragma once
 
 #include <functional>

@@ -84,7 +84,7 @@ struct StepActivity {
   std::vector<std::string> Kinds() const;
   // "rewrite-events", "index-events", "update-items", "scan-code_chunks",
   // "catalog": what the forecast's model of the step is chosen from
-  // (report/forecast.h ModelOf), the strongest kind first.
+  // (stats/model_fit.h ModelOf), the strongest kind first.
   std::string Label() const;
   // "; rewrote events; built ix; scanned events; created t; dropped u".
   std::string Objects() const;

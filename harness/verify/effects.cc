@@ -114,7 +114,7 @@ long long Recorded::Rows() const {
   return n;
 }
 
-Recorded Record(pqxx::transaction_base& tx) {
+Recorded ReadBeforeUpgrade(pqxx::transaction_base& tx) {
   Recorded r;
   for (const auto& [id, oid] : inspect::UserTables(tx)) r.tables.push_back(inspect::ReadTable(tx, id));
   r.dependents = ReadDependents(tx);

@@ -78,7 +78,7 @@ struct Recorded {
   std::vector<Dependent> dependents;
   long long Rows() const;
 };
-Recorded Record(pqxx::transaction_base& tx);
+Recorded ReadBeforeUpgrade(pqxx::transaction_base& tx);
 
 // What the upgrade discarded (`suite` "discarded rows", information): the
 // tables and columns gone since `before` (by oid and column number: a

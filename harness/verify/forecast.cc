@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/report/forecast.h"
+#include "harness/stats/model_fit.h"
 
 namespace harness::verify {
 
@@ -16,7 +16,7 @@ report::Rehearsal::Forecast ForecastUpgrade(const std::optional<std::vector<engi
   using Key = std::tuple<std::string, int>;  // revision, step
   std::map<Key, std::string> labels;
   for (const auto& e : effects) labels[{e.step.revision, e.step.index}] = e.activity.Label();
-  std::map<Key, std::vector<report::Sample>> samples;
+  std::map<Key, std::vector<stats::Sample>> samples;
   int unwatched = 0;
   auto add = [&](const std::vector<engine::StepTiming>& steps, double at) {
     for (const auto& s : steps) {
@@ -34,12 +34,12 @@ report::Rehearsal::Forecast ForecastUpgrade(const std::optional<std::vector<engi
   std::string per_step;
   for (const auto& [key, points] : samples) {
     const std::string& label = labels.at(key);
-    report::StepFit fit = report::FitStep(points, report::ModelOf(label));
+    stats::StepFit fit = stats::FitStep(points, stats::ModelOf(label));
     // Without the empty database, a step that reads the rows is a line
     // through the origin and its time here.
-    const double at = report::ForecastAt(fit, points, static_cast<double>(rows));
+    const double at = stats::ForecastAt(fit, points, static_cast<double>(rows));
     f.seconds += at;
-    (fit.constant ? constant : fit.model == report::StepModel::kNLogN ? nlogn : line) += 1;
+    (fit.constant ? constant : fit.model == stats::StepModel::kNLogN ? nlogn : line) += 1;
     per_step += fmt::format("{}{} {}: {:.3f}s ({})", per_step.empty() ? "" : "; ", std::get<0>(key),
                             std::get<1>(key), at, fit.constant ? "constant" : label);
   }

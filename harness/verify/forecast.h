@@ -1,7 +1,7 @@
 // The upgrade's time at a larger size, work time only (a wait for a lock
 // depends on the other sessions, not on the rows). Each step of the
 // measured upgrade is fitted by the model its effect calls for
-// (report/forecast.h ModelOf of inspect::StepActivity::Label(): constant
+// (stats/model_fit.h ModelOf of inspect::StepActivity::Label(): constant
 // for a catalog-only step, n log n for an index build, a line for anything
 // that reads or writes the rows: the model bench-report fits to the
 // benchmarks), through an upgrade of an empty database (each step's fixed

@@ -9,7 +9,7 @@
 #include "harness/engine/sql_statements.h"
 #include "harness/inspect/step_probe.h"
 #include "harness/join.h"
-#include "harness/report/forecast.h"
+#include "harness/stats/model_fit.h"
 
 namespace harness::verify {
 
@@ -97,18 +97,18 @@ double TimeThen(const StepEffect& e, const std::optional<double>& empty_seconds,
                 const TableSizes& sizes) {
   const double here = e.step.work_seconds();
   if (!sizes.scaled) return here;
-  const auto model = report::ModelOf(e.activity.Label());
-  if (model == report::StepModel::kConstant) return here;
+  const auto model = stats::ModelOf(e.activity.Label());
+  if (model == stats::StepModel::kConstant) return here;
   double then = here;
   for (const auto& t : SizedBy(e.activity)) {
     const long long rows_here = sizes.Here(t);
     if (rows_here <= 0) continue;
-    std::vector<report::Sample> points;
+    std::vector<stats::Sample> points;
     if (empty_seconds) points.push_back({0, *empty_seconds});
     points.push_back({static_cast<double>(rows_here), here});
     if (again) points.push_back({static_cast<double>(rows_here), *again});
-    const report::StepFit fit = report::FitStep(points, model);
-    then = std::max(then, report::ForecastAt(fit, points, static_cast<double>(sizes.Then(t))));
+    const stats::StepFit fit = stats::FitStep(points, model);
+    then = std::max(then, stats::ForecastAt(fit, points, static_cast<double>(sizes.Then(t))));
   }
   return then;
 }

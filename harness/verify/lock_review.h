@@ -6,7 +6,7 @@
 // table: on a copy of production the copy's own rows, on generated data
 // each table's rows scaled to production (--table-rows T=N, or
 // --forecast-rows: every table by the same factor). A step's time at that
-// size follows the model its work calls for (report/forecast.h: constant
+// size follows the model its work calls for (stats/model_fit.h: constant
 // for catalog-only work, n log n for an index build, a line for the rest).
 //
 // A finding names the step, the table and its rows, the forecast hold and

@@ -293,7 +293,7 @@ class Pipeline {
     Marks marks_recorded;
     phases_.Run("record the schema and the rows", [&] {
       pqxx::read_transaction tx(conn.raw());
-      recorded = verify::Record(tx);
+      recorded = verify::ReadBeforeUpgrade(tx);
       marks_recorded = ReadMarks(tx);
       Read("reads.recorded", fmt::format("before the upgrade: read every table once ({} tables, {} rows)",
                                          recorded.tables.size(), recorded.Rows()));

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace harness::report {
+namespace harness::stats {
 
 // The one-sided p-value that `later` is stochastically larger than
 // `earlier` (H0: both from one distribution): the exact distribution of U
@@ -26,4 +26,4 @@ std::vector<bool> HolmSignificant(const std::vector<double>& p, double alpha);
 
 double Median(std::vector<double> values);
 
-}  // namespace harness::report
+}  // namespace harness::stats

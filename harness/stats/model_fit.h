@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace harness::report {
+namespace harness::stats {
 
 struct Sample {
   double rows = 0;
@@ -65,4 +65,4 @@ inline StepFit FitStep(const std::vector<Sample>& samples, bool catalog_only, do
   return FitStep(samples, catalog_only ? StepModel::kConstant : StepModel::kLinear, max_error);
 }
 
-}  // namespace harness::report
+}  // namespace harness::stats

@@ -1,4 +1,4 @@
-#include "harness/report/forecast.h"
+#include "harness/stats/model_fit.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace harness::report {
+namespace harness::stats {
 
 namespace {
 
@@ -144,4 +144,4 @@ std::string StepFit::Describe() const {
   return out;
 }
 
-}  // namespace harness::report
+}  // namespace harness::stats

@@ -1,10 +1,10 @@
-#include "harness/report/significance.h"
+#include "harness/stats/significance.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
-namespace harness::report {
+namespace harness::stats {
 
 namespace {
 
@@ -101,4 +101,4 @@ double Median(std::vector<double> values) {
   return values.size() % 2 ? values[h] : (values[h - 1] + values[h]) / 2;
 }
 
-}  // namespace harness::report
+}  // namespace harness::stats
