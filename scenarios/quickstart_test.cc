@@ -520,14 +520,25 @@ TEST_P(Scenario6Validation, EveryCaseGetsTheExpectedSqlstateFromBothTables) {
 
 INSTANTIATE_TEST_SUITE_P(BothShapes, Scenario6Validation, kBothShapes, ShapeTestName);
 
-// The quickstart's pattern accepts its own leading- and trailing-hyphen
-// "invalid" cases; ours must not. This pins the difference.
-TEST(Scenario6Pattern, QuickstartRegexWouldAcceptLeadingAndTrailingHyphens) {
+// The quickstart's pattern (`^[a-z0-9-]{1,50}$`) accepts its own leading-
+// and trailing-hyphen "invalid" cases; ours must not. Each constraint's own
+// expression, as the server stores it, evaluated on those values: a CHECK
+// that went back to the quickstart's pattern accepts them and fails here.
+TEST(Scenario6Pattern, OurChecksRejectLeadingAndTrailingHyphens) {
   TestDatabase db("head");
-  EXPECT_EQ(db.Scalar("SELECT '-my-project' ~ '^[a-z0-9-]{1,50}$' AND 'my-project-' ~ '^[a-z0-9-]{1,50}$'"), "t");
-  std::string def = db.Scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'check_repositories_project_id'");
-  EXPECT_EQ(def.find("[a-z0-9-]{1,50}"), std::string::npos) << def;
-  EXPECT_CONTAINS(def, "^[a-z0-9]+(-[a-z0-9]+)*$");
+  for (const char* con : {"check_repositories_project_id", "check_code_chunks_project_id"}) {
+    const std::string expr = db.Scalar(
+        std::string("SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conname = '") + con + "'");
+    ASSERT_FALSE(expr.empty()) << con;
+    auto accepts = [&](const std::string& value) {
+      return db.Scalar("SELECT (" + expr + ") FROM (SELECT '" + value + "'::varchar(50) AS project_id) v");
+    };
+    EXPECT_EQ(accepts("-my-project"), "f") << con << ": " << expr;
+    EXPECT_EQ(accepts("my-project-"), "f") << con << ": " << expr;
+    EXPECT_EQ(accepts("my--project"), "f") << con << ": " << expr;
+    EXPECT_EQ(accepts("my-project"), "t") << con << ": " << expr;
+    EXPECT_EQ(accepts("default"), "t") << con << ": " << expr;
+  }
 }
 
 }  // namespace

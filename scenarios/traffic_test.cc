@@ -80,10 +80,12 @@ void UpgradeUnderTraffic(Shape shape, int repositories, int chunks_per_repo) {
   // From step 1 on, both tables are locked until the commit.
   ASSERT_EQ(u.steps.size(), 10u);
   for (const auto& w : u.steps) EXPECT_TRUE(w.tables_locked) << w.step.name;
-  // Held up at most as long as the migration ran (plus scheduling slack on
-  // a 2-core machine), never stalled beyond it.
-  EXPECT_LE(during_r.longest_seconds, migration + 1.0);
-  EXPECT_LE(during_w.longest_seconds, migration + 1.0);
+  // Held up at most as long as the migration ran (plus 0.3 s of scheduling
+  // slack on a busy 2-core machine: an operation itself takes milliseconds),
+  // never stalled beyond it. A lock kept past the commit (a session left
+  // idle in transaction) stalls them by its length.
+  EXPECT_LE(during_r.longest_seconds, migration + 0.3);
+  EXPECT_LE(during_w.longest_seconds, migration + 0.3);
   // Afterwards, the writes of the live session are there and 002 holds.
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + codesearch::SqlFor(shape).chunk_to_repository +
                       " WHERE c.project_id <> r.project_id"),
