@@ -29,9 +29,9 @@
 namespace harness::testing {
 namespace {
 
-using codesearch::DataScript;
-using codesearch::ParseDataScript;
-using codesearch::SplitCopyLine;
+using pg::DataScript;
+using pg::ParseDataScript;
+using pg::SplitCopyLine;
 
 // What `pg_restore --data-only --file=-` writes (PostgreSQL 15.14 and later
 // add the \restrict lines).
