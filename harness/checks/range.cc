@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/engine/version_table.h"
 #include "harness/error.h"
 #include "harness/inspect/catalog.h"
 #include "harness/join.h"
@@ -15,30 +16,15 @@
 
 namespace harness::checks {
 
-namespace {
-// The rows of alembic_version, sorted; nullopt without the table.
-std::optional<std::vector<std::string>> VersionRows(pqxx::transaction_base& tx) {
-  if (tx.exec("SELECT pg_catalog.to_regclass('public.alembic_version')")[0][0].is_null()) return std::nullopt;
-  std::vector<std::string> rows;
-  for (const auto& row : tx.exec("SELECT version_num FROM public.alembic_version ORDER BY 1")) {
-    if (row[0].is_null())
-      throw UsageError("alembic_version holds a NULL version_num, which no tool writes",
-                       "find the real state of the schema, then record it with: "
-                       "migration-harness stamp REVISION");
-    rows.push_back(row[0].as<std::string>());
-  }
-  return rows;
-}
-}  // namespace
 
 std::string RecordedRevision(pqxx::transaction_base& tx) {
-  const auto rows = VersionRows(tx);
+  const auto rows = engine::ReadVersionRows(tx);
   if (!rows || rows->empty()) return "<none>";
   return Join(*rows);
 }
 
 std::optional<engine::Position> RecordedPosition(pqxx::transaction_base& tx, const engine::RevisionGraph& graph) {
-  const auto rows = VersionRows(tx);
+  const auto rows = engine::ReadVersionRows(tx);
   if (!rows || rows->empty()) return 0;
   return graph.FindHeads(*rows);
 }
