@@ -70,6 +70,12 @@ std::string Joined(const std::vector<std::string>& lines) {
   return out;
 }
 
+// One bash session that stops at its first failing command and echoes
+// each command it runs (the output a failed assertion shows).
+sys::ProcessResult RunSession(const std::string& commands, const sys::ProcessOptions& o) {
+  return sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+}
+
 // A fresh folder for a session, with build/migration-harness in it: the
 // README's name for the tool.
 fs::path WorkDirWithTool(const std::string& name) {
@@ -97,7 +103,7 @@ TEST(Readme, YourNextMigrationIsRehearsedAsWritten) {
   o.env["HARNESS_MIGRATIONS"] = (work / "migrations").string();
   o.unset_env = {"DATABASE_URL"};
   o.timeout = std::chrono::seconds(300);
-  auto r = sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  auto r = RunSession(commands, o);
   fs::remove_all(work);
   ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
   EXPECT_CONTAINS(r.out, "002 -> 006 (head), A table of indexing jobs");
@@ -133,7 +139,7 @@ TEST(Readme, YourProductionCopyIsRehearsedAsWritten) {
   // The server's own client programs first on the PATH.
   o.env["PATH"] = pg::FindServerBinDir().string() + ":" + std::getenv("PATH");
   o.timeout = std::chrono::seconds(300);
-  auto r = sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  auto r = RunSession(commands, o);
   const bool junit = fs::exists(work / "verify.xml");
   fs::remove_all(work);
   ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
@@ -173,7 +179,7 @@ void RunAlembicSection(const std::string& file, const std::string& heading, bool
   if (!readme) o.env["PATH"] = fs::path(HARNESS_CLI_PATH).parent_path().string() + ":" + std::getenv("PATH");
   o.unset_env = {"DATABASE_URL"};
   o.timeout = std::chrono::seconds(300);
-  auto r = sys::RunProcess({"bash", "-c", "set -euo pipefail\nset -x\n" + commands}, o);
+  auto r = RunSession(commands, o);
   const bool junit = readme || fs::exists(work / "alembic.xml");  // docs/ asks for --junit
   fs::remove_all(work);
   ASSERT_EQ(r.exit_code, 0) << commands << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
