@@ -779,12 +779,16 @@ TEST(ConnectTimeout, GivesUpOnAServerThatNeverAnswers) {
 }
 
 TEST(EmbeddedCluster, PgDumpGetsThePasswordInItsEnvironmentOnly) {
-  // The server programs, with a pg_dump that records what it was given.
+  // The server programs and the client programs the copy uses (a server
+  // build without them, as pg-matrix's, takes Debian's), with a pg_dump
+  // that records what it was given.
   TempDir bin;
-  fs::path real = FindServerBinDir();
-  for (const auto& entry : fs::directory_iterator(real))
-    if (entry.path().filename() != "pg_dump")
-      fs::create_symlink(entry.path(), bin.path() / entry.path().filename());
+  const fs::path server = FindServerBinDir();
+  const fs::path real = FindClientBinDir(server);
+  for (const fs::path& dir : {server, real})
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().filename() != "pg_dump" && !fs::exists(bin.path() / entry.path().filename()))
+        fs::create_symlink(entry.path(), bin.path() / entry.path().filename());
   {
     std::ofstream script(bin.path() / "pg_dump");
     script << "#!/bin/sh\n"
